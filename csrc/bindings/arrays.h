@@ -1,0 +1,123 @@
+// Cheap checks of numpy arrays for bindings: no forcecast, no copies. A binding either gets
+// a view it can hand to a kernel as (pointer, sizes, leading dimension) or reports that the
+// input needs converting, which the Python layer then does once.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+namespace pyn {
+namespace py = pybind11;
+
+// numpy's NPY_FLOAT type number and array flags (stable parts of the numpy C ABI).
+constexpr int kNpyFloat32 = 11;
+constexpr int kNpyCContiguous = 0x0001;
+constexpr int kNpyAligned = 0x0100;
+constexpr int kNpyWriteable = 0x0400;
+
+// True for an aligned, native-byte-order float32 ndarray.
+inline bool is_f32_array(py::handle h) {
+  if (!py::isinstance<py::array>(h)) return false;
+  auto arr = py::reinterpret_borrow<py::array>(h);
+  if (!(arr.flags() & kNpyAligned)) return false;
+  py::dtype dt = arr.dtype();
+  return dt.num() == kNpyFloat32 && dt.byteorder() != '>';
+}
+
+// A 2-D float32 array seen as a row-major matrix `storage` (rows x cols, leading dimension
+// ld) that is either the array itself or, for column-major views, its transpose.
+struct MatView {
+  const float* data = nullptr;
+  int64_t rows = 0, cols = 0;  // shape of the numpy array
+  int64_t ld = 1;              // leading dimension of the row-major storage
+  bool transposed = false;     // storage is the (cols x rows) transpose of the array
+  int64_t extent_bytes = 0;    // bytes spanned from data
+};
+
+// Fills `v` when `h` is a float32 2-D array with one unit-stride axis and non-overlapping,
+// positive strides on the other; returns false otherwise (the caller copies).
+inline bool as_mat_view(py::handle h, MatView* v) {
+  if (!is_f32_array(h)) return false;
+  auto arr = py::reinterpret_borrow<py::array>(h);
+  if (arr.ndim() != 2) return false;
+  const int64_t r = arr.shape(0), c = arr.shape(1);
+  v->data = static_cast<const float*>(arr.data());
+  v->rows = r;
+  v->cols = c;
+  if (r == 0 || c == 0) {
+    v->ld = c > 0 ? c : 1;
+    v->transposed = false;
+    v->extent_bytes = 0;
+    return true;
+  }
+  // A dimension of length 1 may carry any stride; normalise it first.
+  int64_t s0 = r == 1 ? 4 * c : arr.strides(0), s1 = c == 1 ? 4 : arr.strides(1);
+  if (s1 == 4 && s0 > 0 && s0 % 4 == 0 && s0 >= 4 * c) {
+    v->ld = s0 / 4;
+    v->transposed = false;
+    v->extent_bytes = ((r - 1) * v->ld + c) * 4;
+    return true;
+  }
+  s0 = r == 1 ? 4 : arr.strides(0);
+  s1 = c == 1 ? 4 * r : arr.strides(1);
+  if (s0 == 4 && s1 > 0 && s1 % 4 == 0 && s1 >= 4 * r) {
+    v->ld = s1 / 4;
+    v->transposed = true;
+    v->extent_bytes = ((c - 1) * v->ld + r) * 4;
+    return true;
+  }
+  return false;
+}
+
+inline std::string shape_str(int64_t r, int64_t c) {
+  return "(" + std::to_string(r) + ", " + std::to_string(c) + ")";
+}
+
+inline std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(a.shape(i));
+  }
+  if (a.ndim() == 1) s += ",";
+  return s + ")";
+}
+
+// Checks that `h` is a writable float32 C-contiguous array of shape (rows, cols); throws a
+// TypeError/ValueError naming `what`, the expectation and what came. Never copies.
+inline float* checked_output(py::handle h, const char* what, int64_t rows, int64_t cols) {
+  if (!py::isinstance<py::array>(h))
+    throw py::type_error(std::string(what) +
+                         " must be a numpy.ndarray of dtype float32; got an object of type " +
+                         std::string(py::str(py::type::handle_of(h).attr("__name__"))));
+  auto arr = py::reinterpret_borrow<py::array>(h);
+  py::dtype dt = arr.dtype();
+  if (dt.num() != kNpyFloat32 || dt.byteorder() == '>')
+    throw py::type_error(std::string(what) + " must have dtype float32; got dtype " +
+                         std::string(py::str(dt)));
+  if (arr.ndim() != 2 || arr.shape(0) != rows || arr.shape(1) != cols)
+    throw py::value_error(std::string(what) + " must have shape " + shape_str(rows, cols) +
+                          "; got shape " + shape_str(arr));
+  const int flags = arr.flags();
+  if (!(flags & kNpyCContiguous))
+    throw py::value_error(std::string(what) +
+                          " must be C-contiguous (it is written in place, never copied); got "
+                          "a non-contiguous array");
+  if (!(flags & kNpyAligned))
+    throw py::value_error(std::string(what) +
+                          " must be aligned to 4 bytes (it is written in place, never copied); "
+                          "got an unaligned array");
+  if (!(flags & kNpyWriteable)) throw py::value_error(std::string(what) + " is read-only");
+  return static_cast<float*>(arr.mutable_data());
+}
+
+inline bool ranges_overlap(const void* p, int64_t np, const void* q, int64_t nq) {
+  if (np <= 0 || nq <= 0) return false;
+  auto a = reinterpret_cast<uintptr_t>(p), b = reinterpret_cast<uintptr_t>(q);
+  return a < b + static_cast<uintptr_t>(nq) && b < a + static_cast<uintptr_t>(np);
+}
+
+}  // namespace pyn

@@ -1,0 +1,14 @@
+// One bind_<area>(module) per file in csrc/bindings/.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include "common/check.h"
+
+namespace pyn {
+namespace py = pybind11;
+
+void bind_config(py::module_& m);
+void bind_gemm(py::module_& m);
+
+}  // namespace pyn

@@ -1,0 +1,45 @@
+// Build and runtime configuration: version, CPU paths, threads.
+#include <pybind11/stl.h>
+
+#include "bindings/bindings.h"
+#include "common/parallel.h"
+#include "cpu/cpuinfo.h"
+#include "kernels/gemm.h"
+
+#ifndef PYNNCORE_VERSION
+#define PYNNCORE_VERSION "0+unknown"
+#endif
+
+namespace pyn {
+
+void bind_config(py::module_& m) {
+  m.attr("__version__") = PYNNCORE_VERSION;
+#ifdef PYNNCORE_HAS_CUDA
+  m.attr("cuda_built") = true;
+#else
+  m.attr("cuda_built") = false;
+#endif
+  m.attr("openmp_enabled") = openmp_enabled();
+
+  m.def("get_num_threads", &get_num_threads, "Threads kernels use (one parallel team).");
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        PYN_CHECK(n >= 1, "set_num_threads: expected an integer >= 1; got ", n);
+        set_num_threads(n);
+      },
+      py::arg("n"));
+
+  m.def("get_cpu_path", [] { return std::string(isa_name(current_isa())); });
+  m.def(
+      "set_cpu_path", [](const std::string& name) { set_isa(parse_isa(name)); },
+      py::arg("name"), "Switch the instruction-set path kernels use (for tests and benchmarks).");
+  m.def("cpu_paths_available", [] {
+    std::vector<std::string> out;
+    for (Isa isa : supported_isas()) out.emplace_back(isa_name(isa));
+    return out;
+  });
+  m.def("gemm_kernel", [] { return std::string(gemm_kernel_name()); });
+}
+
+}  // namespace pyn

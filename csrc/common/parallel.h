@@ -1,0 +1,64 @@
+// The only place OpenMP is touched. Kernels open at most one parallel region per call with
+// pyn::parallel(n, fn), where fn(tid, nthreads) runs once on each thread of the team, and may
+// synchronise with pyn::barrier(). Without OpenMP (or inside another region) fn runs once on
+// the calling thread with nthreads == 1, so every kernel also works single-threaded.
+#pragma once
+
+#include <cstdint>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace pyn {
+
+// Thread count used by kernels when the caller does not give one. Defaults to
+// OMP_NUM_THREADS, or the number of cores available to the process.
+int get_num_threads();
+void set_num_threads(int n);
+bool openmp_enabled();
+
+inline bool in_parallel() {
+#ifdef _OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
+// Number of threads worth using for `work` units when one thread should get at least
+// `grain` units; 1 inside an existing parallel region.
+inline int threads_for(double work, double grain, int max_threads) {
+  if (max_threads <= 1 || in_parallel() || work < 2 * grain) return 1;
+  double t = work / grain;
+  return t < max_threads ? static_cast<int>(t) : max_threads;
+}
+
+template <class Fn>
+void parallel(int nthreads, Fn&& fn) {
+#ifdef _OPENMP
+  if (nthreads > 1 && !in_parallel()) {
+#pragma omp parallel num_threads(nthreads)
+    { fn(omp_get_thread_num(), omp_get_num_threads()); }
+    return;
+  }
+#endif
+  (void)nthreads;
+  fn(0, 1);
+}
+
+inline void barrier() {
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+}
+
+// Split [0, n) into `parts` nearly equal chunks aligned to `align`; chunk `i` is [*lo, *hi).
+inline void split_range(int64_t n, int64_t align, int parts, int i, int64_t* lo, int64_t* hi) {
+  int64_t blocks = (n + align - 1) / align;
+  int64_t b0 = blocks * i / parts, b1 = blocks * (i + 1) / parts;
+  *lo = b0 * align < n ? b0 * align : n;
+  *hi = b1 * align < n ? b1 * align : n;
+}
+
+}  // namespace pyn

@@ -1,0 +1,291 @@
+// GEMM driver in the Goto/BLIS style: five loops around a register-tile microkernel
+// (gemm_ukr.h), with packing, cache blocking and threading. One portable file; only the
+// microkernels are compiled per instruction set.
+//
+//   for jc in [0, n) step NC                         B~ (KC x NC) shared by all threads (L3)
+//     for pc in [0, k) step KC
+//       pack op(B)[pc:+KC, jc:+NC] -> B~            threads pack disjoint micro-panels; barrier
+//       for ic in [my rows] step MC                  rows split across threads (private L2)
+//         pack op(A)[ic:+MC, pc:+KC] -> A~
+//         for jr in [my panels] step NR              B~ micro-panel KC x NR stays in L1
+//           for ir in [0, MC) step MR                A~ micro-panel streams from L2
+//             microkernel(A~[ir], B~[jr]) -> C[ic+ir : +MR, jc+jr : +NR]
+//       barrier (before B~ is overwritten)
+//
+// Packed layouts (k-major micro-panels, zero-padded at the edges):
+//
+//   A~ micro-panel r (MR rows):          B~ micro-panel q (NR columns):
+//     p=0: A(r*MR+0,0) .. A(r*MR+MR-1,0)   p=0: B(0,q*NR+0) .. B(0,q*NR+NR-1)
+//     p=1: A(r*MR+0,1) .. A(r*MR+MR-1,1)   p=1: B(1,q*NR+0) .. B(1,q*NR+NR-1)
+//     ...  (kc rows of MR floats)          ...  (kc rows of NR floats)
+//
+// Small problems (m*n*k up to about 128^3 with k <= 512) skip packing A: the microkernel
+// broadcasts A straight from the caller's rows or columns, and B is read in place when it is
+// not transposed (tail columns masked), otherwise packed once per call.
+#include "kernels/gemm.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "common/buffer.h"
+#include "common/check.h"
+#include "common/parallel.h"
+#include "cpu/cpuinfo.h"
+#include "kernels/gemm_ukr.h"
+
+namespace pyn {
+namespace {
+
+const GemmUkr& current_ukr() {
+  switch (current_isa()) {
+    case Isa::kAvx512:
+      return gemm_ukr_avx512();
+    case Isa::kAvx2:
+      return gemm_ukr_avx2();
+    default:
+      return gemm_ukr_generic();
+  }
+}
+
+// Scratch for packed operands, one set per OS thread (worker threads of the OpenMP pool
+// persist, so steady-state calls do not allocate).
+thread_local ScratchBuffer tl_pack_a;
+thread_local ScratchBuffer tl_pack_b;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    if (beta == 0.f) {
+      std::memset(ci, 0, sizeof(float) * static_cast<size_t>(n));
+    } else if (beta != 1.f) {
+      for (int64_t j = 0; j < n; ++j) ci[j] *= beta;
+    }
+  }
+}
+
+// A~ for rows [ic, ic+mc) and depth [pc, pc+kc) of op(A), as MR-row micro-panels.
+template <int MR>
+void pack_a_mr(bool ta, const float* a, int64_t lda, int64_t ic, int64_t pc, int64_t mc,
+               int64_t kc, float* dst) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+    float* d = dst + ir * kc;
+    if (ta) {  // op(A)(i, p) = a[p * lda + i]: MR contiguous values per p
+      const float* s = a + pc * lda + ic + ir;
+      for (int64_t p = 0; p < kc; ++p, s += lda, d += MR) {
+        if (rows == MR) {
+#pragma GCC unroll 16
+          for (int i = 0; i < MR; ++i) d[i] = s[i];
+        } else {
+          for (int i = 0; i < MR; ++i) d[i] = i < rows ? s[i] : 0.f;
+        }
+      }
+    } else {  // op(A)(i, p) = a[i * lda + p]: read MR rows side by side
+      const float* s[MR];
+      for (int i = 0; i < MR; ++i) s[i] = a + (ic + ir + std::min(i, rows - 1)) * lda + pc;
+      if (rows == MR) {
+        for (int64_t p = 0; p < kc; ++p, d += MR) {
+#pragma GCC unroll 16
+          for (int i = 0; i < MR; ++i) d[i] = s[i][p];
+        }
+      } else {
+        for (int64_t p = 0; p < kc; ++p, d += MR)
+          for (int i = 0; i < MR; ++i) d[i] = i < rows ? s[i][p] : 0.f;
+      }
+    }
+  }
+}
+
+void pack_a(int mr, bool ta, const float* a, int64_t lda, int64_t ic, int64_t pc, int64_t mc,
+            int64_t kc, float* dst) {
+  switch (mr) {
+    case 12:
+      return pack_a_mr<12>(ta, a, lda, ic, pc, mc, kc, dst);
+    case 6:
+      return pack_a_mr<6>(ta, a, lda, ic, pc, mc, kc, dst);
+    case 4:
+      return pack_a_mr<4>(ta, a, lda, ic, pc, mc, kc, dst);
+    default:
+      PYN_CHECK(false, "gemm: no A packing for MR=", mr);
+  }
+}
+
+// One B~ micro-panel: columns [j0, j0+cols) and depth [pc, pc+kc) of op(B), NR wide.
+void pack_b_panel(bool tb, const float* b, int64_t ldb, int64_t pc, int64_t j0, int64_t kc,
+                  int cols, int nr, float* dst) {
+  if (!tb) {  // op(B)(p, j) = b[p * ldb + j]: a contiguous row segment per p
+    const float* s = b + pc * ldb + j0;
+    for (int64_t p = 0; p < kc; ++p, s += ldb, dst += nr) {
+      std::memcpy(dst, s, sizeof(float) * static_cast<size_t>(cols));
+      for (int j = cols; j < nr; ++j) dst[j] = 0.f;
+    }
+  } else {  // op(B)(p, j) = b[j * ldb + p]: transpose; the destination panel sits in L1
+    for (int j = 0; j < cols; ++j) {
+      const float* s = b + (j0 + j) * ldb + pc;
+      float* d = dst + j;
+      for (int64_t p = 0; p < kc; ++p) d[p * nr] = s[p];
+    }
+    for (int j = cols; j < nr; ++j)
+      for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.f;
+  }
+}
+
+bool use_small_path(int64_t m, int64_t n, int64_t k) {
+  return k <= 512 && static_cast<double>(m) * n * k <= 128.0 * 128.0 * 128.0;
+}
+
+// Unpacked A (and B when not transposed); see the file comment.
+void gemm_small(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                int64_t ldc, int nt) {
+  const int MR = u.mr, NR = u.nr;
+  const int64_t npan = ceil_div(n, NR);
+  const float* bp = b;
+  int64_t rsb = ldb, pan_stride = NR;  // B micro-panel q starts at bp + q * pan_stride
+  if (tb) {
+    float* buf = tl_pack_b.floats(static_cast<size_t>(npan * NR * k));
+    for (int64_t q = 0; q < npan; ++q)
+      pack_b_panel(true, b, ldb, 0, q * NR, k, static_cast<int>(std::min<int64_t>(NR, n - q * NR)),
+                   NR, buf + q * NR * k);
+    bp = buf;
+    rsb = NR;
+    pan_stride = NR * k;
+  }
+  const GemmUkrFn fn = ta ? u.cols : u.rows;
+  const int64_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
+  // Rows go in ceil(m / MR) blocks of nearly equal height (64 rows: 6 blocks of 10-11, not
+  // 5 x 12 + 4), so no block runs a short, latency-bound tile.
+  const int64_t nblk = ceil_div(m, MR);
+  const bool split_m = m >= n;
+  parallel(nt, [&](int tid, int nth) {
+    int64_t b0 = 0, b1 = nblk, q0 = 0, q1 = npan;
+    if (split_m) split_range(nblk, 1, nth, tid, &b0, &b1);
+    else split_range(npan, 1, nth, tid, &q0, &q1);
+    for (int64_t q = q0; q < q1; ++q) {
+      const int cols = static_cast<int>(std::min<int64_t>(NR, n - q * NR));
+      const float* bq = bp + q * pan_stride;
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t i = m * blk / nblk;
+        const int rows = static_cast<int>(m * (blk + 1) / nblk - i);
+        fn(k, a + i * rsa, rsa, csa, bq, rsb, c + i * ldc + q * NR, ldc, rows, cols, alpha, beta);
+      }
+    }
+  });
+}
+
+void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                 float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                 float beta, float* c, int64_t ldc, int nt) {
+  const int MR = u.mr, NR = u.nr;
+  const int64_t KC = u.kc, MC = u.mc, NC = u.nc;
+  const int64_t kc_max = std::min(k, KC);
+  const int64_t nc_max = ceil_div(std::min(n, NC), NR) * NR;
+  float* bbuf = tl_pack_b.floats(static_cast<size_t>(kc_max * nc_max));
+  // Split rows when every thread gets a few micro-panels of them; otherwise split columns.
+  const bool split_m = m >= int64_t(4) * MR * nt;
+
+  parallel(nt, [&](int tid, int nth) {
+    float* abuf = nullptr;
+    for (int64_t jc = 0; jc < n; jc += NC) {
+      const int64_t nc = std::min(NC, n - jc);
+      const int64_t npan = ceil_div(nc, NR);
+      for (int64_t pc = 0; pc < k; pc += KC) {
+        const int64_t kc = std::min(KC, k - pc);
+        int64_t q0, q1;
+        split_range(npan, 1, nth, tid, &q0, &q1);
+        for (int64_t q = q0; q < q1; ++q)
+          pack_b_panel(tb, b, ldb, pc, jc + q * NR, kc,
+                       static_cast<int>(std::min<int64_t>(NR, nc - q * NR)), NR,
+                       bbuf + q * kc * NR);
+        barrier();
+
+        const float beta_p = pc == 0 ? beta : 1.f;
+        int64_t i0 = 0, i1 = m;
+        if (split_m) {
+          split_range(m, MR, nth, tid, &i0, &i1);
+          q0 = 0;
+          q1 = npan;
+        } else {
+          split_range(npan, 1, nth, tid, &q0, &q1);
+        }
+        if (q0 < q1 && i0 < i1 && abuf == nullptr)
+          abuf = tl_pack_a.floats(static_cast<size_t>(MC * kc_max));
+        for (int64_t ic = i0; ic < i1 && q0 < q1; ic += MC) {
+          const int64_t mc = std::min(MC, i1 - ic);
+          pack_a(MR, ta, a, lda, ic, pc, mc, kc, abuf);
+          for (int64_t q = q0; q < q1; ++q) {
+            const int cols = static_cast<int>(std::min<int64_t>(NR, nc - q * NR));
+            const float* bq = bbuf + q * kc * NR;
+            float* cq = c + ic * ldc + jc + q * NR;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              u.packed(kc, abuf + ir * kc, 1, MR, bq, NR, cq + ir * ldc, ldc,
+                       static_cast<int>(std::min<int64_t>(MR, mc - ir)), cols, alpha, beta_p);
+            }
+          }
+        }
+        barrier();
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+          int64_t ldc, int num_threads) {
+  PYN_CHECK(m >= 0 && n >= 0 && k >= 0, "gemm: negative size m=", m, " n=", n, " k=", k);
+  if (m == 0 || n == 0) return;
+  PYN_CHECK(ldc >= n, "gemm: ldc=", ldc, " < n=", n);
+  if (k == 0 || alpha == 0.f) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  PYN_CHECK(lda >= (trans_a ? m : k), "gemm: lda=", lda, " too small");
+  PYN_CHECK(ldb >= (trans_b ? k : n), "gemm: ldb=", ldb, " too small");
+
+  const GemmUkr& u = current_ukr();
+  const double flops = 2.0 * static_cast<double>(m) * n * k;
+  const int max_t = num_threads > 0 ? num_threads : get_num_threads();
+  const int nt = threads_for(flops, kGemmParallelFlops / 2, max_t);
+  if (use_small_path(m, n, k))
+    gemm_small(u, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nt);
+  else
+    gemm_packed(u, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nt);
+}
+
+const char* gemm_kernel_name() { return current_ukr().name; }
+
+double fma_peak_gflops(int num_threads, double seconds) {
+  const GemmUkr& u = current_ukr();
+  const int nt = num_threads > 0 ? num_threads : get_num_threads();
+  std::vector<double> rate(static_cast<size_t>(std::max(nt, 1)), 0.0);
+  parallel(nt, [&](int tid, int) {
+    using clock = std::chrono::steady_clock;
+    float sink = 0.f;
+    int64_t iters = 1 << 12;
+    double best = 0.0;
+    const auto start = clock::now();
+    // Short timed rounds; the best round is the probe's reading for this thread.
+    while (std::chrono::duration<double>(clock::now() - start).count() < seconds) {
+      const auto t0 = clock::now();
+      const double flop = u.fma_loop(iters, &sink);
+      const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+      if (dt < 1e-3) {
+        iters *= 2;
+        continue;
+      }
+      best = std::max(best, flop / dt);
+    }
+    rate[static_cast<size_t>(tid)] = best + (sink == 12345.f ? 1e-30 : 0.0);
+  });
+  double total = 0.0;
+  for (double r : rate) total += r;
+  return total * 1e-9;
+}
+
+}  // namespace pyn

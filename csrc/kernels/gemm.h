@@ -1,0 +1,33 @@
+// Single-precision GEMM, row-major:  C = alpha * op(A) * op(B) + beta * C
+//
+//   op(A) is m x k: A itself (m rows, lda >= k) or, with trans_a, the transpose of a
+//                   k x m matrix (lda >= m).
+//   op(B) is k x n: B itself (k rows, ldb >= n) or, with trans_b, the transpose of an
+//                   n x k matrix (ldb >= k).
+//   C is m x n with ldc >= n.
+//
+// beta == 0 never reads C (it may hold NaN). k == 0 or alpha == 0 gives C = beta * C without
+// reading A or B. num_threads == 0 uses the library setting (set_num_threads); inside an
+// already running parallel region the call is single-threaded, so kernels that split work
+// across threads themselves (per-thread batches of a recurrent layer) can call gemm freely.
+#pragma once
+
+#include <cstdint>
+
+namespace pyn {
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+          int64_t ldc, int num_threads = 0);
+
+// Floating-point operations below which gemm stays on one thread.
+constexpr double kGemmParallelFlops = 2.0e6;
+
+// Name of the microkernel gemm uses on the current CPU path (e.g. "avx512 12x32").
+const char* gemm_kernel_name();
+
+// Measures the floating-point peak of the current CPU path: `num_threads` threads each run
+// an FMA loop for about `seconds`. Returns GFLOP/s summed over threads.
+double fma_peak_gflops(int num_threads, double seconds);
+
+}  // namespace pyn

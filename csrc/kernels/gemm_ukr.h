@@ -1,0 +1,39 @@
+// Interface between the portable GEMM driver (gemm.cpp) and the register-tile microkernels,
+// which are compiled once per instruction set (gemm_ukr_<isa>_<MR>x<NR>.cpp).
+//
+// A microkernel computes one MR x NR tile of C held in registers:
+//
+//     C[0:m, 0:n] = alpha * sum_p A(i, p) * B(p, j)  +  beta * C[0:m, 0:n]
+//
+//     A(i, p) = a[i * rsa + p * csa]     (packed: rsa = 1, csa = MR)
+//     B(p, j) = b[p * rsb + j]           (packed: rsb = NR; unpacked: rsb = ldb)
+//
+// with m <= MR rows and n <= NR columns stored; beta == 0 never reads C. B rows are loaded
+// with tail masks when n < NR, so an unpacked B is never read past column n.
+#pragma once
+
+#include <cstdint>
+
+namespace pyn {
+
+using GemmUkrFn = void (*)(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b,
+                           int64_t rsb, float* c, int64_t ldc, int m, int n, float alpha,
+                           float beta);
+
+struct GemmUkr {
+  const char* name;
+  int mr, nr;      // register tile
+  int mc, kc, nc;  // cache blocking: A~ is mc x kc (L2), B~ micro-panel kc x nr (L1)
+  GemmUkrFn packed;  // A packed in MR-row micro-panels; computes MR rows, stores m
+  GemmUkrFn rows;    // A read in place, row-major op(A) (csa = 1); reads only m rows
+  GemmUkrFn cols;    // A read in place, column-major op(A) (rsa = 1); reads only m rows
+  // Peak probe: `iters` rounds of independent FMAs on this instruction set; returns the
+  // number of floating-point operations executed and writes a checksum to *sink.
+  double (*fma_loop)(int64_t iters, float* sink);
+};
+
+const GemmUkr& gemm_ukr_generic();
+const GemmUkr& gemm_ukr_avx2();    // only callable when the CPU supports AVX2 + FMA
+const GemmUkr& gemm_ukr_avx512();  // only callable when the CPU supports AVX-512
+
+}  // namespace pyn

@@ -1,0 +1,18 @@
+// AVX-512 GEMM microkernel: 12 rows x 32 columns (2 zmm), 24 accumulators.
+// Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma (CMakeLists.txt).
+#include "kernels/gemm_ukr_impl.h"
+
+namespace pyn {
+
+#if defined(__AVX512F__)
+const GemmUkr& gemm_ukr_avx512() {
+  // KC = 256 keeps the 32 KiB B micro-panel in L1; MC x KC = 768 KiB of A~ in L2.
+  static const GemmUkr u =
+      ukr_impl::make_ukr<VecAvx512, 12, 2, 768, 256, 4096, 24>("avx512 12x32");
+  return u;
+}
+#else
+const GemmUkr& gemm_ukr_avx512() { return gemm_ukr_generic(); }
+#endif
+
+}  // namespace pyn

@@ -1,0 +1,184 @@
+// The GEMM microkernel written once over vector traits V (common/vec.h). Included only by the
+// per-instruction-set translation units, each compiled with its own target flags.
+//
+// Register tile: M rows x NV vectors of V::kWidth columns. Per k step: NV loads of a B row,
+// M broadcasts of A(i, p), M * NV fused multiply-adds into the accumulators.
+//
+//              B row p:  [ b0 ... | b1 ... ]          (NV vectors)
+//   A(0, p)  ->  acc[0][0]   acc[0][1]
+//   A(1, p)  ->  acc[1][0]   acc[1][1]
+//     ...
+//   A(M-1,p) ->  acc[M-1][0] acc[M-1][1]
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+#include "common/vec.h"
+#include "kernels/gemm_ukr.h"
+
+namespace pyn {
+namespace ukr_impl {
+
+// k steps of A fetched ahead of use.
+constexpr int kPrefetchA = 16;
+
+// NVL: vectors actually loaded/computed (<= NV); FULL: all NVL * kWidth columns valid.
+// RSA/CSA: compile-time A strides, 0 meaning "use the runtime argument".
+template <class V, int M, int NVL, bool FULL, int RSA, int CSA>
+void tile(int64_t kc, const float* __restrict a, int64_t rsa, int64_t csa,
+          const float* __restrict b, int64_t rsb, float* __restrict c, int64_t ldc, int m, int n,
+          float alpha, float beta) {
+  constexpr int W = V::kWidth;
+  if constexpr (RSA != 0) rsa = RSA;
+  if constexpr (CSA != 0) csa = CSA;
+  using Reg = typename V::Reg;
+  Reg acc[M][NVL];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NVL; ++j) acc[i][j] = V::zero();
+
+  // The C tile is touched only after the k loop: start fetching its lines now.
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+    if (i >= m) break;
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NVL * W - 1, 1, 3);
+  }
+
+  typename V::Mask mk[NVL];
+#pragma GCC unroll 4
+  for (int j = 0; j < NVL; ++j) mk[j] = V::mask(n - j * W);
+
+  // With a runtime row stride (A read in place, row-major), rows are addressed from one
+  // pointer per group of three: ag[i / 3] + (i % 3) * rsa, which x86 encodes as base plus
+  // scaled index, so 12 rows need 4 pointers instead of 12 live offsets.
+  constexpr int G = (M + 2) / 3;
+  const float* ag[G];
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) ag[g] = a + 3 * g * rsa;
+
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; ++p) {
+    // A streams from L2 (packed) or from the caller's columns: fetch it ahead into L1.
+    if (CSA != 0) __builtin_prefetch(a + kPrefetchA * csa, 0, 3);
+    Reg bv[NVL];
+#pragma GCC unroll 4
+    for (int j = 0; j < NVL; ++j) bv[j] = FULL ? V::load(b + j * W) : V::maskload(b + j * W, mk[j]);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      const float ai = RSA == 0 ? ag[i / 3][(i % 3) * rsa] : a[i * rsa];
+      const Reg av = V::set1(ai);
+#pragma GCC unroll 4
+      for (int j = 0; j < NVL; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
+    }
+    if constexpr (RSA == 0) {
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) ag[g] += csa;
+    } else {
+      a += csa;
+    }
+    b += rsb;
+  }
+
+  const Reg va = V::set1(alpha);
+  if (beta == 0.f) {
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      if (i >= m) break;
+      float* ci = c + i * ldc;
+#pragma GCC unroll 4
+      for (int j = 0; j < NVL; ++j) {
+        const Reg r = V::mul(va, acc[i][j]);
+        if (FULL) V::store(ci + j * W, r);
+        else V::maskstore(ci + j * W, mk[j], r);
+      }
+    }
+  } else {
+    const Reg vb = V::set1(beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      if (i >= m) break;
+      float* ci = c + i * ldc;
+#pragma GCC unroll 4
+      for (int j = 0; j < NVL; ++j) {
+        const Reg old = FULL ? V::load(ci + j * W) : V::maskload(ci + j * W, mk[j]);
+        const Reg r = V::fmadd(vb, old, V::mul(va, acc[i][j]));
+        if (FULL) V::store(ci + j * W, r);
+        else V::maskstore(ci + j * W, mk[j], r);
+      }
+    }
+  }
+}
+
+// Picks the variant for n columns: all NV vectors full, or the fewest vectors covering n
+// with the last one masked.
+template <class V, int M, int NV, int RSA, int CSA>
+void tile_any_n(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t rsb,
+                float* c, int64_t ldc, int m, int n, float alpha, float beta) {
+  constexpr int W = V::kWidth;
+  static_assert(NV >= 1 && NV <= 4, "tiles are one to four vectors wide");
+  if (n >= NV * W) return tile<V, M, NV, true, RSA, CSA>(kc, a, rsa, csa, b, rsb, c, ldc, m, n, alpha, beta);
+  const int nv = (n + W - 1) / W;
+  if constexpr (NV >= 4)
+    if (nv == 3) return tile<V, M, 3, false, RSA, CSA>(kc, a, rsa, csa, b, rsb, c, ldc, m, n, alpha, beta);
+  if constexpr (NV >= 3)
+    if (nv == 2) return tile<V, M, 2, false, RSA, CSA>(kc, a, rsa, csa, b, rsb, c, ldc, m, n, alpha, beta);
+  if constexpr (NV >= 2)
+    if (nv == 1) return tile<V, M, 1, false, RSA, CSA>(kc, a, rsa, csa, b, rsb, c, ldc, m, n, alpha, beta);
+  tile<V, M, NV, false, RSA, CSA>(kc, a, rsa, csa, b, rsb, c, ldc, m, n, alpha, beta);
+}
+
+// In-place A: dispatch on the number of rows m (1..MR) to a kernel that reads exactly m rows.
+template <class V, int MR, int NV, int RSA, int CSA, size_t... I>
+void tile_any_mn(std::index_sequence<I...>, int64_t kc, const float* a, int64_t rsa, int64_t csa,
+                 const float* b, int64_t rsb, float* c, int64_t ldc, int m, int n, float alpha,
+                 float beta) {
+  static constexpr GemmUkrFn table[] = {&tile_any_n<V, int(I) + 1, NV, RSA, CSA>...};
+  table[m - 1](kc, a, rsa, csa, b, rsb, c, ldc, m, n, alpha, beta);
+}
+
+template <class V, int MR, int NV, int RSA, int CSA>
+void tile_inplace(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b,
+                  int64_t rsb, float* c, int64_t ldc, int m, int n, float alpha, float beta) {
+  tile_any_mn<V, MR, NV, RSA, CSA>(std::make_index_sequence<MR>{}, kc, a, rsa, csa, b, rsb, c,
+                                   ldc, m, n, alpha, beta);
+}
+
+template <class V, int NACC>
+double fma_loop(int64_t iters, float* sink) {
+  using Reg = typename V::Reg;
+  Reg acc[NACC];
+  for (int i = 0; i < NACC; ++i) acc[i] = V::set1(1e-3f * static_cast<float>(i + 1));
+  const Reg x = V::set1(0.999999f), y = V::set1(1e-7f);
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 32
+    for (int i = 0; i < NACC; ++i) acc[i] = V::fmadd(acc[i], x, y);
+  }
+  Reg s = acc[0];
+  for (int i = 1; i < NACC; ++i) s = V::add(s, acc[i]);
+  alignas(64) float lanes[V::kWidth];
+  V::store(lanes, s);
+  float total = 0.f;
+  for (int i = 0; i < V::kWidth; ++i) total += lanes[i];
+  *sink = total;
+  return 2.0 * V::kWidth * NACC * static_cast<double>(iters);
+}
+
+template <class V, int MR, int NV, int MC, int KC, int NC, int NACC>
+GemmUkr make_ukr(const char* name) {
+  return GemmUkr{name,
+                 MR,
+                 NV * V::kWidth,
+                 MC,
+                 KC,
+                 NC,
+                 &tile_any_n<V, MR, NV, 1, MR>,
+                 &tile_inplace<V, MR, NV, 0, 1>,
+                 &tile_inplace<V, MR, NV, 1, 0>,
+                 &fma_loop<V, NACC>};
+}
+
+}  // namespace ukr_impl
+}  // namespace pyn
