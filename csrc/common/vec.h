@@ -6,6 +6,7 @@
 //   V::Reg, V::Mask      register and tail-mask types
 //   V::mask(n)           mask of the first n lanes (n <= 0: none, n >= kWidth: all)
 //   zero, set1, load, maskload, store, maskstore, add, mul, fmadd(a, b, c) = a * b + c
+//   transpose(r)         r[0..kWidth) as a kWidth x kWidth block, transposed in registers
 //
 // A traits struct is defined only when the translation unit is compiled for its
 // instruction set, so no AVX code can leak into a generic build.
@@ -34,6 +35,33 @@ struct VecAvx512 {
   static inline Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
   static inline Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
   static inline Reg fmadd(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
+  // 16 x 16: pairs interleaved, then 4 x 4 blocks inside each 128-bit lane, then lanes
+  // exchanged across registers in two shuffle_f32x4 rounds.
+  static inline void transpose(Reg* r) {
+    Reg t[16];
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; ++g) {
+      r[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int q = 0; q < 4; ++q) {
+      t[q] = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x88);
+      t[4 + q] = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xdd);
+      t[8 + q] = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x88);
+      t[12 + q] = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xdd);
+    }
+    for (int q = 0; q < 4; ++q) {
+      r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);
+      r[4 + q] = _mm512_shuffle_f32x4(t[4 + q], t[12 + q], 0x88);
+      r[8 + q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xdd);
+      r[12 + q] = _mm512_shuffle_f32x4(t[4 + q], t[12 + q], 0xdd);
+    }
+  }
 };
 #endif
 
@@ -54,6 +82,24 @@ struct VecAvx2 {
   static inline Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
   static inline Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
   static inline Reg fmadd(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
+  // 8 x 8: 4 x 4 blocks inside each 128-bit half, then halves exchanged.
+  static inline void transpose(Reg* r) {
+    Reg t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+      t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 2; ++g) {
+      u[4 * g + 0] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int q = 0; q < 4; ++q) {
+      r[q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x20);
+      r[4 + q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x31);
+    }
+  }
 };
 #endif
 
@@ -83,6 +129,7 @@ struct VecGeneric {
   static inline Reg add(Reg a, Reg b) { return _mm_add_ps(a, b); }
   static inline Reg mul(Reg a, Reg b) { return _mm_mul_ps(a, b); }
   static inline Reg fmadd(Reg a, Reg b, Reg c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+  static inline void transpose(Reg* r) { _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]); }
 };
 #else
 // Portable scalar fallback for non-x86 targets.
@@ -102,6 +149,7 @@ struct VecGeneric {
   static inline Reg add(Reg a, Reg b) { return a + b; }
   static inline Reg mul(Reg a, Reg b) { return a * b; }
   static inline Reg fmadd(Reg a, Reg b, Reg c) { return a * b + c; }
+  static inline void transpose(Reg*) {}
 };
 #endif
 

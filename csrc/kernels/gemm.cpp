@@ -56,6 +56,13 @@ thread_local ScratchBuffer tl_pack_b;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The largest step <= limit (rounded up to `align`) that splits n into equal-count blocks.
+int64_t balanced_block(int64_t n, int64_t limit, int64_t align) {
+  if (n <= limit) return std::max<int64_t>(n, 1);
+  const int64_t blocks = ceil_div(n, limit);
+  return std::min(limit, ceil_div(ceil_div(n, blocks), align) * align);
+}
+
 void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
   for (int64_t i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
@@ -68,69 +75,59 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
 }
 
 // A~ for rows [ic, ic+mc) and depth [pc, pc+kc) of op(A), as MR-row micro-panels.
+// Transposed A is already k-major (MR contiguous values per p): plain copies. Row-major A
+// is transposed block by block by the microkernel's own packing routine.
 template <int MR>
-void pack_a_mr(bool ta, const float* a, int64_t lda, int64_t ic, int64_t pc, int64_t mc,
-               int64_t kc, float* dst) {
+void pack_a_cols(const float* a, int64_t lda, int64_t ic, int64_t pc, int64_t mc, int64_t kc,
+                 float* dst) {
   for (int64_t ir = 0; ir < mc; ir += MR) {
     const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ir));
     float* d = dst + ir * kc;
-    if (ta) {  // op(A)(i, p) = a[p * lda + i]: MR contiguous values per p
-      const float* s = a + pc * lda + ic + ir;
-      for (int64_t p = 0; p < kc; ++p, s += lda, d += MR) {
-        if (rows == MR) {
-#pragma GCC unroll 16
-          for (int i = 0; i < MR; ++i) d[i] = s[i];
-        } else {
-          for (int i = 0; i < MR; ++i) d[i] = i < rows ? s[i] : 0.f;
-        }
-      }
-    } else {  // op(A)(i, p) = a[i * lda + p]: read MR rows side by side
-      const float* s[MR];
-      for (int i = 0; i < MR; ++i) s[i] = a + (ic + ir + std::min(i, rows - 1)) * lda + pc;
+    const float* s = a + pc * lda + ic + ir;  // op(A)(i, p) = a[p * lda + i]
+    for (int64_t p = 0; p < kc; ++p, s += lda, d += MR) {
       if (rows == MR) {
-        for (int64_t p = 0; p < kc; ++p, d += MR) {
 #pragma GCC unroll 16
-          for (int i = 0; i < MR; ++i) d[i] = s[i][p];
-        }
+        for (int i = 0; i < MR; ++i) d[i] = s[i];
       } else {
-        for (int64_t p = 0; p < kc; ++p, d += MR)
-          for (int i = 0; i < MR; ++i) d[i] = i < rows ? s[i][p] : 0.f;
+        for (int i = 0; i < MR; ++i) d[i] = i < rows ? s[i] : 0.f;
       }
     }
   }
 }
 
-void pack_a(int mr, bool ta, const float* a, int64_t lda, int64_t ic, int64_t pc, int64_t mc,
-            int64_t kc, float* dst) {
+void pack_a(const GemmUkr& u, bool ta, const float* a, int64_t lda, int64_t ic, int64_t pc,
+            int64_t mc, int64_t kc, float* dst) {
+  const int mr = u.mr;
+  if (!ta) {
+    for (int64_t ir = 0; ir < mc; ir += mr)
+      u.pack_a_rows(a + (ic + ir) * lda + pc, lda, static_cast<int>(std::min<int64_t>(mr, mc - ir)),
+                    kc, dst + ir * kc);
+    return;
+  }
   switch (mr) {
     case 12:
-      return pack_a_mr<12>(ta, a, lda, ic, pc, mc, kc, dst);
+      return pack_a_cols<12>(a, lda, ic, pc, mc, kc, dst);
     case 6:
-      return pack_a_mr<6>(ta, a, lda, ic, pc, mc, kc, dst);
+      return pack_a_cols<6>(a, lda, ic, pc, mc, kc, dst);
     case 4:
-      return pack_a_mr<4>(ta, a, lda, ic, pc, mc, kc, dst);
+      return pack_a_cols<4>(a, lda, ic, pc, mc, kc, dst);
     default:
       PYN_CHECK(false, "gemm: no A packing for MR=", mr);
   }
 }
 
 // One B~ micro-panel: columns [j0, j0+cols) and depth [pc, pc+kc) of op(B), NR wide.
-void pack_b_panel(bool tb, const float* b, int64_t ldb, int64_t pc, int64_t j0, int64_t kc,
-                  int cols, int nr, float* dst) {
-  if (!tb) {  // op(B)(p, j) = b[p * ldb + j]: a contiguous row segment per p
-    const float* s = b + pc * ldb + j0;
-    for (int64_t p = 0; p < kc; ++p, s += ldb, dst += nr) {
-      std::memcpy(dst, s, sizeof(float) * static_cast<size_t>(cols));
-      for (int j = cols; j < nr; ++j) dst[j] = 0.f;
-    }
-  } else {  // op(B)(p, j) = b[j * ldb + p]: transpose; the destination panel sits in L1
-    for (int j = 0; j < cols; ++j) {
-      const float* s = b + (j0 + j) * ldb + pc;
-      float* d = dst + j;
-      for (int64_t p = 0; p < kc; ++p) d[p * nr] = s[p];
-    }
-    for (int j = cols; j < nr; ++j)
-      for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.f;
+void pack_b_panel(const GemmUkr& u, bool tb, const float* b, int64_t ldb, int64_t pc, int64_t j0,
+                  int64_t kc, int cols, float* dst) {
+  const int nr = u.nr;
+  if (tb) {  // op(B)(p, j) = b[j * ldb + p]: transposed in registers
+    u.pack_b_cols(b + j0 * ldb + pc, ldb, cols, kc, dst);
+    return;
+  }
+  const float* s = b + pc * ldb + j0;  // op(B)(p, j) = b[p * ldb + j]: row segments
+  for (int64_t p = 0; p < kc; ++p, s += ldb, dst += nr) {
+    std::memcpy(dst, s, sizeof(float) * static_cast<size_t>(cols));
+    for (int j = cols; j < nr; ++j) dst[j] = 0.f;
   }
 }
 
@@ -149,8 +146,8 @@ void gemm_small(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64_
   if (tb) {
     float* buf = tl_pack_b.floats(static_cast<size_t>(npan * NR * k));
     for (int64_t q = 0; q < npan; ++q)
-      pack_b_panel(true, b, ldb, 0, q * NR, k, static_cast<int>(std::min<int64_t>(NR, n - q * NR)),
-                   NR, buf + q * NR * k);
+      pack_b_panel(u, true, b, ldb, 0, q * NR, k,
+                   static_cast<int>(std::min<int64_t>(NR, n - q * NR)), buf + q * NR * k);
     bp = buf;
     rsb = NR;
     pan_stride = NR * k;
@@ -181,10 +178,11 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
                  float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
                  float beta, float* c, int64_t ldc, int nt) {
   const int MR = u.mr, NR = u.nr;
-  const int64_t KC = u.kc, MC = u.mc, NC = u.nc;
-  const int64_t kc_max = std::min(k, KC);
-  const int64_t nc_max = ceil_div(std::min(n, NC), NR) * NR;
-  float* bbuf = tl_pack_b.floats(static_cast<size_t>(kc_max * nc_max));
+  // Blocks of nearly equal size no larger than the kernel's (K = 784 runs as 2 x 392, not
+  // 384 + 384 + 16, which would cost a whole pass over C for 16 steps of k).
+  const int64_t KC = balanced_block(k, u.kc, 8), NC = balanced_block(n, u.nc, NR);
+  const int64_t MC = u.mc;
+  float* bbuf = tl_pack_b.floats(static_cast<size_t>(KC * ceil_div(NC, NR) * NR));
   // Split rows when every thread gets a few micro-panels of them; otherwise split columns.
   const bool split_m = m >= int64_t(4) * MR * nt;
 
@@ -198,9 +196,8 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
         int64_t q0, q1;
         split_range(npan, 1, nth, tid, &q0, &q1);
         for (int64_t q = q0; q < q1; ++q)
-          pack_b_panel(tb, b, ldb, pc, jc + q * NR, kc,
-                       static_cast<int>(std::min<int64_t>(NR, nc - q * NR)), NR,
-                       bbuf + q * kc * NR);
+          pack_b_panel(u, tb, b, ldb, pc, jc + q * NR, kc,
+                       static_cast<int>(std::min<int64_t>(NR, nc - q * NR)), bbuf + q * kc * NR);
         barrier();
 
         const float beta_p = pc == 0 ? beta : 1.f;
@@ -213,10 +210,11 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
           split_range(npan, 1, nth, tid, &q0, &q1);
         }
         if (q0 < q1 && i0 < i1 && abuf == nullptr)
-          abuf = tl_pack_a.floats(static_cast<size_t>(MC * kc_max));
-        for (int64_t ic = i0; ic < i1 && q0 < q1; ic += MC) {
-          const int64_t mc = std::min(MC, i1 - ic);
-          pack_a(MR, ta, a, lda, ic, pc, mc, kc, abuf);
+          abuf = tl_pack_a.floats(static_cast<size_t>(MC * KC));
+        const int64_t mc_step = balanced_block(i1 - i0, MC, MR);
+        for (int64_t ic = i0; ic < i1 && q0 < q1; ic += mc_step) {
+          const int64_t mc = std::min(mc_step, i1 - ic);
+          pack_a(u, ta, a, lda, ic, pc, mc, kc, abuf);
           for (int64_t q = q0; q < q1; ++q) {
             const int cols = static_cast<int>(std::min<int64_t>(NR, nc - q * NR));
             const float* bq = bbuf + q * kc * NR;

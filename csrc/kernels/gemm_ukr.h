@@ -27,6 +27,13 @@ struct GemmUkr {
   GemmUkrFn packed;  // A packed in MR-row micro-panels; computes MR rows, stores m
   GemmUkrFn rows;    // A read in place, row-major op(A) (csa = 1); reads only m rows
   GemmUkrFn cols;    // A read in place, column-major op(A) (rsa = 1); reads only m rows
+  // Packing that transposes, vectorised with in-register W x W transposes:
+  //   pack_a_rows: MR-row micro-panel of a row-major op(A): rows [0, rows) of `a` (lda),
+  //                depth [0, kc) -> dst[p * MR + i], zero rows beyond `rows`.
+  //   pack_b_cols: NR-column micro-panel of op(B) = transpose of row-major `b` (ldb):
+  //                op(B)(p, j) = b[j * ldb + p] for j < cols -> dst[p * NR + j], zeros beyond.
+  void (*pack_a_rows)(const float* a, int64_t lda, int rows, int64_t kc, float* dst);
+  void (*pack_b_cols)(const float* b, int64_t ldb, int cols, int64_t kc, float* dst);
   // Peak probe: `iters` rounds of independent FMAs on this instruction set; returns the
   // number of floating-point operations executed and writes a checksum to *sink.
   double (*fma_loop)(int64_t iters, float* sink);

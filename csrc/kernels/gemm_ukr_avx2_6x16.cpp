@@ -6,7 +6,7 @@ namespace pyn {
 
 #if defined(__AVX2__) && defined(__FMA__)
 const GemmUkr& gemm_ukr_avx2() {
-  static const GemmUkr u = ukr_impl::make_ukr<VecAvx2, 6, 2, 768, 256, 4096, 12>("avx2 6x16");
+  static const GemmUkr u = ukr_impl::make_ukr<VecAvx2, 6, 2, 480, 384, 4096, 12>("avx2 6x16");
   return u;
 }
 #else

@@ -20,8 +20,10 @@
 namespace pyn {
 namespace ukr_impl {
 
-// k steps of A fetched ahead of use.
+// Prefetch distances in k steps: A and B ahead of use, C this many steps before the end.
 constexpr int kPrefetchA = 16;
+constexpr int kPrefetchB = 8;
+constexpr int kPrefetchC = 24;
 
 // NVL: vectors actually loaded/computed (<= NV); FULL: all NVL * kWidth columns valid.
 // RSA/CSA: compile-time A strides, 0 meaning "use the runtime argument".
@@ -39,14 +41,6 @@ void tile(int64_t kc, const float* __restrict a, int64_t rsa, int64_t csa,
 #pragma GCC unroll 4
     for (int j = 0; j < NVL; ++j) acc[i][j] = V::zero();
 
-  // The C tile is touched only after the k loop: start fetching its lines now.
-#pragma GCC unroll 16
-  for (int i = 0; i < M; ++i) {
-    if (i >= m) break;
-    __builtin_prefetch(c + i * ldc, 1, 3);
-    __builtin_prefetch(c + i * ldc + NVL * W - 1, 1, 3);
-  }
-
   typename V::Mask mk[NVL];
 #pragma GCC unroll 4
   for (int j = 0; j < NVL; ++j) mk[j] = V::mask(n - j * W);
@@ -59,10 +53,11 @@ void tile(int64_t kc, const float* __restrict a, int64_t rsa, int64_t csa,
 #pragma GCC unroll 8
   for (int g = 0; g < G; ++g) ag[g] = a + 3 * g * rsa;
 
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < kc; ++p) {
-    // A streams from L2 (packed) or from the caller's columns: fetch it ahead into L1.
+  auto step = [&]() __attribute__((always_inline)) {
+    // A and B stream from L2 (packed panels) or from the caller's arrays: fetch ahead.
     if (CSA != 0) __builtin_prefetch(a + kPrefetchA * csa, 0, 3);
+    __builtin_prefetch(b + kPrefetchB * rsb, 0, 3);
+    if (NVL * W * 4 > 64) __builtin_prefetch(b + kPrefetchB * rsb + NVL * W - 1, 0, 3);
     Reg bv[NVL];
 #pragma GCC unroll 4
     for (int j = 0; j < NVL; ++j) bv[j] = FULL ? V::load(b + j * W) : V::maskload(b + j * W, mk[j]);
@@ -80,7 +75,20 @@ void tile(int64_t kc, const float* __restrict a, int64_t rsa, int64_t csa,
       a += csa;
     }
     b += rsb;
+  };
+
+  // The C tile is written after the k loop; fetch its lines during the last steps (earlier
+  // prefetches would be evicted again by the B panel streaming through L1).
+  const int64_t k_main = kc > kPrefetchC ? kc - kPrefetchC : 0;
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < k_main; ++p) step();
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+    if (i >= m) break;
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NVL * W - 1, 1, 3);
   }
+  for (int64_t p = k_main; p < kc; ++p) step();
 
   const Reg va = V::set1(alpha);
   if (beta == 0.f) {
@@ -146,6 +154,48 @@ void tile_inplace(int64_t kc, const float* a, int64_t rsa, int64_t csa, const fl
                                    ldc, m, n, alpha, beta);
 }
 
+// Transposing packs (see gemm_ukr.h). Blocks of W x W are loaded (tails masked or zeroed),
+// transposed in registers and stored as W consecutive k rows of the micro-panel.
+template <class V, int MR>
+void pack_a_rows(const float* a, int64_t lda, int rows, int64_t kc, float* dst) {
+  constexpr int W = V::kWidth;
+  if constexpr (MR > W) {  // scalar targets
+    for (int64_t p = 0; p < kc; ++p)
+      for (int i = 0; i < MR; ++i) dst[p * MR + i] = i < rows ? a[i * lda + p] : 0.f;
+  } else {
+    using Reg = typename V::Reg;
+    const auto keep = V::mask(MR);
+    for (int64_t p = 0; p < kc; p += W) {
+      const int kw = static_cast<int>(kc - p < W ? kc - p : W);
+      const auto mk = V::mask(kw);
+      Reg r[W];
+      for (int i = 0; i < W; ++i)
+        r[i] = i >= rows ? V::zero() : kw == W ? V::load(a + i * lda + p) : V::maskload(a + i * lda + p, mk);
+      V::transpose(r);
+      for (int q = 0; q < kw; ++q) V::maskstore(dst + (p + q) * MR, keep, r[q]);
+    }
+  }
+}
+
+template <class V, int NR>
+void pack_b_cols(const float* b, int64_t ldb, int cols, int64_t kc, float* dst) {
+  constexpr int W = V::kWidth;
+  using Reg = typename V::Reg;
+  for (int jb = 0; jb < NR; jb += W) {
+    for (int64_t p = 0; p < kc; p += W) {
+      const int kw = static_cast<int>(kc - p < W ? kc - p : W);
+      const auto mk = V::mask(kw);
+      Reg r[W];
+      for (int j = 0; j < W; ++j) {
+        const float* s = b + (jb + j) * ldb + p;
+        r[j] = jb + j >= cols ? V::zero() : kw == W ? V::load(s) : V::maskload(s, mk);
+      }
+      V::transpose(r);
+      for (int q = 0; q < kw; ++q) V::store(dst + (p + q) * NR + jb, r[q]);
+    }
+  }
+}
+
 template <class V, int NACC>
 double fma_loop(int64_t iters, float* sink) {
   using Reg = typename V::Reg;
@@ -177,6 +227,8 @@ GemmUkr make_ukr(const char* name) {
                  &tile_any_n<V, MR, NV, 1, MR>,
                  &tile_inplace<V, MR, NV, 0, 1>,
                  &tile_inplace<V, MR, NV, 1, 0>,
+                 &pack_a_rows<V, MR>,
+                 &pack_b_cols<V, NV * V::kWidth>,
                  &fma_loop<V, NACC>};
 }
 
