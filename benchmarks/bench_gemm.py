@@ -110,6 +110,7 @@ def run_block(num_threads: int, args: argparse.Namespace) -> str:
     peak = h.Peak()
     h.measure_peak(peak, num_threads, PEAK_SECONDS)
     rows, notes = [], []
+    pynncore_failed = False
     for case in cases(args.quick):
         reference, cands = make_candidates(case, rng, ops, torch)
         res = h.run_candidates(
@@ -121,6 +122,7 @@ def run_block(num_threads: int, args: argparse.Namespace) -> str:
         )
         gflop = case.flops / 1e9
         p, n, t = res["pynncore"], res["numpy"], res["torch"]
+        pynncore_failed |= not p.ok
         if p.ok and peak.value == peak.value:
             pct = f"{100.0 * gflop / p.timing.median / peak.value:.0f}%"
         else:
@@ -163,7 +165,12 @@ def run_block(num_threads: int, args: argparse.Namespace) -> str:
     ]
     if notes:
         lines += [""] + notes
-    return "\n".join(lines)
+    report = "\n".join(lines)
+    if pynncore_failed:
+        # A wrong or failing pynncore result makes the run fail (CI runs --quick).
+        print(report, flush=True)
+        raise SystemExit(3)
+    return report
 
 
 def main(argv=None) -> int:

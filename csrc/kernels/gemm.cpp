@@ -25,6 +25,7 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -181,53 +182,70 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
   // Blocks of nearly equal size no larger than the kernel's (K = 784 runs as 2 x 392, not
   // 384 + 384 + 16, which would cost a whole pass over C for 16 steps of k).
   const int64_t KC = balanced_block(k, u.kc, 8), NC = balanced_block(n, u.nc, NR);
-  const int64_t MC = u.mc;
   float* bbuf = tl_pack_b.floats(static_cast<size_t>(KC * ceil_div(NC, NR) * NR));
-  // Split rows when every thread gets a few micro-panels of them; otherwise split columns.
+
+  // Work is handed out as tasks claimed from per-iteration counters, so a thread slowed down
+  // by other work on its core does fewer tasks instead of holding the others back.
+  //   split_m: a task is a band of rows (the claiming thread packs its A~) over all columns;
+  //   else:    a task is a group of column panels; each thread packs the few rows of A once.
   const bool split_m = m >= int64_t(4) * MR * nt;
+  const int64_t row_blocks = ceil_div(m, MR);
+  const int64_t m_tasks =
+      std::max(std::min<int64_t>(row_blocks, 4 * nt), ceil_div(m, static_cast<int64_t>(u.mc)));
+  const int64_t a_rows = split_m ? ceil_div(row_blocks, m_tasks) * MR : row_blocks * MR;
+  const int64_t n_iter = ceil_div(n, NC) * ceil_div(k, KC);
+  std::vector<std::atomic<int64_t>> claims(static_cast<size_t>(2 * n_iter));
+  for (auto& x : claims) x.store(0, std::memory_order_relaxed);
 
   parallel(nt, [&](int tid, int nth) {
     float* abuf = nullptr;
+    int64_t it = 0;
     for (int64_t jc = 0; jc < n; jc += NC) {
       const int64_t nc = std::min(NC, n - jc);
       const int64_t npan = ceil_div(nc, NR);
-      for (int64_t pc = 0; pc < k; pc += KC) {
+      for (int64_t pc = 0; pc < k; pc += KC, ++it) {
         const int64_t kc = std::min(KC, k - pc);
-        int64_t q0, q1;
-        split_range(npan, 1, nth, tid, &q0, &q1);
-        for (int64_t q = q0; q < q1; ++q)
+        std::atomic<int64_t>& next_panel = claims[static_cast<size_t>(2 * it)];
+        std::atomic<int64_t>& next_task = claims[static_cast<size_t>(2 * it + 1)];
+        for (int64_t q; (q = next_panel.fetch_add(1, std::memory_order_relaxed)) < npan;)
           pack_b_panel(u, tb, b, ldb, pc, jc + q * NR, kc,
                        static_cast<int>(std::min<int64_t>(NR, nc - q * NR)), bbuf + q * kc * NR);
         barrier();
 
         const float beta_p = pc == 0 ? beta : 1.f;
-        int64_t i0 = 0, i1 = m;
-        if (split_m) {
-          split_range(m, MR, nth, tid, &i0, &i1);
-          q0 = 0;
-          q1 = npan;
-        } else {
-          split_range(npan, 1, nth, tid, &q0, &q1);
-        }
-        if (q0 < q1 && i0 < i1 && abuf == nullptr)
-          abuf = tl_pack_a.floats(static_cast<size_t>(MC * KC));
-        const int64_t mc_step = balanced_block(i1 - i0, MC, MR);
-        for (int64_t ic = i0; ic < i1 && q0 < q1; ic += mc_step) {
-          const int64_t mc = std::min(mc_step, i1 - ic);
-          pack_a(u, ta, a, lda, ic, pc, mc, kc, abuf);
+        // C[ic : ic+mc, jc + q0*NR : jc + q1*NR] += A~ * B~[q0:q1]
+        auto macro = [&](int64_t ic, int64_t mc, int64_t q0, int64_t q1) {
           for (int64_t q = q0; q < q1; ++q) {
             const int cols = static_cast<int>(std::min<int64_t>(NR, nc - q * NR));
             const float* bq = bbuf + q * kc * NR;
             float* cq = c + ic * ldc + jc + q * NR;
-            for (int64_t ir = 0; ir < mc; ir += MR) {
+            for (int64_t ir = 0; ir < mc; ir += MR)
               u.packed(kc, abuf + ir * kc, 1, MR, bq, NR, cq + ir * ldc, ldc,
                        static_cast<int>(std::min<int64_t>(MR, mc - ir)), cols, alpha, beta_p);
-            }
+          }
+        };
+        if (abuf == nullptr) abuf = tl_pack_a.floats(static_cast<size_t>(a_rows * KC));
+        if (split_m) {
+          for (int64_t t; (t = next_task.fetch_add(1, std::memory_order_relaxed)) < m_tasks;) {
+            int64_t i0, i1;
+            split_range(m, MR, static_cast<int>(m_tasks), static_cast<int>(t), &i0, &i1);
+            pack_a(u, ta, a, lda, i0, pc, i1 - i0, kc, abuf);
+            macro(i0, i1 - i0, 0, npan);
+          }
+        } else {
+          const int64_t group = ceil_div(npan, int64_t(4) * nth);
+          const int64_t n_tasks = ceil_div(npan, group);
+          bool packed = false;
+          for (int64_t t; (t = next_task.fetch_add(1, std::memory_order_relaxed)) < n_tasks;) {
+            if (!packed) pack_a(u, ta, a, lda, 0, pc, m, kc, abuf);
+            packed = true;
+            macro(0, m, t * group, std::min(npan, (t + 1) * group));
           }
         }
         barrier();
       }
     }
+    (void)tid;
   });
 }
 

@@ -90,32 +90,19 @@ void tile(int64_t kc, const float* __restrict a, int64_t rsa, int64_t csa,
   }
   for (int64_t p = k_main; p < kc; ++p) step();
 
-  const Reg va = V::set1(alpha);
-  if (beta == 0.f) {
+  // C = alpha * acc + beta * C; with beta == 0 C is never read (it may hold NaN).
+  const Reg va = V::set1(alpha), vb = V::set1(beta);
+  const bool read_c = beta != 0.f;
 #pragma GCC unroll 16
-    for (int i = 0; i < M; ++i) {
-      if (i >= m) break;
-      float* ci = c + i * ldc;
+  for (int i = 0; i < M; ++i) {
+    if (i >= m) break;
+    float* ci = c + i * ldc;
 #pragma GCC unroll 4
-      for (int j = 0; j < NVL; ++j) {
-        const Reg r = V::mul(va, acc[i][j]);
-        if (FULL) V::store(ci + j * W, r);
-        else V::maskstore(ci + j * W, mk[j], r);
-      }
-    }
-  } else {
-    const Reg vb = V::set1(beta);
-#pragma GCC unroll 16
-    for (int i = 0; i < M; ++i) {
-      if (i >= m) break;
-      float* ci = c + i * ldc;
-#pragma GCC unroll 4
-      for (int j = 0; j < NVL; ++j) {
-        const Reg old = FULL ? V::load(ci + j * W) : V::maskload(ci + j * W, mk[j]);
-        const Reg r = V::fmadd(vb, old, V::mul(va, acc[i][j]));
-        if (FULL) V::store(ci + j * W, r);
-        else V::maskstore(ci + j * W, mk[j], r);
-      }
+    for (int j = 0; j < NVL; ++j) {
+      Reg r = V::mul(va, acc[i][j]);
+      if (read_c) r = V::fmadd(vb, FULL ? V::load(ci + j * W) : V::maskload(ci + j * W, mk[j]), r);
+      if (FULL) V::store(ci + j * W, r);
+      else V::maskstore(ci + j * W, mk[j], r);
     }
   }
 }
