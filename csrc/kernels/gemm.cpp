@@ -108,6 +108,8 @@ void pack_a(const GemmUkr& u, bool ta, const float* a, int64_t lda, int64_t ic, 
   switch (mr) {
     case 12:
       return pack_a_cols<12>(a, lda, ic, pc, mc, kc, dst);
+    case 8:
+      return pack_a_cols<8>(a, lda, ic, pc, mc, kc, dst);
     case 6:
       return pack_a_cols<6>(a, lda, ic, pc, mc, kc, dst);
     case 4:
