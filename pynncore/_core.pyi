@@ -25,3 +25,7 @@ def matmul(
     beta: float = 0.0,
 ) -> npt.NDArray[np.float32] | NotImplementedType: ...
 def fma_peak_gflops(num_threads: int, seconds: float = 0.2) -> float: ...
+
+# --- activations ---
+
+# --- losses and optimizer updates ---

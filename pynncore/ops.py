@@ -71,3 +71,8 @@ def matmul(
         b = _as_f32_matrix(b, "b", "matmul")
         r = _core.matmul(a, b, transpose_a, transpose_b, out, alpha, beta)
     return r
+
+
+# --- activations -------------------------------------------------------------------------------
+
+# --- losses and optimizer updates --------------------------------------------------------------

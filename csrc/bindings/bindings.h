@@ -10,5 +10,8 @@ namespace py = pybind11;
 
 void bind_config(py::module_& m);
 void bind_gemm(py::module_& m);
+void bind_activation(py::module_& m);
+void bind_loss(py::module_& m);
+void bind_optim(py::module_& m);
 
 }  // namespace pyn

@@ -8,4 +8,7 @@ PYBIND11_MODULE(_core, m) {
   pyn::init_isa_from_env();
   pyn::bind_config(m);
   pyn::bind_gemm(m);
+  pyn::bind_activation(m);
+  pyn::bind_loss(m);
+  pyn::bind_optim(m);
 }
