@@ -214,7 +214,7 @@ class Progbar:
         if color:
             glyph = "━"
             try:
-                glyph.encode(getattr(self._stream(), "encoding", None) or "ascii")
+                glyph.encode(getattr(self._stream(), "encoding", None) or "utf-8")
             except (UnicodeEncodeError, LookupError):
                 glyph = "="
             bar = f"{_GREEN}{glyph * done}{_RESET}" if done else ""
