@@ -105,7 +105,9 @@ def _header(entries: list[tuple[str, str, np.ndarray]], metadata: Mapping[str, s
     raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # tensor data starts 8-byte aligned
     if len(raw) > MAX_HEADER_SIZE:
-        raise ValueError(f"safetensors: the header would be {len(raw)} bytes, more than the {MAX_HEADER_SIZE} byte limit")
+        raise ValueError(
+            f"safetensors: the header would be {len(raw)} bytes, more than the {MAX_HEADER_SIZE} byte limit"
+        )
     return raw
 
 
@@ -147,7 +149,9 @@ def save_bytes(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = 
     return buf.getvalue()
 
 
-def save_file(tensors: Mapping[str, Any], path: str | os.PathLike[str], metadata: Mapping[str, str] | None = None) -> None:
+def save_file(
+    tensors: Mapping[str, Any], path: str | os.PathLike[str], metadata: Mapping[str, str] | None = None
+) -> None:
     """Write `tensors` to `path` atomically.
 
     The data go to a temporary file in the folder of `path`, which is flushed, fsynced and
@@ -231,7 +235,9 @@ def _parse_header_length(prefix: bytes, total: int) -> int:
     return n
 
 
-def _parse_header(raw: bytes, data_size: int) -> tuple[list[tuple[str, np.dtype, tuple[int, ...], int, int]], dict[str, str]]:
+def _parse_header(
+    raw: bytes, data_size: int
+) -> tuple[list[tuple[str, np.dtype, tuple[int, ...], int, int]], dict[str, str]]:
     """Validate the header against `data_size` bytes of tensor data; return the entries."""
     try:
         text = raw.decode("utf-8")
@@ -275,20 +281,24 @@ def _parse_header(raw: bytes, data_size: int) -> tuple[list[tuple[str, np.dtype,
             or not 0 <= offsets[0] <= offsets[1] <= data_size
         ):
             raise ValueError(
-                f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end <= {data_size}. Received: {offsets!r}"
+                f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end <= {data_size}. "
+                f"Received: {offsets!r}"
             )
         dtype = _DTYPES[code]
         expected = math.prod(shape) * dtype.itemsize
         if offsets[1] - offsets[0] != expected:
             raise ValueError(
-                f"{where}: {offsets[1] - offsets[0]} bytes of data for dtype {code} and shape {shape}, which need {expected}"
+                f"{where}: {offsets[1] - offsets[0]} bytes of data for dtype {code} and shape {shape}, "
+                f"which need {expected}"
             )
         entries.append((name, dtype, tuple(shape), offsets[0], offsets[1]))
 
     position = 0
     for name, _, _, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
         if begin != position:
-            problem = "overlaps the previous tensor" if begin < position else f"leaves a gap of {begin - position} bytes"
+            problem = (
+                "overlaps the previous tensor" if begin < position else f"leaves a gap of {begin - position} bytes"
+            )
             raise ValueError(f"safetensors: tensor {name!r} at data_offsets [{begin}, {end}] {problem}")
         position = end
     if position != data_size:
@@ -299,7 +309,9 @@ def _parse_header(raw: bytes, data_size: int) -> tuple[list[tuple[str, np.dtype,
     return entries, metadata
 
 
-def _arrays(buffer: Any, base: int, entries: list[tuple[str, np.dtype, tuple[int, ...], int, int]]) -> dict[str, np.ndarray]:
+def _arrays(
+    buffer: Any, base: int, entries: list[tuple[str, np.dtype, tuple[int, ...], int, int]]
+) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for name, dtype, shape, begin, end in entries:
         count = (end - begin) // dtype.itemsize

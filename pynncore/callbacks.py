@@ -27,7 +27,8 @@ import numbers
 import os
 import sys
 import warnings
-from typing import Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -354,7 +355,9 @@ class History(Callback):
         epochs = [e + 1 for e in self.epoch]
         for name in names:
             values = self.history[name]
-            ax.plot(epochs[-len(values) :] if len(values) <= len(epochs) else range(1, len(values) + 1), values, label=name)
+            ax.plot(
+                epochs[-len(values) :] if len(values) <= len(epochs) else range(1, len(values) + 1), values, label=name
+            )
         ax.set_xlabel("epoch")
         ax.legend()
         return ax
@@ -477,7 +480,9 @@ def _metric_direction(model: Any, name: str) -> str | None:
 class _MonitorCallback(Callback):
     """Shared logic: pick min/max for `monitor` and test a value for an improvement."""
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "auto", baseline: float | None = None, min_delta: float = 0.0) -> None:
+    def __init__(
+        self, monitor: str = "val_loss", mode: str = "auto", baseline: float | None = None, min_delta: float = 0.0
+    ) -> None:
         super().__init__()
         who = type(self).__name__
         if not isinstance(monitor, str):
@@ -560,7 +565,9 @@ class EarlyStopping(_MonitorCallback):
     ) -> None:
         super().__init__(monitor, mode, min_delta=min_delta)
         if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
-            raise ValueError(f"EarlyStopping: expected `patience` to be an integer >= 0. Received: patience={patience!r}")
+            raise ValueError(
+                f"EarlyStopping: expected `patience` to be an integer >= 0. Received: patience={patience!r}"
+            )
         self.patience = int(patience)
         self.verbose = verbose
         self.baseline = baseline
@@ -720,7 +727,9 @@ class ModelCheckpoint(_MonitorCallback):
         best = "None" if self.best is None or math.isinf(self.best) else f"{self.best:.5f}"
         if self._is_improvement(current, self.best):
             if self.verbose > 0:
-                _print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, saving model to {path}")
+                _print(
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, saving model to {path}"
+                )
             self.best = current
             return True
         if self.verbose > 0:
@@ -919,7 +928,9 @@ class TerminateOnNaN(Callback):
         if np.isfinite(value).all():
             return
         if self.raise_error:
-            raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. Terminating training immediately.")
+            raise RuntimeError(
+                f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. Terminating training immediately."
+            )
         _print(f"Batch {batch}: Invalid loss, terminating training")
         self._model.stop_training = True
 
@@ -983,7 +994,11 @@ class CSVLogger(Callback):
                     self.keys.append(name)
         if self.writer is None:
             self.writer = csv.DictWriter(
-                self.csv_file, fieldnames=["epoch", *self.keys], delimiter=self.sep, lineterminator="\n", extrasaction="ignore"
+                self.csv_file,
+                fieldnames=["epoch", *self.keys],
+                delimiter=self.sep,
+                lineterminator="\n",
+                extrasaction="ignore",
             )
             if self.append_header:
                 self.writer.writeheader()
@@ -1027,7 +1042,9 @@ class LambdaCallback(Callback):
         super().__init__()
         unknown = [k for k in kwargs if k not in _HOOKS]
         if unknown:
-            raise ValueError(f"LambdaCallback: unknown hook names: {', '.join(unknown)}. Valid names are: {', '.join(_HOOKS)}")
+            raise ValueError(
+                f"LambdaCallback: unknown hook names: {', '.join(unknown)}. Valid names are: {', '.join(_HOOKS)}"
+            )
         hooks = dict(
             on_epoch_begin=on_epoch_begin,
             on_epoch_end=on_epoch_end,

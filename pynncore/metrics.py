@@ -22,7 +22,8 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -167,7 +168,9 @@ def _in_top_k(labels: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     labels = labels.reshape(-1).astype(np.int64)
     num_classes = scores.shape[-1]
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"top-k accuracy: labels must be in [0, {num_classes}). Received labels in [{labels.min()}, {labels.max()}]")
+        raise ValueError(
+            f"top-k accuracy: labels must be in [0, {num_classes}). Received labels in [{labels.min()}, {labels.max()}]"
+        )
     if k >= num_classes:
         return np.ones(labels.shape, dtype=np.float64)
     kth = np.partition(scores, num_classes - k, axis=-1)[:, num_classes - k]
@@ -275,7 +278,9 @@ class Metric:
         return f"<{type(self).__name__} name={self.name}>"
 
 
-def _samplewise(values: np.ndarray, sample_weight: Any, reduce: Callable[..., np.ndarray], who: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _samplewise(
+    values: np.ndarray, sample_weight: Any, reduce: Callable[..., np.ndarray], who: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Reduce `values` to one value per sample and apply `sample_weight` (Keras's rules)."""
     weight = None
     if sample_weight is not None:
@@ -402,7 +407,10 @@ class MeanMetricWrapper(Mean):
         fn = config.pop("fn", None)
         if isinstance(fn, str):
             if fn not in _FUNCTIONS:
-                raise ValueError(f"MeanMetricWrapper: unknown metric function {fn!r}. Valid names are: {', '.join(sorted(_FUNCTIONS))}")
+                raise ValueError(
+                    f"MeanMetricWrapper: unknown metric function {fn!r}. "
+                    f"Valid names are: {', '.join(sorted(_FUNCTIONS))}"
+                )
             fn = _FUNCTIONS[fn]
         return cls(fn, **config)
 
@@ -466,7 +474,9 @@ class BinaryAccuracy(_FixedFunctionMetric):
 
     def __init__(self, name: str = "binary_accuracy", dtype: Any = None, threshold: float = 0.5) -> None:
         if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 < threshold < 1:
-            raise ValueError(f"BinaryAccuracy: expected `threshold` in the interval (0, 1). Received: threshold={threshold!r}")
+            raise ValueError(
+                f"BinaryAccuracy: expected `threshold` in the interval (0, 1). Received: threshold={threshold!r}"
+            )
         super().__init__(name=name, dtype=dtype, threshold=float(threshold))
         self.threshold = float(threshold)
 
@@ -657,8 +667,12 @@ class _ConfusionMetric(Metric):
         who = type(self).__name__
         if top_k is not None:
             top_k = _check_k(top_k, who)
-        if class_id is not None and (isinstance(class_id, bool) or not isinstance(class_id, numbers.Integral) or class_id < 0):
-            raise ValueError(f"{who}: expected `class_id` to be None or an integer >= 0. Received: class_id={class_id!r}")
+        if class_id is not None and (
+            isinstance(class_id, bool) or not isinstance(class_id, numbers.Integral) or class_id < 0
+        ):
+            raise ValueError(
+                f"{who}: expected `class_id` to be None or an integer >= 0. Received: class_id={class_id!r}"
+            )
         self.init_thresholds = thresholds
         self.top_k = top_k
         self.class_id = None if class_id is None else int(class_id)
@@ -679,7 +693,10 @@ class _ConfusionMetric(Metric):
         t = _array(y_true, "y_true", who)
         p, t = _match_rank(p, t)
         if t.shape != p.shape:
-            raise ValueError(f"{who}: y_true and y_pred must have the same shape. Received: y_true.shape={t.shape}, y_pred.shape={p.shape}")
+            raise ValueError(
+                f"{who}: y_true and y_pred must have the same shape. "
+                f"Received: y_true.shape={t.shape}, y_pred.shape={p.shape}"
+            )
         if sample_weight is None:
             w = np.ones(p.shape)
         else:
@@ -690,7 +707,8 @@ class _ConfusionMetric(Metric):
                 w = np.broadcast_to(w, p.shape)
             except ValueError:
                 raise ValueError(
-                    f"{who}: sample_weight of shape {np.shape(sample_weight)} does not broadcast to y_pred of shape {p.shape}"
+                    f"{who}: sample_weight of shape {np.shape(sample_weight)} does not broadcast to y_pred "
+                    f"of shape {p.shape}"
                 ) from None
         if self.top_k is not None:
             if p.ndim == 0:
@@ -701,7 +719,10 @@ class _ConfusionMetric(Metric):
             p = np.where(keep, p, _NEG_INF)
         if self.class_id is not None:
             if p.ndim < 2 or self.class_id >= p.shape[-1]:
-                raise ValueError(f"{who}: class_id={self.class_id} needs y_pred of shape (N, C) with C > class_id. Received: shape={p.shape}")
+                raise ValueError(
+                    f"{who}: class_id={self.class_id} needs y_pred of shape (N, C) with C > class_id. "
+                    f"Received: shape={p.shape}"
+                )
             p, t, w = p[..., self.class_id], t[..., self.class_id], w[..., self.class_id]
         return t.reshape(-1) != 0, p.reshape(-1), w.reshape(-1)
 
@@ -719,7 +740,12 @@ class _ConfusionMetric(Metric):
         return float(values[0]) if self._single else [float(v) for v in values]
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k, "class_id": self.class_id}
+        return {
+            **super().get_config(),
+            "thresholds": self.init_thresholds,
+            "top_k": self.top_k,
+            "class_id": self.class_id,
+        }
 
 
 class Precision(_ConfusionMetric):
@@ -807,8 +833,15 @@ class AUC(_ConfusionMetric):
             inner = sorted(inner)
             self._init_num_thresholds = None
         else:
-            if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, numbers.Integral) or num_thresholds <= 1:
-                raise ValueError(f"{who}: expected `num_thresholds` to be an integer > 1. Received: num_thresholds={num_thresholds!r}")
+            if (
+                isinstance(num_thresholds, bool)
+                or not isinstance(num_thresholds, numbers.Integral)
+                or num_thresholds <= 1
+            ):
+                raise ValueError(
+                    f"{who}: expected `num_thresholds` to be an integer > 1. "
+                    f"Received: num_thresholds={num_thresholds!r}"
+                )
             n = int(num_thresholds)
             inner = [(i + 1) / (n - 1) for i in range(n - 2)]
             self._init_num_thresholds = n
@@ -934,7 +967,11 @@ _ACCURACY_BY_LOSS = {
 def _loss_key(loss: Any) -> str | None:
     if loss is None:
         return None
-    name = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+    name = (
+        loss
+        if isinstance(loss, str)
+        else getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+    )
     return str(name).replace("_", "").lower()
 
 
@@ -1064,5 +1101,7 @@ def get(identifier: Any, loss_name: Any = None) -> Metric | None:
     if inspect.isclass(identifier) and issubclass(identifier, Metric):
         return identifier()
     if callable(identifier):
-        return MeanMetricWrapper(identifier, name=getattr(identifier, "__name__", None) or _snake(type(identifier).__name__))
+        return MeanMetricWrapper(
+            identifier, name=getattr(identifier, "__name__", None) or _snake(type(identifier).__name__)
+        )
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")

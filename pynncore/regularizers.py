@@ -32,12 +32,7 @@ __all__ = [
 
 
 def _check_factor(value: Any, name: str, who: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{who}: expected `{name}` to be a non-negative finite float. Received: {name}={value!r}")
     return float(value)
 
@@ -185,7 +180,9 @@ class OrthogonalRegularizer(Regularizer):
     def __init__(self, factor: float = 0.01, mode: str = "rows") -> None:
         self.factor = _check_factor(factor, "factor", "OrthogonalRegularizer")
         if mode not in ("rows", "columns"):
-            raise ValueError(f"OrthogonalRegularizer: expected `mode` to be 'rows' or 'columns'. Received: mode={mode!r}")
+            raise ValueError(
+                f"OrthogonalRegularizer: expected `mode` to be 'rows' or 'columns'. Received: mode={mode!r}"
+            )
         self.mode = mode
 
     def _rows(self, x: Any) -> np.ndarray:

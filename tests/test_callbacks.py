@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import csv
-import math
 import os
 
 import numpy as np
 import pytest
 
 from pynncore.callbacks import (
-    CSVLogger,
     Callback,
     CallbackList,
+    CSVLogger,
     EarlyStopping,
     History,
     LambdaCallback,
@@ -98,7 +97,14 @@ def test_base_callback_routes_train_batch_hooks_to_legacy_names():
     cb.on_train_batch_begin(3)
     cb.on_train_batch_end(3, {"loss": 1.5})
     assert seen == [("begin", 3), ("end", 3, 1.5)]
-    for hook in ("on_test_begin", "on_test_end", "on_predict_begin", "on_predict_end", "on_train_begin", "on_train_end"):
+    for hook in (
+        "on_test_begin",
+        "on_test_end",
+        "on_predict_begin",
+        "on_predict_end",
+        "on_train_begin",
+        "on_train_end",
+    ):
         getattr(cb, hook)({})  # every hook exists
 
 
@@ -115,7 +121,9 @@ def test_callback_list_order_shared_logs_and_defaults():
             logs[self.tag] = epoch
 
     model = FakeModel()
-    cbs = CallbackList([Tag("a"), [Tag("b")]], add_history=True, add_progbar=True, model=model, epochs=1, steps=1, verbose=0)
+    cbs = CallbackList(
+        [Tag("a"), [Tag("b")]], add_history=True, add_progbar=True, model=model, epochs=1, steps=1, verbose=0
+    )
     assert [type(c).__name__ for c in cbs] == ["Tag", "Tag", "History", "ProgbarLogger"]
     assert all(c.model is model for c in cbs) and all(c.params["epochs"] == 1 for c in cbs)
     logs = {"loss": 1.0}
@@ -267,7 +275,9 @@ def test_reduce_lr_on_plateau_cooldown():
     # reduce at the end of epoch 1; the cooldown counter runs down at epochs 2 and 3, and
     # epoch 3 counts again (Keras's order), so the next reductions are at 3 and 5
     assert h.history["learning_rate"] == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01, 0.01, 0.001])
-    no_cooldown = fit(FakeModel(learning_rate=1.0), [ReduceLROnPlateau(monitor="loss", factor=0.1, patience=1)], losses([1.0] * 4))
+    no_cooldown = fit(
+        FakeModel(learning_rate=1.0), [ReduceLROnPlateau(monitor="loss", factor=0.1, patience=1)], losses([1.0] * 4)
+    )
     assert no_cooldown.history["learning_rate"] == pytest.approx([1.0, 1.0, 0.1, 0.01])
 
 
@@ -283,7 +293,11 @@ def test_reduce_lr_on_plateau_improvement_resets_and_min_delta():
 
 def test_reduce_lr_on_plateau_mode_max_and_errors():
     model = FakeModel(learning_rate=1.0)
-    fit(model, [ReduceLROnPlateau(monitor="val_accuracy", factor=0.5, patience=1)], [{"val_accuracy": v} for v in (0.5, 0.6, 0.6)])
+    fit(
+        model,
+        [ReduceLROnPlateau(monitor="val_accuracy", factor=0.5, patience=1)],
+        [{"val_accuracy": v} for v in (0.5, 0.6, 0.6)],
+    )
     assert model.optimizer.learning_rate == 0.5
     with pytest.raises(ValueError, match="factor >= 1.0"):
         ReduceLROnPlateau(factor=1.0)
@@ -338,11 +352,17 @@ def test_checkpoint_save_best_only_and_weights_only(tmp_path, capsys):
 
 def test_checkpoint_mode_max_and_initial_threshold(tmp_path):
     model = FakeModel()
-    ckpt = ModelCheckpoint(tmp_path / "best.pnc", monitor="val_accuracy", save_best_only=True, initial_value_threshold=0.6)
+    ckpt = ModelCheckpoint(
+        tmp_path / "best.pnc", monitor="val_accuracy", save_best_only=True, initial_value_threshold=0.6
+    )
     fit(model, [ckpt], [{"val_accuracy": v} for v in (0.5, 0.7, 0.65, 0.8)])
     assert len(model.saved) == 2 and ckpt.best == 0.8
     model = FakeModel()
-    fit(model, [ModelCheckpoint(tmp_path / "x.pnc", monitor="val_loss", mode="max", save_best_only=True)], losses([0.5, 0.7, 0.6]))
+    fit(
+        model,
+        [ModelCheckpoint(tmp_path / "x.pnc", monitor="val_loss", mode="max", save_best_only=True)],
+        losses([0.5, 0.7, 0.6]),
+    )
     assert len(model.saved) == 2
 
 
@@ -363,7 +383,11 @@ def test_checkpoint_errors(tmp_path):
     with pytest.raises(ValueError, match="existing directory"):
         fit(FakeModel(), [ModelCheckpoint(str(tmp_path / "adir"))], losses([1.0]))
     with pytest.warns(UserWarning, match="only with val_acc available"):
-        fit(FakeModel(), [ModelCheckpoint(str(tmp_path / "y.pnc"), monitor="val_acc", save_best_only=True)], losses([1.0]))
+        fit(
+            FakeModel(),
+            [ModelCheckpoint(str(tmp_path / "y.pnc"), monitor="val_acc", save_best_only=True)],
+            losses([1.0]),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,7 +471,13 @@ def test_progbar_logger_verbose2(capsys, monkeypatch):
     from pynncore.utils import progbar
 
     monkeypatch.setattr(progbar, "_now", lambda: 100.0)
-    fit(FakeModel(), [ProgbarLogger()], [{"loss": 0.5, "val_loss": 0.75}, {"loss": 0.25, "val_loss": 0.5}], steps=3, verbose=2)
+    fit(
+        FakeModel(),
+        [ProgbarLogger()],
+        [{"loss": 0.5, "val_loss": 0.75}, {"loss": 0.25, "val_loss": 0.5}],
+        steps=3,
+        verbose=2,
+    )
     assert capsys.readouterr().out.splitlines() == [
         "Epoch 1/2",
         "3/3 - 0s - 0s/step - loss: 0.5000 - val_loss: 0.7500",

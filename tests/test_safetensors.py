@@ -11,7 +11,20 @@ import pytest
 
 from pynncore import _safetensors as st
 
-ALL_DTYPES = ["bool", "uint8", "int8", "uint16", "int16", "float16", "uint32", "int32", "float32", "uint64", "int64", "float64"]
+ALL_DTYPES = [
+    "bool",
+    "uint8",
+    "int8",
+    "uint16",
+    "int16",
+    "float16",
+    "uint32",
+    "int32",
+    "float32",
+    "uint64",
+    "int64",
+    "float64",
+]
 
 
 def make(dtype: str, shape, rng) -> np.ndarray:
@@ -171,16 +184,46 @@ CORRUPT = {
     "NaN constant": (raw_file(b'{"a": NaN}'), "NaN"),
     "entry not an object": (raw_file({"w": 3}), "expected an object"),
     "extra key": (raw_file({"w": {**GOOD_HEADER["w"], "x": 1}}, GOOD_DATA), "exactly the keys"),
-    "unknown dtype": (raw_file({"w": {"dtype": "F128", "shape": [2], "data_offsets": [0, 8]}}, GOOD_DATA), "unknown dtype 'F128'"),
-    "bf16": (raw_file({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}, GOOD_DATA[:4]), "BF16 has no numpy"),
-    "negative dim": (raw_file({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, GOOD_DATA), "non-negative integers"),
-    "float dim": (raw_file({"w": {"dtype": "F32", "shape": [2.0], "data_offsets": [0, 8]}}, GOOD_DATA), "non-negative integers"),
-    "bool dim": (raw_file({"w": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, GOOD_DATA[:4]), "non-negative"),
-    "offsets reversed": (raw_file({"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, GOOD_DATA), "begin <= end"),
-    "offsets past end": (raw_file({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, GOOD_DATA), "end <= 8"),
-    "offsets not a pair": (raw_file({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0]}}, GOOD_DATA), "data_offsets"),
-    "shape/size mismatch": (raw_file({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, GOOD_DATA), "need 12"),
-    "huge shape": (raw_file({"w": {"dtype": "F64", "shape": [2**40, 2**40], "data_offsets": [0, 8]}}, GOOD_DATA), "need"),
+    "unknown dtype": (
+        raw_file({"w": {"dtype": "F128", "shape": [2], "data_offsets": [0, 8]}}, GOOD_DATA),
+        "unknown dtype 'F128'",
+    ),
+    "bf16": (
+        raw_file({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}, GOOD_DATA[:4]),
+        "BF16 has no numpy",
+    ),
+    "negative dim": (
+        raw_file({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, GOOD_DATA),
+        "non-negative integers",
+    ),
+    "float dim": (
+        raw_file({"w": {"dtype": "F32", "shape": [2.0], "data_offsets": [0, 8]}}, GOOD_DATA),
+        "non-negative integers",
+    ),
+    "bool dim": (
+        raw_file({"w": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, GOOD_DATA[:4]),
+        "non-negative",
+    ),
+    "offsets reversed": (
+        raw_file({"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, GOOD_DATA),
+        "begin <= end",
+    ),
+    "offsets past end": (
+        raw_file({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, GOOD_DATA),
+        "end <= 8",
+    ),
+    "offsets not a pair": (
+        raw_file({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0]}}, GOOD_DATA),
+        "data_offsets",
+    ),
+    "shape/size mismatch": (
+        raw_file({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, GOOD_DATA),
+        "need 12",
+    ),
+    "huge shape": (
+        raw_file({"w": {"dtype": "F64", "shape": [2**40, 2**40], "data_offsets": [0, 8]}}, GOOD_DATA),
+        "need",
+    ),
     "overlap": (
         raw_file(
             {
@@ -195,7 +238,10 @@ CORRUPT = {
     "trailing garbage": (raw_file(GOOD_HEADER, GOOD_DATA + b"junk"), "trailing"),
     "truncated data": (raw_file(GOOD_HEADER, GOOD_DATA[:6]), "end <= 6"),
     "bad metadata": (raw_file({"__metadata__": {"k": 1}}), "string values"),
-    "bad bool bytes": (raw_file({"w": {"dtype": "BOOL", "shape": [2], "data_offsets": [0, 2]}}, b"\x01\x07"), "other than 0 and 1"),
+    "bad bool bytes": (
+        raw_file({"w": {"dtype": "BOOL", "shape": [2], "data_offsets": [0, 2]}}, b"\x01\x07"),
+        "other than 0 and 1",
+    ),
 }
 
 

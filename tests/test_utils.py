@@ -50,7 +50,9 @@ def test_set_random_seed_seeds_everything():
     assert get_global_generator().random() != a[2]
 
 
-@pytest.mark.parametrize("bad, exc", [(1.5, TypeError), ("3", TypeError), (True, TypeError), (-1, ValueError), (2**32, ValueError)])
+@pytest.mark.parametrize(
+    "bad, exc", [(1.5, TypeError), ("3", TypeError), (True, TypeError), (-1, ValueError), (2**32, ValueError)]
+)
 def test_set_random_seed_rejects_bad_seeds(bad, exc):
     with pytest.raises(exc, match="seed"):
         set_random_seed(bad)
@@ -222,7 +224,9 @@ def test_eta_formats():
     assert progbar_module._format_per_unit(2.2, "step") == "2s/step"
 
 
-@pytest.mark.parametrize("kwargs", [{"target": -1}, {"target": 3, "width": 0}, {"target": 3, "interval": -1}, {"target": 3, "verbose": 5}])
+@pytest.mark.parametrize(
+    "kwargs", [{"target": -1}, {"target": 3, "width": 0}, {"target": 3, "interval": -1}, {"target": 3, "verbose": 5}]
+)
 def test_progbar_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         Progbar(**kwargs)
