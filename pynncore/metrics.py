@@ -1,0 +1,1107 @@
+"""Metrics with the Keras 3 API: stateful objects that accumulate over batches.
+
+``update_state(y_true, y_pred, sample_weight=None)`` adds a batch, ``result()`` returns the
+value over everything seen since the last ``reset_state()`` as a Python float. State is kept
+in float64, so long epochs do not lose precision.
+
+:func:`get` resolves what users pass to ``compile(metrics=[...])`` the way Keras 3's
+``compile`` does, including the metric's name as it appears in ``History.history``: a string
+identifier is kept as the name (``"mse"`` logs ``mse``, ``"acc"`` logs ``acc``), and
+``"accuracy"``/``"acc"`` become binary, categorical or sparse categorical accuracy.
+
+Example:
+    >>> m = BinaryAccuracy()
+    >>> m.update_state([[1], [0]], [[0.9], [0.8]])
+    >>> m.update_state([[0]], [[0.1]])
+    >>> round(m.result(), 4)
+    0.6667
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "AUC",
+    "Accuracy",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "Mean",
+    "MeanAbsoluteError",
+    "MeanMetricWrapper",
+    "MeanSquaredError",
+    "Metric",
+    "Precision",
+    "Recall",
+    "RootMeanSquaredError",
+    "SparseCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
+    "Sum",
+    "TopKCategoricalAccuracy",
+    "accuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "deserialize",
+    "get",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "serialize",
+    "sparse_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "top_k_categorical_accuracy",
+]
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        prev_lower = i > 0 and (name[i - 1].islower() or name[i - 1].isdigit())
+        next_lower = i + 1 < len(name) and name[i + 1].islower()
+        if ch.isupper() and i > 0 and (prev_lower or (next_lower and name[i - 1].isupper())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _array(x: Any, what: str, who: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: expected {what} to be a real numeric array. Received an array of dtype {arr.dtype}")
+    return arr
+
+
+def _match_rank(a: np.ndarray, b: np.ndarray, expand_rank_1: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Drop or add a trailing axis of size 1 when the ranks of `a` and `b` differ by one."""
+    if a.ndim == b.ndim + 1 and a.shape[-1] == 1:
+        if b.ndim == 1 and expand_rank_1:
+            b = b[..., None]
+        else:
+            a = a[..., 0]
+    elif b.ndim == a.ndim + 1 and b.shape[-1] == 1:
+        if a.ndim == 1 and expand_rank_1:
+            a = a[..., None]
+        else:
+            b = b[..., 0]
+    return a, b
+
+
+def _check_same_shape(y_true: np.ndarray, y_pred: np.ndarray, who: str) -> None:
+    try:
+        np.broadcast_shapes(y_true.shape, y_pred.shape)
+    except ValueError:
+        raise ValueError(
+            f"{who}: y_true and y_pred have incompatible shapes: y_true.shape={y_true.shape}, "
+            f"y_pred.shape={y_pred.shape}"
+        ) from None
+
+
+def _divide(num: Any, den: Any) -> Any:
+    """``num / den`` with 0 where ``den == 0`` (Keras's divide_no_nan)."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.zeros(np.broadcast_shapes(num.shape, den.shape))
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Stateless metric functions: one value per sample (the last axis is reduced).
+
+
+def accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Per-sample fraction of positions where ``y_true == y_pred`` exactly."""
+    t = _array(y_true, "y_true", "accuracy").astype(np.float64)
+    p = _array(y_pred, "y_pred", "accuracy").astype(np.float64)
+    t, p = _match_rank(t, p)
+    _check_same_shape(t, p, "accuracy")
+    return np.mean(t == p, axis=-1)
+
+
+def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> np.ndarray:
+    """Per-sample fraction of positions where ``(y_pred > threshold) == y_true``."""
+    t = _array(y_true, "y_true", "binary_accuracy").astype(np.float64)
+    p = _array(y_pred, "y_pred", "binary_accuracy").astype(np.float64)
+    t, p = _match_rank(t, p)
+    _check_same_shape(t, p, "binary_accuracy")
+    return np.mean(t == (p > threshold), axis=-1)
+
+
+def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """``argmax(y_true) == argmax(y_pred)`` along the last axis (one-hot labels)."""
+    t = _array(y_true, "y_true", "categorical_accuracy")
+    p = _array(y_pred, "y_pred", "categorical_accuracy")
+    if t.shape != p.shape:
+        raise ValueError(
+            f"categorical_accuracy: expected one-hot y_true of the shape of y_pred. Received: y_true.shape={t.shape}, "
+            f"y_pred.shape={p.shape}"
+        )
+    if p.ndim == 0 or p.shape[-1] == 0:
+        raise ValueError(f"categorical_accuracy: y_pred needs a non-empty class axis. Received: shape={p.shape}")
+    return (np.argmax(t, axis=-1) == np.argmax(p, axis=-1)).astype(np.float64)
+
+
+def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """``y_true == argmax(y_pred)`` with integer labels of shape ``(N,)`` or ``(N, 1)``."""
+    t = _array(y_true, "y_true", "sparse_categorical_accuracy")
+    p = _array(y_pred, "y_pred", "sparse_categorical_accuracy")
+    if p.ndim == 0 or p.shape[-1] == 0:
+        raise ValueError(f"sparse_categorical_accuracy: y_pred needs a non-empty class axis. Received: shape={p.shape}")
+    if t.ndim == p.ndim and t.shape[-1] == 1:
+        t = t[..., 0]
+    if t.shape != p.shape[:-1]:
+        raise ValueError(
+            f"sparse_categorical_accuracy: expected integer labels of shape {p.shape[:-1]} (or with a trailing 1) "
+            f"for y_pred of shape {p.shape}. Received: y_true.shape={np.shape(y_true)}"
+        )
+    return (t.astype(np.float64) == np.argmax(p, axis=-1)).astype(np.float64)
+
+
+def _in_top_k(labels: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Whether the score of each row's label is among its `k` largest (ties count as in)."""
+    scores = scores.reshape(-1, scores.shape[-1]).astype(np.float64)
+    labels = labels.reshape(-1).astype(np.int64)
+    num_classes = scores.shape[-1]
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"top-k accuracy: labels must be in [0, {num_classes}). Received labels in [{labels.min()}, {labels.max()}]"
+        )
+    if k >= num_classes:
+        return np.ones(labels.shape, dtype=np.float64)
+    kth = np.partition(scores, num_classes - k, axis=-1)[:, num_classes - k]
+    target = scores[np.arange(labels.size), labels]
+    return (target >= kth).astype(np.float64)
+
+
+def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> np.ndarray:
+    """Whether the true class (argmax of one-hot `y_true`) is in the top `k` of `y_pred`."""
+    t = _array(y_true, "y_true", "top_k_categorical_accuracy")
+    p = _array(y_pred, "y_pred", "top_k_categorical_accuracy")
+    if t.shape != p.shape or p.ndim == 0:
+        raise ValueError(
+            f"top_k_categorical_accuracy: expected one-hot y_true of the shape of y_pred. "
+            f"Received: y_true.shape={t.shape}, y_pred.shape={p.shape}"
+        )
+    labels = np.argmax(t, axis=-1)
+    return _in_top_k(labels, p, k).reshape(labels.shape)
+
+
+def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> np.ndarray:
+    """Whether the integer label is in the top `k` of `y_pred`."""
+    t = _array(y_true, "y_true", "sparse_top_k_categorical_accuracy")
+    p = _array(y_pred, "y_pred", "sparse_top_k_categorical_accuracy")
+    if t.ndim == p.ndim and t.shape[-1] == 1:
+        t = t[..., 0]
+    if p.ndim == 0 or t.shape != p.shape[:-1]:
+        raise ValueError(
+            f"sparse_top_k_categorical_accuracy: expected labels of shape {p.shape[:-1]} for y_pred of shape "
+            f"{p.shape}. Received: y_true.shape={np.shape(y_true)}"
+        )
+    return _in_top_k(t, p, k).reshape(t.shape)
+
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """``mean((y_true - y_pred)**2)`` over the last axis."""
+    t = _array(y_true, "y_true", "mean_squared_error").astype(np.float64)
+    p = _array(y_pred, "y_pred", "mean_squared_error").astype(np.float64)
+    t, p = _match_rank(t, p)
+    _check_same_shape(t, p, "mean_squared_error")
+    return np.mean(np.square(t - p), axis=-1)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """``mean(|y_true - y_pred|)`` over the last axis."""
+    t = _array(y_true, "y_true", "mean_absolute_error").astype(np.float64)
+    p = _array(y_pred, "y_pred", "mean_absolute_error").astype(np.float64)
+    t, p = _match_rank(t, p)
+    _check_same_shape(t, p, "mean_absolute_error")
+    return np.mean(np.abs(t - p), axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Base classes
+
+
+class Metric:
+    """Base class of stateful metrics.
+
+    Subclasses implement ``update_state``, ``result`` and ``reset_state``, and extend
+    ``get_config`` with their own arguments. Calling a metric updates it and returns the
+    new result.
+
+    Args:
+        name: the name shown in logs; default the snake_case class name.
+        dtype: kept for Keras compatibility (state is always float64; results are floats).
+
+    Attributes:
+        name: the name used as the key in ``History.history`` and in logs.
+    """
+
+    #: "up" when larger is better, "down" when smaller is; None when unknown. Callbacks in
+    #: ``mode="auto"`` read it.
+    _direction: str | None = None
+
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: expected `name` to be a string. Received: name={name!r}")
+        self.name = name or _snake(type(self).__name__)
+        self.dtype = dtype if dtype is None or isinstance(dtype, str) else np.dtype(dtype).name
+
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement update_state()")
+
+    def result(self) -> float:
+        raise NotImplementedError(f"{type(self).__name__} must implement result()")
+
+    def reset_state(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement reset_state()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self) -> dict[str, Any]:
+        """Return the constructor arguments as a JSON-friendly dict."""
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        """Build a metric from the dict that :meth:`get_config` returned."""
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _samplewise(
+    values: np.ndarray, sample_weight: Any, reduce: Callable[..., np.ndarray], who: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reduce `values` to one value per sample and apply `sample_weight` (Keras's rules)."""
+    weight = None
+    if sample_weight is not None:
+        weight = _array(sample_weight, "sample_weight", who).astype(np.float64)
+        values, weight = _match_rank(values, weight)
+        if values.ndim > weight.ndim:
+            values = reduce(values, axis=tuple(range(weight.ndim, values.ndim)))
+        try:
+            weight = np.broadcast_to(weight, values.shape)
+        except ValueError:
+            raise ValueError(
+                f"{who}: sample_weight of shape {np.shape(sample_weight)} does not broadcast to the values of "
+                f"shape {values.shape}"
+            ) from None
+        values = values * weight
+        if weight.ndim > 1:
+            weight = reduce(weight, axis=tuple(range(1, weight.ndim)))
+    if values.ndim > 1:
+        values = reduce(values, axis=tuple(range(1, values.ndim)))
+    return values, weight
+
+
+class Sum(Metric):
+    """The (weighted) sum of the values passed to ``update_state(values, sample_weight)``.
+
+    Example:
+        >>> m = Sum()
+        >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+        >>> m.result()
+        4.0
+    """
+
+    def __init__(self, name: str = "sum", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.total = 0.0
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        arr = _array(values, "values", type(self).__name__).astype(np.float64)
+        arr, _ = _samplewise(arr, sample_weight, np.sum, type(self).__name__)
+        self.total += float(np.sum(arr))
+
+    def result(self) -> float:
+        return float(self.total)
+
+    def reset_state(self) -> None:
+        self.total = 0.0
+
+
+class Mean(Metric):
+    """The (weighted) running mean of the values passed to ``update_state``.
+
+    Values of rank > 1 are first averaged per sample (over all axes but the first). With a
+    `sample_weight`, the result is ``sum(w * v) / sum(w)``; a scalar weight weighs the
+    batch's mean as one sample. The trainer uses it to track the loss.
+
+    Example:
+        >>> m = Mean()
+        >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+        >>> m.result()
+        2.0
+    """
+
+    def __init__(self, name: str = "mean", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.total = 0.0
+        self.count = 0.0
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        who = f"{type(self).__name__} '{self.name}'"
+        arr = _array(values, "values", who).astype(np.float64)
+        arr, weight = _samplewise(arr, sample_weight, np.mean, who)
+        self.total += float(np.sum(arr))
+        if weight is not None:
+            self.count += float(np.sum(weight))
+        else:
+            self.count += float(arr.shape[0]) if arr.ndim >= 1 else 1.0
+
+    def result(self) -> float:
+        if self.count == 0:
+            return 0.0
+        return float(self.total / self.count)
+
+    def reset_state(self) -> None:
+        self.total = 0.0
+        self.count = 0.0
+
+
+class MeanMetricWrapper(Mean):
+    """The running mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``.
+
+    Args:
+        fn: returns one value per sample (or per position; extra axes are averaged).
+        name: default ``"mean_metric_wrapper"`` (``compile`` names it after the function).
+        dtype: kept for Keras compatibility.
+        **kwargs: passed to `fn` on each update.
+
+    Example:
+        >>> m = MeanMetricWrapper(mean_absolute_error, name="mae")
+        >>> m.update_state([[1.0, 2.0]], [[2.0, 2.0]])
+        >>> m.result()
+        0.5
+    """
+
+    def __init__(self, fn: Callable[..., Any], name: str | None = None, dtype: Any = None, **kwargs: Any) -> None:
+        if not callable(fn):
+            raise TypeError(f"MeanMetricWrapper: expected a callable `fn`. Received: fn={fn!r}")
+        super().__init__(name=name or "mean_metric_wrapper", dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        fn = self._fn
+        fn_name = getattr(fn, "__name__", None)
+        config: dict[str, Any] = {"fn": fn_name if _FUNCTIONS.get(fn_name) is fn else fn}
+        return {**super().get_config(), **config, **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        config = dict(config)
+        fn = config.pop("fn", None)
+        if isinstance(fn, str):
+            if fn not in _FUNCTIONS:
+                raise ValueError(
+                    f"MeanMetricWrapper: unknown metric function {fn!r}. "
+                    f"Valid names are: {', '.join(sorted(_FUNCTIONS))}"
+                )
+            fn = _FUNCTIONS[fn]
+        return cls(fn, **config)
+
+
+class _FixedFunctionMetric(MeanMetricWrapper):
+    """A MeanMetricWrapper whose function is fixed by the class (config has no ``fn``)."""
+
+    _function: Callable[..., Any] = staticmethod(accuracy)
+    _default_name = "metric"
+
+    def __init__(self, name: str | None = None, dtype: Any = None, **kwargs: Any) -> None:
+        super().__init__(type(self)._function, name=name or self._default_name, dtype=dtype, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        return cls(**config)
+
+
+class Accuracy(_FixedFunctionMetric):
+    """How often `y_pred` equals `y_true` exactly (for class indices, not probabilities).
+
+    Example:
+        >>> m = Accuracy()
+        >>> m.update_state([[1], [2], [3], [4]], [[0], [2], [3], [4]])
+        >>> m.result()
+        0.75
+    """
+
+    _function = staticmethod(accuracy)
+    _default_name = "accuracy"
+    _direction = "up"
+
+    def __init__(self, name: str = "accuracy", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+
+
+class BinaryAccuracy(_FixedFunctionMetric):
+    """How often ``y_pred > threshold`` matches binary labels.
+
+    Args:
+        name: default ``"binary_accuracy"``.
+        dtype: kept for Keras compatibility.
+        threshold: in ``(0, 1)``; default 0.5.
+
+    Raises:
+        ValueError: a `threshold` outside ``(0, 1)``.
+
+    Example:
+        >>> m = BinaryAccuracy()
+        >>> m.update_state([[1], [1], [0], [0]], [[0.98], [1], [0], [0.6]])
+        >>> m.result()
+        0.75
+    """
+
+    _function = staticmethod(binary_accuracy)
+    _default_name = "binary_accuracy"
+    _direction = "up"
+
+    def __init__(self, name: str = "binary_accuracy", dtype: Any = None, threshold: float = 0.5) -> None:
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 < threshold < 1:
+            raise ValueError(
+                f"BinaryAccuracy: expected `threshold` in the interval (0, 1). Received: threshold={threshold!r}"
+            )
+        super().__init__(name=name, dtype=dtype, threshold=float(threshold))
+        self.threshold = float(threshold)
+
+
+class CategoricalAccuracy(_FixedFunctionMetric):
+    """How often the argmax of `y_pred` matches the argmax of one-hot `y_true`.
+
+    Example:
+        >>> m = CategoricalAccuracy()
+        >>> m.update_state([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+        >>> m.result()
+        0.5
+    """
+
+    _function = staticmethod(categorical_accuracy)
+    _default_name = "categorical_accuracy"
+    _direction = "up"
+
+    def __init__(self, name: str = "categorical_accuracy", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+
+
+class SparseCategoricalAccuracy(_FixedFunctionMetric):
+    """How often the argmax of `y_pred` matches integer labels (``(N,)`` or ``(N, 1)``).
+
+    Example:
+        >>> m = SparseCategoricalAccuracy()
+        >>> m.update_state([[2], [1]], [[0.1, 0.6, 0.3], [0.05, 0.95, 0]])
+        >>> m.result()
+        0.5
+    """
+
+    _function = staticmethod(sparse_categorical_accuracy)
+    _default_name = "sparse_categorical_accuracy"
+    _direction = "up"
+
+    def __init__(self, name: str = "sparse_categorical_accuracy", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+
+
+def _check_k(k: Any, who: str) -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"{who}: expected `k` to be an integer >= 1. Received: k={k!r}")
+    return int(k)
+
+
+class TopKCategoricalAccuracy(_FixedFunctionMetric):
+    """How often the true class (one-hot `y_true`) is among the `k` highest predictions.
+
+    Ties at the k-th score count as in the top `k`.
+
+    Args:
+        k: default 5.
+
+    Example:
+        >>> m = TopKCategoricalAccuracy(k=1)
+        >>> m.update_state([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+        >>> m.result()
+        0.5
+    """
+
+    _function = staticmethod(top_k_categorical_accuracy)
+    _default_name = "top_k_categorical_accuracy"
+    _direction = "up"
+
+    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy", dtype: Any = None) -> None:
+        k = _check_k(k, type(self).__name__)
+        super().__init__(name=name, dtype=dtype, k=k)
+        self.k = k
+
+
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
+    """How often the integer label is among the `k` highest predictions.
+
+    Args:
+        k: default 5.
+    """
+
+    _function = staticmethod(sparse_top_k_categorical_accuracy)
+    _default_name = "sparse_top_k_categorical_accuracy"
+
+    def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy", dtype: Any = None) -> None:
+        super().__init__(k=k, name=name, dtype=dtype)
+
+
+class MeanSquaredError(_FixedFunctionMetric):
+    """Running mean of the per-sample mean squared error.
+
+    Example:
+        >>> m = MeanSquaredError()
+        >>> m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+        >>> m.result()
+        0.25
+    """
+
+    _function = staticmethod(mean_squared_error)
+    _default_name = "mean_squared_error"
+    _direction = "down"
+
+    def __init__(self, name: str = "mean_squared_error", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(_FixedFunctionMetric):
+    """Running mean of the per-sample mean absolute error.
+
+    Example:
+        >>> m = MeanAbsoluteError()
+        >>> m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+        >>> m.result()
+        0.25
+    """
+
+    _function = staticmethod(mean_absolute_error)
+    _default_name = "mean_absolute_error"
+    _direction = "down"
+
+    def __init__(self, name: str = "mean_absolute_error", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+
+
+class RootMeanSquaredError(Mean):
+    """``sqrt`` of the (weighted) mean squared error over everything seen.
+
+    Example:
+        >>> m = RootMeanSquaredError()
+        >>> m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+        >>> m.result()
+        0.5
+    """
+
+    _direction = "down"
+
+    def __init__(self, name: str = "root_mean_squared_error", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        who = f"RootMeanSquaredError '{self.name}'"
+        t = _array(y_true, "y_true", who).astype(np.float64)
+        p = _array(y_pred, "y_pred", who).astype(np.float64)
+        t, p = _match_rank(t, p)
+        _check_same_shape(t, p, who)
+        super().update_state(np.square(p - t), sample_weight=sample_weight)
+
+    def result(self) -> float:
+        return math.sqrt(super().result())
+
+
+# ---------------------------------------------------------------------------------------------
+# Confusion-matrix metrics
+
+_NEG_INF = -1e10
+
+
+def _parse_thresholds(thresholds: Any, default: float, who: str) -> tuple[list[float], bool]:
+    """Return (thresholds as a list, whether a single value was given)."""
+    if thresholds is None:
+        return [default], True
+    single = isinstance(thresholds, numbers.Real) and not isinstance(thresholds, bool)
+    values = [thresholds] if single else list(thresholds)
+    for t in values:
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 <= t <= 1:
+            raise ValueError(f"{who}: threshold values must be numbers in [0, 1]. Received: thresholds={thresholds!r}")
+    if not values:
+        raise ValueError(f"{who}: expected at least one threshold. Received: thresholds={thresholds!r}")
+    return [float(t) for t in values], single
+
+
+class _ConfusionMetric(Metric):
+    """Weighted true/false positive/negative counts at one or more thresholds.
+
+    A prediction is positive when ``y_pred > threshold``; a label is positive when it is
+    non-zero. All positions of the batch count (they are flattened); `sample_weight` is
+    per sample (broadcast over the other axes) or of the shape of `y_pred`.
+    """
+
+    _direction = "up"
+
+    def __init__(
+        self,
+        thresholds: Any = None,
+        top_k: int | None = None,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype)
+        who = type(self).__name__
+        if top_k is not None:
+            top_k = _check_k(top_k, who)
+        if class_id is not None and (
+            isinstance(class_id, bool) or not isinstance(class_id, numbers.Integral) or class_id < 0
+        ):
+            raise ValueError(
+                f"{who}: expected `class_id` to be None or an integer >= 0. Received: class_id={class_id!r}"
+            )
+        self.init_thresholds = thresholds
+        self.top_k = top_k
+        self.class_id = None if class_id is None else int(class_id)
+        self.thresholds, self._single = _parse_thresholds(thresholds, 0.5 if top_k is None else _NEG_INF, who)
+        self._t = np.asarray(self.thresholds, dtype=np.float64)
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        n = len(self.thresholds)
+        self.true_positives = np.zeros(n)
+        self.false_positives = np.zeros(n)
+        self.true_negatives = np.zeros(n)
+        self.false_negatives = np.zeros(n)
+
+    def _prepare(self, y_true: Any, y_pred: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        who = f"{type(self).__name__} '{self.name}'"
+        p = _array(y_pred, "y_pred", who).astype(np.float64)
+        t = _array(y_true, "y_true", who)
+        p, t = _match_rank(p, t)
+        if t.shape != p.shape:
+            raise ValueError(
+                f"{who}: y_true and y_pred must have the same shape. "
+                f"Received: y_true.shape={t.shape}, y_pred.shape={p.shape}"
+            )
+        if sample_weight is None:
+            w = np.ones(p.shape)
+        else:
+            w = _array(sample_weight, "sample_weight", who).astype(np.float64)
+            if w.ndim == p.ndim - 1:
+                w = w[..., None]  # one weight per sample, shared by its positions
+            try:
+                w = np.broadcast_to(w, p.shape)
+            except ValueError:
+                raise ValueError(
+                    f"{who}: sample_weight of shape {np.shape(sample_weight)} does not broadcast to y_pred "
+                    f"of shape {p.shape}"
+                ) from None
+        if self.top_k is not None:
+            if p.ndim == 0:
+                raise ValueError(f"{who}: top_k needs y_pred with a class axis. Received: shape={p.shape}")
+            order = np.argsort(-p, axis=-1, kind="stable")
+            keep = np.zeros(p.shape, dtype=bool)
+            np.put_along_axis(keep, order[..., : self.top_k], True, axis=-1)
+            p = np.where(keep, p, _NEG_INF)
+        if self.class_id is not None:
+            if p.ndim < 2 or self.class_id >= p.shape[-1]:
+                raise ValueError(
+                    f"{who}: class_id={self.class_id} needs y_pred of shape (N, C) with C > class_id. "
+                    f"Received: shape={p.shape}"
+                )
+            p, t, w = p[..., self.class_id], t[..., self.class_id], w[..., self.class_id]
+        return t.reshape(-1) != 0, p.reshape(-1), w.reshape(-1)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        label, pred, weight = self._prepare(y_true, y_pred, sample_weight)
+        pos = pred[None, :] > self._t[:, None]  # (thresholds, positions)
+        wl = weight * label
+        wn = weight * ~label
+        self.true_positives += pos @ wl
+        self.false_positives += pos @ wn
+        self.false_negatives += wl.sum() - pos @ wl
+        self.true_negatives += wn.sum() - pos @ wn
+
+    def _finish(self, values: np.ndarray) -> Any:
+        return float(values[0]) if self._single else [float(v) for v in values]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "thresholds": self.init_thresholds,
+            "top_k": self.top_k,
+            "class_id": self.class_id,
+        }
+
+
+class Precision(_ConfusionMetric):
+    """``tp / (tp + fp)`` at `thresholds` (0 when nothing was predicted positive).
+
+    Args:
+        thresholds: a float or a list of floats in ``[0, 1]``; default 0.5 (or, with
+            `top_k`, every kept prediction counts). With a list, :meth:`result` returns a
+            list.
+        top_k: only the `top_k` highest predictions of each row can be positive.
+        class_id: only this class (last axis) counts.
+        name: default ``"precision"``.
+
+    Example:
+        >>> m = Precision()
+        >>> m.update_state([0, 1, 1, 1], [1, 0, 1, 1])
+        >>> round(m.result(), 4)
+        0.6667
+    """
+
+    def result(self) -> Any:
+        return self._finish(_divide(self.true_positives, self.true_positives + self.false_positives))
+
+
+class Recall(_ConfusionMetric):
+    """``tp / (tp + fn)`` at `thresholds` (0 when there were no positive labels).
+
+    Arguments as :class:`Precision`; the default name is ``"recall"``.
+
+    Example:
+        >>> m = Recall()
+        >>> m.update_state([0, 1, 1, 1], [1, 0, 1, 1])
+        >>> round(m.result(), 4)
+        0.6667
+    """
+
+    def result(self) -> Any:
+        return self._finish(_divide(self.true_positives, self.true_positives + self.false_negatives))
+
+
+class AUC(_ConfusionMetric):
+    """Area under the ROC or precision-recall curve, from counts at fixed thresholds.
+
+    Args:
+        num_thresholds: number of thresholds (> 1), evenly spaced in ``[0, 1]`` with the end
+            points nudged outwards by 1e-7 so that predictions of exactly 0 and 1 are counted.
+        curve: ``"ROC"`` or ``"PR"``.
+        summation_method: ``"interpolation"`` (trapezoids for ROC; for PR, precision
+            interpolated between thresholds as in Davis & Goadrich, 2006), ``"minoring"``
+            or ``"majoring"`` (lower / upper Riemann sums).
+        name: default ``"auc"``.
+        thresholds: explicit thresholds in ``[0, 1]`` instead of `num_thresholds` (the end
+            points are added).
+        from_logits: apply a sigmoid to `y_pred` first.
+
+    Example:
+        >>> m = AUC(num_thresholds=3)
+        >>> m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])
+        >>> m.result()
+        0.75
+    """
+
+    def __init__(
+        self,
+        num_thresholds: int = 200,
+        curve: str = "ROC",
+        summation_method: str = "interpolation",
+        name: str | None = None,
+        dtype: Any = None,
+        thresholds: Sequence[float] | None = None,
+        from_logits: bool = False,
+    ) -> None:
+        who = "AUC"
+        curve_u = curve.upper() if isinstance(curve, str) else curve
+        if curve_u not in ("ROC", "PR"):
+            raise ValueError(f"{who}: expected `curve` to be 'ROC' or 'PR'. Received: curve={curve!r}")
+        method = summation_method.lower() if isinstance(summation_method, str) else summation_method
+        if method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError(
+                f"{who}: expected `summation_method` to be 'interpolation', 'minoring' or 'majoring'. "
+                f"Received: summation_method={summation_method!r}"
+            )
+        if thresholds is not None:
+            inner, _ = _parse_thresholds(list(thresholds), 0.5, who)
+            inner = sorted(inner)
+            self._init_num_thresholds = None
+        else:
+            if (
+                isinstance(num_thresholds, bool)
+                or not isinstance(num_thresholds, numbers.Integral)
+                or num_thresholds <= 1
+            ):
+                raise ValueError(
+                    f"{who}: expected `num_thresholds` to be an integer > 1. "
+                    f"Received: num_thresholds={num_thresholds!r}"
+                )
+            n = int(num_thresholds)
+            inner = [(i + 1) / (n - 1) for i in range(n - 2)]
+            self._init_num_thresholds = n
+        all_thresholds = [0.0 - 1e-7, *inner, 1.0 + 1e-7]
+        self.num_thresholds = len(all_thresholds)
+        self.curve = curve_u
+        self.summation_method = method
+        self.from_logits = bool(from_logits)
+        self._user_thresholds = None if thresholds is None else list(inner)
+        Metric.__init__(self, name=name, dtype=dtype)
+        self.init_thresholds = None
+        self.top_k = None
+        self.class_id = None
+        self.thresholds = all_thresholds
+        self._single = False
+        self._t = np.asarray(all_thresholds, dtype=np.float64)
+        self.reset_state()
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        if self.from_logits:
+            p = _array(y_pred, "y_pred", f"AUC '{self.name}'").astype(np.float64)
+            y_pred = 0.5 * (1.0 + np.tanh(0.5 * p))  # a sigmoid that does not overflow
+        super().update_state(y_true, y_pred, sample_weight)
+
+    def _pr_interpolated(self) -> float:
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        p = tp + fp
+        d_tp = tp[:-1] - tp[1:]
+        d_p = p[:-1] - p[1:]
+        # Between neighbouring thresholds TP grows linearly with P: TP = slope * P + intercept,
+        # so precision TP / P integrates in closed form over the bucket.
+        slope = _divide(d_tp, np.maximum(d_p, 0))
+        intercept = tp[1:] - slope * p[1:]
+        both = (p[:-1] > 0) & (p[1:] > 0)
+        ratio = np.where(both, _divide(p[:-1], np.maximum(p[1:], 0)), 1.0)
+        increments = _divide(slope * (d_tp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0))
+        return float(increments.sum())
+
+    def result(self) -> float:
+        tp, fp, tn, fn = self.true_positives, self.false_positives, self.true_negatives, self.false_negatives
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return self._pr_interpolated()
+        recall = _divide(tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = _divide(fp, fp + tn), recall
+        else:
+            x, y = recall, _divide(tp, tp + fp)
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2.0
+        elif self.summation_method == "minoring":
+            heights = np.minimum(y[:-1], y[1:])
+        else:
+            heights = np.maximum(y[:-1], y[1:])
+        return float(np.sum((x[:-1] - x[1:]) * heights))
+
+    def get_config(self) -> dict[str, Any]:
+        config = {
+            "name": self.name,
+            "dtype": self.dtype,
+            "curve": self.curve,
+            "summation_method": self.summation_method,
+            "from_logits": self.from_logits,
+        }
+        if self._user_thresholds is not None:
+            config["thresholds"] = list(self._user_thresholds)
+        else:
+            config["num_thresholds"] = self._init_num_thresholds
+        return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution of identifiers
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    f.__name__: f
+    for f in (
+        accuracy,
+        binary_accuracy,
+        categorical_accuracy,
+        sparse_categorical_accuracy,
+        top_k_categorical_accuracy,
+        sparse_top_k_categorical_accuracy,
+        mean_squared_error,
+        mean_absolute_error,
+    )
+}
+
+_CLASSES: tuple[type[Metric], ...] = (
+    AUC,
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    Mean,
+    MeanAbsoluteError,
+    MeanMetricWrapper,
+    MeanSquaredError,
+    Precision,
+    Recall,
+    RootMeanSquaredError,
+    SparseCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    Sum,
+    TopKCategoricalAccuracy,
+)
+
+_REGISTRY: dict[str, type[Metric]] = {}
+for _cls in _CLASSES:
+    _REGISTRY[_cls.__name__] = _cls
+    _REGISTRY[_snake(_cls.__name__)] = _cls
+_REGISTRY.update({"mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError})
+_CONSTRUCTIBLE = sorted(k for k, v in _REGISTRY.items() if v is not MeanMetricWrapper)
+
+_ACCURACY_BY_LOSS = {
+    "binarycrossentropy": binary_accuracy,
+    "bce": binary_accuracy,
+    "categoricalcrossentropy": categorical_accuracy,
+    "cce": categorical_accuracy,
+    "sparsecategoricalcrossentropy": sparse_categorical_accuracy,
+    "scce": sparse_categorical_accuracy,
+}
+
+
+def _loss_key(loss: Any) -> str | None:
+    if loss is None:
+        return None
+    name = (
+        loss
+        if isinstance(loss, str)
+        else getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+    )
+    return str(name).replace("_", "").lower()
+
+
+class _CompileAccuracy(MeanMetricWrapper):
+    """``"accuracy"``/``"acc"`` from ``compile``: binary, categorical or sparse accuracy.
+
+    The choice follows the loss when it is a cross-entropy; otherwise it is made at the
+    first update from the shapes, with Keras 3's rule: a last axis of size 1 in `y_pred`
+    means binary; integer labels (`y_true` of lower rank, or with a last axis of 1) mean
+    sparse; anything else is categorical.
+    """
+
+    _direction = "up"
+
+    def __init__(self, name: str = "accuracy", dtype: Any = None, loss: Any = None) -> None:
+        chosen = _ACCURACY_BY_LOSS.get(_loss_key(loss) or "")
+        super().__init__(chosen or binary_accuracy, name=name, dtype=dtype)
+        self._chosen = chosen
+        self._loss = loss if isinstance(loss, str) else None
+
+    @property
+    def chosen_function(self) -> Callable[..., Any] | None:
+        """The accuracy function in use (None until the first update when the loss did not decide)."""
+        return self._chosen
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        if self._chosen is None:
+            t_shape, p_shape = np.shape(y_true), np.shape(y_pred)
+            t_last = t_shape[-1] if t_shape else 1
+            p_last = p_shape[-1] if p_shape else 1
+            if p_last == 1:
+                self._chosen = binary_accuracy
+            elif len(t_shape) < len(p_shape) or t_last == 1:
+                self._chosen = sparse_categorical_accuracy
+            else:
+                self._chosen = categorical_accuracy
+            self._fn = self._chosen
+        super().update_state(y_true, y_pred, sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "loss": self._loss}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        return cls(**config)
+
+
+def serialize(metric: Metric) -> dict[str, Any]:
+    """Return ``{"class_name": ..., "config": ...}`` for a metric."""
+    if not isinstance(metric, Metric):
+        raise TypeError(f"metrics.serialize: expected a Metric. Received: {metric!r}")
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Metric:
+    """Build a metric from ``{"class_name": ..., "config": {...}}``.
+
+    Raises:
+        ValueError: a dict without ``class_name``, or an unknown class name.
+    """
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"metrics.deserialize: expected a dict with a 'class_name' key. Received: {config!r}")
+    name = config["class_name"]
+    if custom_objects and name in custom_objects:
+        cls = custom_objects[name]
+    elif name == "_CompileAccuracy":
+        cls = _CompileAccuracy
+    else:
+        cls = _REGISTRY.get(name)
+    if cls is None:
+        raise ValueError(f"Unknown metric class: {name!r}. Valid names are: {', '.join(_CONSTRUCTIBLE)}")
+    return cls.from_config(dict(config.get("config") or {}))
+
+
+def get(identifier: Any, loss_name: Any = None) -> Metric | None:
+    """Resolve a ``compile(metrics=[...])`` entry into a metric object, as Keras 3 does.
+
+    - ``"accuracy"`` / ``"acc"`` (any case): binary accuracy for a binary cross-entropy
+      loss, categorical for categorical cross-entropy, sparse categorical for sparse
+      categorical cross-entropy; with another or no loss, Keras 3's shape rule at the first
+      update (a `y_pred` with last axis 1 is binary, integer labels are sparse, otherwise
+      categorical).
+    - Other strings: class names (``"Precision"``), their snake_case forms
+      (``"binary_accuracy"``, ``"mean_squared_error"``, ``"auc"``) and ``"mse"``, ``"MSE"``,
+      ``"mae"``, ``"MAE"``; a new metric with default arguments.
+    - A string identifier becomes the metric's name, as in Keras 3's ``History``:
+      ``"acc"`` logs ``acc``, ``"mse"`` logs ``mse``, ``"accuracy"`` logs ``accuracy``.
+    - A :class:`Metric` instance is returned as is (its name is kept); a Metric class is
+      instantiated; a dict is deserialized; any other callable ``fn(y_true, y_pred)`` is
+      wrapped in :class:`MeanMetricWrapper` named after the function.
+
+    Args:
+        identifier: the entry of ``metrics=[...]``; ``None`` gives ``None``.
+        loss_name: the compiled loss (a name such as ``"binary_crossentropy"``, or a loss
+            object or function whose name is used); only consulted for accuracy.
+
+    Returns:
+        A fresh metric for anything but an instance, or ``None``.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones) or an identifier
+            that is none of the above.
+
+    Example:
+        >>> get("mse").name
+        'mse'
+        >>> get("acc", loss_name="binary_crossentropy").chosen_function.__name__
+        'binary_accuracy'
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        if identifier.lower() in ("accuracy", "acc"):
+            return _CompileAccuracy(name=identifier, loss=loss_name)
+        cls = _REGISTRY.get(identifier)
+        if cls is None or cls is MeanMetricWrapper:
+            raise ValueError(
+                f"Unknown metric: {identifier!r}. Valid names are: accuracy, acc, {', '.join(_CONSTRUCTIBLE)}"
+            )
+        metric = cls()
+        metric.name = identifier
+        return metric
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if inspect.isclass(identifier) and issubclass(identifier, Metric):
+        return identifier()
+    if callable(identifier):
+        return MeanMetricWrapper(
+            identifier, name=getattr(identifier, "__name__", None) or _snake(type(identifier).__name__)
+        )
+    raise ValueError(f"Could not interpret metric identifier: {identifier!r}")

@@ -1,0 +1,15 @@
+"""Utilities: seeding, label encoding and the progress bar."""
+
+from pynncore.utils.numerical import normalize, to_categorical
+from pynncore.utils.progbar import Progbar, resolve_verbose
+from pynncore.utils.rng import get_global_generator, make_generator, set_random_seed
+
+__all__ = [
+    "Progbar",
+    "get_global_generator",
+    "make_generator",
+    "normalize",
+    "resolve_verbose",
+    "set_random_seed",
+    "to_categorical",
+]
