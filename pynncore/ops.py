@@ -110,7 +110,7 @@ def _as_labels(x: Any, pred_shape: tuple, fn: str) -> np.ndarray:
     if arr.dtype.kind == "f":
         bad = arr != np.floor(arr)
         if bad.any():
-            value = arr[np.unravel_index(int(np.argmax(bad)), arr.shape)]
+            value = arr[np.unravel_index(int(np.argmax(bad)), arr.shape)].item()
             raise ValueError(f"{fn}: y_true must hold integer class labels; got {value!r}")
         arr = arr.astype(np.int64)
     elif arr.dtype.kind == "u" or (arr.dtype.kind == "i" and arr.dtype.itemsize not in (4, 8)):
