@@ -1,215 +1,342 @@
-// Loss forward and gradient, one row of y_pred (n, c) at a time; formulas in loss.h.
+// Loss forward and gradient (formulas in loss.h), rows split across threads in contiguous
+// blocks (one parallel region per call).
 //
-// Rows are split across threads in contiguous blocks (one parallel region per call). Each row
-// is read once or twice and its gradient written once:
+//   elementwise losses    flat over the n x c block, so that (N, 1) targets vectorise too:
+//   (mse, mae, huber,       pass 1  term[k] = f(t[k], p[k]),  grad[k] = f'(t[k], p[k])
+//    binary crossentropy)   pass 2  per row: per_sample = sum(term) / c, grad *= row_scale / c
+//   crossentropy, logits  per row: max; e_j = exp(z_j - max) (kept in grad); loss and grad
+//   crossentropy, probs   per row: s = sum p; terms and dL/dq at q = p / s; chain rule
 //
-//   elementwise losses   one pass: term_j and grad_j together; the mean accumulates in 16
-//                        float partial sums (vectorisable without reassociation), then double
-//   crossentropy, logits pass 1 max, pass 2 exp(z - max) (kept in grad), pass 3 loss and grad
-//   crossentropy, probs  pass 1 row sum, pass 2 loss and d/dq, pass 3 chain rule through q = p / s
-//
-// Clipping follows Keras: values strictly outside [eps, 1 - eps] are clipped and get a zero
-// gradient; the bounds themselves pass it.
+// The inner loops are plain loops the compiler vectorises: exp and log are computed by the
+// inline functions below (about 2 ulp), not by scalar libm calls, and sums go through
+// independent partial sums. Clipping follows Keras: values strictly outside [eps, 1 - eps]
+// are clipped and get a zero gradient; the bounds themselves pass it.
 #include "kernels/loss.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 
+#include "common/buffer.h"
 #include "common/check.h"
 #include "common/parallel.h"
 
 namespace pyn {
 namespace {
 
-constexpr float kEps = 1e-7f;          // Keras backend.epsilon()
+constexpr float kEps = 1e-7f;                 // Keras backend.epsilon()
 constexpr float kOneMinusEps = 1.0f - 1e-7f;  // 0.99999988f, as float32(1 - 1e-7)
+constexpr int64_t kBlockElements = 4096;      // elementwise losses: rows per block fill this
 
-inline float clip_prob(float p) { return p < kEps ? kEps : (p > kOneMinusEps ? kOneMinusEps : p); }
-inline bool in_clip_range(float p) { return p >= kEps && p <= kOneMinusEps; }
 
-inline float sign_of(float e) { return e > 0.f ? 1.f : (e < 0.f ? -1.f : 0.f); }
+// ---- elementary functions the vectoriser can inline ------------------------------------------
 
-// sum_j term(j) for j in [0, c): 16 independent float partial sums, combined in double.
-template <class Term>
-inline double lane_sum(int64_t c, Term&& term) {
-  constexpr int kLanes = 16;
-  float part[kLanes] = {};
+inline uint32_t bits_of(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+inline float float_of(uint32_t b) {
+  float x;
+  std::memcpy(&x, &b, sizeof x);
+  return x;
+}
+
+// c ? a : b through bit masks. A plain ?: feeding arithmetic may be turned into a branch with
+// the arithmetic inside it, which the vectoriser cannot flatten without -fno-trapping-math;
+// with pick both values are computed and the loop stays vectorisable.
+inline float pick(bool c, float a, float b) {
+  const uint32_t m = 0u - static_cast<uint32_t>(c);
+  return float_of((bits_of(a) & m) | (bits_of(b) & ~m));
+}
+
+inline float clip_prob(float p) {
+  return pick(p < kEps, kEps, pick(p > kOneMinusEps, kOneMinusEps, p));  // NaN stays NaN
+}
+inline bool in_clip_range(float p) { return (p >= kEps) & (p <= kOneMinusEps); }
+inline float sign_of(float e) { return pick(e > 0.f, 1.f, pick(e < 0.f, -1.f, 0.f)); }
+
+constexpr float kLn2Hi = 0.693359375f;     // ln 2 = kLn2Hi + kLn2Lo; kLn2Hi has 9 bits, so
+constexpr float kLn2Lo = -2.12194440e-4f;  // n * kLn2Hi is exact for |n| < 2^15
+
+// exp(x) for x <= 0 (NaN propagates). x = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor
+// series to r^7 (truncation below 6e-9 relative), times 2^n built from its bits. Arguments
+// below ln(FLT_MIN) give 0.
+inline float exp_nonpos(float x) {
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kRound = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer
+  constexpr float kMin = -87.3365448f;  // ln(FLT_MIN)
+  const float xc = pick(x < kMin, kMin, x);
+  float n = (xc * kLog2e + kRound) - kRound;  // nearest integer, in [-126, 0]
+  n = pick(n >= -126.f, n, -126.f);           // NaN: a valid exponent; the result stays NaN
+  const float r = (xc - n * kLn2Hi) - n * kLn2Lo;
+  const float poly =
+      1.f +
+      r * (1.f + r * (1.f / 2 + r * (1.f / 6 + r * (1.f / 24 + r * (1.f / 120 +
+                                                                    r * (1.f / 720 +
+                                                                         r * (1.f / 5040)))))));
+  const float scale = float_of(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
+  return pick(x < kMin, 0.f, poly * scale);
+}
+
+// 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...), the series of log((1 + s) / (1 - s)).
+inline float two_atanh_small(float s) {  // |s| <= 0.1716: truncation below 1e-10
+  const float s2 = s * s;
+  const float poly =
+      1.f + s2 * (1.f / 3 + s2 * (1.f / 5 + s2 * (1.f / 7 + s2 * (1.f / 9 + s2 * (1.f / 11)))));
+  return 2.f * s * poly;
+}
+
+// log(x) for positive normal x (NaN and +inf propagate). x = m 2^e with m in [sqrt(1/2),
+// sqrt(2)); log m = 2 atanh((m - 1) / (m + 1)).
+inline float log_pos(float x) {
+  const uint32_t b = bits_of(x);
+  const int32_t e = static_cast<int32_t>(b >> 23) - 127;
+  float m = float_of((b & 0x007fffffu) | 0x3f800000u);  // [1, 2)
+  const bool big = m > 1.41421356f;
+  m = pick(big, 0.5f * m, m);
+  const float ef = static_cast<float>(e + static_cast<int32_t>(big));
+  const float t = m - 1.f;  // exact
+  const float r = ef * kLn2Hi + (ef * kLn2Lo + two_atanh_small(t / (2.f + t)));
+  return pick((x != x) | (x > std::numeric_limits<float>::max()), x, r);
+}
+
+// log(1 + u) for u in [0, 1]: 2 atanh(u / (2 + u)), exact to the last bits for tiny u.
+inline float log1p_unit(float u) {
+  const float s = u / (2.f + u);  // [0, 1/3]
+  const float s2 = s * s;
+  const float poly =
+      1.f +
+      s2 * (1.f / 3 +
+            s2 * (1.f / 5 +
+                  s2 * (1.f / 7 +
+                        s2 * (1.f / 9 +
+                              s2 * (1.f / 11 +
+                                    s2 * (1.f / 13 + s2 * (1.f / 15 + s2 * (1.f / 17))))))));
+  return 2.f * s * poly;  // truncation below 2e-10 relative
+}
+
+// sum of x[0, c) in double, through 8 independent partial sums.
+inline double sum_of(const float* __restrict x, int64_t c) {
+  constexpr int kLanes = 8;
+  double part[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= c; j += kLanes) {
-    for (int l = 0; l < kLanes; ++l) part[l] += term(j + l);
+    for (int l = 0; l < kLanes; ++l) part[l] += static_cast<double>(x[j + l]);
   }
   double s = 0.0;
-  for (; j < c; ++j) s += term(j);
+  for (; j < c; ++j) s += static_cast<double>(x[j]);
   for (int l = 0; l < kLanes; ++l) s += part[l];
   return s;
 }
 
-// ---- elementwise losses: mean over the row -------------------------------------------------
+// Scratch rows per thread (worker threads persist, so steady-state calls do not allocate).
+thread_local ScratchBuffer tl_terms;
+thread_local ScratchBuffer tl_aux;
+
+// ---- elementwise losses: pass 1 over a flat range -------------------------------------------
+
+struct Smoothing {
+  float keep, shift;  // y' = y * keep + shift
+};
 
 template <bool kGrad>
-float mse_row(int64_t c, const float* __restrict t, const float* __restrict p,
-              float* __restrict g, float gscale, const LossParams&) {
-  const float k = 2.f * gscale / static_cast<float>(c);
-  const double s = lane_sum(c, [&](int64_t j) {
-    const float e = p[j] - t[j];
-    if (kGrad) g[j] = k * e;
-    return e * e;
-  });
-  return static_cast<float>(s / static_cast<double>(c));
+void mse_elems(int64_t len, const float* __restrict t, const float* __restrict p,
+               float* __restrict term, float* __restrict g, const LossParams&) {
+  for (int64_t k = 0; k < len; ++k) {
+    const float e = p[k] - t[k];
+    term[k] = e * e;
+    if (kGrad) g[k] = 2.f * e;
+  }
 }
 
 template <bool kGrad>
-float mae_row(int64_t c, const float* __restrict t, const float* __restrict p,
-              float* __restrict g, float gscale, const LossParams&) {
-  const float k = gscale / static_cast<float>(c);
-  const double s = lane_sum(c, [&](int64_t j) {
-    const float e = p[j] - t[j];
-    if (kGrad) g[j] = k * sign_of(e);
-    return std::fabs(e);
-  });
-  return static_cast<float>(s / static_cast<double>(c));
+void mae_elems(int64_t len, const float* __restrict t, const float* __restrict p,
+               float* __restrict term, float* __restrict g, const LossParams&) {
+  for (int64_t k = 0; k < len; ++k) {
+    const float e = p[k] - t[k];
+    term[k] = std::fabs(e);
+    if (kGrad) g[k] = sign_of(e);
+  }
 }
 
 template <bool kGrad>
-float huber_row(int64_t c, const float* __restrict t, const float* __restrict p,
-                float* __restrict g, float gscale, const LossParams& prm) {
+void huber_elems(int64_t len, const float* __restrict t, const float* __restrict p,
+                 float* __restrict term, float* __restrict g, const LossParams& prm) {
   const float delta = prm.delta, half_delta2 = 0.5f * delta * delta;
-  const float k = gscale / static_cast<float>(c);
-  const double s = lane_sum(c, [&](int64_t j) {
-    const float e = p[j] - t[j];
+  for (int64_t k = 0; k < len; ++k) {
+    const float e = p[k] - t[k];
     const float a = std::fabs(e);
     const bool quad = a <= delta;
-    if (kGrad) g[j] = k * (quad ? e : delta * sign_of(e));
-    return quad ? 0.5f * e * e : delta * a - half_delta2;
-  });
-  return static_cast<float>(s / static_cast<double>(c));
+    term[k] = pick(quad, 0.5f * e * e, delta * a - half_delta2);
+    if (kGrad) g[k] = pick(quad, e, delta * sign_of(e));
+  }
 }
 
 template <bool kGrad>
-float bce_row(int64_t c, const float* __restrict t, const float* __restrict p,
-              float* __restrict g, float gscale, const LossParams& prm) {
+void bce_elems(int64_t len, const float* __restrict t, const float* __restrict p,
+               float* __restrict term, float* __restrict g, const LossParams& prm) {
   const float keep = 1.f - prm.label_smoothing, shift = 0.5f * prm.label_smoothing;
-  const float k = gscale / static_cast<float>(c);
-  double s = 0.0;
   if (prm.from_logits) {
-    for (int64_t j = 0; j < c; ++j) {
-      const float y = t[j] * keep + shift, z = p[j];
-      const float e = std::exp(-std::fabs(z));  // in (0, 1]: no overflow for any z
-      s += static_cast<double>((z > 0.f ? z : 0.f) - z * y + std::log1p(e));
-      if (kGrad) {
-        const float sig = z >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
-        g[j] = k * (sig - y);
-      }
+    for (int64_t k = 0; k < len; ++k) {
+      const float y = t[k] * keep + shift, z = p[k];
+      const float e = exp_nonpos(-std::fabs(z));  // in [0, 1]: no overflow for any z
+      term[k] = pick(z > 0.f, z, 0.f) - z * y + log1p_unit(e);
+      if (kGrad) g[k] = pick(z >= 0.f, 1.f, e) / (1.f + e) - y;  // sigmoid(z) - y
     }
   } else {
-    for (int64_t j = 0; j < c; ++j) {
-      const float y = t[j] * keep + shift, q = clip_prob(p[j]);
+    for (int64_t k = 0; k < len; ++k) {
+      const float y = t[k] * keep + shift, q = clip_prob(p[k]);
       const float one_minus_q = 1.f - q;
-      s -= static_cast<double>(y * std::log(q) + (1.f - y) * std::log(one_minus_q));
-      if (kGrad) g[j] = in_clip_range(p[j]) ? k * ((1.f - y) / one_minus_q - y / q) : 0.f;
+      term[k] = -(y * log_pos(q) + (1.f - y) * log_pos(one_minus_q));
+      if (kGrad) g[k] = pick(in_clip_range(p[k]), (1.f - y) / one_minus_q - y / q, 0.f);
     }
   }
-  return static_cast<float>(s / static_cast<double>(c));
 }
 
-// ---- categorical crossentropy: sum over the row ---------------------------------------------
+using ElemFn = void (*)(int64_t, const float*, const float*, float*, float*, const LossParams&);
 
-// Smoothed target of class j for a dense y_true row, or the one-hot row of `label` when
-// y_true is null.
-struct Target {
-  const float* t;  // dense targets, or null for a label
-  int64_t label;
-  float keep, shift;
-  inline float operator()(int64_t j) const {
-    return t != nullptr ? t[j] * keep + shift : (j == label ? 1.f : 0.f);
+template <bool kGrad>
+ElemFn elem_fn(LossKind kind) {
+  switch (kind) {
+    case LossKind::kMeanSquaredError:
+      return &mse_elems<kGrad>;
+    case LossKind::kMeanAbsoluteError:
+      return &mae_elems<kGrad>;
+    case LossKind::kHuber:
+      return &huber_elems<kGrad>;
+    default:
+      return &bce_elems<kGrad>;
   }
+}
+
+// Rows [lo, hi) of an elementwise loss, in blocks of about kBlockElements.
+template <bool kGrad>
+void elementwise_rows(LossKind kind, int64_t lo, int64_t hi, int64_t c, const float* y_true,
+                      const float* y_pred, float* per_sample, float* grad,
+                      const float* row_scale, const LossParams& p) {
+  const ElemFn fn = elem_fn<kGrad>(kind);
+  const int64_t rows_per_block = c >= kBlockElements ? 1 : kBlockElements / c;
+  float* term = tl_terms.floats(static_cast<size_t>(rows_per_block * c));
+  const float inv_c = 1.f / static_cast<float>(c);
+  for (int64_t r0 = lo; r0 < hi; r0 += rows_per_block) {
+    const int64_t r1 = r0 + rows_per_block < hi ? r0 + rows_per_block : hi;
+    const int64_t off = r0 * c;
+    fn((r1 - r0) * c, y_true + off, y_pred + off, term, kGrad ? grad + off : nullptr, p);
+    for (int64_t i = r0; i < r1; ++i) {
+      const float* ti = term + (i - r0) * c;
+      per_sample[i] = static_cast<float>(sum_of(ti, c) / static_cast<double>(c));
+      if (kGrad) {
+        const float k = (row_scale != nullptr ? row_scale[i] : 1.f) * inv_c;
+        float* __restrict gi = grad + i * c;
+        for (int64_t j = 0; j < c; ++j) gi[j] *= k;
+      }
+    }
+  }
+}
+
+// ---- categorical crossentropy: one row, sum over classes ------------------------------------
+
+// Targets of one row: dense (t non-null, smoothed) or the one-hot row of `label`.
+struct Target {
+  const float* t;
+  int64_t label;
+  Smoothing sm;
 };
 
 template <bool kGrad>
 float cce_logits_row(int64_t c, const Target& y, const float* __restrict z, float* __restrict g,
-                     float gscale) {
+                     float gscale, float* __restrict term) {
   float m = z[0];
   for (int64_t j = 1; j < c; ++j) m = z[j] > m ? z[j] : m;
-  double sum_exp = 0.0;
-  for (int64_t j = 0; j < c; ++j) {
-    const float e = std::exp(z[j] - m);
-    if (kGrad) g[j] = e;
-    sum_exp += static_cast<double>(e);
-  }
+  // exp(z - max) into grad (or scratch), then its sum
+  float* __restrict e = kGrad ? g : term;
+  for (int64_t j = 0; j < c; ++j) e[j] = exp_nonpos(z[j] - m);
+  const double sum_exp = sum_of(e, c);
   const float log_sum = static_cast<float>(std::log(sum_exp));
-  double loss = 0.0, sum_y = 0.0;
+  double loss, sum_y;
   if (y.t == nullptr) {
     loss = static_cast<double>(log_sum + (m - z[y.label]));
     sum_y = 1.0;
   } else {
+    // y_j * (logsumexp(z) - z_j) with logsumexp(z) = m + log_sum; m - z_j >= 0.
+    const float keep = y.sm.keep, shift = y.sm.shift;
+    float* __restrict ys = kGrad ? tl_aux.floats(static_cast<size_t>(c)) : nullptr;
     for (int64_t j = 0; j < c; ++j) {
-      const float yj = y(j);
-      sum_y += static_cast<double>(yj);
-      // y_j * (logsumexp(z) - z_j), with logsumexp(z) = m + log_sum and m - z_j >= 0 exact
-      // enough for any finite logits.
-      if (yj != 0.f) loss += static_cast<double>(yj * (log_sum + (m - z[j])));
+      const float yj = y.t[j] * keep + shift;
+      if (kGrad) ys[j] = yj;
+      term[j] = pick(yj == 0.f, 0.f, yj * (log_sum + (m - z[j])));
     }
+    loss = sum_of(term, c);
+    sum_y = kGrad ? sum_of(ys, c) : 0.0;
+    if (kGrad) {
+      // d/dz_k sum_j y_j (lse - z_j) = softmax_k * sum_j y_j - y_k
+      const float a = static_cast<float>(static_cast<double>(gscale) * sum_y / sum_exp);
+      for (int64_t j = 0; j < c; ++j) g[j] = a * g[j] - gscale * ys[j];
+    }
+    return static_cast<float>(loss);
   }
   if (kGrad) {
-    // d/dz_k sum_j y_j (lse - z_j) = softmax_k * sum_j y_j - y_k
     const float a = static_cast<float>(static_cast<double>(gscale) * sum_y / sum_exp);
-    for (int64_t j = 0; j < c; ++j) g[j] = a * g[j] - gscale * y(j);
+    for (int64_t j = 0; j < c; ++j) g[j] = a * g[j];
+    g[y.label] -= gscale;
   }
   return static_cast<float>(loss);
 }
 
 template <bool kGrad>
 float cce_probs_row(int64_t c, const Target& y, const float* __restrict p, float* __restrict g,
-                    float gscale) {
-  double row_sum = 0.0;
-  for (int64_t j = 0; j < c; ++j) row_sum += static_cast<double>(p[j]);
-  const float s = static_cast<float>(row_sum);
+                    float gscale, float* __restrict term) {
+  const float s = static_cast<float>(sum_of(p, c));
   // q = p / s, r = clip(q); L = -sum_j y_j log r_j; dL/dq_j = -y_j / r_j where q_j is inside
   // the clip range; dL/dp_k = (dL/dq_k - sum_j dL/dq_j q_j) / s.
-  double loss = 0.0, dot = 0.0;
-  auto term = [&](int64_t j, float yj) {
-    const float q = p[j] / s, r = clip_prob(q);
-    loss -= static_cast<double>(yj * std::log(r));
-    if (kGrad) {
-      const float dq = in_clip_range(q) ? -yj / r : 0.f;
-      dot += static_cast<double>(dq) * static_cast<double>(q);
-      if (y.t != nullptr) g[j] = dq;
-      return dq;
-    }
-    return 0.f;
-  };
-  float dq_label = 0.f;
   if (y.t == nullptr) {
-    dq_label = term(y.label, 1.f);
-  } else {
-    for (int64_t j = 0; j < c; ++j) term(j, y(j));
-  }
-  if (kGrad) {
-    const float a = gscale / s, b = static_cast<float>(dot);
-    if (y.t == nullptr) {
-      const float off = -a * b;
+    const float q = p[y.label] / s, r = clip_prob(q);
+    const float loss = -log_pos(r);
+    if (kGrad) {
+      const float dq = in_clip_range(q) ? -1.f / r : 0.f;
+      const float a = gscale / s, dot = dq * q;
+      const float off = -a * dot;
       for (int64_t j = 0; j < c; ++j) g[j] = off;
-      g[y.label] = a * (dq_label - b);
-    } else {
-      for (int64_t j = 0; j < c; ++j) g[j] = a * (g[j] - b);
+      g[y.label] = a * (dq - dot);
+    }
+    return loss;
+  }
+  const float keep = y.sm.keep, shift = y.sm.shift;
+  float* __restrict dqq = kGrad ? tl_aux.floats(static_cast<size_t>(c)) : nullptr;
+  for (int64_t j = 0; j < c; ++j) {
+    const float yj = y.t[j] * keep + shift;
+    const float q = p[j] / s, r = clip_prob(q);
+    term[j] = yj * log_pos(r);
+    if (kGrad) {
+      const float dq = pick(in_clip_range(q), -yj / r, 0.f);
+      g[j] = dq;
+      dqq[j] = dq * q;
     }
   }
-  return static_cast<float>(loss);
+  const float loss = static_cast<float>(-sum_of(term, c));
+  if (kGrad) {
+    const float a = gscale / s, dot = static_cast<float>(sum_of(dqq, c));
+    for (int64_t j = 0; j < c; ++j) g[j] = a * (g[j] - dot);
+  }
+  return loss;
 }
 
 // ---- drivers ----------------------------------------------------------------------------------
 
-// Calls fn(i) for every row, rows split in contiguous blocks across the threads.
-template <class RowFn>
-void for_rows(int64_t n, int64_t c, int num_threads, RowFn&& fn) {
+// Calls fn(lo, hi) on each thread's contiguous block of rows.
+template <class RangeFn>
+void for_row_ranges(int64_t n, int64_t c, int num_threads, RangeFn&& fn) {
   if (n <= 0) return;
   const int max_threads = num_threads > 0 ? num_threads : get_num_threads();
   const int nt = threads_for(static_cast<double>(n) * static_cast<double>(c),
                              kLossParallelElements / 2, max_threads);
+  if (nt <= 1) return fn(int64_t{0}, n);
   parallel(nt, [&](int tid, int nth) {
     int64_t lo, hi;
     split_range(n, 1, nth, tid, &lo, &hi);
-    for (int64_t i = lo; i < hi; ++i) fn(i);
+    if (lo < hi) fn(lo, hi);
   });
 }
 
@@ -217,36 +344,23 @@ template <bool kGrad>
 void run_dense(LossKind kind, int64_t n, int64_t c, const float* y_true, const float* y_pred,
                float* per_sample, float* grad, const float* row_scale, const LossParams& p,
                int num_threads) {
+  if (kind != LossKind::kCategoricalCrossentropy) {
+    for_row_ranges(n, c, num_threads, [&](int64_t lo, int64_t hi) {
+      elementwise_rows<kGrad>(kind, lo, hi, c, y_true, y_pred, per_sample, grad, row_scale, p);
+    });
+    return;
+  }
   const float ls = p.label_smoothing;
-  for_rows(n, c, num_threads, [&](int64_t i) {
-    const float* t = y_true + i * c;
-    const float* z = y_pred + i * c;
-    float* g = kGrad ? grad + i * c : nullptr;
-    const float gs = row_scale != nullptr ? row_scale[i] : 1.f;
-    float v = 0.f;
-    switch (kind) {
-      case LossKind::kMeanSquaredError:
-        v = mse_row<kGrad>(c, t, z, g, gs, p);
-        break;
-      case LossKind::kMeanAbsoluteError:
-        v = mae_row<kGrad>(c, t, z, g, gs, p);
-        break;
-      case LossKind::kHuber:
-        v = huber_row<kGrad>(c, t, z, g, gs, p);
-        break;
-      case LossKind::kBinaryCrossentropy:
-        v = bce_row<kGrad>(c, t, z, g, gs, p);
-        break;
-      case LossKind::kCategoricalCrossentropy: {
-        const Target y{t, 0, 1.f - ls, ls / static_cast<float>(c)};
-        v = p.from_logits ? cce_logits_row<kGrad>(c, y, z, g, gs)
-                          : cce_probs_row<kGrad>(c, y, z, g, gs);
-        break;
-      }
-      case LossKind::kSparseCategoricalCrossentropy:
-        break;  // rejected by the caller
+  const Smoothing sm{1.f - ls, ls / static_cast<float>(c)};
+  for_row_ranges(n, c, num_threads, [&](int64_t lo, int64_t hi) {
+    float* term = tl_terms.floats(static_cast<size_t>(c));
+    for (int64_t i = lo; i < hi; ++i) {
+      const Target y{y_true + i * c, 0, sm};
+      float* g = kGrad ? grad + i * c : nullptr;
+      const float gs = row_scale != nullptr ? row_scale[i] : 1.f;
+      per_sample[i] = p.from_logits ? cce_logits_row<kGrad>(c, y, y_pred + i * c, g, gs, term)
+                                    : cce_probs_row<kGrad>(c, y, y_pred + i * c, g, gs, term);
     }
-    per_sample[i] = v;
   });
 }
 
@@ -254,13 +368,15 @@ template <bool kGrad, class Label>
 void run_sparse(int64_t n, int64_t c, const Label* labels, const float* y_pred,
                 float* per_sample, float* grad, const float* row_scale, const LossParams& p,
                 int num_threads) {
-  for_rows(n, c, num_threads, [&](int64_t i) {
-    const float* z = y_pred + i * c;
-    float* g = kGrad ? grad + i * c : nullptr;
-    const float gs = row_scale != nullptr ? row_scale[i] : 1.f;
-    const Target y{nullptr, static_cast<int64_t>(labels[i]), 1.f, 0.f};
-    per_sample[i] = p.from_logits ? cce_logits_row<kGrad>(c, y, z, g, gs)
-                                  : cce_probs_row<kGrad>(c, y, z, g, gs);
+  for_row_ranges(n, c, num_threads, [&](int64_t lo, int64_t hi) {
+    float* term = tl_terms.floats(static_cast<size_t>(c));
+    for (int64_t i = lo; i < hi; ++i) {
+      const Target y{nullptr, static_cast<int64_t>(labels[i]), {1.f, 0.f}};
+      float* g = kGrad ? grad + i * c : nullptr;
+      const float gs = row_scale != nullptr ? row_scale[i] : 1.f;
+      per_sample[i] = p.from_logits ? cce_logits_row<kGrad>(c, y, y_pred + i * c, g, gs, term)
+                                    : cce_probs_row<kGrad>(c, y, y_pred + i * c, g, gs, term);
+    }
   });
 }
 
