@@ -20,8 +20,6 @@ namespace {
 // Below this many elements the GIL is kept (the update takes a few microseconds at most).
 constexpr int64_t kReleaseGilElements = 16384;
 
-constexpr int kNpyInt64Kind = 'i';
-
 std::string type_name(py::handle h) {
   return std::string(py::str(py::type::handle_of(h).attr("__name__")));
 }
@@ -314,7 +312,7 @@ void bind_optim(py::module_& m) {
                                type_name(offsets_h));
         auto offsets = py::reinterpret_borrow<py::array>(offsets_h);
         py::dtype dt = offsets.dtype();
-        if (dt.kind() != kNpyInt64Kind || dt.itemsize() != 8 || dt.byteorder() == '>')
+        if (dt.kind() != 'i' || dt.itemsize() != 8 || dt.byteorder() == '>')
           throw py::type_error(std::string(fn) + ": offsets must have dtype int64; got dtype " +
                                std::string(py::str(dt)));
         if (offsets.ndim() != 1 || offsets.shape(0) < 1)

@@ -254,7 +254,7 @@ float cce_logits_row(int64_t c, const Target& y, const float* __restrict z, floa
   float* __restrict e = kGrad ? g : term;
   for (int64_t j = 0; j < c; ++j) e[j] = exp_nonpos(z[j] - m);
   const double sum_exp = sum_of(e, c);
-  const float log_sum = static_cast<float>(std::log(sum_exp));
+  const float log_sum = log_pos(static_cast<float>(sum_exp));  // sum_exp in [1, c]
   double loss, sum_y;
   if (y.t == nullptr) {
     loss = static_cast<double>(log_sum + (m - z[y.label]));
