@@ -29,3 +29,118 @@ def fma_peak_gflops(num_threads: int, seconds: float = 0.2) -> float: ...
 # --- activations ---
 
 # --- losses and optimizer updates ---
+def loss(
+    name: str,
+    y_true: npt.NDArray[np.float32] | npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    y_pred: npt.NDArray[np.float32],
+    per_sample: npt.NDArray[np.float32],
+    grad: npt.NDArray[np.float32] | None = None,
+    row_scale: npt.NDArray[np.float32] | None = None,
+    *,
+    from_logits: bool = False,
+    delta: float = 1.0,
+    label_smoothing: float = 0.0,
+) -> None: ...
+def sgd_update(
+    params: npt.NDArray[np.float32],
+    grads: npt.NDArray[np.float32],
+    momentum_buf: npt.NDArray[np.float32] | None = None,
+    *,
+    learning_rate: float = 0.01,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None: ...
+def rmsprop_update(
+    params: npt.NDArray[np.float32],
+    grads: npt.NDArray[np.float32],
+    velocity: npt.NDArray[np.float32],
+    momentum_buf: npt.NDArray[np.float32] | None = None,
+    average_grad: npt.NDArray[np.float32] | None = None,
+    *,
+    learning_rate: float = 0.001,
+    rho: float = 0.9,
+    momentum: float = 0.0,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None: ...
+def adagrad_update(
+    params: npt.NDArray[np.float32],
+    grads: npt.NDArray[np.float32],
+    accumulator: npt.NDArray[np.float32],
+    *,
+    learning_rate: float = 0.001,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None: ...
+def adadelta_update(
+    params: npt.NDArray[np.float32],
+    grads: npt.NDArray[np.float32],
+    accum_grad: npt.NDArray[np.float32],
+    accum_var: npt.NDArray[np.float32],
+    *,
+    learning_rate: float = 0.001,
+    rho: float = 0.95,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None: ...
+def adam_update(
+    params: npt.NDArray[np.float32],
+    grads: npt.NDArray[np.float32],
+    m: npt.NDArray[np.float32],
+    v: npt.NDArray[np.float32],
+    vhat: npt.NDArray[np.float32] | None = None,
+    *,
+    step: int,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None: ...
+def adamax_update(
+    params: npt.NDArray[np.float32],
+    grads: npt.NDArray[np.float32],
+    m: npt.NDArray[np.float32],
+    u: npt.NDArray[np.float32],
+    *,
+    step: int,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None: ...
+def nadam_update(
+    params: npt.NDArray[np.float32],
+    grads: npt.NDArray[np.float32],
+    m: npt.NDArray[np.float32],
+    v: npt.NDArray[np.float32],
+    *,
+    step: int,
+    u_product: float,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> float: ...
+def sum_of_squares(x: npt.NDArray[np.float32]) -> float: ...
+def segment_sum_of_squares(
+    x: npt.NDArray[np.float32], offsets: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]: ...
+def optim_kernel() -> str: ...

@@ -76,3 +76,608 @@ def matmul(
 # --- activations -------------------------------------------------------------------------------
 
 # --- losses and optimizer updates --------------------------------------------------------------
+
+__all__ += [
+    "adadelta_update",
+    "adagrad_update",
+    "adam_update",
+    "adamax_update",
+    "adamw_update",
+    "loss",
+    "loss_and_grad",
+    "nadam_update",
+    "rmsprop_update",
+    "segment_sum_of_squares",
+    "sgd_update",
+    "sum_of_squares",
+]
+
+_SPARSE_LOSS = "sparse_categorical_crossentropy"
+
+
+def _as_f32_input(x: Any, name: str, fn: str) -> np.ndarray:
+    """`x` as an aligned float32 C-contiguous array (a copy only when it is not one already)."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"{fn}: {name} must be a real numeric array; got dtype {arr.dtype}")
+    return np.require(arr, dtype=np.float32, requirements=["C", "A"])
+
+
+def _as_labels(x: Any, pred_shape: tuple, fn: str) -> np.ndarray:
+    """Integer class labels of shape ``pred_shape[:-1]`` (or with a trailing 1), flattened."""
+    shape = pred_shape[:-1]
+    arr = np.asarray(x)
+    if arr.dtype.kind == "f":
+        bad = arr != np.floor(arr)
+        if bad.any():
+            value = arr[np.unravel_index(int(np.argmax(bad)), arr.shape)].item()
+            raise ValueError(f"{fn}: y_true must hold integer class labels; got {value!r}")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind == "u" or (arr.dtype.kind == "i" and arr.dtype.itemsize not in (4, 8)):
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind != "i":
+        raise TypeError(f"{fn}: y_true must hold integer class labels; got dtype {arr.dtype}")
+    if arr.shape == shape + (1,):
+        arr = arr.reshape(shape)
+    if arr.shape != shape:
+        raise ValueError(
+            f"{fn}: y_true (labels) must have shape {shape} or {shape + (1,)} for y_pred of"
+            f" shape {pred_shape}; got shape {arr.shape}"
+        )
+    return np.require(arr, requirements=["C", "A"]).reshape(-1)
+
+
+def _same_rank(y_true: np.ndarray, y_pred_shape: tuple) -> np.ndarray:
+    """Keras's squeeze_or_expand_to_same_rank: drop or add a trailing axis of length 1."""
+    if y_true.ndim == len(y_pred_shape) + 1 and y_true.shape[-1] == 1:
+        return y_true.reshape(y_true.shape[:-1])
+    if len(y_pred_shape) == y_true.ndim + 1 and y_pred_shape[-1] == 1:
+        return y_true.reshape(y_true.shape + (1,))
+    return y_true
+
+
+def _check_written(a: Any, shape: tuple, name: str, fn: str) -> np.ndarray:
+    """An output array: float32, C-contiguous, writable, of `shape`; never converted."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(
+            f"{fn}: {name} must be a numpy.ndarray of dtype float32; got {type(a).__name__}"
+        )
+    if a.dtype != np.float32:
+        raise TypeError(f"{fn}: {name} must have dtype float32; got dtype {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"{fn}: {name} must have shape {shape}; got shape {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(
+            f"{fn}: {name} must be C-contiguous (it is written in place, never copied);"
+            " got a non-contiguous array"
+        )
+    if not a.flags.writeable:
+        raise ValueError(f"{fn}: {name} is read-only; it must be writable")
+    return a
+
+
+def _loss_call(
+    name: str,
+    y_true: Any,
+    y_pred: Any,
+    row_scale: Any,
+    from_logits: bool,
+    delta: float,
+    label_smoothing: float,
+    out: np.ndarray | None,
+    grad_out: np.ndarray | None,
+    want_grad: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    fn = name if isinstance(name, str) else "loss"
+    if not isinstance(name, str):
+        raise TypeError(f"loss: name must be a string; got {type(name).__name__}")
+    y_pred = _as_f32_input(y_pred, "y_pred", fn)
+    if y_pred.ndim == 0:
+        raise ValueError(f"{fn}: y_pred must have shape (N, C) or (N,); got a scalar")
+    pred_shape = y_pred.shape
+    # (N,) is one column per sample; (N, ..., C) is flattened to rows of C.
+    sample_shape = pred_shape if y_pred.ndim == 1 else pred_shape[:-1]
+    flat = y_pred.ndim > 2
+    if name == _SPARSE_LOSS:
+        if y_pred.ndim < 2:
+            raise ValueError(
+                f"{fn}: y_pred must have shape (N, C) with one column per class; got shape"
+                f" {pred_shape}"
+            )
+        y_true = _as_labels(y_true, pred_shape, fn)
+    else:
+        y_true = _same_rank(_as_f32_input(y_true, "y_true", fn), pred_shape)
+        if y_true.shape != pred_shape:
+            raise ValueError(
+                f"{fn}: y_true must have the shape of y_pred {pred_shape}; got shape"
+                f" {y_true.shape}"
+            )
+    if row_scale is not None:
+        row_scale = _as_f32_input(row_scale, "row_scale", fn)
+        if row_scale.shape != sample_shape:
+            raise ValueError(
+                f"{fn}: row_scale must have shape {sample_shape}; got shape {row_scale.shape}"
+            )
+    if out is None:
+        out = np.empty(sample_shape, dtype=np.float32)
+    else:
+        _check_written(out, sample_shape, "out", fn)
+    if want_grad:
+        if grad_out is None:
+            grad_out = np.empty(pred_shape, dtype=np.float32)
+        else:
+            _check_written(grad_out, pred_shape, "grad_out", fn)
+    if flat:
+        c = pred_shape[-1]
+        args = (
+            y_true.reshape(-1) if name == _SPARSE_LOSS else y_true.reshape(-1, c),
+            y_pred.reshape(-1, c),
+            out.reshape(-1),
+            None if grad_out is None else grad_out.reshape(-1, c),
+            None if row_scale is None else row_scale.reshape(-1),
+        )
+    else:
+        args = (y_true, y_pred, out, grad_out, row_scale)
+    _core.loss(
+        name,
+        *args,
+        from_logits=from_logits,
+        delta=delta,
+        label_smoothing=label_smoothing,
+    )
+    return out, grad_out
+
+
+def loss(
+    name: str,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    delta: float = 1.0,
+    label_smoothing: float = 0.0,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-sample loss with Keras 3 semantics (no reduction over samples).
+
+    The loss of each sample is the mean over the last axis for ``mean_squared_error``,
+    ``mean_absolute_error``, ``huber`` and ``binary_crossentropy``, and the sum over classes
+    for ``categorical_crossentropy`` and ``sparse_categorical_crossentropy``, exactly as
+    ``keras.losses.<name>(y_true, y_pred)`` returns it. Probabilities are clipped to
+    ``[1e-7, 1 - 1e-7]`` (categorical ones after normalising each row to sum 1); logits use
+    the numerically stable forms.
+
+    Args:
+        name: ``"mean_squared_error"`` (``"mse"``), ``"mean_absolute_error"`` (``"mae"``),
+            ``"huber"``, ``"binary_crossentropy"``, ``"categorical_crossentropy"`` or
+            ``"sparse_categorical_crossentropy"``.
+        y_true: targets of y_pred's shape (a trailing axis of length 1 may be added or
+            dropped), or integer class labels of shape ``(N,)`` / ``(N, 1)`` for the sparse
+            loss (float labels must be whole numbers).
+        y_pred: predictions ``(N, C)``, ``(N,)`` (one column) or ``(N, ..., C)``.
+        from_logits: y_pred holds logits (crossentropy losses only).
+        delta: Huber threshold (> 0).
+        label_smoothing: in ``[0, 1]``, binary and categorical crossentropy only.
+        out: optional float32 C-contiguous output of the per-sample shape, written in place.
+
+    Returns:
+        float32 array of shape ``(N,)`` (``(N, ...)`` for higher-rank y_pred).
+
+    Raises:
+        TypeError: non-numeric input, or `out` that is not a float32 ndarray.
+        ValueError: unknown name, mismatched shapes, a label outside ``[0, C)`` (the message
+            names the label and ``C``), or a parameter the loss does not take.
+
+    Example:
+        >>> from pynncore import ops
+        >>> ops.loss("mse", [[0.0, 1.0]], [[1.0, 1.0]])
+        array([0.5], dtype=float32)
+    """
+    per_sample, _ = _loss_call(
+        name, y_true, y_pred, None, from_logits, delta, label_smoothing, out, None, False
+    )
+    return per_sample
+
+
+def loss_and_grad(
+    name: str,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    row_scale: Any = None,
+    from_logits: bool = False,
+    delta: float = 1.0,
+    label_smoothing: float = 0.0,
+    out: np.ndarray | None = None,
+    grad_out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample loss and its gradient with respect to y_pred, in one pass.
+
+    ``grad[i] = row_scale[i] * d loss[i] / d y_pred[i]``: with
+    ``row_scale = sample_weight / N`` it is the gradient of the weighted mean loss. Where
+    Keras clips a probability the gradient is zero. Arguments as for `loss`, plus:
+
+    Args:
+        row_scale: optional per-sample factor of shape ``(N,)`` (``(N, ...)``); 1 if None.
+        grad_out: optional float32 C-contiguous array of y_pred's shape, written in place.
+
+    Returns:
+        ``(per_sample, grad)``: float32 arrays of shapes ``(N,)`` and y_pred's shape.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import ops
+        >>> loss, grad = ops.loss_and_grad("sparse_categorical_crossentropy", [1],
+        ...                                np.zeros((1, 2)), from_logits=True)
+        >>> grad
+        array([[ 0.5, -0.5]], dtype=float32)
+    """
+    return _loss_call(
+        name, y_true, y_pred, row_scale, from_logits, delta, label_smoothing, out, grad_out, True
+    )
+
+
+def _grads(grads: Any, fn: str) -> np.ndarray:
+    return _as_f32_input(grads, "grads", fn)
+
+
+def sgd_update(
+    params: np.ndarray,
+    grads: Any,
+    momentum_buf: np.ndarray | None = None,
+    *,
+    learning_rate: float = 0.01,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None:
+    """One Keras SGD step in place: ``m = momentum * m - lr * g; p += m``.
+
+    With ``nesterov`` the parameter moves by ``momentum * m - lr * g``; without a momentum
+    buffer (``momentum`` must then be 0) by ``-lr * g``.
+
+    Every update here works the same way: `params` and the state slots are float32
+    C-contiguous arrays of one size (any shape; typically flat views of one arena holding a
+    whole model) updated in place, never copied; `grads` is anything numpy converts to an
+    array of that size. Before the rule, the gradient becomes
+    ``clip(grads * grad_scale, -clip_value, clip_value)`` (``clip_value <= 0`` or ``inf``:
+    no clipping; `grad_scale` carries clipnorm / global_clipnorm / loss scaling, see
+    `sum_of_squares`) and ``params *= 1 - learning_rate * weight_decay`` (Keras's decoupled
+    weight decay). Defaults are Keras 3's.
+
+    Raises:
+        TypeError: an array that is not a float32 ndarray (the message names it).
+        ValueError: arrays of different sizes, non-contiguous, read-only or sharing memory,
+            a missing slot, or an invalid hyper-parameter (NaN, momentum outside [0, 1]).
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import ops
+        >>> p = np.ones(3, np.float32)
+        >>> ops.sgd_update(p, np.full(3, 0.5), learning_rate=0.1)
+        >>> p
+        array([0.95, 0.95, 0.95], dtype=float32)
+    """
+    fn = "sgd_update"
+    _core.sgd_update(
+        params,
+        _grads(grads, fn),
+        momentum_buf,
+        learning_rate=learning_rate,
+        momentum=momentum,
+        nesterov=nesterov,
+        weight_decay=weight_decay,
+        grad_scale=grad_scale,
+        clip_value=clip_value,
+    )
+
+
+def rmsprop_update(
+    params: np.ndarray,
+    grads: Any,
+    velocity: np.ndarray,
+    momentum_buf: np.ndarray | None = None,
+    average_grad: np.ndarray | None = None,
+    *,
+    learning_rate: float = 0.001,
+    rho: float = 0.9,
+    momentum: float = 0.0,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None:
+    """One Keras RMSprop step in place.
+
+    ``v = rho * v + (1 - rho) * g**2``; centered (when `average_grad` is given)
+    ``a = rho * a + (1 - rho) * g`` and ``d = v - a**2 + epsilon``, else ``d = v + epsilon``;
+    ``inc = lr * g / sqrt(d)``; with `momentum_buf` (needed when ``momentum > 0``)
+    ``b = momentum * b + inc; p -= b``, else ``p -= inc``. Arrays, gradient transform and
+    errors as in `sgd_update`.
+    """
+    fn = "rmsprop_update"
+    _core.rmsprop_update(
+        params,
+        _grads(grads, fn),
+        velocity,
+        momentum_buf,
+        average_grad,
+        learning_rate=learning_rate,
+        rho=rho,
+        momentum=momentum,
+        epsilon=epsilon,
+        weight_decay=weight_decay,
+        grad_scale=grad_scale,
+        clip_value=clip_value,
+    )
+
+
+def adagrad_update(
+    params: np.ndarray,
+    grads: Any,
+    accumulator: np.ndarray,
+    *,
+    learning_rate: float = 0.001,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None:
+    """One Keras Adagrad step in place: ``acc += g**2; p -= lr * g / sqrt(acc + epsilon)``.
+
+    Keras starts the accumulator at ``initial_accumulator_value`` (0.1): fill it before the
+    first step. Arrays, gradient transform and errors as in `sgd_update`.
+    """
+    fn = "adagrad_update"
+    _core.adagrad_update(
+        params,
+        _grads(grads, fn),
+        accumulator,
+        learning_rate=learning_rate,
+        epsilon=epsilon,
+        weight_decay=weight_decay,
+        grad_scale=grad_scale,
+        clip_value=clip_value,
+    )
+
+
+def adadelta_update(
+    params: np.ndarray,
+    grads: Any,
+    accum_grad: np.ndarray,
+    accum_var: np.ndarray,
+    *,
+    learning_rate: float = 0.001,
+    rho: float = 0.95,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None:
+    """One Keras Adadelta step in place.
+
+    ``ag = rho * ag + (1 - rho) * g**2``;
+    ``dx = -sqrt(av + epsilon) * g / sqrt(ag + epsilon)``;
+    ``av = rho * av + (1 - rho) * dx**2``; ``p += lr * dx``. Arrays, gradient transform and
+    errors as in `sgd_update`.
+    """
+    fn = "adadelta_update"
+    _core.adadelta_update(
+        params,
+        _grads(grads, fn),
+        accum_grad,
+        accum_var,
+        learning_rate=learning_rate,
+        rho=rho,
+        epsilon=epsilon,
+        weight_decay=weight_decay,
+        grad_scale=grad_scale,
+        clip_value=clip_value,
+    )
+
+
+def adam_update(
+    params: np.ndarray,
+    grads: Any,
+    m: np.ndarray,
+    v: np.ndarray,
+    vhat: np.ndarray | None = None,
+    *,
+    step: int,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None:
+    """One Keras Adam step in place; `step` is the 1-based number of this update.
+
+    ``m += (g - m) * (1 - beta_1); v += (g**2 - v) * (1 - beta_2)``; with `vhat` (amsgrad)
+    ``vhat = max(vhat, v)`` replaces v below;
+    ``p -= lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon)``.
+    Note that epsilon is added to ``sqrt(v)`` before the bias correction of v (Keras's
+    "epsilon hat"), not after as in PyTorch. Arrays, gradient transform and errors as in
+    `sgd_update`.
+    """
+    fn = "adam_update"
+    _core.adam_update(
+        params,
+        _grads(grads, fn),
+        m,
+        v,
+        vhat,
+        step=step,
+        learning_rate=learning_rate,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+        weight_decay=weight_decay,
+        grad_scale=grad_scale,
+        clip_value=clip_value,
+    )
+
+
+def adamw_update(
+    params: np.ndarray,
+    grads: Any,
+    m: np.ndarray,
+    v: np.ndarray,
+    vhat: np.ndarray | None = None,
+    *,
+    step: int,
+    learning_rate: float = 0.001,
+    weight_decay: float = 0.004,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None:
+    """One Keras AdamW step in place: `adam_update` with Keras's default weight_decay 0.004.
+
+    The decay ``params -= params * weight_decay * learning_rate`` comes before the Adam rule.
+    """
+    adam_update(
+        params,
+        grads,
+        m,
+        v,
+        vhat,
+        step=step,
+        learning_rate=learning_rate,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+        weight_decay=weight_decay,
+        grad_scale=grad_scale,
+        clip_value=clip_value,
+    )
+
+
+def adamax_update(
+    params: np.ndarray,
+    grads: Any,
+    m: np.ndarray,
+    u: np.ndarray,
+    *,
+    step: int,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None:
+    """One Keras Adamax step in place; `step` is 1-based.
+
+    ``m += (g - m) * (1 - beta_1); u = max(beta_2 * u, |g|)``;
+    ``p -= lr * m / ((1 - beta_1**t) * (u + epsilon))``. Arrays, gradient transform and
+    errors as in `sgd_update`.
+    """
+    fn = "adamax_update"
+    _core.adamax_update(
+        params,
+        _grads(grads, fn),
+        m,
+        u,
+        step=step,
+        learning_rate=learning_rate,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+        weight_decay=weight_decay,
+        grad_scale=grad_scale,
+        clip_value=clip_value,
+    )
+
+
+def nadam_update(
+    params: np.ndarray,
+    grads: Any,
+    m: np.ndarray,
+    v: np.ndarray,
+    *,
+    step: int,
+    u_product: float,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> float:
+    """One Keras 3 Nadam step in place; returns the new `u_product` for the next step.
+
+    Keras 3's momentum schedule: ``u_t = beta_1 * (1 - 0.5 * 0.96**t)``. `u_product` is
+    ``u_1 * ... * u_{t-1}`` (1.0 before the first step) and the result is
+    ``u_1 * ... * u_t``. With ``P_t`` that product:
+    ``m += (g - m) * (1 - beta_1); v += (g**2 - v) * (1 - beta_2)``;
+    ``m_hat = u_{t+1} * m / (1 - P_t * u_{t+1}) + (1 - u_t) * g / (1 - P_t)``;
+    ``p -= lr * m_hat / (sqrt(v / (1 - beta_2**t)) + epsilon)``. Arrays, gradient transform
+    and errors as in `sgd_update`.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import ops
+        >>> p, m, v = np.ones(4, np.float32), np.zeros(4, np.float32), np.zeros(4, np.float32)
+        >>> u = 1.0
+        >>> for t in (1, 2):
+        ...     u = ops.nadam_update(p, np.ones(4), m, v, step=t, u_product=u)
+    """
+    fn = "nadam_update"
+    return _core.nadam_update(
+        params,
+        _grads(grads, fn),
+        m,
+        v,
+        step=step,
+        u_product=u_product,
+        learning_rate=learning_rate,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+        weight_decay=weight_decay,
+        grad_scale=grad_scale,
+        clip_value=clip_value,
+    )
+
+
+def sum_of_squares(x: Any) -> float:
+    """``sum(x**2)`` over all elements, accumulated in double, threaded for large arrays.
+
+    For Keras's ``global_clipnorm``: with ``norm = sqrt(sum of sum_of_squares(g))`` over all
+    gradients, pass ``grad_scale = clipnorm / max(norm, clipnorm)`` to an update.
+
+    Example:
+        >>> from pynncore import ops
+        >>> ops.sum_of_squares([3.0, 4.0])
+        25.0
+    """
+    return _core.sum_of_squares(_as_f32_input(x, "x", "sum_of_squares"))
+
+
+def segment_sum_of_squares(x: Any, offsets: Any) -> np.ndarray:
+    """Sums of squares of the segments ``[offsets[s], offsets[s + 1])`` of ``x.ravel()``.
+
+    One call gives every tensor's squared norm when `x` is a flat arena of gradients and
+    `offsets` the tensors' start positions followed by the end (Keras's per-variable
+    ``clipnorm``).
+
+    Returns:
+        float64 array of ``len(offsets) - 1`` sums.
+
+    Raises:
+        ValueError: offsets decreasing or outside ``[0, x.size]`` (the message names them).
+    """
+    fn = "segment_sum_of_squares"
+    off = np.asarray(offsets)
+    if off.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: offsets must be integers; got dtype {off.dtype}")
+    off = np.require(off, dtype=np.int64, requirements=["C", "A"])
+    return _core.segment_sum_of_squares(_as_f32_input(x, "x", fn), off)
