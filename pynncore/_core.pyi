@@ -28,6 +28,29 @@ def fma_peak_gflops(num_threads: int, seconds: float = 0.2) -> float: ...
 
 # --- activations ---
 
+def activation_forward(
+    name: str,
+    x: npt.NDArray[np.float32],
+    out: npt.NDArray[np.float32] | None = None,
+    bias: npt.NDArray[np.float32] | None = None,
+    alpha: float | None = None,
+    approximate: bool = False,
+) -> npt.NDArray[np.float32]: ...
+def activation_backward(
+    name: str,
+    x: npt.NDArray[np.float32] | None,
+    y: npt.NDArray[np.float32] | None,
+    dy: npt.NDArray[np.float32],
+    dx: npt.NDArray[np.float32] | None = None,
+    alpha: float | None = None,
+    approximate: bool = False,
+) -> npt.NDArray[np.float32]: ...
+def activation_backward_needs_x(name: str) -> bool: ...
+def activation_names() -> list[str]: ...
+def vector_math(
+    name: str, x: npt.NDArray[np.float32], out: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]: ...
+
 # --- losses and optimizer updates ---
 def loss(
     name: str,

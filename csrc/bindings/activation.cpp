@@ -1,8 +1,273 @@
-// Bindings of the activation kernels.
+// Bindings of the activation kernels: pynncore._core.activation_forward / activation_backward
+// and helpers. Arrays must be float32, C-contiguous and aligned, of any shape (softmax and
+// log_softmax work over the last axis); they are checked cheaply and never copied, so
+// outputs are always written in place. pynncore.ops converts other inputs once.
+#include "kernels/activation.h"
+
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bindings/arrays.h"
 #include "bindings/bindings.h"
 
 namespace pyn {
+namespace {
 
-void bind_activation(py::module_& m) { (void)m; }
+// Below this many elements the GIL is kept (a few microseconds of work at most).
+constexpr int64_t kReleaseGilElems = 16384;
+
+struct F32 {
+  py::array arr;
+  float* data = nullptr;
+  int64_t size = 0;
+};
+
+std::string type_name(py::handle h) {
+  return std::string(py::str(py::type::handle_of(h).attr("__name__")));
+}
+
+// A float32, C-contiguous, aligned ndarray (writable when `output`); TypeError or ValueError
+// naming `fn`, `what`, the expectation and what came otherwise.
+F32 checked_array(py::handle h, const char* fn, const char* what, bool output) {
+  if (!py::isinstance<py::array>(h))
+    throw py::type_error(std::string(fn) + ": " + what +
+                         " must be a numpy.ndarray of dtype float32; got an object of type " +
+                         type_name(h));
+  F32 r;
+  r.arr = py::reinterpret_borrow<py::array>(h);
+  py::dtype dt = r.arr.dtype();
+  if (dt.num() != kNpyFloat32 || dt.byteorder() == '>')
+    throw py::type_error(std::string(fn) + ": " + what + " must have dtype float32; got dtype " +
+                         std::string(py::str(dt)));
+  const int flags = r.arr.flags();
+  const char* role = output ? " (it is written in place, never copied)" : "";
+  if (!(flags & kNpyCContiguous))
+    throw py::value_error(std::string(fn) + ": " + what + " must be C-contiguous" + role +
+                          "; got a non-contiguous array of shape " + shape_str(r.arr));
+  if (!(flags & kNpyAligned))
+    throw py::value_error(std::string(fn) + ": " + what + " must be aligned to 4 bytes" + role +
+                          "; got an unaligned array");
+  if (output && !(flags & kNpyWriteable))
+    throw py::value_error(std::string(fn) + ": " + what + " is read-only");
+  r.size = static_cast<int64_t>(r.arr.size());
+  r.data = static_cast<float*>(const_cast<void*>(r.arr.data()));
+  return r;
+}
+
+bool same_shape(const py::array& a, const py::array& b) {
+  if (a.ndim() != b.ndim()) return false;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i)
+    if (a.shape(i) != b.shape(i)) return false;
+  return true;
+}
+
+void check_same_shape(const F32& a, const F32& ref, const char* fn, const char* what,
+                      const char* ref_name) {
+  if (!same_shape(a.arr, ref.arr))
+    throw py::value_error(std::string(fn) + ": " + what + " must have the shape of " + ref_name +
+                          " " + shape_str(ref.arr) + "; got shape " + shape_str(a.arr));
+}
+
+// An output may be the very same memory as an input (in place), but must not partly overlap it.
+void check_no_partial_overlap(const F32& out, const F32& in, const char* fn, const char* out_name,
+                              const char* in_name) {
+  if (out.data == in.data && out.size == in.size) return;
+  if (ranges_overlap(out.data, out.size * 4, in.data, in.size * 4))
+    throw py::value_error(std::string(fn) + ": " + out_name + " overlaps " + in_name +
+                          " without being the same memory; pass the same array (in place) or "
+                          "a separate one");
+}
+
+F32 new_like(const F32& a) {
+  std::vector<py::ssize_t> shape(a.arr.shape(), a.arr.shape() + a.arr.ndim());
+  F32 r;
+  r.arr = py::array_t<float>(shape);
+  r.data = static_cast<float*>(r.arr.mutable_data());
+  r.size = a.size;
+  return r;
+}
+
+ActParams make_params(const char* fn, Act act, std::optional<float> alpha, bool approximate) {
+  ActParams p = default_activation_params(act);
+  if (alpha) {
+    if (!activation_has_alpha(act))
+      throw py::value_error(std::string(fn) + ": " + activation_name(act) +
+                            " takes no alpha (only leaky_relu and elu do); got alpha=" +
+                            std::to_string(*alpha));
+    if (!std::isfinite(*alpha))
+      throw py::value_error(std::string(fn) + ": alpha must be finite; got " +
+                            std::to_string(*alpha));
+    p.alpha = *alpha;
+  }
+  if (approximate && act != Act::kGelu)
+    throw py::value_error(std::string(fn) + ": approximate=True applies only to gelu; got " +
+                          activation_name(act));
+  p.approximate = approximate;
+  return p;
+}
+
+// rows x cols view of an array over its last axis (softmax).
+void rows_cols(const F32& a, const char* fn, const char* act, int64_t* rows, int64_t* cols) {
+  if (a.arr.ndim() < 1)
+    throw py::value_error(std::string(fn) + ": " + act +
+                          " works over the last axis and needs x with at least 1 dimension; got "
+                          "a 0-d array");
+  *cols = static_cast<int64_t>(a.arr.shape(a.arr.ndim() - 1));
+  *rows = *cols > 0 ? a.size / *cols : 0;
+}
+
+template <class Fn>
+void run(int64_t n, Fn&& fn) {
+  if (n >= kReleaseGilElems) {
+    py::gil_scoped_release nogil;
+    fn();
+  } else {
+    fn();
+  }
+}
+
+py::object forward(const std::string& name, py::handle x_h, py::handle out_h, py::handle bias_h,
+                   std::optional<float> alpha, bool approximate) {
+  constexpr const char* fn = "activation_forward";
+  const Act act = parse_activation(name);
+  const ActParams p = make_params(fn, act, alpha, approximate);
+  const F32 x = checked_array(x_h, fn, "x", false);
+  F32 out;
+  if (out_h.is_none()) {
+    out = new_like(x);
+  } else {
+    out = checked_array(out_h, fn, "out", true);
+    check_same_shape(out, x, fn, "out", "x");
+    check_no_partial_overlap(out, x, fn, "out", "x");
+  }
+  const float* bias = nullptr;
+  int64_t bias_len = 0;
+  if (!bias_h.is_none()) {
+    const F32 b = checked_array(bias_h, fn, "bias", false);
+    if (x.arr.ndim() < 1)
+      throw py::value_error(std::string(fn) +
+                            ": bias broadcasts over the last axis and needs x with at least 1 "
+                            "dimension; got a 0-d x");
+    const int64_t last = static_cast<int64_t>(x.arr.shape(x.arr.ndim() - 1));
+    if (b.arr.ndim() != 1 || b.size != last)
+      throw py::value_error(std::string(fn) + ": bias must have shape (" + std::to_string(last) +
+                            ",) to match the last axis of x " + shape_str(x.arr) +
+                            "; got shape " + shape_str(b.arr));
+    if (ranges_overlap(out.data, out.size * 4, b.data, b.size * 4))
+      throw py::value_error(std::string(fn) + ": out overlaps bias");
+    bias = b.data;
+    bias_len = last;
+    if (last == 0) bias = nullptr;  // then x is empty too
+  }
+  if (activation_is_rowwise(act)) {
+    int64_t rows, cols;
+    rows_cols(x, fn, activation_name(act), &rows, &cols);
+    run(x.size, [&] { softmax_forward(act, rows, cols, x.data, bias, out.data); });
+  } else {
+    run(x.size, [&] { activation_forward(act, x.size, x.data, bias, bias_len, out.data, p); });
+  }
+  return out.arr;
+}
+
+py::object backward(const std::string& name, py::handle x_h, py::handle y_h, py::handle dy_h,
+                    py::handle dx_h, std::optional<float> alpha, bool approximate) {
+  constexpr const char* fn = "activation_backward";
+  const Act act = parse_activation(name);
+  const ActParams p = make_params(fn, act, alpha, approximate);
+  const F32 dy = checked_array(dy_h, fn, "dy", false);
+  const bool needs_x = activation_backward_needs_x(act);
+  const bool needs_y = activation_backward_needs_y(act);
+  const char* reads = needs_x ? "x" : "y";
+  py::handle v_h = needs_x ? x_h : y_h;
+  F32 v;
+  if (needs_x || needs_y) {
+    if (v_h.is_none())
+      throw py::value_error(std::string(fn) + ": " + activation_name(act) + " backward reads " +
+                            (needs_x ? "x (the pre-activation)" : "y (the output)") +
+                            "; got " + reads + "=None");
+    v = checked_array(v_h, fn, reads, false);
+    check_same_shape(v, dy, fn, reads, "dy");
+  }
+  F32 dx;
+  if (dx_h.is_none()) {
+    dx = new_like(dy);
+  } else {
+    dx = checked_array(dx_h, fn, "dx", true);
+    check_same_shape(dx, dy, fn, "dx", "dy");
+    check_no_partial_overlap(dx, dy, fn, "dx", "dy");
+    if (v.data != nullptr) check_no_partial_overlap(dx, v, fn, "dx", reads);
+  }
+  if (activation_is_rowwise(act)) {
+    int64_t rows, cols;
+    rows_cols(dy, fn, activation_name(act), &rows, &cols);
+    run(dy.size, [&] { softmax_backward(act, rows, cols, v.data, dy.data, dx.data); });
+  } else {
+    run(dy.size,
+        [&] { activation_backward(act, dy.size, v.data, v.data, dy.data, dx.data, p); });
+  }
+  return dx.arr;
+}
+
+py::object math(const std::string& name, py::handle x_h, py::handle out_h) {
+  constexpr const char* fn = "vector_math";
+  const MathFn f = parse_math_fn(name);
+  const F32 x = checked_array(x_h, fn, "x", false);
+  F32 out;
+  if (out_h.is_none()) {
+    out = new_like(x);
+  } else {
+    out = checked_array(out_h, fn, "out", true);
+    check_same_shape(out, x, fn, "out", "x");
+    check_no_partial_overlap(out, x, fn, "out", "x");
+  }
+  run(x.size, [&] { vector_math(f, x.size, x.data, out.data); });
+  return out.arr;
+}
+
+}  // namespace
+
+void bind_activation(py::module_& m) {
+  m.def("activation_forward", &forward, py::arg("name"), py::arg("x"), py::arg("out") = py::none(),
+        py::arg("bias") = py::none(), py::arg("alpha") = py::none(),
+        py::arg("approximate") = false,
+        "out = f(x + bias) for the activation `name` (softmax / log_softmax: over the last "
+        "axis).\nx, out: float32 C-contiguous arrays of one shape (out may be x; None "
+        "allocates); bias: None or float32 (x.shape[-1],). alpha: leaky_relu's negative slope "
+        "(default 0.2) or elu's alpha (default 1.0). approximate: gelu's tanh form. Returns out.");
+  m.def("activation_backward", &backward, py::arg("name"), py::arg("x"), py::arg("y"),
+        py::arg("dy"), py::arg("dx") = py::none(), py::arg("alpha") = py::none(),
+        py::arg("approximate") = false,
+        "dx = dy * f'(x) for the activation `name`, reading x (the pre-activation) or y (the "
+        "output) as activation_backward_needs_x(name) says; the other may be None.\ndx may be dy "
+        "(None allocates). Returns dx.");
+  m.def(
+      "activation_backward_needs_x",
+      [](const std::string& name) { return activation_backward_needs_x(parse_activation(name)); },
+      py::arg("name"),
+      "True when the backward pass of `name` reads x (the pre-activation); False when it reads "
+      "y (the output) or nothing (linear).");
+  m.def(
+      "activation_names",
+      [] {
+        std::vector<std::string> names;
+        std::string all = activation_names();
+        size_t start = 0;
+        while (start < all.size()) {
+          size_t end = all.find(", ", start);
+          if (end == std::string::npos) end = all.size();
+          names.push_back(all.substr(start, end - start));
+          start = end + 2;
+        }
+        return names;
+      },
+      "The accepted activation names, sorted.");
+  m.def("vector_math", &math, py::arg("name"), py::arg("x"), py::arg("out") = py::none(),
+        "The vector math under the activations (exp, expm1, log, log1p, tanh, erf, erfc) on "
+        "the current CPU path, element by element, for accuracy measurements. Returns out.");
+}
 
 }  // namespace pyn

@@ -1,0 +1,853 @@
+// Vector math and the activation kernels, written once over vector traits V (common/vec.h) and
+// compiled once per instruction set by simd/activation_<isa>.cpp, each with its own target
+// flags. Every function here is a template on V, so the copies built for different
+// instruction sets never merge at link time.
+//
+// Vector math (float32 lanes, no -ffast-math; NaN in gives NaN out):
+//
+//   exp(x)    x = n ln2 + r (Cody-Waite: ln2 in two parts, so n * ln2_hi is exact),
+//             |r| <= ln2/2, exp(x) = 2^n (1 + expm1(r)). 2^n is applied as two factors
+//             2^(n/2) 2^(n - n/2), which are normal floats for n in [-150, 128], so overflow to
+//             +inf and gradual underflow come out right with x clamped to [-104, 89].
+//   expm1(x)  same reduction, 2^n expm1(r) + (2^n - 1) with one rounding (FMA); r itself when
+//             n == 0, so small and subnormal x are exact. x clamped to [-18, 89].
+//             expm1(r) = r + r^2 (1/2 + r Q(r)), Q of degree 4 fitted (minimax, relative)
+//             on |r| <= ln2/2: fit error 3.9e-10.
+//   log(x)    x = 2^e m, m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact), log(1 + f) =
+//             f - f^2/2 + f^3 P(f), P of degree 8: fit error 7.5e-10. Subnormals are scaled
+//             by 2^23 first; log(0) = -inf, log(x < 0) = NaN, log(inf) = inf.
+//   log1p(x)  u = 1 + x, log(u) + c / u with c = x - (u - 1) the rounding error of u.
+//   tanh(x)   |x| < 0.625: x + x^3 P(x^2), P of degree 4 (fit error 4.4e-9); else
+//             sign(x) (1 - 2E / (1 + E)), E = exp(-2|x|) (1 - q with q <= 0.45).
+//   erfc(t)   t >= 0: exp(-t^2) Q(u) / (1 + 2t), u = (t - 3) / (t + 3) in [-1, 0.56),
+//             Q of degree 10 fitted to (1 + 2t) exp(t^2) erfc(t) on t in [0, 10.5]: fit
+//             error 2.2e-9. exp(-t^2) uses t^2 = s + e split exactly (FMA, or Dekker's
+//             product without FMA) and exp(-s) (1 - e), so the relative error stays a few
+//             ulp out to the underflow at t = 10.05. erfc(x < 0) = 2 - erfc(-x).
+//   erf(x)    |x| < 1: x + x P(x^2), P of degree 6 (fit error 1.2e-9); else
+//             sign(x)(1 - erfc|x|). erfc(|x| < 1/2) = 1 - erf(|x|).
+//
+// Polynomial coefficients were fitted here (Lawson-weighted least squares, 40-digit
+// reference values) and rounded to float32. Measured maximum errors against float64, in
+// units in the last place of the float32 result, are listed in the README of the tests
+// (tests/test_activation.py, test_vector_math_ulp) and in benchmarks/bench_activation.py.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "common/vec.h"
+#include "kernels/activation.h"
+
+namespace pyn {
+namespace vmath {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kMaxFloat = std::numeric_limits<float>::max();
+constexpr float kMinNormal = std::numeric_limits<float>::min();
+
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2Hi = 0.693359375f;     // 355/512: n * kLn2Hi is exact for |n| < 2^15
+constexpr float kLn2Lo = -2.12194440e-4f;  // ln 2 - kLn2Hi
+constexpr float kSqrt2 = 1.41421356f;
+constexpr float kSqrtHalf = 0.707106781f;
+
+// expm1(r) = r + r^2 (1/2 + r Q(r)),  |r| <= ln2 / 2.
+constexpr float kExpm1Q[] = {1.666666567e-01f, 4.166648164e-02f, 8.333419450e-03f,
+                             1.393324463e-03f, 1.982412941e-04f};
+// log(1 + f) = f - f^2 / 2 + f^3 P(f),  f in [sqrt(1/2) - 1, sqrt(2) - 1].
+constexpr float kLog1pP[] = {3.333331347e-01f,  -2.500000894e-01f, 2.000211924e-01f,
+                             -1.666799635e-01f, 1.421955228e-01f,  -1.240558922e-01f,
+                             1.188816205e-01f,  -1.167565212e-01f, 6.746640056e-02f};
+// tanh(x) = x + x^3 P(x^2),  |x| <= 0.625.
+constexpr float kTanhP[] = {-3.333328068e-01f, 1.333144158e-01f, -5.373971537e-02f,
+                            2.063908800e-02f, -5.704987328e-03f};
+// erf(x) = x + x P(x^2),  |x| <= 1 (P(0) = 2/sqrt(pi) - 1: the x term is added last, so
+// rounding errors of P are scaled down by |x P| / |erf(x)| <= 0.16).
+constexpr float kErfP[] = {1.28379107e-01f,   -3.761262596e-01f, 1.128358543e-01f,
+                           -2.685381286e-02f, 5.188329145e-03f,  -8.010203601e-04f,
+                           7.853892021e-05f};
+// erfc(t) = exp(-t^2) Q(u) / (1 + 2t),  u = (t - 3) / (t + 3),  t in [0, 10.5].
+constexpr float kErfcQ[] = {1.253008008e+00f,  -1.356211454e-01f, -4.756244272e-02f,
+                            1.296464801e-01f,  -1.192702428e-01f, 6.829577684e-02f,
+                            -2.380151674e-02f, 2.563947113e-03f,  2.007698175e-03f,
+                            -7.678672555e-04f, -2.643568732e-04f};
+
+// c[0] + x (c[1] + x (c[2] + ...)).
+template <class V, int N>
+inline typename V::Reg horner(typename V::Reg x, const float (&c)[N]) {
+  typename V::Reg r = V::set1(c[N - 1]);
+#pragma GCC unroll 16
+  for (int i = N - 2; i >= 0; --i) r = V::fmadd(r, x, V::set1(c[i]));
+  return r;
+}
+
+// Bits of a float sign flag applied to a non-negative value.
+template <class V>
+inline typename V::Reg with_sign_of(typename V::Reg mag, typename V::Reg x) {
+  return V::bor(mag, V::band(x, V::set1(-0.f)));
+}
+
+// max(lo, min(hi, x)): clamps and keeps a NaN x.
+template <class V>
+inline typename V::Reg clamp(typename V::Reg x, float lo, float hi) {
+  return V::max(V::set1(lo), V::min(V::set1(hi), x));
+}
+
+// 2^k for integer lanes k in [-126, 127].
+template <class V>
+inline typename V::Reg pow2i(typename V::IReg k) {
+  return V::as_f32(V::template slli<23>(V::iadd(k, V::iset1(127))));
+}
+
+// x = n ln2 + r: returns r, and n as integers and as floats.
+template <class V>
+inline typename V::Reg reduce_ln2(typename V::Reg x, typename V::IReg* n, typename V::Reg* nf) {
+  *n = V::round_i32(V::mul(x, V::set1(kLog2e)));
+  *nf = V::to_f32(*n);
+  const typename V::Reg r = V::fnmadd(*nf, V::set1(kLn2Hi), x);  // exact
+  return V::fnmadd(*nf, V::set1(kLn2Lo), r);
+}
+
+template <class V>
+inline typename V::Reg expm1_reduced(typename V::Reg r) {
+  const typename V::Reg h = V::fmadd(r, horner<V>(r, kExpm1Q), V::set1(0.5f));
+  return V::fmadd(V::mul(r, r), h, r);
+}
+
+template <class V>
+inline typename V::Reg exp(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  using IReg = typename V::IReg;
+  x = clamp<V>(x, -104.f, 89.f);
+  IReg n;
+  Reg nf;
+  const Reg r = reduce_ln2<V>(x, &n, &nf);
+  const Reg m = V::add(V::set1(1.f), expm1_reduced<V>(r));
+  const IReg h = V::template srai<1>(n);
+  return V::mul(V::mul(m, pow2i<V>(h)), pow2i<V>(V::isub(n, h)));
+}
+
+template <class V>
+inline typename V::Reg expm1(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  using IReg = typename V::IReg;
+  x = clamp<V>(x, -18.f, 89.f);
+  IReg n;
+  Reg nf;
+  const Reg r = reduce_ln2<V>(x, &n, &nf);
+  const Reg p = expm1_reduced<V>(r);
+  // (2^n (1 + p) - 1) / 2 = 2^(n-1) p + (2^(n-1) - 1/2); 2^(n-1) is normal for n in [-26, 128].
+  const Reg th = pow2i<V>(V::isub(n, V::iset1(1)));
+  Reg e = V::fmadd(th, p, V::sub(th, V::set1(0.5f)));
+  e = V::add(e, e);
+  return V::select(V::cmp_eq(nf, V::zero()), p, e);
+}
+
+// log(1 + f) for f = m - 1, m in [sqrt(1/2), sqrt(2)].
+template <class V>
+inline typename V::Reg log1p_reduced(typename V::Reg f) {
+  const typename V::Reg p = V::fmadd(f, horner<V>(f, kLog1pP), V::set1(-0.5f));
+  return V::fmadd(V::mul(f, f), p, f);
+}
+
+// e ln2 + l with ln2 in two parts.
+template <class V>
+inline typename V::Reg add_ln2_multiple(typename V::Reg e, typename V::Reg l) {
+  return V::fmadd(e, V::set1(kLn2Hi), V::fmadd(e, V::set1(kLn2Lo), l));
+}
+
+template <class V>
+inline typename V::Reg log(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  const Reg zero = V::zero();
+  const auto sub = V::cmp_lt(x, V::set1(kMinNormal));  // subnormal (zero and x < 0: below)
+  const Reg xs = V::select(sub, V::mul(x, V::set1(8388608.f)), x);  // 2^23
+  Reg e = V::sub(V::to_f32(V::template srli<23>(V::as_i32(xs))),
+                 V::select(sub, V::set1(150.f), V::set1(127.f)));
+  Reg m = V::bor(V::band(xs, V::as_f32(V::iset1(0x007FFFFF))), V::set1(1.f));  // [1, 2)
+  const auto big = V::cmp_gt(m, V::set1(kSqrt2));
+  m = V::select(big, V::mul(m, V::set1(0.5f)), m);
+  e = V::select(big, V::add(e, V::set1(1.f)), e);
+  Reg r = add_ln2_multiple<V>(e, log1p_reduced<V>(V::sub(m, V::set1(1.f))));
+  r = V::select(V::cmp_eq(x, V::set1(kInf)), x, r);
+  r = V::select(V::cmp_eq(x, zero), V::set1(-kInf), r);
+  return V::select(V::cmp_ge(x, zero), r, V::set1(kNaN));  // x < 0 or NaN
+}
+
+// log(u) for u in [1, 2] (no special cases, no exponent extraction).
+template <class V>
+inline typename V::Reg log_1_2(typename V::Reg u) {
+  using Reg = typename V::Reg;
+  const auto big = V::cmp_gt(u, V::set1(kSqrt2));
+  const Reg m = V::select(big, V::mul(u, V::set1(0.5f)), u);
+  const Reg l = log1p_reduced<V>(V::sub(m, V::set1(1.f)));
+  return V::select(big, add_ln2_multiple<V>(V::set1(1.f), l), l);
+}
+
+// log1p(x) for x in [0, 1].
+template <class V>
+inline typename V::Reg log1p_unit(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  const Reg u = V::add(V::set1(1.f), x);
+  const Reg c = V::sub(x, V::sub(u, V::set1(1.f)));  // exact rounding error of u
+  return V::add(log_1_2<V>(u), V::div(c, u));
+}
+
+template <class V>
+inline typename V::Reg log1p(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  const Reg u = V::add(V::set1(1.f), x);
+  const Reg c = V::sub(x, V::sub(u, V::set1(1.f)));
+  const auto finite_pos = V::cmp_and(V::cmp_gt(u, V::zero()), V::cmp_lt(u, V::set1(kInf)));
+  return V::add(log<V>(u), V::select(finite_pos, V::div(c, u), V::zero()));
+}
+
+// |x| < 0.625: x + x^3 P(x^2); else sign(x) (1 - 2E / (1 + E)) with E = exp(-2|x|), which
+// keeps results near 1 (where ulps halve) accurate.
+template <class V>
+inline typename V::Reg tanh(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  const Reg a = V::abs(x);
+  const Reg ex = exp<V>(V::mul(V::set1(-2.f), a));
+  const Reg q = V::div(V::add(ex, ex), V::add(V::set1(1.f), ex));
+  const Reg large = with_sign_of<V>(V::sub(V::set1(1.f), q), x);
+  const Reg x2 = V::mul(x, x);
+  const Reg small = V::fmadd(V::mul(x, x2), horner<V>(x2, kTanhP), x);
+  return V::select(V::cmp_lt(a, V::set1(0.625f)), small, large);
+}
+
+// Rounding error of the product p = a * b: a * b = p + err exactly (|a|, |b| < 2^100).
+template <class V>
+inline typename V::Reg product_error(typename V::Reg a, typename V::Reg b, typename V::Reg p) {
+  if constexpr (V::kFma) {
+    return V::fmsub(a, b, p);
+  } else {
+    // Dekker: split each factor into 12-bit halves, whose products are exact.
+    using Reg = typename V::Reg;
+    const Reg k = V::set1(4097.f);  // 2^12 + 1
+    const Reg ca = V::mul(k, a), cb = V::mul(k, b);
+    const Reg ah = V::sub(ca, V::sub(ca, a)), al = V::sub(a, ah);
+    const Reg bh = V::sub(cb, V::sub(cb, b)), bl = V::sub(b, bh);
+    Reg err = V::sub(V::mul(ah, bh), p);
+    err = V::add(err, V::mul(ah, bl));
+    err = V::add(err, V::mul(al, bh));
+    return V::add(err, V::mul(al, bl));
+  }
+}
+
+// exp(-h t^2) for h = 1 or 1/2 and |t| <= 16, keeping t^2 exact: t^2 = s + e,
+// exp(-h s - h e) = exp(-h s) (1 - h e) since |h e| <= 2^-24 h s < 2^-16.
+template <class V>
+inline typename V::Reg exp_neg_sq(typename V::Reg t, float h) {
+  using Reg = typename V::Reg;
+  const Reg s = V::mul(t, t);
+  const Reg e = V::mul(V::set1(h), product_error<V>(t, t, s));
+  const Reg ex = exp<V>(V::mul(V::set1(-h), s));
+  return V::fnmadd(ex, e, ex);
+}
+
+// erfc(t) for t in [0, 10.5], given ex = exp(-t^2).
+template <class V>
+inline typename V::Reg erfc_pos(typename V::Reg t, typename V::Reg ex) {
+  using Reg = typename V::Reg;
+  const Reg three = V::set1(3.f);
+  const Reg u = V::div(V::sub(t, three), V::add(t, three));
+  const Reg q = horner<V>(u, kErfcQ);
+  return V::mul(V::div(q, V::fmadd(t, V::set1(2.f), V::set1(1.f))), ex);
+}
+
+// erf(x) for |x| <= 1 (odd: x may have either sign).
+template <class V>
+inline typename V::Reg erf_small(typename V::Reg x) {
+  return V::fmadd(x, horner<V>(V::mul(x, x), kErfP), x);
+}
+
+template <class V>
+inline typename V::Reg erfc(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  const Reg a = V::min(V::set1(10.5f), V::abs(x));
+  const Reg a1 = V::min(V::set1(1.f), a);
+  const Reg small = V::sub(V::set1(1.f), erf_small<V>(a1));  // |x| < 1/2: 1 - erf(|x|)
+  const Reg e = V::select(V::cmp_lt(a, V::set1(0.5f)), small,
+                          erfc_pos<V>(a, exp_neg_sq<V>(a, 1.f)));
+  return V::select(V::cmp_lt(x, V::zero()), V::sub(V::set1(2.f), e), e);
+}
+
+template <class V>
+inline typename V::Reg erf(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  const Reg a = V::abs(x);
+  const Reg a4 = V::min(V::set1(4.f), a);  // erf(4) rounds to 1
+  const Reg small = erf_small<V>(V::min(V::set1(1.f), a));
+  const Reg large = V::sub(V::set1(1.f), erfc_pos<V>(a4, exp_neg_sq<V>(a4, 1.f)));
+  return with_sign_of<V>(V::select(V::cmp_lt(a, V::set1(1.f)), small, large), x);
+}
+
+// sigmoid(x) = num / den with e = exp(-|x|), den = 1 + e, num = x >= 0 ? 1 : e, and
+// 1 - sigmoid(x) = other / den: both accurate in the tails.
+template <class V>
+struct SigmoidParts {
+  typename V::Reg e, den, num, other;
+  explicit SigmoidParts(typename V::Reg x) {
+    e = exp<V>(V::neg(V::abs(x)));
+    den = V::add(V::set1(1.f), e);
+    const auto pos = V::cmp_ge(x, V::zero());
+    num = V::select(pos, V::set1(1.f), e);
+    other = V::select(pos, e, V::set1(1.f));
+  }
+};
+
+}  // namespace vmath
+
+namespace act_impl {
+
+// One functor per activation: fwd(z) = f(z); grad(v) = f'(z) from v = x or y, as kNeedsX says
+// (activation.h has the table). Parameters are broadcast once, in the constructor.
+
+template <class V>
+struct Linear {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit Linear(const ActParams&) {}
+  Reg fwd(Reg x) const { return x; }
+  Reg grad(Reg) const { return V::set1(1.f); }
+};
+
+// 0 where y <= 0, NaN where y is NaN: y * 0 (y is never infinite for these).
+template <class V>
+inline typename V::Reg step_or_nan(typename V::Cmp in, typename V::Reg y, typename V::Reg one) {
+  return V::select(in, one, V::mul(y, V::zero()));
+}
+
+template <class V>
+struct Relu {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit Relu(const ActParams&) {}
+  Reg fwd(Reg x) const { return V::max(V::zero(), x); }
+  Reg grad(Reg y) const { return step_or_nan<V>(V::cmp_gt(y, V::zero()), y, V::set1(1.f)); }
+};
+
+template <class V>
+struct Relu6 {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit Relu6(const ActParams&) {}
+  Reg fwd(Reg x) const { return V::min(V::set1(6.f), V::max(V::zero(), x)); }
+  Reg grad(Reg y) const {
+    return step_or_nan<V>(V::cmp_and(V::cmp_gt(y, V::zero()), V::cmp_lt(y, V::set1(6.f))), y,
+                          V::set1(1.f));
+  }
+};
+
+template <class V>
+struct HardSigmoid {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit HardSigmoid(const ActParams&) {}
+  Reg fwd(Reg x) const {
+    const Reg r6 = V::min(V::set1(6.f), V::max(V::zero(), V::add(x, V::set1(3.f))));
+    return V::div(r6, V::set1(6.f));
+  }
+  Reg grad(Reg y) const {
+    return step_or_nan<V>(V::cmp_and(V::cmp_gt(y, V::zero()), V::cmp_lt(y, V::set1(1.f))), y,
+                          V::set1(1.f / 6.f));
+  }
+};
+
+template <class V>
+struct Sigmoid {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit Sigmoid(const ActParams&) {}
+  Reg fwd(Reg x) const {
+    const vmath::SigmoidParts<V> s(x);
+    return V::div(s.num, s.den);
+  }
+  Reg grad(Reg y) const { return V::mul(y, V::sub(V::set1(1.f), y)); }
+};
+
+template <class V>
+struct Tanh {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit Tanh(const ActParams&) {}
+  Reg fwd(Reg x) const { return vmath::tanh<V>(x); }
+  Reg grad(Reg y) const {
+    const Reg one = V::set1(1.f);
+    return V::mul(V::sub(one, y), V::add(one, y));
+  }
+};
+
+template <class V>
+struct LeakyRelu {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  Reg alpha;
+  explicit LeakyRelu(const ActParams& p) : alpha(V::set1(p.alpha)) {}
+  Reg fwd(Reg x) const { return V::select(V::cmp_gt(x, V::zero()), x, V::mul(alpha, x)); }
+  Reg grad(Reg y) const {
+    const Reg d = V::select(V::cmp_gt(y, V::zero()), V::set1(1.f), alpha);
+    return V::select(V::is_nan(y), y, d);
+  }
+};
+
+// selu is scale * elu(x, a): Elu with kScaled.
+template <class V, bool kScaled>
+struct EluT {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  static constexpr float kSeluAlpha = 1.67326324f;
+  static constexpr float kSeluScale = 1.05070098f;
+  Reg scale, scaled_alpha;
+  explicit EluT(const ActParams& p)
+      : scale(V::set1(kScaled ? kSeluScale : 1.f)),
+        scaled_alpha(V::set1(kScaled ? kSeluScale * kSeluAlpha : p.alpha)) {}
+  Reg fwd(Reg x) const {
+    return V::select(V::cmp_gt(x, V::zero()), V::mul(scale, x),
+                     V::mul(scaled_alpha, vmath::expm1<V>(x)));
+  }
+  // NaN y: y > 0 is false and y + alpha is NaN.
+  Reg grad(Reg y) const {
+    return V::select(V::cmp_gt(y, V::zero()), scale, V::add(y, scaled_alpha));
+  }
+};
+
+template <class V>
+struct Softplus {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit Softplus(const ActParams&) {}
+  Reg fwd(Reg x) const {
+    const Reg e = vmath::exp<V>(V::neg(V::abs(x)));
+    return V::add(V::max(V::zero(), x), vmath::log1p_unit<V>(e));
+  }
+  // sigmoid(z) = 1 - exp(-softplus(z)).
+  Reg grad(Reg y) const { return V::neg(vmath::expm1<V>(V::neg(y))); }
+};
+
+template <class V>
+struct Softsign {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = true;
+  explicit Softsign(const ActParams&) {}
+  Reg fwd(Reg x) const {
+    const Reg xc = vmath::clamp<V>(x, -0x1p100f, 0x1p100f);  // +-inf -> +-1
+    return V::div(xc, V::add(V::set1(1.f), V::abs(xc)));
+  }
+  Reg grad(Reg x) const {
+    const Reg r = V::div(V::set1(1.f), V::add(V::set1(1.f), V::abs(x)));
+    return V::mul(r, r);
+  }
+};
+
+template <class V>
+struct Exponential {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit Exponential(const ActParams&) {}
+  Reg fwd(Reg x) const { return vmath::exp<V>(x); }
+  Reg grad(Reg y) const { return y; }
+};
+
+// gelu(z) = z/2 (1 + erf(z / sqrt2)). For z < 0, 1 + erf(z / sqrt2) = erfc(|z| / sqrt2)
+// directly, so the negative tail keeps its relative accuracy; for z >= 0 it is
+// 2 - erfc(z / sqrt2). exp(-z^2 / 2) is shared with the derivative Phi(z) + z phi(z).
+template <class V>
+struct GeluErf {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = true;
+  static constexpr float kClampAbs = 14.75f;  // erfc(14.75 / sqrt2) underflows to 0
+  static constexpr float kInvSqrt2Pi = 0.398942280f;
+  explicit GeluErf(const ActParams&) {}
+  // Returns 1 + erf(x / sqrt2); *ex = exp(-x^2 / 2). |x / sqrt2| < 1/2 takes 1 + erf directly.
+  static Reg one_plus_erf(Reg x, Reg* ex) {
+    const Reg one = V::set1(1.f);
+    const Reg a = V::min(V::set1(kClampAbs), V::abs(x));
+    *ex = vmath::exp_neg_sq<V>(a, 0.5f);
+    const Reg t = V::mul(a, V::set1(vmath::kSqrtHalf));
+    const Reg e = vmath::erfc_pos<V>(t, *ex);
+    const Reg tail = V::select(V::cmp_lt(x, V::zero()), e, V::sub(V::set1(2.f), e));
+    const Reg z = V::mul(vmath::clamp<V>(x, -1.f, 1.f), V::set1(vmath::kSqrtHalf));
+    const Reg near0 = V::add(one, vmath::erf_small<V>(z));
+    return V::select(V::cmp_lt(t, V::set1(0.5f)), near0, tail);
+  }
+  Reg fwd(Reg x) const {
+    Reg ex;
+    const Reg h = one_plus_erf(x, &ex);
+    return V::mul(V::mul(V::set1(0.5f), h), V::max(V::set1(-vmath::kMaxFloat), x));
+  }
+  Reg grad(Reg x) const {
+    Reg ex;
+    const Reg h = one_plus_erf(x, &ex);
+    const Reg xc = vmath::clamp<V>(x, -kClampAbs, kClampAbs);
+    return V::fmadd(V::mul(xc, ex), V::set1(kInvSqrt2Pi), V::mul(V::set1(0.5f), h));
+  }
+};
+
+// Keras approximate gelu: z/2 (1 + tanh(u)), u = sqrt(2/pi) (z + 0.044715 z^3), written as
+// z sigmoid(2u) (1 + tanh(u) = 2 sigmoid(2u)), which is accurate in both tails.
+template <class V>
+struct GeluTanh {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = true;
+  static constexpr float kA = 1.59576912f;    // 2 sqrt(2/pi)
+  static constexpr float kB = 0.0713548162f;  // 2 sqrt(2/pi) 0.044715
+  explicit GeluTanh(const ActParams&) {}
+  static Reg two_u(Reg x) { return V::mul(x, V::fmadd(V::set1(kB), V::mul(x, x), V::set1(kA))); }
+  Reg fwd(Reg x) const {
+    const vmath::SigmoidParts<V> s(two_u(x));
+    return V::div(V::mul(V::max(V::set1(-vmath::kMaxFloat), x), s.num), s.den);
+  }
+  // d/dz z s(v) = s + z s (1 - s) v',  v = 2u, v' = kA + 3 kB z^2.
+  Reg grad(Reg x) const {
+    const vmath::SigmoidParts<V> s(two_u(x));
+    const Reg r = V::div(V::set1(1.f), s.den);
+    const Reg sg = V::mul(s.num, r), om = V::mul(s.other, r);
+    const Reg xc = vmath::clamp<V>(x, -1e6f, 1e6f);  // s is exactly 0 or 1 beyond
+    const Reg dv = V::fmadd(V::set1(3.f * kB), V::mul(xc, xc), V::set1(kA));
+    return V::mul(sg, V::fmadd(V::mul(xc, om), dv, V::set1(1.f)));
+  }
+};
+
+template <class V>
+struct Silu {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = true;
+  explicit Silu(const ActParams&) {}
+  Reg fwd(Reg x) const {
+    const vmath::SigmoidParts<V> s(x);
+    return V::div(V::mul(V::max(V::set1(-vmath::kMaxFloat), x), s.num), s.den);
+  }
+  // s (1 + z (1 - s)).
+  Reg grad(Reg x) const {
+    const vmath::SigmoidParts<V> s(x);
+    const Reg r = V::div(V::set1(1.f), s.den);
+    const Reg sg = V::mul(s.num, r), om = V::mul(s.other, r);
+    const Reg xc = vmath::clamp<V>(x, -vmath::kMaxFloat, vmath::kMaxFloat);
+    return V::mul(sg, V::fmadd(xc, om, V::set1(1.f)));
+  }
+};
+
+// mish(z) = z tanh(softplus(z)) = z N / D with e = exp(-|z|):
+//   z >= 0:  N = 1 + 2e,      D = N + 2e^2     (1 - N/D = 2e^2 / D)
+//   z <  0:  N = e (e + 2),   D = N + 2        (1 - N/D = 2 / D)
+// d/dz = t + z sigmoid(z) (1 - t)(1 + t),  t = N / D.
+template <class V>
+struct Mish {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = true;
+  explicit Mish(const ActParams&) {}
+  struct Parts {
+    Reg e, n, d, rest;  // rest = D - N
+    typename V::Cmp pos;
+  };
+  static Parts parts(Reg x) {
+    Parts q;
+    const Reg two = V::set1(2.f);
+    q.e = vmath::exp<V>(V::neg(V::abs(x)));
+    q.pos = V::cmp_ge(x, V::zero());
+    const Reg e2 = V::mul(two, V::mul(q.e, q.e));
+    q.n = V::select(q.pos, V::fmadd(two, q.e, V::set1(1.f)), V::mul(q.e, V::add(q.e, two)));
+    q.rest = V::select(q.pos, e2, two);
+    q.d = V::add(q.n, q.rest);
+    return q;
+  }
+  Reg fwd(Reg x) const {
+    const Parts q = parts(x);
+    return V::div(V::mul(V::max(V::set1(-vmath::kMaxFloat), x), q.n), q.d);
+  }
+  Reg grad(Reg x) const {
+    const Parts q = parts(x);
+    const Reg one = V::set1(1.f);
+    const Reg rd = V::div(one, q.d);
+    const Reg t = V::mul(q.n, rd);
+    const Reg sg = V::div(V::select(q.pos, one, q.e), V::add(one, q.e));
+    const Reg xc = vmath::clamp<V>(x, -vmath::kMaxFloat, vmath::kMaxFloat);
+    const Reg w = V::mul(V::mul(V::mul(xc, sg), V::mul(q.rest, rd)), V::add(one, t));
+    return V::add(t, w);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Loops: full vectors, then one masked tail.
+
+template <class V, bool kBias, class Op>
+inline void forward_segment(const Op& op, int64_t len, const float* x, const float* b, float* y) {
+  using Reg = typename V::Reg;
+  constexpr int W = V::kWidth;
+  int64_t j = 0;
+  for (; j + W <= len; j += W) {
+    Reg v = V::load(x + j);
+    if constexpr (kBias) v = V::add(v, V::load(b + j));
+    V::store(y + j, op.fwd(v));
+  }
+  if (j < len) {
+    const auto m = V::mask(static_cast<int>(len - j));
+    Reg v = V::maskload(x + j, m);
+    if constexpr (kBias) v = V::add(v, V::maskload(b + j, m));
+    V::maskstore(y + j, m, op.fwd(v));
+  }
+}
+
+template <class V, class Op>
+void forward_run(const Op& op, int64_t n, const float* x, const float* bias, int64_t bias_len,
+                 int64_t bias_offset, float* y) {
+  if (bias == nullptr) return forward_segment<V, false>(op, n, x, nullptr, y);
+  // Runs along which the bias index grows by one, restarting at 0 after bias_len.
+  int64_t i = 0, col = bias_offset % bias_len;
+  while (i < n) {
+    const int64_t len = bias_len - col < n - i ? bias_len - col : n - i;
+    forward_segment<V, true>(op, len, x + i, bias + col, y + i);
+    i += len;
+    col = 0;
+  }
+}
+
+template <class V, class Op>
+void backward_run(const Op& op, int64_t n, const float* v, const float* dy, float* dx) {
+  using Reg = typename V::Reg;
+  constexpr int W = V::kWidth;
+  int64_t j = 0;
+  for (; j + W <= n; j += W) V::store(dx + j, V::mul(V::load(dy + j), op.grad(V::load(v + j))));
+  if (j < n) {
+    const auto m = V::mask(static_cast<int>(n - j));
+    const Reg g = op.grad(V::maskload(v + j, m));
+    V::maskstore(dx + j, m, V::mul(V::maskload(dy + j, m), g));
+  }
+}
+
+// Calls fn(op) with the functor for `act`.
+template <class V, class Fn>
+void with_op(Act act, const ActParams& p, Fn&& fn) {
+  switch (act) {
+    case Act::kLinear:
+      return fn(Linear<V>(p));
+    case Act::kRelu:
+      return fn(Relu<V>(p));
+    case Act::kRelu6:
+      return fn(Relu6<V>(p));
+    case Act::kSigmoid:
+      return fn(Sigmoid<V>(p));
+    case Act::kHardSigmoid:
+      return fn(HardSigmoid<V>(p));
+    case Act::kTanh:
+      return fn(Tanh<V>(p));
+    case Act::kLeakyRelu:
+      return fn(LeakyRelu<V>(p));
+    case Act::kElu:
+      return fn(EluT<V, false>(p));
+    case Act::kSelu:
+      return fn(EluT<V, true>(p));
+    case Act::kSoftplus:
+      return fn(Softplus<V>(p));
+    case Act::kSoftsign:
+      return fn(Softsign<V>(p));
+    case Act::kGelu:
+      if (p.approximate) return fn(GeluTanh<V>(p));
+      return fn(GeluErf<V>(p));
+    case Act::kSilu:
+      return fn(Silu<V>(p));
+    case Act::kExponential:
+      return fn(Exponential<V>(p));
+    case Act::kMish:
+      return fn(Mish<V>(p));
+    case Act::kSoftmax:
+    case Act::kLogSoftmax:
+      break;  // rowwise: softmax_forward / softmax_backward
+  }
+}
+
+template <class V>
+void forward(Act act, const ActParams& p, int64_t n, const float* x, const float* bias,
+             int64_t bias_len, int64_t bias_offset, float* y) {
+  // leaky_relu with slope 0 is relu (alpha * -inf would be NaN).
+  if (act == Act::kLeakyRelu && p.alpha == 0.f) act = Act::kRelu;
+  with_op<V>(act, p, [&](const auto& op) {
+    forward_run<V>(op, n, x, bias, bias_len, bias_offset, y);
+  });
+}
+
+template <class V>
+void backward(Act act, const ActParams& p, int64_t n, const float* xy, const float* dy,
+              float* dx) {
+  with_op<V>(act, p, [&](const auto& op) { backward_run<V>(op, n, xy, dy, dx); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax over rows.
+//
+//   pass 1  m = max_j z_j                      z_j = x_j + b_j
+//   pass 2  e_j = exp(z_j - m); k = #{j : z_j == m}; s' = sum of e_j over the others
+//           (softmax stores e_j in y)
+//   pass 3  softmax: y_j = e_j / (k + s');  log_softmax: y_j = (z_j - m) - log1p(k - 1 + s')
+//
+// Keeping the k terms equal to 1 out of the float sum makes log1p(s') accurate when one
+// entry dominates (log_softmax of a confident class is about -s', far below 1).
+
+template <class V, bool kBias>
+inline typename V::Reg load_z(const float* x, const float* b, int64_t j) {
+  typename V::Reg v = V::load(x + j);
+  if constexpr (kBias) v = V::add(v, V::load(b + j));
+  return v;
+}
+
+template <class V, bool kBias>
+inline typename V::Reg load_z_tail(const float* x, const float* b, int64_t j,
+                                   typename V::Mask m, typename V::Reg fill) {
+  typename V::Reg v = V::maskload_or(x + j, m, fill);
+  if constexpr (kBias) v = V::add(v, V::maskload(b + j, m));
+  return v;
+}
+
+template <class V, bool kBias>
+void softmax_row(bool log, int64_t cols, const float* x, const float* b, float* y) {
+  using Reg = typename V::Reg;
+  constexpr int W = V::kWidth;
+  const Reg ninf = V::set1(-vmath::kInf), zero = V::zero(), one = V::set1(1.f);
+  const int64_t full = cols / W * W;
+  const int tail = static_cast<int>(cols - full);
+  const auto tm = V::mask(tail);
+
+  Reg m0 = ninf, m1 = ninf;
+  int64_t j = 0;
+  for (; j + 2 * W <= full; j += 2 * W) {
+    m0 = V::max(m0, load_z<V, kBias>(x, b, j));
+    m1 = V::max(m1, load_z<V, kBias>(x, b, j + W));
+  }
+  if (j < full) m0 = V::max(m0, load_z<V, kBias>(x, b, j));
+  if (tail) m1 = V::max(m1, load_z_tail<V, kBias>(x, b, full, tm, ninf));
+  const Reg vm = V::set1(V::hmax(V::max(m0, m1)));
+
+  Reg s = zero, k = zero;
+  auto accumulate = [&](Reg z, float* dst, bool is_tail) {
+    const Reg t = V::sub(z, vm);
+    const Reg e = vmath::exp<V>(t);
+    const auto at_max = V::cmp_eq(t, zero);
+    s = V::add(s, V::select(at_max, zero, e));
+    k = V::add(k, V::select(at_max, one, zero));
+    if (!log) {
+      if (is_tail) V::maskstore(dst, tm, e);
+      else V::store(dst, e);
+    }
+  };
+  for (j = 0; j < full; j += W) accumulate(load_z<V, kBias>(x, b, j), y + j, false);
+  if (tail) accumulate(load_z_tail<V, kBias>(x, b, full, tm, ninf), y + full, true);
+
+  const double count = static_cast<double>(V::hsum(k));
+  const double rest = static_cast<double>(V::hsum(s));
+  if (!log) {
+    const Reg inv = V::set1(static_cast<float>(1.0 / (count + rest)));
+    for (j = 0; j < full; j += W) V::store(y + j, V::mul(V::load(y + j), inv));
+    if (tail) V::maskstore(y + full, tm, V::mul(V::maskload(y + full, tm), inv));
+  } else {
+    const Reg ls = V::set1(static_cast<float>(std::log1p(count - 1.0 + rest)));
+    for (j = 0; j < full; j += W)
+      V::store(y + j, V::sub(V::sub(load_z<V, kBias>(x, b, j), vm), ls));
+    if (tail)
+      V::maskstore(y + full, tm, V::sub(V::sub(load_z_tail<V, kBias>(x, b, full, tm, zero), vm), ls));
+  }
+}
+
+template <class V>
+void softmax_forward(Act act, int64_t rows, int64_t cols, const float* x, const float* bias,
+                     float* y) {
+  const bool log = act == Act::kLogSoftmax;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (bias) softmax_row<V, true>(log, cols, x + r * cols, bias, y + r * cols);
+    else softmax_row<V, false>(log, cols, x + r * cols, nullptr, y + r * cols);
+  }
+}
+
+// softmax:      dx = y (dy - <dy, y>)
+// log_softmax:  dx = dy - exp(y) sum(dy)
+template <class V>
+void softmax_backward(Act act, int64_t rows, int64_t cols, const float* y, const float* dy,
+                      float* dx) {
+  using Reg = typename V::Reg;
+  constexpr int W = V::kWidth;
+  const bool log = act == Act::kLogSoftmax;
+  const int64_t full = cols / W * W;
+  const int tail = static_cast<int>(cols - full);
+  const auto tm = V::mask(tail);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* yr = y + r * cols;
+    const float* gr = dy + r * cols;
+    float* dr = dx + r * cols;
+    Reg a0 = V::zero(), a1 = V::zero();
+    int64_t j = 0;
+    if (log) {
+      for (; j + 2 * W <= full; j += 2 * W) {
+        a0 = V::add(a0, V::load(gr + j));
+        a1 = V::add(a1, V::load(gr + j + W));
+      }
+      if (j < full) a0 = V::add(a0, V::load(gr + j));
+      if (tail) a1 = V::add(a1, V::maskload(gr + full, tm));
+    } else {
+      for (; j + 2 * W <= full; j += 2 * W) {
+        a0 = V::fmadd(V::load(gr + j), V::load(yr + j), a0);
+        a1 = V::fmadd(V::load(gr + j + W), V::load(yr + j + W), a1);
+      }
+      if (j < full) a0 = V::fmadd(V::load(gr + j), V::load(yr + j), a0);
+      if (tail) a1 = V::fmadd(V::maskload(gr + full, tm), V::maskload(yr + full, tm), a1);
+    }
+    const Reg sum = V::set1(V::hsum(V::add(a0, a1)));
+    auto grad = [&](Reg yv, Reg gv) {
+      return log ? V::fnmadd(vmath::exp<V>(yv), sum, gv) : V::mul(yv, V::sub(gv, sum));
+    };
+    for (j = 0; j < full; j += W) V::store(dr + j, grad(V::load(yr + j), V::load(gr + j)));
+    if (tail)
+      V::maskstore(dr + full, tm, grad(V::maskload(yr + full, tm), V::maskload(gr + full, tm)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+template <class V, class Fn>
+void map(int64_t n, const float* x, float* y, Fn fn) {
+  constexpr int W = V::kWidth;
+  int64_t j = 0;
+  for (; j + W <= n; j += W) V::store(y + j, fn(V::load(x + j)));
+  if (j < n) {
+    const auto m = V::mask(static_cast<int>(n - j));
+    V::maskstore(y + j, m, fn(V::maskload(x + j, m)));
+  }
+}
+
+template <class V>
+void math(MathFn fn, int64_t n, const float* x, float* y) {
+  using Reg = typename V::Reg;
+  switch (fn) {
+    case MathFn::kExp:
+      return map<V>(n, x, y, [](Reg v) { return vmath::exp<V>(v); });
+    case MathFn::kExpm1:
+      return map<V>(n, x, y, [](Reg v) { return vmath::expm1<V>(v); });
+    case MathFn::kLog:
+      return map<V>(n, x, y, [](Reg v) { return vmath::log<V>(v); });
+    case MathFn::kLog1p:
+      return map<V>(n, x, y, [](Reg v) { return vmath::log1p<V>(v); });
+    case MathFn::kTanh:
+      return map<V>(n, x, y, [](Reg v) { return vmath::tanh<V>(v); });
+    case MathFn::kErf:
+      return map<V>(n, x, y, [](Reg v) { return vmath::erf<V>(v); });
+    case MathFn::kErfc:
+      return map<V>(n, x, y, [](Reg v) { return vmath::erfc<V>(v); });
+  }
+}
+
+template <class V>
+const ActivationKernels& kernels(const char* isa) {
+  static const ActivationKernels k{isa,
+                                   &forward<V>,
+                                   &backward<V>,
+                                   &softmax_forward<V>,
+                                   &softmax_backward<V>,
+                                   &math<V>};
+  return k;
+}
+
+}  // namespace act_impl
+}  // namespace pyn
