@@ -1,0 +1,18 @@
+"""Layers with Keras 3 names, arguments and weight layouts."""
+
+from pynncore.layers.base import Input, InputLayer, Layer, Variable
+from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Reshape
+from pynncore.layers.normalization import BatchNormalization
+
+__all__ = [
+    "Activation",
+    "BatchNormalization",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Input",
+    "InputLayer",
+    "Layer",
+    "Reshape",
+    "Variable",
+]

@@ -1,0 +1,354 @@
+"""Layer base class, weights, and the symbolic tensors that models are built from.
+
+A layer runs eagerly on numpy arrays (``layer(x)``) or symbolically on ``KerasTensor``s
+(``layer(pynncore.Input(shape=(8,)))``), which records a node in a graph that ``Model`` runs.
+Training uses ``forward``/``backward``: ``forward(x, training)`` returns the output and a
+context holding what the backward pass needs, and ``backward(ctx, dy)`` adds the gradients of
+the layer's weights to their ``grad`` arrays and returns the gradient with respect to its input.
+Keeping the context outside the layer lets one layer appear several times in a graph.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from pynncore import initializers as _initializers
+from pynncore import regularizers as _regularizers
+
+__all__ = ["InputLayer", "Input", "KerasTensor", "Layer", "Variable"]
+
+_name_counters: dict = defaultdict(itertools.count)
+
+
+def _to_snake_case(name: str) -> str:
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+
+
+def unique_name(base: str) -> str:
+    """``dense``, ``dense_1``, ``dense_2``, ... as Keras names layers."""
+    n = next(_name_counters[base])
+    return base if n == 0 else f"{base}_{n}"
+
+
+def shape_str(shape: Sequence[Optional[int]]) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class Variable:
+    """A weight: a float32 array, its gradient, and how it is trained.
+
+    ``value`` and ``grad`` may be views into a model-wide flat buffer (the optimizer updates all
+    weights of a model in one native call), so code must write them in place
+    (``v.value[...] = x``), never rebind them; ``assign`` does that with a shape check.
+    """
+
+    __slots__ = ("name", "path", "value", "grad", "trainable", "regularizer", "constraint")
+
+    def __init__(
+        self,
+        value: np.ndarray,
+        name: str,
+        trainable: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+    ):
+        self.value = np.ascontiguousarray(value, dtype=np.float32)
+        self.grad = np.zeros_like(self.value) if trainable else None
+        self.name = name
+        self.path = name
+        self.trainable = trainable
+        self.regularizer = regularizer
+        self.constraint = constraint
+
+    @property
+    def shape(self) -> tuple:
+        return self.value.shape
+
+    def numpy(self) -> np.ndarray:
+        return self.value.copy()
+
+    def assign(self, value: Any) -> None:
+        arr = np.asarray(value)
+        if arr.shape != self.value.shape:
+            raise ValueError(
+                f"Variable '{self.path}': expected a value of shape {self.value.shape}. "
+                f"Received: shape={arr.shape}"
+            )
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"Variable '{self.path}': expected real numbers. Received: dtype={arr.dtype}")
+        self.value[...] = arr
+
+    def __repr__(self) -> str:
+        return f"<Variable path={self.path}, shape={self.value.shape}, trainable={self.trainable}>"
+
+
+class KerasTensor:
+    """A symbolic tensor: a shape (batch dimension None) and the layer call that made it."""
+
+    __slots__ = ("shape", "dtype", "name", "_history")
+
+    def __init__(self, shape: Sequence[Optional[int]], name: Optional[str] = None, history=None):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = "float32"
+        self.name = name
+        self._history = history  # (layer, node_index) or None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={shape_str(self.shape)}, name={self.name}>"
+
+
+class Node:
+    """One call of a layer on symbolic inputs."""
+
+    __slots__ = ("layer", "inputs", "outputs")
+
+    def __init__(self, layer: "Layer", inputs: list, outputs: list):
+        self.layer = layer
+        self.inputs = inputs
+        self.outputs = outputs
+
+
+class Layer:
+    """Base class of all layers.
+
+    Args:
+        name: unique name; defaults to the snake-case class name with a counter.
+        trainable: whether the layer's weights are updated by training.
+        dtype: only ``"float32"`` is supported.
+        input_shape: shape of one sample (without the batch dimension), for the first layer
+            of a ``Sequential`` model.
+        input_dim: shorthand for ``input_shape=(input_dim,)``.
+        batch_input_shape / batch_size: Keras 2 style input shape with the batch dimension.
+
+    Subclasses implement ``build(input_shape)``, ``forward(x, training)`` returning
+    ``(y, ctx)``, ``backward(ctx, dy, need_dx)``, ``compute_output_shape`` and ``get_config``.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: Optional[str] = None,
+        trainable: bool = True,
+        dtype: Any = None,
+        input_shape: Optional[Sequence[Optional[int]]] = None,
+        input_dim: Optional[int] = None,
+        batch_input_shape: Optional[Sequence[Optional[int]]] = None,
+        batch_size: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}"
+            )
+        if dtype not in (None, "float32", np.float32) and np.dtype(dtype) != np.float32:
+            raise ValueError(f"{type(self).__name__}: only dtype='float32' is supported. Received: dtype={dtype}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string. Received: {name!r}")
+        self.name = name if name is not None else unique_name(_to_snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.built = False
+        self._weights: list = []
+        self._inbound_nodes: list = []
+        self.activity_regularizer = None
+        shape = None
+        if batch_input_shape is not None:
+            shape = tuple(batch_input_shape)[1:]
+            batch_size = tuple(batch_input_shape)[0]
+        elif input_shape is not None:
+            shape = tuple(input_shape)
+        elif input_dim is not None:
+            if int(input_dim) <= 0:
+                raise ValueError(f"Layer '{self.name}': input_dim must be positive. Received: {input_dim}")
+            shape = (int(input_dim),)
+        self._input_shape_arg = shape
+        self._batch_size_arg = batch_size
+
+    # -- weights ---------------------------------------------------------------------------
+
+    def add_weight(
+        self,
+        name: str,
+        shape: Sequence[int],
+        initializer: Any = "glorot_uniform",
+        regularizer: Any = None,
+        trainable: bool = True,
+        constraint: Any = None,
+    ) -> Variable:
+        init = _initializers.get(initializer)
+        value = init(tuple(int(d) for d in shape), dtype="float32")
+        var = Variable(value, name=name, trainable=trainable, regularizer=_regularizers.get(regularizer))
+        var.constraint = constraint
+        var.path = f"{self.name}/{name}"
+        self._weights.append(var)
+        return var
+
+    @property
+    def weights(self) -> list:
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list:
+        return [w for w in self._weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return list(self._weights)
+        return [w for w in self._weights if not w.trainable]
+
+    def get_weights(self) -> list:
+        return [w.value.copy() for w in self._weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        weights = list(weights)
+        if len(weights) != len(self._weights):
+            raise ValueError(
+                f"Layer '{self.name}': expected {len(self._weights)} weight arrays "
+                f"({', '.join(str(w.shape) for w in self._weights)}). Received: {len(weights)} arrays"
+            )
+        for var, value in zip(self._weights, weights):
+            arr = np.asarray(value)
+            if arr.shape != var.shape:
+                raise ValueError(
+                    f"Layer '{self.name}': weight '{var.name}' expected shape {var.shape}. "
+                    f"Received: shape={arr.shape}"
+                )
+        for var, value in zip(self._weights, weights):
+            var.assign(value)
+
+    def count_params(self) -> int:
+        return int(sum(w.value.size for w in self._weights))
+
+    # -- shapes and building ---------------------------------------------------------------
+
+    def build(self, input_shape: tuple) -> None:
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def _maybe_build(self, input_shape: tuple) -> None:
+        if not self.built:
+            self.build(tuple(input_shape))
+            self.built = True
+
+    # -- running ---------------------------------------------------------------------------
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        """Returns ``(y, ctx)``; ``ctx`` is what ``backward`` needs (None when not training)."""
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        """Adds weight gradients to ``Variable.grad``; returns dL/dx (or None if not needed)."""
+        raise NotImplementedError(f"{type(self).__name__} has no backward pass")
+
+    def call(self, inputs: Any, training: bool = False) -> np.ndarray:
+        y, _ = self.forward(inputs, training=training)
+        return y
+
+    def _check_input(self, x: Any) -> np.ndarray:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Layer '{self.name}': expected a real numeric input. Received: dtype={arr.dtype}"
+            )
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
+        if kwargs:
+            raise TypeError(f"Layer '{self.name}': unexpected call argument(s) {sorted(kwargs)}")
+        if isinstance(inputs, KerasTensor):
+            self._maybe_build(inputs.shape)
+            out_shape = self.compute_output_shape(inputs.shape)
+            node_index = len(self._inbound_nodes)
+            out = KerasTensor(out_shape, name=self.name, history=(self, node_index))
+            self._inbound_nodes.append(Node(self, [inputs], [out]))
+            return out
+        x = self._check_input(inputs)
+        self._maybe_build((None,) + x.shape[1:])
+        y, _ = self.forward(x, training=bool(training))
+        return y
+
+    # -- config ----------------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+        if self._input_shape_arg is not None:
+            config["batch_input_shape"] = [self._batch_size_arg, *self._input_shape_arg]
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+class InputLayer(Layer):
+    """The entry of a model: holds the shape of one sample."""
+
+    def __init__(self, shape: Optional[Sequence[Optional[int]]] = None, batch_size: Optional[int] = None, name: Optional[str] = None, **kwargs: Any):
+        if shape is None:
+            shape = kwargs.pop("input_shape", None)
+        if "batch_input_shape" in kwargs:
+            bis = kwargs.pop("batch_input_shape")
+            shape, batch_size = tuple(bis)[1:], tuple(bis)[0]
+        if shape is None:
+            raise ValueError("InputLayer: expected a `shape` argument. Received: shape=None")
+        super().__init__(name=name, **kwargs)
+        shape = tuple(shape)
+        for d in shape:
+            if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
+                raise ValueError(
+                    f"InputLayer '{self.name}': shape entries must be non-negative integers or None. "
+                    f"Received: shape={shape}"
+                )
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.batch_size = batch_size
+        self.built = True
+        self.output = KerasTensor((batch_size,) + self.shape, name=self.name, history=(self, 0))
+        self._inbound_nodes.append(Node(self, [], [self.output]))
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        return x, None
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        return dy if need_dx else None
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "batch_shape": [self.batch_size, *self.shape], "dtype": "float32"}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "InputLayer":
+        config = dict(config)
+        bs = config.pop("batch_shape", None)
+        config.pop("dtype", None)
+        if bs is not None:
+            config["shape"] = tuple(bs[1:])
+            config["batch_size"] = bs[0]
+        return cls(**config)
+
+
+def Input(
+    shape: Optional[Sequence[Optional[int]]] = None,
+    batch_size: Optional[int] = None,
+    name: Optional[str] = None,
+    dtype: Any = None,
+    batch_shape: Optional[Sequence[Optional[int]]] = None,
+) -> KerasTensor:
+    """A symbolic input of a model: ``Input(shape=(784,))`` (batch dimension left out)."""
+    if batch_shape is not None:
+        shape, batch_size = tuple(batch_shape)[1:], tuple(batch_shape)[0]
+    layer = InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype)
+    return layer.output

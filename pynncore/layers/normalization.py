@@ -1,0 +1,164 @@
+"""BatchNormalization."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from pynncore import regularizers as _regularizers
+from pynncore.layers.base import Layer, shape_str
+from pynncore.layers.core import _serialize
+
+__all__ = ["BatchNormalization"]
+
+
+class BatchNormalization(Layer):
+    """Normalizes each channel (the ``axis``, last by default) with batch statistics in
+    training and with moving averages at inference, then scales by ``gamma`` and shifts by
+    ``beta``.
+
+    In training: ``y = gamma * (x - mean) / sqrt(var + epsilon) + beta`` with the mean and the
+    (biased) variance of the batch over every axis but ``axis``, and
+    ``moving = moving * momentum + batch_stat * (1 - momentum)``. At inference the moving
+    statistics replace the batch ones. Weights in Keras order: gamma, beta, moving_mean,
+    moving_variance.
+
+    Args:
+        axis: the channel axis (an integer; -1 for channels-last).
+        momentum: moving-average momentum, default 0.99.
+        epsilon: added to the variance, default 1e-3.
+        center, scale: whether to learn beta and gamma.
+        *_initializer, *_regularizer: as in Keras.
+    """
+
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        moving_mean_initializer: Any = "zeros",
+        moving_variance_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"BatchNormalization '{self.name}': axis must be an integer. Received: {axis!r}")
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"BatchNormalization '{self.name}': momentum must be in [0, 1]. Received: {momentum}")
+        if not float(epsilon) > 0.0:
+            raise ValueError(f"BatchNormalization '{self.name}': epsilon must be > 0. Received: {epsilon}")
+        self.axis = int(axis)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = beta_initializer
+        self.gamma_initializer = gamma_initializer
+        self.moving_mean_initializer = moving_mean_initializer
+        self.moving_variance_initializer = moving_variance_initializer
+        self.beta_regularizer = _regularizers.get(beta_regularizer)
+        self.gamma_regularizer = _regularizers.get(gamma_regularizer)
+        self.beta_constraint = beta_constraint
+        self.gamma_constraint = gamma_constraint
+        self.gamma = self.beta = self.moving_mean = self.moving_variance = None
+
+    def build(self, input_shape: tuple) -> None:
+        ndim = len(input_shape)
+        axis = self.axis if self.axis >= 0 else ndim + self.axis
+        if not 1 <= axis < ndim or input_shape[axis] is None:
+            raise ValueError(
+                f"BatchNormalization '{self.name}': axis={self.axis} is not a known channel axis of "
+                f"an input of shape {shape_str(input_shape)}"
+            )
+        self._axis = axis
+        c = int(input_shape[axis])
+        if self.scale:
+            self.gamma = self.add_weight("gamma", (c,), self.gamma_initializer, self.gamma_regularizer)
+        if self.center:
+            self.beta = self.add_weight("beta", (c,), self.beta_initializer, self.beta_regularizer)
+        self.moving_mean = self.add_weight("moving_mean", (c,), self.moving_mean_initializer, trainable=False)
+        self.moving_variance = self.add_weight(
+            "moving_variance", (c,), self.moving_variance_initializer, trainable=False
+        )
+        self.built = True
+
+    def _channels_last(self, x: np.ndarray) -> np.ndarray:
+        """``x`` as (rows, channels); channels moved last when the axis is elsewhere."""
+        if x.ndim - 1 != self._axis:
+            x = np.moveaxis(x, self._axis, -1)
+        return np.ascontiguousarray(x, dtype=np.float32).reshape(-1, x.shape[-1])
+
+    def _restore(self, rows: np.ndarray, like_shape: tuple) -> np.ndarray:
+        moved = list(like_shape)
+        c = moved.pop(self._axis)
+        out = rows.reshape(tuple(moved) + (c,))
+        if len(like_shape) - 1 != self._axis:
+            out = np.ascontiguousarray(np.moveaxis(out, -1, self._axis))
+        return out
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        c = self.moving_mean.shape[0]
+        if x.ndim <= self._axis or x.shape[self._axis] != c:
+            raise ValueError(
+                f"BatchNormalization '{self.name}': expected {c} channels on axis {self.axis}. "
+                f"Received: shape={x.shape}"
+            )
+        rows = self._channels_last(x)
+        gamma = self.gamma.value if self.scale else np.ones(c, np.float32)
+        beta = self.beta.value if self.center else np.zeros(c, np.float32)
+        if training and rows.shape[0] > 0:
+            mean = rows.mean(axis=0, dtype=np.float64)
+            var = rows.var(axis=0, dtype=np.float64)
+            m = self.momentum
+            self.moving_mean.value[...] = self.moving_mean.value * m + mean.astype(np.float32) * (1 - m)
+            self.moving_variance.value[...] = self.moving_variance.value * m + var.astype(np.float32) * (1 - m)
+            inv_std = (1.0 / np.sqrt(var + self.epsilon)).astype(np.float32)
+            x_hat = (rows - mean.astype(np.float32)) * inv_std
+            y = x_hat * gamma + beta
+            return self._restore(y, x.shape), (x_hat, inv_std, gamma, x.shape)
+        inv_std = (1.0 / np.sqrt(self.moving_variance.value.astype(np.float64) + self.epsilon)).astype(np.float32)
+        y = (rows - self.moving_mean.value) * (inv_std * gamma) + beta
+        return self._restore(y, x.shape), None
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        x_hat, inv_std, gamma, shape = ctx
+        g = self._channels_last(dy)
+        n = g.shape[0]
+        dgamma = (g * x_hat).sum(axis=0, dtype=np.float64)
+        dbeta = g.sum(axis=0, dtype=np.float64)
+        if self.trainable:
+            if self.scale and self.gamma.trainable:
+                self.gamma.grad += dgamma.astype(np.float32)
+            if self.center and self.beta.trainable:
+                self.beta.grad += dbeta.astype(np.float32)
+        if not need_dx:
+            return None
+        # dx = gamma * inv_std / n * (n * g - sum(g) - x_hat * sum(g * x_hat))
+        dx = (gamma * inv_std / n) * (n * g - dbeta.astype(np.float32) - x_hat * dgamma.astype(np.float32))
+        return self._restore(dx.astype(np.float32), shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            axis=self.axis,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            center=self.center,
+            scale=self.scale,
+            beta_initializer=_serialize(self.beta_initializer),
+            gamma_initializer=_serialize(self.gamma_initializer),
+            moving_mean_initializer=_serialize(self.moving_mean_initializer),
+            moving_variance_initializer=_serialize(self.moving_variance_initializer),
+            beta_regularizer=_serialize(self.beta_regularizer),
+            gamma_regularizer=_serialize(self.gamma_regularizer),
+        )
+        return config

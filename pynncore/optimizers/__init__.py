@@ -1,0 +1,401 @@
+"""Optimizers with Keras 3 update rules and defaults, each one fused native update per step.
+
+At ``build`` an optimizer gathers every trainable weight of the model into one flat float32
+buffer (the weights' ``value`` arrays become views into it) and their gradients into another;
+its state (moments, accumulators) is flat too. A step is then one native call over all
+parameters, with gradient clipping by value fused into it. ``clipnorm`` scales each weight's
+gradient by its own norm, ``global_clipnorm`` all of them by the global norm, as in Keras.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from pynncore import _core
+from pynncore.optimizers import schedules
+from pynncore.optimizers.schedules import LearningRateSchedule
+
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Nadam",
+    "Optimizer",
+    "RMSprop",
+    "get",
+    "schedules",
+]
+
+
+class Optimizer:
+    """Base class.
+
+    Args:
+        learning_rate: float or a ``LearningRateSchedule``.
+        weight_decay: decoupled weight decay ``p -= lr * weight_decay * p`` (None: off).
+        clipnorm: clip each weight's gradient to this norm.
+        clipvalue: clip every gradient element to ``[-clipvalue, clipvalue]``.
+        global_clipnorm: clip all gradients together to this global norm.
+        name: name of the optimizer.
+    """
+
+    _slots: tuple = ()
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        weight_decay: Optional[float] = None,
+        clipnorm: Optional[float] = None,
+        clipvalue: Optional[float] = None,
+        global_clipnorm: Optional[float] = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: Optional[int] = None,
+        loss_scale_factor: Any = None,
+        gradient_accumulation_steps: Any = None,
+        name: Optional[str] = None,
+        **kwargs: Any,
+    ):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+        if clipnorm is not None and global_clipnorm is not None:
+            raise ValueError(f"{type(self).__name__}: set clipnorm or global_clipnorm, not both")
+        for arg, val in (("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm)):
+            if val is not None and not float(val) > 0:
+                raise ValueError(f"{type(self).__name__}: {arg} must be > 0. Received: {val}")
+        if use_ema:
+            raise ValueError(f"{type(self).__name__}: use_ema is not supported")
+        self.name = name or type(self).__name__.lower()
+        self._learning_rate = self._check_lr(learning_rate)
+        self.weight_decay = None if weight_decay is None else float(weight_decay)
+        self.clipnorm = None if clipnorm is None else float(clipnorm)
+        self.clipvalue = None if clipvalue is None else float(clipvalue)
+        self.global_clipnorm = None if global_clipnorm is None else float(global_clipnorm)
+        self.iterations = 0
+        self.variables: list = []
+        self._params = self._grads = None
+        self._state: dict = {}
+
+    # -- learning rate -----------------------------------------------------------------------------
+
+    def _check_lr(self, lr: Any) -> Any:
+        if isinstance(lr, LearningRateSchedule):
+            return lr
+        if callable(lr):
+            return lr
+        try:
+            value = float(lr)
+        except (TypeError, ValueError):
+            raise TypeError(f"{type(self).__name__}: learning_rate must be a float or a schedule. Received: {lr!r}") from None
+        if not value >= 0 or math.isinf(value):
+            raise ValueError(f"{type(self).__name__}: learning_rate must be a finite number >= 0. Received: {lr!r}")
+        return value
+
+    @property
+    def learning_rate(self) -> float:
+        """The current learning rate (a schedule is evaluated at ``iterations``)."""
+        lr = self._learning_rate
+        return float(lr(self.iterations)) if callable(lr) else float(lr)
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        self._learning_rate = self._check_lr(value)
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    def build(self, variables: Sequence[Any]) -> None:
+        """Moves the variables' values and gradients into flat buffers and creates the state."""
+        variables = list(variables)
+        total = int(sum(v.value.size for v in variables))
+        params = np.empty(total, np.float32)
+        grads = np.zeros(total, np.float32)
+        offset = 0
+        for v in variables:
+            n = v.value.size
+            params[offset : offset + n] = v.value.reshape(-1)
+            v.value = params[offset : offset + n].reshape(v.value.shape)
+            v.grad = grads[offset : offset + n].reshape(v.value.shape)
+            offset += n
+        self.variables = variables
+        self._params, self._grads = params, grads
+        self._state = {slot: np.full(total, self._slot_init(slot), np.float32) for slot in self._active_slots()}
+
+    def _active_slots(self) -> tuple:
+        return self._slots
+
+    def _slot_init(self, slot: str) -> float:
+        return 0.0
+
+    def zero_grad(self) -> None:
+        if self._grads is not None:
+            self._grads.fill(0.0)
+
+    def _prepare_grads(self) -> float:
+        """Applies clipnorm (per weight) and returns the global gradient scale."""
+        if self.clipnorm is not None:
+            for v in self.variables:
+                norm = math.sqrt(float(_core.sum_of_squares(v.grad.reshape(-1))))
+                if norm > self.clipnorm:
+                    v.grad *= np.float32(self.clipnorm / norm)
+        if self.global_clipnorm is not None:
+            norm = math.sqrt(float(_core.sum_of_squares(self._grads)))
+            if norm > self.global_clipnorm:
+                return self.global_clipnorm / norm
+        return 1.0
+
+    def apply(self) -> None:
+        """One update of every variable from its ``grad``."""
+        if self._params is None:
+            raise RuntimeError(f"{self.name}: build(variables) must be called before apply()")
+        scale = self._prepare_grads()
+        lr = self.learning_rate
+        self.iterations += 1
+        self._update(lr, scale, self.clipvalue or 0.0)
+
+    def _common(self, lr: float, grad_scale: float, clip_value: float) -> dict:
+        """Keyword arguments every native update takes (decay is fused into the same pass)."""
+        return {
+            "learning_rate": lr,
+            "weight_decay": self.weight_decay or 0.0,
+            "grad_scale": grad_scale,
+            "clip_value": clip_value,
+        }
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        lr = self._learning_rate
+        return {
+            "name": self.name,
+            "learning_rate": schedules.serialize(lr) if isinstance(lr, LearningRateSchedule) else lr,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Optimizer":
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            config["learning_rate"] = schedules.deserialize(lr)
+        return cls(**config)
+
+    # Flat state for saving and resuming.
+    def get_state(self) -> dict:
+        return {"iterations": self.iterations, **{k: v.copy() for k, v in self._state.items()}}
+
+    def set_state(self, state: dict) -> None:
+        self.iterations = int(state["iterations"])
+        for k, v in self._state.items():
+            if k not in state or np.shape(state[k]) != v.shape:
+                raise ValueError(f"{self.name}: optimizer state '{k}' missing or of the wrong size")
+            v[...] = state[k]
+
+
+class SGD(Optimizer):
+    """Gradient descent with optional momentum and Nesterov momentum (Keras 3 rule)."""
+
+    def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False, name: str = "SGD", **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1]. Received: {momentum}")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def _active_slots(self) -> tuple:
+        return ("momentum",) if self.momentum > 0 else ()
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        _core.sgd_update(
+            self._params, self._grads, self._state.get("momentum"),
+            momentum=self.momentum, nesterov=self.nesterov, **self._common(lr, grad_scale, clip_value),
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Keras 3 defaults: rho=0.9, momentum=0, epsilon=1e-7, centered=False)."""
+
+    def __init__(self, learning_rate: Any = 0.001, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False, name: str = "rmsprop", **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
+
+    def _active_slots(self) -> tuple:
+        return ("velocity",) + (("momentum",) if self.momentum > 0 else ()) + (("average_gradient",) if self.centered else ())
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        s = self._state
+        _core.rmsprop_update(
+            self._params, self._grads, s["velocity"], s.get("momentum"), s.get("average_gradient"),
+            rho=self.rho, momentum=self.momentum, epsilon=self.epsilon, **self._common(lr, grad_scale, clip_value),
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    """Adagrad (initial_accumulator_value=0.1, epsilon=1e-7)."""
+
+    def __init__(self, learning_rate: Any = 0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, name: str = "adagrad", **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
+
+    def _active_slots(self) -> tuple:
+        return ("accumulator",)
+
+    def _slot_init(self, slot: str) -> float:
+        return self.initial_accumulator_value
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        _core.adagrad_update(
+            self._params, self._grads, self._state["accumulator"], epsilon=self.epsilon,
+            **self._common(lr, grad_scale, clip_value),
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Keras 3: learning_rate=0.001, rho=0.95, epsilon=1e-7)."""
+
+    def __init__(self, learning_rate: Any = 0.001, rho: float = 0.95, epsilon: float = 1e-7, name: str = "adadelta", **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def _active_slots(self) -> tuple:
+        return ("accumulated_grad", "accumulated_delta_var")
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        s = self._state
+        _core.adadelta_update(
+            self._params, self._grads, s["accumulated_grad"], s["accumulated_delta_var"],
+            rho=self.rho, epsilon=self.epsilon, **self._common(lr, grad_scale, clip_value),
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adam(Optimizer):
+    """Adam (Keras 3: beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False)."""
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, name: str = "adam", **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), bool(amsgrad)
+
+    def _active_slots(self) -> tuple:
+        return ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad else ())
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        s = self._state
+        _core.adam_update(
+            self._params, self._grads, s["momentum"], s["velocity"], s.get("velocity_hat"),
+            step=self.iterations, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+            **self._common(lr, grad_scale, clip_value),
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Keras 3 default weight_decay=0.004)."""
+
+    def __init__(self, learning_rate: Any = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, name: str = "adamw", **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad, name=name, weight_decay=weight_decay, **kwargs)
+
+
+class Adamax(Optimizer):
+    """Adamax (Keras 3: beta_1=0.9, beta_2=0.999, epsilon=1e-7)."""
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, name: str = "adamax", **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def _active_slots(self) -> tuple:
+        return ("m", "u")
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        s = self._state
+        _core.adamax_update(
+            self._params, self._grads, s["m"], s["u"], step=self.iterations, beta_1=self.beta_1,
+            beta_2=self.beta_2, epsilon=self.epsilon, **self._common(lr, grad_scale, clip_value),
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Nadam with Keras 3's momentum schedule (beta_1=0.9, beta_2=0.999, epsilon=1e-7)."""
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, name: str = "nadam", **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self._u_product = 1.0
+
+    def _active_slots(self) -> tuple:
+        return ("momentum", "velocity")
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        s = self._state
+        self._u_product = _core.nadam_update(
+            self._params, self._grads, s["momentum"], s["velocity"], step=self.iterations,
+            u_product=self._u_product, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+            **self._common(lr, grad_scale, clip_value),
+        )
+
+    def get_state(self) -> dict:
+        return {**super().get_state(), "u_product": np.float64(self._u_product)}
+
+    def set_state(self, state: dict) -> None:
+        super().set_state({k: v for k, v in state.items() if k != "u_product"})
+        self._u_product = float(state.get("u_product", 1.0))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+_ALIASES = {
+    "sgd": SGD,
+    "rmsprop": RMSprop,
+    "adagrad": Adagrad,
+    "adadelta": Adadelta,
+    "adam": Adam,
+    "adamw": AdamW,
+    "adamax": Adamax,
+    "nadam": Nadam,
+}
+_CLASSES = {c.__name__: c for c in _ALIASES.values()}
+
+
+def get(identifier: Any) -> Optimizer:
+    """Resolves a name (``"adam"``), class name, config dict, class or instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _ALIASES.get(identifier.lower()) or _CLASSES.get(identifier)
+        if cls is None:
+            raise ValueError(f"Unknown optimizer '{identifier}'. Valid names: {', '.join(sorted(_ALIASES))}")
+        return cls()
+    if isinstance(identifier, dict):
+        cls = _CLASSES.get(identifier.get("class_name"))
+        if cls is None:
+            raise ValueError(f"Unknown optimizer class {identifier.get('class_name')!r}")
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    raise TypeError(f"optimizer must be a name or a pynncore.optimizers.Optimizer. Received: {identifier!r}")

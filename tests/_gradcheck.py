@@ -1,0 +1,42 @@
+"""Finite-difference gradients of float64 reference functions.
+
+Layers compute in float32; their backward pass is checked against the gradient of a float64
+reference forward, taken by central differences (step 1e-6), so the check measures the
+layer's float32 error only.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+
+def numeric_grad(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """d f / d x by central differences; f takes a float64 array shaped like x."""
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        up = f(x)
+        flat[i] = old - eps
+        down = f(x)
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * eps)
+    return g
+
+
+def assert_grad_close(got: np.ndarray, want: np.ndarray, rtol: float = 2e-4, atol: float = 2e-5, what: str = "") -> None:
+    """Gradient comparison scaled by the gradient's size (float32 backward vs float64)."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+    err = np.abs(got - want)
+    bad = err > atol * scale + rtol * np.abs(want)
+    assert not bad.any(), (
+        f"{what}: {int(bad.sum())} of {bad.size} gradient entries differ; "
+        f"max abs error {err.max():.3g} (scale {scale:.3g})"
+    )
