@@ -36,7 +36,7 @@ ODD_SIZES = [1, 3, 7, 17, 33, 65, 129, 257]
 # (M, N, K). The grid crosses the kernels' boundaries: register tiles of 4x8 (generic),
 # 6x16 (avx2) and 12x32 (avx512); the unpacked path for K <= 512 and M*N*K <= 128**3;
 # KC = 512 (avx512), 384 (avx2) or 256 (generic) split into equal blocks; MC = 480 or 512;
-# NC = 4096; two threads from 2*M*N*K >= 4e5 flops on, split over M when M >= N and over N
+# NC = 4096; two threads from 2*M*N*K >= 2e6 flops on, split over M when M >= N and over N
 # otherwise.
 SHAPES = [
     # vectors and skinny products

@@ -21,7 +21,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
           int64_t ldc, int num_threads = 0);
 
 // Floating-point operations below which gemm stays on one thread.
-constexpr double kGemmParallelFlops = 4.0e5;
+constexpr double kGemmParallelFlops = 2.0e6;
 
 // Name of the microkernel gemm uses on the current CPU path (e.g. "avx512 12x32").
 const char* gemm_kernel_name();
