@@ -259,8 +259,18 @@ def assert_params_close(got, ref, start, what: str) -> None:
     assert_close(got, ref, what, tol)
 
 
-@pytest.mark.parametrize("transform", TRANSFORMS)
-@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
+# Every variant without a gradient transform; the variants with explicit hyper-parameters
+# also with one (the defaults variants pin Keras's default values, which the transform does
+# not interact with).
+RULE_CASES = [
+    pytest.param(v, t.values[0], id=f"{v.id}-{t.id}")
+    for v in VARIANTS
+    for t in TRANSFORMS
+    if t.id == "no-transform" or not v.id.endswith("-defaults")
+]
+
+
+@pytest.mark.parametrize("variant, transform", RULE_CASES)
 def test_update_matches_keras_rule(variant, transform, cpu_path, num_threads, rng):
     assert _core.optim_kernel() == cpu_path
     hp = {**variant.hp, **transform}
@@ -272,7 +282,7 @@ def test_update_matches_keras_rule(variant, transform, cpu_path, num_threads, rn
         p_start = p_ref.copy()
         u, u_ref = 1.0, 1.0
         for t in range(1, STEPS + 1):
-            g = rng.standard_normal(n).astype(F32)
+            g = rng.standard_normal(n, dtype=F32)
             ret = call_update(variant, p, g, slots, t, hp, u)
             u_ref = ref_step(variant.opt, p_ref, g.astype(np.float64), slots_ref, t, hp, u_ref)
             if variant.opt == "nadam":
@@ -282,8 +292,9 @@ def test_update_matches_keras_rule(variant, transform, cpu_path, num_threads, rn
                 assert ret is None
             what = f"{variant.id} n={n} step {t}"
             assert_params_close(p, p_ref, p_start, what + " params")
-            for k in slots:
-                assert_close(slots[k], slots_ref[k], f"{what} {k}")
+            if n < SIZES[-1] or t == STEPS:  # the large size: slots after the last step
+                for k in slots:
+                    assert_close(slots[k], slots_ref[k], f"{what} {k}")
         if n == SIZES[-1]:  # one element may legitimately return to its start; 1e5 cannot
             moved = np.abs(p_ref - p_start).max()
             rounding = P_ULPS * EPS32 * np.abs(p_ref).max()
