@@ -34,7 +34,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
@@ -72,25 +72,73 @@ class OptCase:
 
 
 CASES = [
-    OptCase("sgd", ("momentum_buf",), {"learning_rate": 0.01, "momentum": 0.9}, "SGD",
-            {"lr": 0.01, "momentum": 0.9}, True),
-    OptCase("rmsprop", ("velocity",), {"learning_rate": 0.001, "epsilon": 0.0}, "RMSprop",
-            {"lr": 0.001, "alpha": 0.9, "eps": 0.0}, False),
-    OptCase("adagrad", ("accumulator",), {"learning_rate": 0.001, "epsilon": 0.0}, "Adagrad",
-            {"lr": 0.001, "initial_accumulator_value": 0.1, "eps": 0.0}, True,
-            {"accumulator": 0.1}),
+    OptCase(
+        "sgd",
+        ("momentum_buf",),
+        {"learning_rate": 0.01, "momentum": 0.9},
+        "SGD",
+        {"lr": 0.01, "momentum": 0.9},
+        True,
+    ),
+    OptCase(
+        "rmsprop",
+        ("velocity",),
+        {"learning_rate": 0.001, "epsilon": 0.0},
+        "RMSprop",
+        {"lr": 0.001, "alpha": 0.9, "eps": 0.0},
+        False,
+    ),
+    OptCase(
+        "adagrad",
+        ("accumulator",),
+        {"learning_rate": 0.001, "epsilon": 0.0},
+        "Adagrad",
+        {"lr": 0.001, "initial_accumulator_value": 0.1, "eps": 0.0},
+        True,
+        {"accumulator": 0.1},
+    ),
     # learning rate 1 (the paper's form): at 0.001 the first step is too small for float32
     # parameters to resolve to the check's tolerance
-    OptCase("adadelta", ("accum_grad", "accum_var"), {"learning_rate": 1.0}, "Adadelta",
-            {"lr": 1.0, "rho": 0.95, "eps": 1e-7}, False),
-    OptCase("adam", ("m", "v"), {"learning_rate": 0.001, "epsilon": 0.0}, "Adam",
-            {"lr": 0.001, "eps": 0.0}, True),
-    OptCase("adamw", ("m", "v"), {"learning_rate": 0.001, "epsilon": 0.0, "weight_decay": 0.004},
-            "AdamW", {"lr": 0.001, "eps": 0.0, "weight_decay": 0.004}, True),
-    OptCase("adamax", ("m", "u"), {"learning_rate": 0.001, "epsilon": 0.0}, "Adamax",
-            {"lr": 0.001, "eps": 0.0}, False),
-    OptCase("nadam", ("m", "v"), {"learning_rate": 0.001}, "NAdam",
-            {"lr": 0.001, "eps": 1e-7, "momentum_decay": 1.0}, False),
+    OptCase(
+        "adadelta",
+        ("accum_grad", "accum_var"),
+        {"learning_rate": 1.0},
+        "Adadelta",
+        {"lr": 1.0, "rho": 0.95, "eps": 1e-7},
+        False,
+    ),
+    OptCase(
+        "adam",
+        ("m", "v"),
+        {"learning_rate": 0.001, "epsilon": 0.0},
+        "Adam",
+        {"lr": 0.001, "eps": 0.0},
+        True,
+    ),
+    OptCase(
+        "adamw",
+        ("m", "v"),
+        {"learning_rate": 0.001, "epsilon": 0.0, "weight_decay": 0.004},
+        "AdamW",
+        {"lr": 0.001, "eps": 0.0, "weight_decay": 0.004},
+        True,
+    ),
+    OptCase(
+        "adamax",
+        ("m", "u"),
+        {"learning_rate": 0.001, "epsilon": 0.0},
+        "Adamax",
+        {"lr": 0.001, "eps": 0.0},
+        False,
+    ),
+    OptCase(
+        "nadam",
+        ("m", "v"),
+        {"learning_rate": 0.001},
+        "NAdam",
+        {"lr": 0.001, "eps": 1e-7, "momentum_decay": 1.0},
+        False,
+    ),
 ]
 
 
@@ -124,8 +172,13 @@ def reference_delta(case: OptCase, p: np.ndarray, g: np.ndarray) -> np.ndarray:
 class Runner:
     """One candidate: a resettable state and a zero-argument step function."""
 
-    def __init__(self, name: str, reset: Callable[[], None], step: Callable[[], Any],
-                 params: Callable[[], np.ndarray]):
+    def __init__(
+        self,
+        name: str,
+        reset: Callable[[], None],
+        step: Callable[[], Any],
+        params: Callable[[], np.ndarray],
+    ):
         self.name, self.reset, self.step, self.params = name, reset, step, params
 
 
@@ -168,8 +221,12 @@ def torch_runner(case: OptCase, p0: np.ndarray, g: np.ndarray, torch, fused: boo
         holder["opt"] = getattr(torch.optim, case.torch_cls)([tp], **case.torch_kwargs, **flags)
 
     reset()
-    return Runner("torch fused" if fused else "torch", reset, lambda: holder["opt"].step(),
-                  lambda: tp.detach().numpy())
+    return Runner(
+        "torch fused" if fused else "torch",
+        reset,
+        lambda: holder["opt"].step(),
+        lambda: tp.detach().numpy(),
+    )
 
 
 def check(runner: Runner, p0: np.ndarray, idx: np.ndarray, ref: np.ndarray) -> h.Result:
@@ -267,10 +324,13 @@ def run_block(num_threads: int, args: argparse.Namespace) -> str:
             del res
             gc.collect()
 
-    lines = [
+    header = (
         f"pynncore update loops: {_core.optim_kernel()}. GB/s = state bytes moved per step"
         f" (B/param) / time; cells: median (best) of {rounds} interleaved rounds; ratios use"
-        " medians (above 1.00x: pynncore faster).",
+        " medians (above 1.00x: pynncore faster)."
+    )
+    lines = [
+        header,
         "",
         h.format_table(
             [
@@ -319,13 +379,21 @@ def _names(text: str) -> list:
     return names
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     h.add_common_args(parser)
-    parser.add_argument("--sizes", type=_int_list, default=None,
-                        help="comma-separated parameter counts (default 235146,4194304,67108864)")
-    parser.add_argument("--optimizers", type=_names, default=None,
-                        help="comma-separated subset of " + ",".join(c.name for c in CASES))
+    parser.add_argument(
+        "--sizes",
+        type=_int_list,
+        default=None,
+        help="comma-separated parameter counts (default 235146,4194304,67108864)",
+    )
+    parser.add_argument(
+        "--optimizers",
+        type=_names,
+        default=None,
+        help="comma-separated subset of " + ",".join(c.name for c in CASES),
+    )
     return h.main(run_block, parser, argv)
 
 

@@ -476,8 +476,7 @@ def _loss_call(
         y_true = _same_rank(_as_f32_input(y_true, "y_true", fn), pred_shape)
         if y_true.shape != pred_shape:
             raise ValueError(
-                f"{fn}: y_true must have the shape of y_pred {pred_shape}; got shape"
-                f" {y_true.shape}"
+                f"{fn}: y_true must have the shape of y_pred {pred_shape}; got shape {y_true.shape}"
             )
     if row_scale is not None:
         row_scale = _as_f32_input(row_scale, "row_scale", fn)

@@ -303,8 +303,10 @@ def test_kernel_matches_keras_documented_values():
 def test_saturated_logits_give_finite_exact_values(name, cpu_path):
     z = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [1e4, 1e4, -1e4]], np.float32)
     labels = np.array([1, 2, 0])
-    y = one_hot(labels, 3) if name != "binary_crossentropy" else np.array(
-        [[0, 1, 1], [0, 0, 1], [1, 0, 0]], np.float64
+    y = (
+        one_hot(labels, 3)
+        if name != "binary_crossentropy"
+        else np.array([[0, 1, 1], [0, 0, 1], [1, 0, 0]], np.float64)
     )
     y_in = labels if name == "sparse_categorical_crossentropy" else y.astype(np.float32)
     per_sample, grad = ops.loss_and_grad(name, y_in, z, from_logits=True)
@@ -376,9 +378,7 @@ def test_sparse_logits_equal_categorical_with_one_hot(rng):
     z = (4 * rng.standard_normal((9, 5))).astype(np.float32)
     labels = rng.integers(0, 5, 9)
     a, ga = ops.loss_and_grad("sparse_categorical_crossentropy", labels, z, from_logits=True)
-    b, gb = ops.loss_and_grad(
-        "categorical_crossentropy", one_hot(labels, 5), z, from_logits=True
-    )
+    b, gb = ops.loss_and_grad("categorical_crossentropy", one_hot(labels, 5), z, from_logits=True)
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(ga, gb, rtol=1e-6, atol=1e-7)
 
@@ -421,8 +421,14 @@ def test_inputs_are_converted(rng):
     z = rng.uniform(0.1, 1.0, (6, 8))[:, ::2]
     labels = rng.integers(0, 4, 6)
     ref = ref_loss("sparse_categorical_crossentropy", one_hot(labels, 4), z.astype(np.float32))
-    for lab in (labels, labels.astype(np.uint8), labels[:, None], labels.astype(np.float64),
-                labels.tolist(), labels.astype(np.int16)):
+    for lab in (
+        labels,
+        labels.astype(np.uint8),
+        labels[:, None],
+        labels.astype(np.float64),
+        labels.tolist(),
+        labels.astype(np.int16),
+    ):
         assert_close(
             ops.loss("sparse_categorical_crossentropy", lab, z), ref, LOSS_RTOL, LOSS_ATOL, "conv"
         )
@@ -473,11 +479,17 @@ def test_bad_parameters(name, kw, match):
 
 
 def test_shape_errors_name_both_shapes():
-    with pytest.raises(ValueError, match=r"y_true must have the shape of y_pred \(2, 3\); got shape \(2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"y_true must have the shape of y_pred \(2, 3\); got shape \(2, 4\)"
+    ):
         ops.loss("mse", np.zeros((2, 4)), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"labels\) must have shape \(2,\) or \(2, 1\).*got shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"labels\) must have shape \(2,\) or \(2, 1\).*got shape \(3,\)"
+    ):
         ops.loss("sparse_categorical_crossentropy", [0, 1, 2], np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"y_pred must have shape \(N, C\) with one column per class"):
+    with pytest.raises(
+        ValueError, match=r"y_pred must have shape \(N, C\) with one column per class"
+    ):
         ops.loss("sparse_categorical_crossentropy", [0, 1], np.ones(2))
     with pytest.raises(ValueError, match=r"row_scale must have shape \(2,\); got shape \(3,\)"):
         ops.loss_and_grad("mse", np.zeros((2, 3)), np.zeros((2, 3)), row_scale=np.ones(3))
@@ -490,7 +502,9 @@ def test_shape_errors_name_both_shapes():
 
 
 def test_type_errors():
-    with pytest.raises(TypeError, match="y_pred must be a real numeric array; got dtype complex128"):
+    with pytest.raises(
+        TypeError, match="y_pred must be a real numeric array; got dtype complex128"
+    ):
         ops.loss("mse", [[1.0]], np.array([[1j]]))
     with pytest.raises(TypeError, match="y_true must hold integer class labels; got dtype <U1"):
         ops.loss("sparse_categorical_crossentropy", ["a"], np.ones((1, 2)))
@@ -498,9 +512,14 @@ def test_type_errors():
     ps = np.empty(2, np.float32)
     with pytest.raises(TypeError, match="y_pred must have dtype float32; got dtype float64"):
         _core.loss("mse", y, y.astype(np.float64), ps)
-    with pytest.raises(TypeError, match="y_true must be a numpy.ndarray of dtype float32; got an object of type list"):
+    with pytest.raises(
+        TypeError,
+        match="y_true must be a numpy.ndarray of dtype float32; got an object of type list",
+    ):
         _core.loss("mse", [[0.0] * 3] * 2, y, ps)
-    with pytest.raises(TypeError, match=r"y_true \(labels\) must have dtype int32 or int64; got dtype float32"):
+    with pytest.raises(
+        TypeError, match=r"y_true \(labels\) must have dtype int32 or int64; got dtype float32"
+    ):
         _core.loss("sparse_categorical_crossentropy", np.zeros(2, np.float32), y, ps)
     with pytest.raises(TypeError, match="per_sample must have dtype float32; got dtype float64"):
         _core.loss("mse", y, y, np.empty(2))
@@ -515,7 +534,9 @@ def test_output_layout_errors():
     ps = np.empty(4, np.float32)
     with pytest.raises(ValueError, match=r"per_sample must have shape \(4,\); got shape \(5,\)"):
         _core.loss("mse", y, y, np.empty(5, np.float32))
-    with pytest.raises(ValueError, match=r"grad must have the shape of y_pred \(4, 3\); got shape \(3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"grad must have the shape of y_pred \(4, 3\); got shape \(3, 4\)"
+    ):
         _core.loss("mse", y, y, ps, np.empty((3, 4), np.float32))
     with pytest.raises(ValueError, match="per_sample must be C-contiguous"):
         _core.loss("mse", y, y, np.empty(8, np.float32)[::2])

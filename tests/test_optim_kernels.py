@@ -189,11 +189,15 @@ VARIANTS = [
     ),
     Variant("adam-amsgrad", "adam", ("m", "v", "vhat"), {"learning_rate": 0.01}),
     Variant("adamw-defaults", "adamw", ("m", "v")),
-    Variant("adamw-amsgrad", "adamw", ("m", "v", "vhat"), {"learning_rate": 0.01, "weight_decay": 0.1}),
+    Variant(
+        "adamw-amsgrad", "adamw", ("m", "v", "vhat"), {"learning_rate": 0.01, "weight_decay": 0.1}
+    ),
     Variant("adamax-defaults", "adamax", ("m", "u")),
     Variant("adamax", "adamax", ("m", "u"), {"learning_rate": 0.01, "beta_2": 0.9}),
     Variant("nadam-defaults", "nadam", ("m", "v")),
-    Variant("nadam", "nadam", ("m", "v"), {"learning_rate": 0.01, "beta_1": 0.85, "weight_decay": 0.01}),
+    Variant(
+        "nadam", "nadam", ("m", "v"), {"learning_rate": 0.01, "beta_1": 0.85, "weight_decay": 0.01}
+    ),
 ]
 
 TRANSFORMS = [
@@ -259,8 +263,18 @@ def assert_params_close(got, ref, start, what: str) -> None:
     assert_close(got, ref, what, tol)
 
 
-@pytest.mark.parametrize("transform", TRANSFORMS)
-@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
+# Every variant without a gradient transform; the variants with explicit hyper-parameters
+# also with one (the defaults variants pin Keras's default values, which the transform does
+# not interact with).
+RULE_CASES = [
+    pytest.param(v, t.values[0], id=f"{v.id}-{t.id}")
+    for v in VARIANTS
+    for t in TRANSFORMS
+    if t.id == "no-transform" or not v.id.endswith("-defaults")
+]
+
+
+@pytest.mark.parametrize("variant, transform", RULE_CASES)
 def test_update_matches_keras_rule(variant, transform, cpu_path, num_threads, rng):
     assert _core.optim_kernel() == cpu_path
     hp = {**variant.hp, **transform}
@@ -272,7 +286,7 @@ def test_update_matches_keras_rule(variant, transform, cpu_path, num_threads, rn
         p_start = p_ref.copy()
         u, u_ref = 1.0, 1.0
         for t in range(1, STEPS + 1):
-            g = rng.standard_normal(n).astype(F32)
+            g = rng.standard_normal(n, dtype=F32)
             ret = call_update(variant, p, g, slots, t, hp, u)
             u_ref = ref_step(variant.opt, p_ref, g.astype(np.float64), slots_ref, t, hp, u_ref)
             if variant.opt == "nadam":
@@ -282,15 +296,18 @@ def test_update_matches_keras_rule(variant, transform, cpu_path, num_threads, rn
                 assert ret is None
             what = f"{variant.id} n={n} step {t}"
             assert_params_close(p, p_ref, p_start, what + " params")
-            for k in slots:
-                assert_close(slots[k], slots_ref[k], f"{what} {k}")
+            if n < SIZES[-1] or t == STEPS:  # the large size: slots after the last step
+                for k in slots:
+                    assert_close(slots[k], slots_ref[k], f"{what} {k}")
         if n == SIZES[-1]:  # one element may legitimately return to its start; 1e5 cannot
             moved = np.abs(p_ref - p_start).max()
             rounding = P_ULPS * EPS32 * np.abs(p_ref).max()
             assert moved > 100 * rounding, f"{variant.id}: update too small to test ({moved})"
 
 
-@pytest.mark.parametrize("variant", [v for v in VARIANTS if v.opt in STEP_OPTIMIZERS], ids=lambda v: v.id)
+@pytest.mark.parametrize(
+    "variant", [v for v in VARIANTS if v.opt in STEP_OPTIMIZERS], ids=lambda v: v.id
+)
 def test_late_steps_use_step_dependent_factors(variant, rng):
     # Bias corrections and the Nadam schedule at t = 1000 and t = 10**7 (b^t underflows to 0).
     for t, u_product in ((1000, 0.9**999 * 0.5), (10**7, 1e-300)):
@@ -302,7 +319,9 @@ def test_late_steps_use_step_dependent_factors(variant, rng):
         slots_ref = {k: v.astype(np.float64) for k, v in slots.items()}
         ret = call_update(variant, p, g, slots, t, variant.hp, u_product)
         p_start = p_ref.copy()
-        ref = ref_step(variant.opt, p_ref, g.astype(np.float64), slots_ref, t, variant.hp, u_product)
+        ref = ref_step(
+            variant.opt, p_ref, g.astype(np.float64), slots_ref, t, variant.hp, u_product
+        )
         assert_params_close(p, p_ref, p_start, f"{variant.id} t={t}")
         if variant.opt == "nadam":
             assert ret == pytest.approx(ref, rel=1e-12)
@@ -315,8 +334,11 @@ def test_keras_first_adam_step_by_hand():
     g = np.array([0.5, -4.0, 0.0], F32)
     m, v = np.zeros(3, F32), np.zeros(3, F32)
     ops.adam_update(p, g, m, v, step=1, learning_rate=0.1)
-    expected = [1.0 - 0.1 * 0.5 * math.sqrt(1e-3) / (math.sqrt(1e-3) * 0.5 + 1e-7),
-                -2.0 + 0.1 * 4.0 * math.sqrt(1e-3) / (math.sqrt(1e-3) * 4.0 + 1e-7), 0.5]
+    expected = [
+        1.0 - 0.1 * 0.5 * math.sqrt(1e-3) / (math.sqrt(1e-3) * 0.5 + 1e-7),
+        -2.0 + 0.1 * 4.0 * math.sqrt(1e-3) / (math.sqrt(1e-3) * 4.0 + 1e-7),
+        0.5,
+    ]
     np.testing.assert_allclose(p, expected, rtol=1e-6)
     np.testing.assert_allclose(m, [0.05, -0.4, 0.0], rtol=1e-6)
     np.testing.assert_allclose(v, [0.00025, 0.016, 0.0], rtol=1e-5)
@@ -371,30 +393,94 @@ def test_any_shape_and_views_of_one_arena(rng):
 TORCH_CASES = [
     # (id, torch class name, torch kwargs, pynncore update, pynncore slots, pynncore kwargs)
     ("sgd", "SGD", {"lr": 0.1}, "sgd", (), {"learning_rate": 0.1}),
-    ("sgd-momentum", "SGD", {"lr": 0.1, "momentum": 0.9}, "sgd", ("momentum_buf",),
-     {"learning_rate": 0.1, "momentum": 0.9}),
-    ("sgd-nesterov", "SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}, "sgd",
-     ("momentum_buf",), {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
-    ("rmsprop", "RMSprop", {"lr": 0.01, "alpha": 0.9, "eps": 0.0}, "rmsprop", ("velocity",),
-     {"learning_rate": 0.01, "epsilon": 0.0}),
-    ("rmsprop-centered-momentum", "RMSprop",
-     {"lr": 0.01, "alpha": 0.9, "eps": 0.0, "momentum": 0.9, "centered": True}, "rmsprop",
-     ("velocity", "momentum_buf", "average_grad"),
-     {"learning_rate": 0.01, "epsilon": 0.0, "momentum": 0.9}),
-    ("adagrad", "Adagrad", {"lr": 0.1, "initial_accumulator_value": 0.1, "eps": 0.0}, "adagrad",
-     ("accumulator",), {"learning_rate": 0.1, "epsilon": 0.0}),
-    ("adadelta", "Adadelta", {"lr": 1.0, "rho": 0.95, "eps": 1e-7}, "adadelta",
-     ("accum_grad", "accum_var"), {"learning_rate": 1.0}),
-    ("adam", "Adam", {"lr": 0.01, "eps": 0.0}, "adam", ("m", "v"),
-     {"learning_rate": 0.01, "epsilon": 0.0}),
-    ("adam-amsgrad", "Adam", {"lr": 0.01, "eps": 0.0, "amsgrad": True}, "adam", ("m", "v", "vhat"),
-     {"learning_rate": 0.01, "epsilon": 0.0}),
-    ("adamw", "AdamW", {"lr": 0.01, "eps": 0.0, "weight_decay": 0.1}, "adamw", ("m", "v"),
-     {"learning_rate": 0.01, "epsilon": 0.0, "weight_decay": 0.1}),
-    ("adamax", "Adamax", {"lr": 0.01, "eps": 0.0}, "adamax", ("m", "u"),
-     {"learning_rate": 0.01, "epsilon": 0.0}),
-    ("nadam", "NAdam", {"lr": 0.01, "eps": 1e-7, "momentum_decay": 1.0}, "nadam", ("m", "v"),
-     {"learning_rate": 0.01}),
+    (
+        "sgd-momentum",
+        "SGD",
+        {"lr": 0.1, "momentum": 0.9},
+        "sgd",
+        ("momentum_buf",),
+        {"learning_rate": 0.1, "momentum": 0.9},
+    ),
+    (
+        "sgd-nesterov",
+        "SGD",
+        {"lr": 0.1, "momentum": 0.9, "nesterov": True},
+        "sgd",
+        ("momentum_buf",),
+        {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
+    ),
+    (
+        "rmsprop",
+        "RMSprop",
+        {"lr": 0.01, "alpha": 0.9, "eps": 0.0},
+        "rmsprop",
+        ("velocity",),
+        {"learning_rate": 0.01, "epsilon": 0.0},
+    ),
+    (
+        "rmsprop-centered-momentum",
+        "RMSprop",
+        {"lr": 0.01, "alpha": 0.9, "eps": 0.0, "momentum": 0.9, "centered": True},
+        "rmsprop",
+        ("velocity", "momentum_buf", "average_grad"),
+        {"learning_rate": 0.01, "epsilon": 0.0, "momentum": 0.9},
+    ),
+    (
+        "adagrad",
+        "Adagrad",
+        {"lr": 0.1, "initial_accumulator_value": 0.1, "eps": 0.0},
+        "adagrad",
+        ("accumulator",),
+        {"learning_rate": 0.1, "epsilon": 0.0},
+    ),
+    (
+        "adadelta",
+        "Adadelta",
+        {"lr": 1.0, "rho": 0.95, "eps": 1e-7},
+        "adadelta",
+        ("accum_grad", "accum_var"),
+        {"learning_rate": 1.0},
+    ),
+    (
+        "adam",
+        "Adam",
+        {"lr": 0.01, "eps": 0.0},
+        "adam",
+        ("m", "v"),
+        {"learning_rate": 0.01, "epsilon": 0.0},
+    ),
+    (
+        "adam-amsgrad",
+        "Adam",
+        {"lr": 0.01, "eps": 0.0, "amsgrad": True},
+        "adam",
+        ("m", "v", "vhat"),
+        {"learning_rate": 0.01, "epsilon": 0.0},
+    ),
+    (
+        "adamw",
+        "AdamW",
+        {"lr": 0.01, "eps": 0.0, "weight_decay": 0.1},
+        "adamw",
+        ("m", "v"),
+        {"learning_rate": 0.01, "epsilon": 0.0, "weight_decay": 0.1},
+    ),
+    (
+        "adamax",
+        "Adamax",
+        {"lr": 0.01, "eps": 0.0},
+        "adamax",
+        ("m", "u"),
+        {"learning_rate": 0.01, "epsilon": 0.0},
+    ),
+    (
+        "nadam",
+        "NAdam",
+        {"lr": 0.01, "eps": 1e-7, "momentum_decay": 1.0},
+        "nadam",
+        ("m", "v"),
+        {"learning_rate": 0.01},
+    ),
 ]
 
 
@@ -418,8 +504,9 @@ def test_matches_torch_optim(case, rng):
         ret = call_update(variant, p, g, slots, t, kw, u)
         if opt == "nadam":
             u = ret
-        np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-5, atol=1e-6,
-                                   err_msg=f"{case[0]} step {t}")
+        np.testing.assert_allclose(
+            p, tp.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=f"{case[0]} step {t}"
+        )
     assert np.abs(p - tp.detach().numpy()).max() < 1e-4 * np.abs(p).max()
 
 
@@ -469,9 +556,14 @@ def _adam_arrays(n=8):
 
 def test_array_type_errors():
     p, g, m, v = _adam_arrays()
-    with pytest.raises(TypeError, match="params must be a numpy.ndarray of dtype float32; got an object of type list"):
+    with pytest.raises(
+        TypeError,
+        match="params must be a numpy.ndarray of dtype float32; got an object of type list",
+    ):
         ops.adam_update([1.0] * 8, g, m, v, step=1)
-    with pytest.raises(TypeError, match="adam_update: m must have dtype float32; got dtype float64"):
+    with pytest.raises(
+        TypeError, match="adam_update: m must have dtype float32; got dtype float64"
+    ):
         ops.adam_update(p, g, np.zeros(8), v, step=1)
     with pytest.raises(TypeError, match="vhat must have dtype float32; got dtype int32"):
         ops.adam_update(p, g, m, v, np.zeros(8, np.int32), step=1)
@@ -490,11 +582,16 @@ def test_array_type_errors():
 
 def test_array_layout_errors():
     p, g, m, v = _adam_arrays()
-    with pytest.raises(ValueError, match=r"v must have as many elements as params \(8, shape \(8,\)\); got 7 \(shape \(7,\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"v must have as many elements as params \(8, shape \(8,\)\); got 7 \(shape \(7,\)\)",
+    ):
         ops.adam_update(p, g, m, np.zeros(7, F32), step=1)
     with pytest.raises(ValueError, match="grads must have as many elements as params"):
         ops.adam_update(p, np.ones(9), m, v, step=1)
-    with pytest.raises(ValueError, match=r"params must be C-contiguous \(it is updated in place, never copied\)"):
+    with pytest.raises(
+        ValueError, match=r"params must be C-contiguous \(it is updated in place, never copied\)"
+    ):
         ops.adam_update(np.ones(16, F32)[::2], g, m, v, step=1)
     ro = np.zeros(8, F32)
     ro.flags.writeable = False
@@ -519,21 +616,48 @@ def test_array_layout_errors():
         (lambda a: ops.adamax_update(*a, step=-3), "adamax_update: step must be >= 1.*got -3"),
         (lambda a: ops.nadam_update(*a, step=0, u_product=1.0), "step must be >= 1"),
         (lambda a: ops.nadam_update(*a, step=1, u_product=math.nan), "u_product must be a finite"),
-        (lambda a: ops.adam_update(*a, step=1, learning_rate=math.nan), "learning_rate must be a finite number; got nan"),
+        (
+            lambda a: ops.adam_update(*a, step=1, learning_rate=math.nan),
+            "learning_rate must be a finite number; got nan",
+        ),
         (lambda a: ops.adam_update(*a, step=1, beta_1=1.5), r"beta_1 must be in \[0, 1\]; got 1.5"),
         (lambda a: ops.adam_update(*a, step=1, beta_2=-0.1), r"beta_2 must be in \[0, 1\]"),
-        (lambda a: ops.adam_update(*a, step=1, epsilon=math.inf), "epsilon must be a finite number"),
+        (
+            lambda a: ops.adam_update(*a, step=1, epsilon=math.inf),
+            "epsilon must be a finite number",
+        ),
         (lambda a: ops.adam_update(*a, step=1, grad_scale=math.inf), "grad_scale must be a finite"),
         (lambda a: ops.adam_update(*a, step=1, clip_value=math.nan), "clip_value must not be NaN"),
-        (lambda a: ops.adam_update(*a, step=1, weight_decay=math.nan), "weight_decay must be a finite"),
-        (lambda a: ops.sgd_update(a[0], a[1], a[2], momentum=1.5), r"sgd_update: momentum must be in \[0, 1\]"),
-        (lambda a: ops.sgd_update(a[0], a[1], momentum=0.9), "momentum=0.9 needs a momentum buffer; got none"),
-        (lambda a: ops.rmsprop_update(a[0], a[1], a[2], momentum=0.5), "rmsprop_update: momentum=0.5 needs a momentum buffer"),
-        (lambda a: ops.rmsprop_update(a[0], a[1], a[2], a[3], momentum=-0.5), "momentum must be >= 0"),
+        (
+            lambda a: ops.adam_update(*a, step=1, weight_decay=math.nan),
+            "weight_decay must be a finite",
+        ),
+        (
+            lambda a: ops.sgd_update(a[0], a[1], a[2], momentum=1.5),
+            r"sgd_update: momentum must be in \[0, 1\]",
+        ),
+        (
+            lambda a: ops.sgd_update(a[0], a[1], momentum=0.9),
+            "momentum=0.9 needs a momentum buffer; got none",
+        ),
+        (
+            lambda a: ops.rmsprop_update(a[0], a[1], a[2], momentum=0.5),
+            "rmsprop_update: momentum=0.5 needs a momentum buffer",
+        ),
+        (
+            lambda a: ops.rmsprop_update(a[0], a[1], a[2], a[3], momentum=-0.5),
+            "momentum must be >= 0",
+        ),
         (lambda a: ops.rmsprop_update(a[0], a[1], a[2], rho=2.0), r"rho must be in \[0, 1\]"),
         (lambda a: ops.adadelta_update(*a, rho=-1.0), r"adadelta_update: rho must be in \[0, 1\]"),
-        (lambda a: ops.adagrad_update(a[0], a[1], a[2], epsilon=math.nan), "adagrad_update: epsilon must be a finite"),
-        (lambda a: ops.segment_sum_of_squares(a[0], [0, 5, 3]), r"offsets must be non-decreasing; got offsets\[1\]=5 > offsets\[2\]=3"),
+        (
+            lambda a: ops.adagrad_update(a[0], a[1], a[2], epsilon=math.nan),
+            "adagrad_update: epsilon must be a finite",
+        ),
+        (
+            lambda a: ops.segment_sum_of_squares(a[0], [0, 5, 3]),
+            r"offsets must be non-decreasing; got offsets\[1\]=5 > offsets\[2\]=3",
+        ),
         (lambda a: ops.segment_sum_of_squares(a[0], [0, 9]), r"offsets\[1\]=9 is outside \[0, 8\]"),
     ],
 )

@@ -8,9 +8,9 @@
 //   crossentropy, probs   per row: s = sum p; terms and dL/dq at q = p / s; chain rule
 //
 // The inner loops are plain loops the compiler vectorises: exp and log are computed by the
-// inline functions below (about 2 ulp), not by scalar libm calls, and sums go through
-// independent partial sums. Clipping follows Keras: values strictly outside [eps, 1 - eps]
-// are clipped and get a zero gradient; the bounds themselves pass it.
+// inline functions below (within 3 ulp of the exact value), not by scalar libm calls, and
+// sums go through independent partial sums. Clipping follows Keras: values strictly outside
+// [eps, 1 - eps] are clipped and get a zero gradient; the bounds themselves pass it.
 #include "kernels/loss.h"
 
 #include <cmath>
