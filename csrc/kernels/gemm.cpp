@@ -19,7 +19,7 @@
 //     p=1: A(r*MR+0,1) .. A(r*MR+MR-1,1)   p=1: B(1,q*NR+0) .. B(1,q*NR+NR-1)
 //     ...  (kc rows of MR floats)          ...  (kc rows of NR floats)
 //
-// Small problems (m*n*k up to about 128^3 with k <= 512) skip packing A: the microkernel
+// Small problems (m*n*k up to about 128^3 with k <= 512, or m <= 16) skip packing A: the microkernel
 // broadcasts A straight from the caller's rows or columns, and B is read in place when it is
 // not transposed (tail columns masked), otherwise packed once per call.
 #include "kernels/gemm.h"
@@ -134,8 +134,10 @@ void pack_b_panel(const GemmUkr& u, bool tb, const float* b, int64_t ldb, int64_
   }
 }
 
+// Unpacked when the product is small, or when A has so few rows that packing B would never
+// be paid back (single-sample inference: m = 1 against a 784 x 256 weight matrix).
 bool use_small_path(int64_t m, int64_t n, int64_t k) {
-  return k <= 512 && static_cast<double>(m) * n * k <= 128.0 * 128.0 * 128.0;
+  return m <= 16 || (k <= 512 && static_cast<double>(m) * n * k <= 128.0 * 128.0 * 128.0);
 }
 
 // Unpacked A (and B when not transposed); see the file comment.
