@@ -154,3 +154,34 @@ def test_fit_bad_input_errors(rng):
     clf.compile("sgd", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="label"):
         clf.fit(np.ones((2, 3)), np.array([0, 3]), verbose=0)
+
+
+def test_same_seed_same_results(rng):
+    x, y = _blobs(rng, n=96)
+    runs = []
+    for _ in range(2):
+        pynncore.utils.set_random_seed(123)
+        model = Sequential([layers.Dense(8, activation="relu", input_shape=(4,)), layers.Dropout(0.3), layers.Dense(3, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        h = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+        runs.append((h.history["loss"], model.get_weights()))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_class_weight_and_sample_weight_scale_the_loss(rng):
+    x, y = _blobs(rng, n=40)
+    model = Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    w = np.where(y == 0, 2.0, 1.0)
+    a = model.test_on_batch(x, y, sample_weight=w)
+    ref = model.test_on_batch(x, y, sample_weight=np.ones(40))
+    assert a != pytest.approx(ref)
+    before = model.get_weights()
+    model.train_on_batch(x, y, class_weight={0: 2.0, 1: 1.0, 2: 1.0})
+    after_cw = model.get_weights()
+    model.set_weights(before)
+    model.train_on_batch(x, y, sample_weight=w)
+    for p, q in zip(after_cw, model.get_weights()):
+        np.testing.assert_allclose(p, q, rtol=1e-6)
