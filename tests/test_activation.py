@@ -292,8 +292,11 @@ def test_backward_sizes(case, size, cpu_path, num_threads):
 
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_in_place_and_threads_bitwise(case, cpu_path, restore_num_threads):
-    size = 100003
-    x, y32, dy, _, _ = _backward_case(case, size)
+    # Large enough for two threads in every pass (the cheapest split from 131072 elements).
+    size = 300007
+    x = _inputs(size, _seed("x", size))
+    y32 = ops.activation(case.name, x, **case.params)
+    dy = np.random.default_rng(_seed("dy", size)).standard_normal(size).astype(np.float32)
     pynncore.set_num_threads(1)
     y1 = ops.activation(case.name, x, **case.params)
     dx1 = _grad(case, x, y32, dy)
@@ -311,7 +314,7 @@ def test_in_place_and_threads_bitwise(case, cpu_path, restore_num_threads):
     np.testing.assert_array_equal(g, dx1)
 
 
-BIAS_SHAPES = [(1, 1), (7, 3), (5, 17), (4, 64), (3, 100), (2, 3, 20), (1000, 101), (3001, 17)]
+BIAS_SHAPES = [(1, 1), (7, 3), (5, 17), (4, 64), (3, 100), (2, 3, 20), (1000, 101), (8001, 17)]
 
 
 @pytest.mark.parametrize("shape", BIAS_SHAPES, ids=lambda s: "x".join(map(str, s)))
