@@ -11,7 +11,7 @@ Tolerances (eps = 2^-23, ulp(v) = float32 spacing at v; every bound also allows 
 * forward: |y - f(z)| <= k ulp(f(z)), with k per activation below (TOLERANCE_ULP): the worst
   cases measured on 6 million inputs (normal, uniform to +-30, log-uniform magnitudes) on
   every CPU path, raised by about a quarter: 0 for the piecewise-linear ones, 1-3 for those
-  built on exp/log/tanh, 4-6 for silu, mish and gelu (erfc). The tanh-approximated gelu's k
+  built on exp/log/tanh, 4-6.5 for silu, mish and gelu (erfc). The tanh-approximated gelu's k
   is multiplied by 1 + 2 |v| (1 - sigmoid(v)), v = 2 sqrt(2/pi)(z + 0.044715 z^3): rounding
   v in float32 moves z sigmoid(v) by that much in the negative tail, for any float32 code.
 * backward: |dx - dy f'| <= k_b eps |dy| C (BACKWARD_K, measured the same way), with
@@ -64,7 +64,7 @@ ROWWISE = ("softmax", "log_softmax")
 # Forward tolerance in ulp, and backward k_b (in eps * |dy| * C).
 TOLERANCE_ULP = {
     "linear": 0, "relu": 0, "relu6": 0, "leaky_relu": 1, "hard_sigmoid": 1.5, "sigmoid": 3,
-    "tanh": 2, "elu": 2, "selu": 2.5, "softplus": 2.5, "softsign": 2, "gelu": 6, "gelu_tanh": 2,
+    "tanh": 2, "elu": 2, "selu": 2.5, "softplus": 2.5, "softsign": 2, "gelu": 6.5, "gelu_tanh": 2.75,
     "silu": 4, "swish": 4, "exponential": 1, "mish": 5.5,
 }  # fmt: skip
 BACKWARD_K = {
@@ -292,8 +292,11 @@ def test_backward_sizes(case, size, cpu_path, num_threads):
 
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_in_place_and_threads_bitwise(case, cpu_path, restore_num_threads):
-    size = 100003
-    x, y32, dy, _, _ = _backward_case(case, size)
+    # Large enough for two threads in every pass (the cheapest split from 131072 elements).
+    size = 300007
+    x = _inputs(size, _seed("x", size))
+    y32 = ops.activation(case.name, x, **case.params)
+    dy = np.random.default_rng(_seed("dy", size)).standard_normal(size).astype(np.float32)
     pynncore.set_num_threads(1)
     y1 = ops.activation(case.name, x, **case.params)
     dx1 = _grad(case, x, y32, dy)
@@ -311,7 +314,7 @@ def test_in_place_and_threads_bitwise(case, cpu_path, restore_num_threads):
     np.testing.assert_array_equal(g, dx1)
 
 
-BIAS_SHAPES = [(1, 1), (7, 3), (5, 17), (4, 64), (3, 100), (2, 3, 20), (1000, 101), (3001, 17)]
+BIAS_SHAPES = [(1, 1), (7, 3), (5, 17), (4, 64), (3, 100), (2, 3, 20), (1000, 101), (8001, 17)]
 
 
 @pytest.mark.parametrize("shape", BIAS_SHAPES, ids=lambda s: "x".join(map(str, s)))
@@ -572,7 +575,7 @@ def test_softmax_axis_and_shapes():
 # Vector math under the activations
 
 VECTOR_MATH_ULP = {
-    "exp": 1.0, "expm1": 1.5, "log": 1.0, "log1p": 1.5, "tanh": 1.5, "erf": 2.25, "erfc": 4.5,
+    "exp": 1.0, "expm1": 1.5, "log": 1.0, "log1p": 1.5, "tanh": 1.75, "erf": 2.25, "erfc": 4.25,
 }  # fmt: skip
 
 

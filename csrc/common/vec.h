@@ -13,6 +13,9 @@
 //   V::Cmp               result of a comparison (a lane mask or an all-ones/all-zeros lane)
 //   V::IReg              register of kWidth int32 lanes
 //   sub, div, sqrt, abs, neg, fmsub(a, b, c) = a * b - c, fnmadd(a, b, c) = c - a * b
+//   fdiv(a, b)     a / b within 1 ulp (usually correctly rounded) for finite a and normal b,
+//                  2^-125 < |b| < 2^125: a reciprocal estimate refined by Newton's method,
+//                  several times the throughput of div; plain div where there is no estimate
 //   max(a, b) = a > b ? a : b and min(a, b) = a < b ? a : b, lane by lane, exactly as the
 //     x86 instructions: when either lane is NaN the result is b. So max(lo, x) and
 //     min(hi, x) clamp x and keep a NaN x; max(x, lo) would turn it into lo.
@@ -24,6 +27,10 @@
 //   iset1, iadd, isub, slli<k>, srli<k>, srai<k>  int32 lanes (shifts by constants)
 //   round_i32(a)   nearest int32, ties to even (|a| < 2^31; NaN gives an unspecified int)
 //   to_f32(i)      int32 -> float;   as_f32(i) / as_i32(a)   reinterpret the bits
+//   round(a)       nearest integer as a float, ties to even (|a| < 2^22; NaN stays NaN)
+//   scale2(m, n)   m * 2^n for integral float n in [-252, 254], rounded once, so overflow
+//                  gives inf and small results come out subnormal or 0 (NaN m: NaN)
+//   frcp(b)        1 / b within about 1 ulp for normal b, 2^-125 < |b| < 2^125
 //
 // A traits struct is defined only when the translation unit is compiled for its
 // instruction set, so no AVX code can leak into a generic build.
@@ -67,6 +74,13 @@ struct VecAvx512 {
   static inline Reg sub(Reg a, Reg b) { return _mm512_sub_ps(a, b); }
   static inline Reg div(Reg a, Reg b) { return _mm512_div_ps(a, b); }
   static inline Reg sqrt(Reg a) { return _mm512_mask_sqrt_ps(a, kAll, a); }
+  // 14-bit estimate, one Newton step (28 bits), then q + r (a - b q) with an exact residual.
+  static inline Reg fdiv(Reg a, Reg b) {
+    Reg r = _mm512_mask_rcp14_ps(b, kAll, b);
+    r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(b, r, set1(1.f)), r);
+    const Reg q = _mm512_mul_ps(a, r);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(b, q, a), q);
+  }
   static inline Reg fmsub(Reg a, Reg b, Reg c) { return _mm512_fmsub_ps(a, b, c); }
   static inline Reg fnmadd(Reg a, Reg b, Reg c) { return _mm512_fnmadd_ps(a, b, c); }
   static inline Reg max(Reg a, Reg b) { return _mm512_mask_max_ps(a, kAll, a, b); }
@@ -120,6 +134,14 @@ struct VecAvx512 {
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
   static inline Reg to_f32(IReg a) { return _mm512_mask_cvtepi32_ps(_mm512_castsi512_ps(a), kAll, a); }
+  static inline Reg round(Reg a) {
+    return _mm512_mask_roundscale_ps(a, kAll, a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static inline Reg scale2(Reg m, Reg n) { return _mm512_mask_scalef_ps(m, kAll, m, n); }
+  static inline Reg frcp(Reg b) {
+    const Reg r = _mm512_mask_rcp14_ps(b, kAll, b);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(b, r, set1(1.f)), r);
+  }
   static inline Reg as_f32(IReg a) { return _mm512_castsi512_ps(a); }
   static inline IReg as_i32(Reg a) { return _mm512_castps_si512(a); }
 
@@ -177,6 +199,13 @@ struct VecAvx2 {
   static inline Reg sub(Reg a, Reg b) { return _mm256_sub_ps(a, b); }
   static inline Reg div(Reg a, Reg b) { return _mm256_div_ps(a, b); }
   static inline Reg sqrt(Reg a) { return _mm256_sqrt_ps(a); }
+  // 12-bit estimate, one Newton step (about 23 bits), then q + r (a - b q).
+  static inline Reg fdiv(Reg a, Reg b) {
+    Reg r = _mm256_rcp_ps(b);
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(b, r, set1(1.f)), r);
+    const Reg q = _mm256_mul_ps(a, r);
+    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(b, q, a), q);
+  }
   static inline Reg fmsub(Reg a, Reg b, Reg c) { return _mm256_fmsub_ps(a, b, c); }
   static inline Reg fnmadd(Reg a, Reg b, Reg c) { return _mm256_fnmadd_ps(a, b, c); }
   static inline Reg max(Reg a, Reg b) { return _mm256_max_ps(a, b); }
@@ -228,6 +257,20 @@ struct VecAvx2 {
   static inline Reg to_f32(IReg a) { return _mm256_cvtepi32_ps(a); }
   static inline Reg as_f32(IReg a) { return _mm256_castsi256_ps(a); }
   static inline IReg as_i32(Reg a) { return _mm256_castps_si256(a); }
+  static inline Reg round(Reg a) {
+    return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  // Two factors 2^(n/2) 2^(n - n/2), each a normal float.
+  static inline Reg scale2(Reg m, Reg n) {
+    const IReg k = _mm256_cvtps_epi32(n), h = _mm256_srai_epi32(k, 1), bias = iset1(127);
+    const Reg f1 = as_f32(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    const Reg f2 = as_f32(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(k, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(m, f1), f2);
+  }
+  static inline Reg frcp(Reg b) {
+    const Reg r = _mm256_rcp_ps(b);
+    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(b, r, set1(1.f)), r);
+  }
 
   // 8 x 8: 4 x 4 blocks inside each 128-bit half, then halves exchanged.
   static inline void transpose(Reg* r) {
@@ -284,6 +327,7 @@ struct VecGeneric {
   static inline Reg sub(Reg a, Reg b) { return _mm_sub_ps(a, b); }
   static inline Reg div(Reg a, Reg b) { return _mm_div_ps(a, b); }
   static inline Reg sqrt(Reg a) { return _mm_sqrt_ps(a); }
+  static inline Reg fdiv(Reg a, Reg b) { return _mm_div_ps(a, b); }  // no FMA to refine with
   static inline Reg fmsub(Reg a, Reg b, Reg c) { return _mm_sub_ps(_mm_mul_ps(a, b), c); }
   static inline Reg fnmadd(Reg a, Reg b, Reg c) { return _mm_sub_ps(c, _mm_mul_ps(a, b)); }
   static inline Reg max(Reg a, Reg b) { return _mm_max_ps(a, b); }
@@ -340,6 +384,18 @@ struct VecGeneric {
   static inline Reg to_f32(IReg a) { return _mm_cvtepi32_ps(a); }
   static inline Reg as_f32(IReg a) { return _mm_castsi128_ps(a); }
   static inline IReg as_i32(Reg a) { return _mm_castps_si128(a); }
+  // Adding and removing 1.5 * 2^23 leaves the nearest integer (SSE2 has no round).
+  static inline Reg round(Reg a) {
+    const Reg magic = _mm_set1_ps(12582912.f);
+    return _mm_sub_ps(_mm_add_ps(a, magic), magic);
+  }
+  static inline Reg scale2(Reg m, Reg n) {
+    const IReg k = _mm_cvtps_epi32(n), h = _mm_srai_epi32(k, 1), bias = iset1(127);
+    const Reg f1 = as_f32(_mm_slli_epi32(_mm_add_epi32(h, bias), 23));
+    const Reg f2 = as_f32(_mm_slli_epi32(_mm_add_epi32(_mm_sub_epi32(k, h), bias), 23));
+    return _mm_mul_ps(_mm_mul_ps(m, f1), f2);
+  }
+  static inline Reg frcp(Reg b) { return _mm_div_ps(_mm_set1_ps(1.f), b); }
 };
 #else
 // Portable scalar fallback for non-x86 targets.
@@ -367,6 +423,7 @@ struct VecGeneric {
   static inline Reg sub(Reg a, Reg b) { return a - b; }
   static inline Reg div(Reg a, Reg b) { return a / b; }
   static inline Reg sqrt(Reg a) { return std::sqrt(a); }
+  static inline Reg fdiv(Reg a, Reg b) { return a / b; }
   static inline Reg fmsub(Reg a, Reg b, Reg c) { return a * b - c; }
   static inline Reg fnmadd(Reg a, Reg b, Reg c) { return c - a * b; }
   static inline Reg max(Reg a, Reg b) { return a > b ? a : b; }
@@ -414,6 +471,11 @@ struct VecGeneric {
                                                   : IReg(INT32_MIN);
   }
   static inline Reg to_f32(IReg a) { return static_cast<float>(a); }
+  static inline Reg round(Reg a) { return std::nearbyint(a); }
+  static inline Reg scale2(Reg m, Reg n) {
+    return n == n ? std::ldexp(m, static_cast<int>(n)) : m + n;
+  }
+  static inline Reg frcp(Reg b) { return 1.f / b; }
   static inline Reg as_f32(IReg a) {
     float f;
     std::memcpy(&f, &a, sizeof f);

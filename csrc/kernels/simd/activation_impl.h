@@ -6,11 +6,11 @@
 // Vector math (float32 lanes, no -ffast-math; NaN in gives NaN out):
 //
 //   exp(x)    x = n ln2 + r (Cody-Waite: ln2 in two parts, so n * ln2_hi is exact),
-//             |r| <= ln2/2, exp(x) = 2^n (1 + expm1(r)). 2^n is applied as two factors
-//             2^(n/2) 2^(n - n/2), which are normal floats for n in [-150, 128], so overflow to
+//             |r| <= ln2/2, exp(x) = 2^n (1 + expm1(r)). 2^n is applied by V::scale2 (one
+//             rounding: vscalefps, or two normal factors 2^(n/2) 2^(n - n/2)), so overflow to
 //             +inf and gradual underflow come out right with x clamped to [-104, 89].
 //   expm1(x)  same reduction, 2^n expm1(r) + (2^n - 1) with one rounding (FMA); r itself when
-//             n == 0, so small and subnormal x are exact. x clamped to [-18, 89].
+//             n == 0, so small and subnormal x are exact. x clamped to [-40, 89].
 //             expm1(r) = r + r^2 (1/2 + r Q(r)), Q of degree 4 fitted (minimax, relative)
 //             on |r| <= ln2/2: fit error 3.9e-10.
 //   log(x)    x = 2^e m, m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact), log(1 + f) =
@@ -19,9 +19,9 @@
 //   log1p(x)  u = 1 + x, log(u) + c / u with c = x - (u - 1) the rounding error of u.
 //   tanh(x)   |x| < 0.625: x + x^3 P(x^2), P of degree 4 (fit error 4.4e-9); else
 //             sign(x) (1 - 2E / (1 + E)), E = exp(-2|x|) (1 - q with q <= 0.45).
-//   erfc(t)   t >= 0: exp(-t^2) Q(u) / (1 + 2t), u = (t - 3) / (t + 3) in [-1, 0.56),
-//             Q of degree 10 fitted to (1 + 2t) exp(t^2) erfc(t) on t in [0, 10.5]: fit
-//             error 2.2e-9. exp(-t^2) uses t^2 = s + e split exactly (FMA, or Dekker's
+//   erfc(t)   t >= 1/2: exp(-t^2) Q(u) / (1 + 2t), u = (t - 1) / (t + 1) in [-1/3, 0.83),
+//             Q of degree 10 fitted to (1 + 2t) exp(t^2) erfc(t) on t in [0.5, 10.5]: fit
+//             error 1.8e-9 (5.7e-9 with the coefficients rounded to float32). exp(-t^2) uses t^2 = s + e split exactly (FMA, or Dekker's
 //             product without FMA) and exp(-s) (1 - e), so the relative error stays a few
 //             ulp out to the underflow at t = 10.05. erfc(x < 0) = 2 - erfc(-x).
 //   erf(x)    |x| < 1: x + x P(x^2), P of degree 6 (fit error 1.2e-9); else
@@ -69,11 +69,11 @@ constexpr float kTanhP[] = {-3.333328068e-01f, 1.333144158e-01f, -5.373971537e-0
 constexpr float kErfP[] = {1.28379107e-01f,   -3.761262596e-01f, 1.128358543e-01f,
                            -2.685381286e-02f, 5.188329145e-03f,  -8.010203601e-04f,
                            7.853892021e-05f};
-// erfc(t) = exp(-t^2) Q(u) / (1 + 2t),  u = (t - 3) / (t + 3),  t in [0, 10.5].
-constexpr float kErfcQ[] = {1.253008008e+00f,  -1.356211454e-01f, -4.756244272e-02f,
-                            1.296464801e-01f,  -1.192702428e-01f, 6.829577684e-02f,
-                            -2.380151674e-02f, 2.563947113e-03f,  2.007698175e-03f,
-                            -7.678672555e-04f, -2.643568732e-04f};
+// erfc(t) = exp(-t^2) Q(u) / (1 + 2t),  u = (t - 1) / (t + 1),  t in [0.5, 10.5].
+constexpr float kErfcQ[] = {1.282750726e+00f,  7.106219232e-02f,  -2.621756494e-01f,
+                            -2.691269107e-02f, 4.506749287e-02f,  2.694811672e-02f,
+                            2.749231411e-03f,  -5.287264939e-03f, -5.286797881e-03f,
+                            -5.221421830e-03f, 4.692869727e-03f};
 
 // c[0] + x (c[1] + x (c[2] + ...)).
 template <class V, int N>
@@ -96,19 +96,18 @@ inline typename V::Reg clamp(typename V::Reg x, float lo, float hi) {
   return V::max(V::set1(lo), V::min(V::set1(hi), x));
 }
 
-// 2^k for integer lanes k in [-126, 127].
+// -|x| (one bit operation).
 template <class V>
-inline typename V::Reg pow2i(typename V::IReg k) {
-  return V::as_f32(V::template slli<23>(V::iadd(k, V::iset1(127))));
+inline typename V::Reg neg_abs(typename V::Reg x) {
+  return V::bor(x, V::set1(-0.f));
 }
 
-// x = n ln2 + r: returns r, and n as integers and as floats.
+// x = n ln2 + r: returns r, and n (an integral float).
 template <class V>
-inline typename V::Reg reduce_ln2(typename V::Reg x, typename V::IReg* n, typename V::Reg* nf) {
-  *n = V::round_i32(V::mul(x, V::set1(kLog2e)));
-  *nf = V::to_f32(*n);
-  const typename V::Reg r = V::fnmadd(*nf, V::set1(kLn2Hi), x);  // exact
-  return V::fnmadd(*nf, V::set1(kLn2Lo), r);
+inline typename V::Reg reduce_ln2(typename V::Reg x, typename V::Reg* n) {
+  *n = V::round(V::mul(x, V::set1(kLog2e)));
+  const typename V::Reg r = V::fnmadd(*n, V::set1(kLn2Hi), x);  // exact
+  return V::fnmadd(*n, V::set1(kLn2Lo), r);
 }
 
 template <class V>
@@ -117,33 +116,32 @@ inline typename V::Reg expm1_reduced(typename V::Reg r) {
   return V::fmadd(V::mul(r, r), h, r);
 }
 
+// exp(x) for x in [-170, 89] or NaN (no clamping): n in [-246, 129] is within scale2's range,
+// results below the subnormals round to 0 and those above FLT_MAX to inf.
+template <class V>
+inline typename V::Reg exp_bounded(typename V::Reg x) {
+  typename V::Reg n;
+  const typename V::Reg r = reduce_ln2<V>(x, &n);
+  return V::scale2(V::add(V::set1(1.f), expm1_reduced<V>(r)), n);
+}
+
 template <class V>
 inline typename V::Reg exp(typename V::Reg x) {
-  using Reg = typename V::Reg;
-  using IReg = typename V::IReg;
-  x = clamp<V>(x, -104.f, 89.f);
-  IReg n;
-  Reg nf;
-  const Reg r = reduce_ln2<V>(x, &n, &nf);
-  const Reg m = V::add(V::set1(1.f), expm1_reduced<V>(r));
-  const IReg h = V::template srai<1>(n);
-  return V::mul(V::mul(m, pow2i<V>(h)), pow2i<V>(V::isub(n, h)));
+  return exp_bounded<V>(clamp<V>(x, -104.f, 89.f));
 }
 
 template <class V>
 inline typename V::Reg expm1(typename V::Reg x) {
   using Reg = typename V::Reg;
-  using IReg = typename V::IReg;
-  x = clamp<V>(x, -18.f, 89.f);
-  IReg n;
-  Reg nf;
-  const Reg r = reduce_ln2<V>(x, &n, &nf);
+  x = clamp<V>(x, -40.f, 89.f);
+  Reg n;
+  const Reg r = reduce_ln2<V>(x, &n);
   const Reg p = expm1_reduced<V>(r);
-  // (2^n (1 + p) - 1) / 2 = 2^(n-1) p + (2^(n-1) - 1/2); 2^(n-1) is normal for n in [-26, 128].
-  const Reg th = pow2i<V>(V::isub(n, V::iset1(1)));
+  // (2^n (1 + p) - 1) / 2 = 2^(n-1) p + (2^(n-1) - 1/2); 2^(n-1) is normal for n in [-58, 128].
+  const Reg th = V::scale2(V::set1(0.5f), n);
   Reg e = V::fmadd(th, p, V::sub(th, V::set1(0.5f)));
   e = V::add(e, e);
-  return V::select(V::cmp_eq(nf, V::zero()), p, e);
+  return V::select(V::cmp_eq(n, V::zero()), p, e);  // n == 0: exactly p (keeps subnormals)
 }
 
 // log(1 + f) for f = m - 1, m in [sqrt(1/2), sqrt(2)].
@@ -193,7 +191,7 @@ inline typename V::Reg log1p_unit(typename V::Reg x) {
   using Reg = typename V::Reg;
   const Reg u = V::add(V::set1(1.f), x);
   const Reg c = V::sub(x, V::sub(u, V::set1(1.f)));  // exact rounding error of u
-  return V::add(log_1_2<V>(u), V::div(c, u));
+  return V::add(log_1_2<V>(u), V::fdiv(c, u));
 }
 
 template <class V>
@@ -211,8 +209,8 @@ template <class V>
 inline typename V::Reg tanh(typename V::Reg x) {
   using Reg = typename V::Reg;
   const Reg a = V::abs(x);
-  const Reg ex = exp<V>(V::mul(V::set1(-2.f), a));
-  const Reg q = V::div(V::add(ex, ex), V::add(V::set1(1.f), ex));
+  const Reg ex = exp_bounded<V>(V::max(V::set1(-40.f), V::mul(V::set1(-2.f), a)));
+  const Reg q = V::mul(V::add(ex, ex), V::frcp(V::add(V::set1(1.f), ex)));
   const Reg large = with_sign_of<V>(V::sub(V::set1(1.f), q), x);
   const Reg x2 = V::mul(x, x);
   const Reg small = V::fmadd(V::mul(x, x2), horner<V>(x2, kTanhP), x);
@@ -238,25 +236,27 @@ inline typename V::Reg product_error(typename V::Reg a, typename V::Reg b, typen
   }
 }
 
-// exp(-h t^2) for h = 1 or 1/2 and |t| <= 16, keeping t^2 exact: t^2 = s + e,
+// exp(-h t^2) for h = 1 or 1/2 and h t^2 <= 170, keeping t^2 exact: t^2 = s + e,
 // exp(-h s - h e) = exp(-h s) (1 - h e) since |h e| <= 2^-24 h s < 2^-16.
 template <class V>
 inline typename V::Reg exp_neg_sq(typename V::Reg t, float h) {
   using Reg = typename V::Reg;
   const Reg s = V::mul(t, t);
   const Reg e = V::mul(V::set1(h), product_error<V>(t, t, s));
-  const Reg ex = exp<V>(V::mul(V::set1(-h), s));
+  const Reg ex = exp_bounded<V>(V::mul(V::set1(-h), s));
   return V::fnmadd(ex, e, ex);
 }
 
-// erfc(t) for t in [0, 10.5], given ex = exp(-t^2).
+// erfc(t) for t in [0.5, 10.5], given ex = exp(-t^2). The final quotient is a refined
+// division; u tolerates a reciprocal (one shared reciprocal for both measured 0.6-1.1 ulp
+// worse).
 template <class V>
 inline typename V::Reg erfc_pos(typename V::Reg t, typename V::Reg ex) {
   using Reg = typename V::Reg;
-  const Reg three = V::set1(3.f);
-  const Reg u = V::div(V::sub(t, three), V::add(t, three));
+  const Reg one = V::set1(1.f);
+  const Reg u = V::mul(V::sub(t, one), V::frcp(V::add(t, one)));
   const Reg q = horner<V>(u, kErfcQ);
-  return V::mul(V::div(q, V::fmadd(t, V::set1(2.f), V::set1(1.f))), ex);
+  return V::mul(V::fdiv(q, V::fmadd(t, V::set1(2.f), one)), ex);
 }
 
 // erf(x) for |x| <= 1 (odd: x may have either sign).
@@ -292,7 +292,7 @@ template <class V>
 struct SigmoidParts {
   typename V::Reg e, den, num, other;
   explicit SigmoidParts(typename V::Reg x) {
-    e = exp<V>(V::neg(V::abs(x)));
+    e = exp_bounded<V>(V::max(V::set1(-104.f), neg_abs<V>(x)));
     den = V::add(V::set1(1.f), e);
     const auto pos = V::cmp_ge(x, V::zero());
     num = V::select(pos, V::set1(1.f), e);
@@ -365,7 +365,7 @@ struct Sigmoid {
   explicit Sigmoid(const ActParams&) {}
   Reg fwd(Reg x) const {
     const vmath::SigmoidParts<V> s(x);
-    return V::div(s.num, s.den);
+    return V::fdiv(s.num, s.den);
   }
   Reg grad(Reg y) const { return V::mul(y, V::sub(V::set1(1.f), y)); }
 };
@@ -422,7 +422,7 @@ struct Softplus {
   static constexpr bool kNeedsX = false;
   explicit Softplus(const ActParams&) {}
   Reg fwd(Reg x) const {
-    const Reg e = vmath::exp<V>(V::neg(V::abs(x)));
+    const Reg e = vmath::exp_bounded<V>(V::max(V::set1(-104.f), vmath::neg_abs<V>(x)));
     return V::add(V::max(V::zero(), x), vmath::log1p_unit<V>(e));
   }
   // sigmoid(z) = 1 - exp(-softplus(z)).
@@ -436,10 +436,11 @@ struct Softsign {
   explicit Softsign(const ActParams&) {}
   Reg fwd(Reg x) const {
     const Reg xc = vmath::clamp<V>(x, -0x1p100f, 0x1p100f);  // +-inf -> +-1
-    return V::div(xc, V::add(V::set1(1.f), V::abs(xc)));
+    return V::fdiv(xc, V::add(V::set1(1.f), V::abs(xc)));
   }
   Reg grad(Reg x) const {
-    const Reg r = V::div(V::set1(1.f), V::add(V::set1(1.f), V::abs(x)));
+    const Reg xc = vmath::clamp<V>(x, -0x1p100f, 0x1p100f);  // 1 / (1 + 2^100)^2 is 0 too
+    const Reg r = V::fdiv(V::set1(1.f), V::add(V::set1(1.f), V::abs(xc)));
     return V::mul(r, r);
   }
 };
@@ -500,12 +501,12 @@ struct GeluTanh {
   static Reg two_u(Reg x) { return V::mul(x, V::fmadd(V::set1(kB), V::mul(x, x), V::set1(kA))); }
   Reg fwd(Reg x) const {
     const vmath::SigmoidParts<V> s(two_u(x));
-    return V::div(V::mul(V::max(V::set1(-vmath::kMaxFloat), x), s.num), s.den);
+    return V::mul(V::max(V::set1(-vmath::kMaxFloat), x), V::fdiv(s.num, s.den));
   }
   // d/dz z s(v) = s + z s (1 - s) v',  v = 2u, v' = kA + 3 kB z^2.
   Reg grad(Reg x) const {
     const vmath::SigmoidParts<V> s(two_u(x));
-    const Reg r = V::div(V::set1(1.f), s.den);
+    const Reg r = V::fdiv(V::set1(1.f), s.den);
     const Reg sg = V::mul(s.num, r), om = V::mul(s.other, r);
     const Reg xc = vmath::clamp<V>(x, -1e6f, 1e6f);  // s is exactly 0 or 1 beyond
     const Reg dv = V::fmadd(V::set1(3.f * kB), V::mul(xc, xc), V::set1(kA));
@@ -520,12 +521,12 @@ struct Silu {
   explicit Silu(const ActParams&) {}
   Reg fwd(Reg x) const {
     const vmath::SigmoidParts<V> s(x);
-    return V::div(V::mul(V::max(V::set1(-vmath::kMaxFloat), x), s.num), s.den);
+    return V::mul(V::max(V::set1(-vmath::kMaxFloat), x), V::fdiv(s.num, s.den));
   }
   // s (1 + z (1 - s)).
   Reg grad(Reg x) const {
     const vmath::SigmoidParts<V> s(x);
-    const Reg r = V::div(V::set1(1.f), s.den);
+    const Reg r = V::fdiv(V::set1(1.f), s.den);
     const Reg sg = V::mul(s.num, r), om = V::mul(s.other, r);
     const Reg xc = vmath::clamp<V>(x, -vmath::kMaxFloat, vmath::kMaxFloat);
     return V::mul(sg, V::fmadd(xc, om, V::set1(1.f)));
@@ -548,7 +549,7 @@ struct Mish {
   static Parts parts(Reg x) {
     Parts q;
     const Reg two = V::set1(2.f);
-    q.e = vmath::exp<V>(V::neg(V::abs(x)));
+    q.e = vmath::exp_bounded<V>(V::max(V::set1(-104.f), vmath::neg_abs<V>(x)));
     q.pos = V::cmp_ge(x, V::zero());
     const Reg e2 = V::mul(two, V::mul(q.e, q.e));
     q.n = V::select(q.pos, V::fmadd(two, q.e, V::set1(1.f)), V::mul(q.e, V::add(q.e, two)));
@@ -558,14 +559,14 @@ struct Mish {
   }
   Reg fwd(Reg x) const {
     const Parts q = parts(x);
-    return V::div(V::mul(V::max(V::set1(-vmath::kMaxFloat), x), q.n), q.d);
+    return V::mul(V::max(V::set1(-vmath::kMaxFloat), x), V::fdiv(q.n, q.d));
   }
   Reg grad(Reg x) const {
     const Parts q = parts(x);
     const Reg one = V::set1(1.f);
-    const Reg rd = V::div(one, q.d);
+    const Reg rd = V::fdiv(one, q.d);
     const Reg t = V::mul(q.n, rd);
-    const Reg sg = V::div(V::select(q.pos, one, q.e), V::add(one, q.e));
+    const Reg sg = V::fdiv(V::select(q.pos, one, q.e), V::add(one, q.e));
     const Reg xc = vmath::clamp<V>(x, -vmath::kMaxFloat, vmath::kMaxFloat);
     const Reg w = V::mul(V::mul(V::mul(xc, sg), V::mul(q.rest, rd)), V::add(one, t));
     return V::add(t, w);
@@ -725,7 +726,7 @@ void softmax_row(bool log, int64_t cols, const float* x, const float* b, float* 
   Reg s = zero, k = zero;
   auto accumulate = [&](Reg z, float* dst, bool is_tail) {
     const Reg t = V::sub(z, vm);
-    const Reg e = vmath::exp<V>(t);
+    const Reg e = vmath::exp_bounded<V>(V::max(V::set1(-104.f), t));  // t <= 0 or NaN
     const auto at_max = V::cmp_eq(t, zero);
     s = V::add(s, V::select(at_max, zero, e));
     k = V::add(k, V::select(at_max, one, zero));
