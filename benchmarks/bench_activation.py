@@ -316,10 +316,15 @@ def run_block(num_threads: int, args: argparse.Namespace) -> str:
                 )
                 for r in res.values():
                     if r.message:
-                        notes.append(f"{name} {direction} {shape.label}: {r.name} {r.status}: {r.message}")
+                        notes.append(
+                            f"{name} {direction} {shape.label}: {r.name} {r.status}: {r.message}"
+                        )
     lines = [
-        f"GB/s: bytes a pass must move (8 per element forward, 12 backward) / time, median (best)"
-        f" of {rounds} interleaved rounds; ratios use medians (above 1.00x: pynncore faster).",
+        (
+            "GB/s: bytes a pass must move (8 per element forward, 12 backward) / time, median"
+            f" (best) of {rounds} interleaved rounds; ratios use medians (above 1.00x: pynncore"
+            " faster)."
+        ),
         "",
         h.format_table(
             ["activation", "size", "pynncore GB/s", "numpy GB/s", "torch GB/s",
