@@ -101,8 +101,6 @@ def matmul(
 
 ACTIVATIONS: tuple[str, ...] = tuple(_core.activation_names())
 
-_KERAS_ALIASES = {None: "linear"}
-
 
 def _is_f32_array(x: Any) -> bool:
     """True for a native float32, C-contiguous, aligned ndarray (what the kernels read)."""
@@ -125,7 +123,8 @@ def _as_f32_array(x: Any, name: str, fn: str) -> np.ndarray:
 
 
 def _activation_name(name: Any, fn: str) -> str:
-    name = _KERAS_ALIASES.get(name, name)
+    if name is None:  # Keras: activation=None is linear
+        return "linear"
     if not isinstance(name, str):
         raise TypeError(
             f"{fn}: name must be an activation name (str); got {name!r} of type"
