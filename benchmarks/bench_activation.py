@@ -6,7 +6,8 @@ floats and on a Dense layer's output (128, 256) with its bias added in the same 
 checking every library's result against a float64 reference. Rates are GB/s of the memory
 each pass must touch: forward reads x and writes y (8 bytes per element), backward reads x or
 y and dy and writes dx (12 bytes per element); every library writes into a preallocated
-output (torch through its aten ``out=`` variants), so no run pays for allocation.
+numpy output (torch through its aten ``out=`` variants on ``torch.from_numpy`` views), so no
+run pays for allocation and all write to the same kind of memory.
 
 numpy has no erf, so its gelu cells read ``n/a``. An accuracy table of the vector math
 (``_core.vector_math``) against float64 follows the timings in the first block.
@@ -228,8 +229,11 @@ def make_cases(name: str, shape: Shape, rng, ops, torch):
     if torch is not None:
         tx, tz, ty, tdy = (torch.from_numpy(a) for a in (x, z, y32, dy))
         tb = torch.from_numpy(bias) if bias is not None else None
-        tf = torch.empty(shape.shape, dtype=torch.float32)
-        tg = torch.empty(shape.shape, dtype=torch.float32)
+        # Outputs allocated like the others' (numpy), so every library writes to memory of the
+        # same kind (torch's own allocator may hand out huge pages, which alone moves 1M-float
+        # passes by 20%).
+        tf = torch.from_numpy(np.empty(shape.shape, dtype=np.float32))
+        tg = torch.from_numpy(np.empty(shape.shape, dtype=np.float32))
         fwd.append(h.Candidate("torch", torch_forward(torch, name, tx, tb, tf), output=tf))
         bwd.append(h.Candidate("torch", torch_backward(torch, name, tz, ty, tdy, tg), output=tg))
     else:

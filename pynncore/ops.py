@@ -101,12 +101,20 @@ def matmul(
 
 ACTIVATIONS: tuple[str, ...] = tuple(_core.activation_names())
 
-_KERAS_ALIASES = {None: "linear"}
+
+def _is_f32_array(x: Any) -> bool:
+    """True for a native float32, C-contiguous, aligned ndarray (what the kernels read)."""
+    return (
+        isinstance(x, np.ndarray)
+        and x.dtype == np.float32
+        and x.flags.c_contiguous
+        and x.flags.aligned
+    )
 
 
 def _as_f32_array(x: Any, name: str, fn: str) -> np.ndarray:
     """`x` as a float32, C-contiguous, aligned ndarray: as is when it already is one, else a copy."""
-    if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous and x.flags.aligned:
+    if _is_f32_array(x):
         return x
     arr = np.asarray(x)
     if arr.dtype.kind not in _REAL_KINDS:
@@ -115,7 +123,8 @@ def _as_f32_array(x: Any, name: str, fn: str) -> np.ndarray:
 
 
 def _activation_name(name: Any, fn: str) -> str:
-    name = _KERAS_ALIASES.get(name, name)
+    if name is None:  # Keras: activation=None is linear
+        return "linear"
     if not isinstance(name, str):
         raise TypeError(
             f"{fn}: name must be an activation name (str); got {name!r} of type"
@@ -183,12 +192,16 @@ def activation(
     """
     fn = "activation"
     name = _activation_name(name, fn)
+    a = _alpha(name, alpha, negative_slope, fn)
+    try:  # float32 C-contiguous inputs go straight to the kernel
+        return _core.activation_forward(name, x, out, bias, a, approximate)
+    except (TypeError, ValueError):
+        if _is_f32_array(x) and (bias is None or _is_f32_array(bias)):
+            raise  # not a conversion problem: the message stands
     x = _as_f32_array(x, "x", fn)
     if bias is not None:
         bias = _as_f32_array(bias, "bias", fn)
-    return _core.activation_forward(
-        name, x, out, bias, _alpha(name, alpha, negative_slope, fn), approximate
-    )
+    return _core.activation_forward(name, x, out, bias, a, approximate)
 
 
 def activation_grad(

@@ -651,6 +651,8 @@ def test_unknown_name_lists_valid_names():
         _core.activation_forward("nope", x)
     with pytest.raises(TypeError, match=_all_of("name must be an activation name", "int")):
         ops.activation(3, x)
+    with pytest.raises(TypeError, match=_all_of("name must be an activation name", "list")):
+        ops.activation_grad(["relu"], y=x, dy=x)
     with pytest.raises(ValueError, match="unknown vector math function 'sin'"):
         _core.vector_math("sin", x)
 

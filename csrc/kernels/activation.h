@@ -86,7 +86,8 @@ bool activation_backward_needs_y(Act act);
 
 // y[i] = f(x[i] + bias[i % bias_len]) for i in [0, n). bias may be nullptr; otherwise
 // bias_len >= 1 divides n and bias must not overlap y. y may equal x (in place); other overlaps
-// are not allowed. num_threads <= 0 uses get_num_threads(); arrays under 32768 elements run on
+// are not allowed. num_threads <= 0 uses get_num_threads(); arrays under 32768 elements (under
+// 131072 for the memory-bound piecewise-linear activations and most backward passes) run on
 // the calling thread. Throws std::invalid_argument (via PYN_CHECK) on bad arguments and for
 // rowwise activations.
 void activation_forward(Act act, int64_t n, const float* x, const float* bias, int64_t bias_len,
