@@ -291,9 +291,8 @@ class Trainer:
         return int(batch_size)
 
     def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, w: Optional[np.ndarray], batch_size: int, prefix: str = "") -> dict:
-        saved = self._loss_tracker, [m for m in self.metrics]
-        tracker = _metrics.Mean(name="loss")
-        self._loss_tracker = tracker
+        saved_tracker = self._loss_tracker
+        self._loss_tracker = _metrics.Mean(name="loss")
         for m in self.metrics:
             m.reset_state()
         n = x.shape[0]
@@ -301,7 +300,7 @@ class Trainer:
             sl = slice(start, min(n, start + batch_size))
             self._test_batch(x[sl], y[sl], None if w is None else w[sl])
         logs = self._logs(prefix)
-        self._loss_tracker = saved[0]
+        self._loss_tracker = saved_tracker
         return logs
 
     def evaluate(
