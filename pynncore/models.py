@@ -188,13 +188,19 @@ class Model(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> tuple:
         """Runs the graph; returns ``(y, ctx)``. In training ``ctx`` lists each call's context."""
         values = {id(self._inputs[0]): x}
+        masks: dict = {}
         ctxs = []
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
-            xin = values[id(node.inputs[0])]
-            y, ctx = node.layer.forward(xin, training=training)
+            key = id(node.inputs[0])
+            xin = values[key]
+            mask = masks.get(key)
+            y, ctx = node.layer._forward_masked(xin, training, mask)
             values[id(node.outputs[0])] = y
+            out_mask = node.layer.compute_mask(xin, mask)
+            if out_mask is not None:
+                masks[id(node.outputs[0])] = out_mask
             if training:
                 ctxs.append((node, ctx, y))
         return values[id(self._outputs[0])], (ctxs if training else None)
@@ -435,8 +441,10 @@ class Sequential(Model):
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple:
         ctxs = []
+        mask = None
         for node in self._nodes[1:]:
-            y, ctx = node.layer.forward(x, training=training)
+            y, ctx = node.layer._forward_masked(x, training, mask)
+            mask = node.layer.compute_mask(x, mask)
             if training:
                 ctxs.append((node, ctx, y))
             x = y

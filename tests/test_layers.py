@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from _gradcheck import assert_grad_close, numeric_grad
 
+import pynncore
 from pynncore import layers
 
 ACTS_REF = {
@@ -191,3 +192,55 @@ def test_batchnorm_channel_axis_on_images(rng):
     assert [w.shape for w in layer.get_weights()] == [(3,)] * 4
     with pytest.raises(ValueError, match="expected 3 channels"):
         layer(np.ones((2, 4, 4, 5)))
+
+
+class _ZeroMask(layers.Layer):
+    """Marks timesteps whose features are all zero as padding."""
+
+    def forward(self, x, training=False):
+        return x, None
+
+    def backward(self, ctx, dy, need_dx=True):
+        return dy
+
+    def compute_mask(self, x, mask=None):
+        return np.any(x != 0, axis=-1)
+
+
+class _MaskedMean(layers.Layer):
+    """Mean over the unmasked timesteps; records the mask it was given."""
+
+    consumes_mask = True
+
+    def forward(self, x, training=False, mask=None):
+        self.seen = mask
+        w = np.ones(x.shape[:2], np.float32) if mask is None else mask.astype(np.float32)
+        return (x * w[..., None]).sum(1) / np.maximum(w.sum(1, keepdims=True), 1), None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_mask_flows_through_masking_layers_to_consumer(functional):
+    x = np.ones((2, 4, 3), np.float32)
+    x[0, 2:] = 0
+    stack = [_ZeroMask(), layers.Dense(3, kernel_initializer="identity", use_bias=False), _MaskedMean()]
+    if functional:
+        inp = pynncore.Input((4, 3))
+        t = inp
+        for layer in stack:
+            t = layer(t)
+        model = pynncore.Model(inp, t)
+    else:
+        model = pynncore.Sequential([pynncore.Input((4, 3))] + stack)
+    y = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(stack[-1].seen, [[True, True, False, False], [True] * 4])
+    np.testing.assert_allclose(y, np.ones((2, 3)), rtol=1e-6)
+
+
+def test_mask_stops_at_layer_without_masking_support():
+    x = np.zeros((1, 2, 3), np.float32)
+    flat = layers.Flatten()
+    assert flat.compute_mask(x, np.ones((1, 2), bool)) is None
+    assert layers.Dense(2).compute_mask(x, np.ones((1, 2), bool)) is not None

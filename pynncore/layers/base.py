@@ -132,7 +132,15 @@ class Layer:
 
     Subclasses implement ``build(input_shape)``, ``forward(x, training)`` returning
     ``(y, ctx)``, ``backward(ctx, dy, need_dx)``, ``compute_output_shape`` and ``get_config``.
+
+    Masks (Keras semantics): a mask is a boolean array of shape ``(batch, timesteps)``.
+    ``compute_mask(x, mask)`` gives the mask of the layer's output (by default the input mask
+    when ``supports_masking`` is true, else None). A layer whose ``consumes_mask`` is true
+    takes the mask as ``forward(x, training, mask=mask)``.
     """
+
+    supports_masking = False
+    consumes_mask = False
 
     def __init__(
         self,
@@ -251,6 +259,15 @@ class Layer:
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         """Adds weight gradients to ``Variable.grad``; returns dL/dx (or None if not needed)."""
         raise NotImplementedError(f"{type(self).__name__} has no backward pass")
+
+    def compute_mask(self, x: np.ndarray, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        """The mask of this layer's output for input ``x`` carrying ``mask``."""
+        return mask if self.supports_masking else None
+
+    def _forward_masked(self, x: np.ndarray, training: bool, mask: Optional[np.ndarray]) -> tuple:
+        if mask is not None and self.consumes_mask:
+            return self.forward(x, training=training, mask=mask)
+        return self.forward(x, training=training)
 
     def call(self, inputs: Any, training: bool = False) -> np.ndarray:
         y, _ = self.forward(inputs, training=training)

@@ -50,6 +50,8 @@ class Dense(Layer):
         (2, 4)
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         units: int,
@@ -164,6 +166,8 @@ def _serialize(obj: Any) -> Any:
 class Activation(Layer):
     """Applies an activation function: ``Activation('relu')``."""
 
+    supports_masking = True
+
     def __init__(self, activation: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.activation = _activations.get(activation)
@@ -197,6 +201,8 @@ class Dropout(Layer):
             ``None`` entries take the input's size).
         seed: integer seed for this layer's mask generator.
     """
+
+    supports_masking = True
 
     def __init__(self, rate: float, noise_shape: Optional[Sequence[Optional[int]]] = None, seed: Optional[int] = None, **kwargs: Any):
         super().__init__(**kwargs)

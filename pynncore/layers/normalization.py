@@ -32,6 +32,8 @@ class BatchNormalization(Layer):
         *_initializer, *_regularizer: as in Keras.
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         axis: int = -1,
