@@ -294,7 +294,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   const int max_t = num_threads > 0 ? num_threads : get_num_threads();
   const int nt = threads_for(flops, kGemmParallelFlops / 2, max_t);
   if (m <= 4 && !trans_b) {
-    // Bandwidth-bound: worth a second thread once B no longer fits one core's L2 well.
+    // Bandwidth-bound: a second thread pays once B no longer fits one core's L2.
     const double b_bytes = 4.0 * static_cast<double>(n) * k;
     gemm_gemv(u, trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
               threads_for(b_bytes, kGemvParallelBytes, max_t));
