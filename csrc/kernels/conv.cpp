@@ -37,6 +37,9 @@ constexpr double kConvGrainFlops = 1.0e6;
 constexpr int64_t kTileFloats = 65536;
 constexpr int64_t kMinTileRows = 32;
 constexpr int64_t kMaxTileRows = 2048;
+// Backward tiles are shorter: the weight-gradient GEMM runs over a tile's rows (its depth),
+// and up to 512 of them it reads the im2col buffer in place instead of packing it.
+constexpr int64_t kMaxBackwardTileRows = 512;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -111,10 +114,16 @@ void im2col(const ConvGeom& g, const Plan& p, const float* x, int64_t grp, int64
   const int64_t k = p.k;
   for_each_tap(g, p, grp, m0, rows, [&](int64_t r, int64_t off, int64_t src, int64_t cnt) {
     float* d = col + r * k + off;
-    if (src < 0)
-      std::memset(d, 0, sizeof(float) * static_cast<size_t>(cnt));
-    else
-      std::memcpy(d, x + src, sizeof(float) * static_cast<size_t>(cnt));
+    // Runs are short (Cg or KW*C floats): plain loops, which the compiler inlines, beat
+    // library calls here.
+    if (src < 0) {
+#pragma omp simd
+      for (int64_t i = 0; i < cnt; ++i) d[i] = 0.f;
+    } else {
+      const float* s = x + src;
+#pragma omp simd
+      for (int64_t i = 0; i < cnt; ++i) d[i] = s[i];
+    }
   });
 }
 
@@ -207,7 +216,7 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
                      float* dx, float* dw, float* db, bool accumulate, const float* bias_dx,
                      Act act_dx, ActParams ap, int num_threads) {
   conv2d_check(g);
-  const Plan p = make_plan(g);
+  Plan p = make_plan(g);
   const int64_t wsize = g.kh * g.kw * p.cg * g.f;
   if (!accumulate) {
     if (dw != nullptr) std::fill(dw, dw + wsize, 0.f);
@@ -224,6 +233,7 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
   // Work units: whole images when dx is written (no two threads scatter into one image),
   // otherwise tiles of the flattened N*OH*OW pixels.
   const bool by_image = dx != nullptr;
+  p.rows = std::min(p.rows, kMaxBackwardTileRows);
   int64_t rows, tiles_per_unit, units;
   if (by_image) {
     tiles_per_unit = ceil_div(p.pixels, p.rows);
