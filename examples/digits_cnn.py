@@ -2,7 +2,7 @@
 
 Keras code with only the import changed: three Conv2D layers (the last with stride 2 instead of
 a pooling layer), Flatten, Dropout and two Dense layers, compiled with Adam and sparse
-categorical cross-entropy, trained for 30 epochs, evaluated on a held-out test set (about 98.5 %
+categorical cross-entropy, trained for 40 epochs, evaluated on a held-out test set (about 98.5 %
 accuracy), then saved and loaded back.
 
 Run:  pip install scikit-learn && python examples/digits_cnn.py
@@ -46,7 +46,7 @@ def main() -> None:
     model.summary()
 
     t0 = time.perf_counter()
-    history = model.fit(x_train, y_train, epochs=30, batch_size=32, verbose=2)
+    history = model.fit(x_train, y_train, epochs=40, batch_size=32, verbose=2)
     seconds = time.perf_counter() - t0
     loss, acc = model.evaluate(x_test, y_test, verbose=0)
     print(f"trained {len(history.history['loss'])} epochs in {seconds:.2f} s")
