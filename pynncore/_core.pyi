@@ -175,3 +175,33 @@ def dense_chain_forward(
     layers: Sequence[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None, str, float | None, bool]],
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]: ...
+
+# --- convolutions -------------------------------------------------------------------------------
+def conv2d_forward(
+    x: npt.NDArray[np.float32],
+    kernel: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32] | None,
+    y: npt.NDArray[np.float32],
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+    padding: tuple[int, int],
+    activation: str = "linear",
+    alpha: float | None = None,
+    approximate: bool = False,
+) -> None: ...
+def conv2d_backward(
+    x: npt.NDArray[np.float32] | None,
+    kernel: npt.NDArray[np.float32] | None,
+    dy: npt.NDArray[np.float32],
+    dx: npt.NDArray[np.float32] | None,
+    dkernel: npt.NDArray[np.float32] | None,
+    dbias: npt.NDArray[np.float32] | None,
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+    padding: tuple[int, int],
+    accumulate: bool = False,
+    bias_dx: npt.NDArray[np.float32] | None = None,
+    activation: str = "linear",
+    alpha: float | None = None,
+    approximate: bool = False,
+) -> None: ...

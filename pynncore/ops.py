@@ -980,3 +980,293 @@ def segment_sum_of_squares(x: Any, offsets: Any) -> np.ndarray:
         raise TypeError(f"{fn}: offsets must be integers; got dtype {off.dtype}")
     off = np.require(off, dtype=np.int64, requirements=["C", "A"])
     return _core.segment_sum_of_squares(_as_f32_input(x, "x", fn), off)
+
+
+# --- convolutions ------------------------------------------------------------------------------
+# Channels-last data: (N, H, W, C) for 2-D, (N, L, C) for 1-D; kernels in Keras's layouts,
+# (KH, KW, C/groups, F) and (K, C/groups, F); Conv2DTranspose (KH, KW, F, C). groups is
+# C / kernel.shape[-2]. Conv1D runs as Conv2D with H = 1.
+
+__all__ += [
+    "conv1d",
+    "conv1d_backward",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_transpose",
+    "conv_output_size",
+    "conv_transpose_output_size",
+]
+
+
+def _conv_tuple(value: Any, rank: int, name: str, fn: str, minimum: int = 1) -> tuple:
+    """An int or a sequence of `rank` ints, each >= minimum, as a tuple."""
+    items = (value,) * rank if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        items = None
+    if (
+        items is None
+        or len(items) != rank
+        or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum for v in items)
+    ):
+        raise ValueError(
+            f"{fn}: {name} must be an integer >= {minimum} or a tuple of {rank} such integers. "
+            f"Received: {name}={value!r}"
+        )
+    return tuple(int(v) for v in items)
+
+
+def conv_output_size(size: int, kernel: int, stride: int, dilation: int, padding: str) -> tuple:
+    """``(output size, padding before)`` of a convolution along one axis, as Keras computes it.
+
+    ``padding`` is ``"valid"`` (none), ``"same"`` (output ``ceil(size / stride)``, the odd
+    padding pixel at the end) or ``"causal"`` (all padding before). A ``"valid"`` output size
+    below 1 (kernel larger than the input) is returned as is; callers raise.
+    """
+    keff = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        return (size - keff) // stride + 1 if size >= keff else 0, 0
+    if padding == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + keff - size, 0)
+        return out, total // 2
+    if padding == "causal":
+        return (size - 1) // stride + 1 if size > 0 else 0, keff - 1
+    raise ValueError(f"padding must be 'valid', 'same' or 'causal'. Received: padding={padding!r}")
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None = None) -> tuple:
+    """``(output size, padding before)`` of a transposed convolution along one axis (Keras 3).
+
+    The padding returned is that of the convolution whose input gradient this is.
+    """
+    keff = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        op = max(keff, stride) - keff if output_padding is None else output_padding
+        left, right = keff - 1, keff - 1 + op
+    elif padding == "same":
+        pad_len = stride + keff - 2 if output_padding is None else keff + keff % 2 - 2 + output_padding
+        left = min(pad_len // 2 + pad_len % 2, keff - 1)
+        right = pad_len - left
+    else:
+        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
+    out = (size - 1) * stride + left + right - keff + 2 if size > 0 else 0
+    return out, keff - 1 - left
+
+
+def _as_f32_nd(x: Any, ndim: int, name: str, fn: str, what: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"{fn}: {name} must be a real numeric array; got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{fn}: {name} must be {ndim}-D {what}; got shape {arr.shape}")
+    return np.require(arr, dtype=np.float32, requirements=["C", "A"])
+
+
+def _conv_act(activation: Any) -> tuple:
+    """(kernel name, kernel keyword arguments) of an activation given as None/name/function."""
+    from pynncore import activations as _activations
+
+    act = _activations.get(activation)
+    return act.name, act._kernel_kw
+
+
+def _conv_plan(xs: tuple, ks: tuple, strides: Any, padding: Any, dilation_rate: Any, rank: int, fn: str) -> tuple:
+    """Output spatial sizes and padding of a forward convolution; checks channels and sizes."""
+    s = _conv_tuple(strides, rank, "strides", fn)
+    d = _conv_tuple(dilation_rate, rank, "dilation_rate", fn)
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same", "causal") or (
+        padding.lower() == "causal" and rank != 1
+    ):
+        allowed = "'valid', 'same' or 'causal'" if rank == 1 else "'valid' or 'same'"
+        raise ValueError(f"{fn}: padding must be {allowed}. Received: padding={padding!r}")
+    padding = padding.lower()
+    c, cg, f = xs[-1], ks[-2], ks[-1]
+    if cg < 1 or c % cg:
+        raise ValueError(
+            f"{fn}: the input's {c} channels (last axis of shape {xs}) must be a multiple of the "
+            f"kernel's {cg} input channels (kernel shape {ks})"
+        )
+    groups = c // cg
+    if f % groups:
+        raise ValueError(f"{fn}: {f} filters are not divisible by groups={groups} (kernel shape {ks})")
+    outs, pads = [], []
+    for i in range(rank):
+        o, p = conv_output_size(xs[1 + i], ks[i], s[i], d[i], padding)
+        if o < 1 and xs[0] > 0 or xs[1 + i] < 1:
+            raise ValueError(
+                f"{fn}: the kernel {ks[:rank]} (dilation {d}) is larger than the input {xs[1:-1]} "
+                f"with padding='{padding}'"
+            )
+        outs.append(o)
+        pads.append(p)
+    return tuple(outs), tuple(pads), s, d
+
+
+def conv2d(
+    x: Any,
+    kernel: Any,
+    bias: Any = None,
+    strides: Any = 1,
+    padding: str = "valid",
+    dilation_rate: Any = 1,
+    activation: Any = None,
+) -> np.ndarray:
+    """2-D convolution on channels-last data: ``activation(conv(x, kernel) + bias)``.
+
+    Args:
+        x: ``(N, H, W, C)``.
+        kernel: ``(KH, KW, C / groups, F)`` (groups is inferred from the channel counts).
+        bias: optional ``(F,)``.
+        strides, dilation_rate: int or pair of ints.
+        padding: ``"valid"`` or ``"same"`` (Keras's rule: extra padding at the bottom/right).
+        activation: None (linear), a name or a ``pynncore.activations`` function.
+
+    Returns:
+        float32 ``(N, OH, OW, F)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import ops
+        >>> ops.conv2d(np.ones((1, 5, 5, 2)), np.ones((3, 3, 2, 4)), padding="same").shape
+        (1, 5, 5, 4)
+    """
+    fn = "conv2d"
+    x = _as_f32_nd(x, 4, "x", fn, "(N, H, W, C)")
+    kernel = _as_f32_nd(kernel, 4, "kernel", fn, "(KH, KW, C/groups, F)")
+    (oh, ow), pads, s, d = _conv_plan(x.shape, kernel.shape, strides, padding, dilation_rate, 2, fn)
+    b = None if bias is None else _as_f32_nd(bias, 1, "bias", fn, "(F,)")
+    name, kw = _conv_act(activation)
+    y = np.empty((x.shape[0], oh, ow, kernel.shape[3]), np.float32)
+    _core.conv2d_forward(x, kernel, b, y, s, d, pads, name, **kw)
+    return y
+
+
+def conv1d(
+    x: Any,
+    kernel: Any,
+    bias: Any = None,
+    strides: Any = 1,
+    padding: str = "valid",
+    dilation_rate: Any = 1,
+    activation: Any = None,
+) -> np.ndarray:
+    """1-D convolution on ``(N, L, C)`` with a ``(K, C / groups, F)`` kernel; see ``conv2d``.
+
+    ``padding`` may also be ``"causal"`` (all padding before the sequence). Returns
+    ``(N, OL, F)``.
+    """
+    fn = "conv1d"
+    x = _as_f32_nd(x, 3, "x", fn, "(N, L, C)")
+    kernel = _as_f32_nd(kernel, 3, "kernel", fn, "(K, C/groups, F)")
+    (ol,), (pad,), (s,), (d,) = _conv_plan(x.shape, kernel.shape, strides, padding, dilation_rate, 1, fn)
+    b = None if bias is None else _as_f32_nd(bias, 1, "bias", fn, "(F,)")
+    name, kw = _conv_act(activation)
+    y = np.empty((x.shape[0], 1, ol, kernel.shape[2]), np.float32)
+    _core.conv2d_forward(x[:, None], kernel[None], b, y, (1, s), (1, d), (0, pad), name, **kw)
+    return y[:, 0]
+
+
+def conv2d_backward(
+    x: Any,
+    kernel: Any,
+    dy: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    dilation_rate: Any = 1,
+    need_dx: bool = True,
+) -> tuple:
+    """Gradients of ``conv2d`` (without activation) for the output gradient ``dy``.
+
+    Returns:
+        ``(dx, dkernel, dbias)``: ``(N, H, W, C)`` (None unless ``need_dx``),
+        ``(KH, KW, C / groups, F)`` and ``(F,)``.
+    """
+    fn = "conv2d_backward"
+    x = _as_f32_nd(x, 4, "x", fn, "(N, H, W, C)")
+    kernel = _as_f32_nd(kernel, 4, "kernel", fn, "(KH, KW, C/groups, F)")
+    (oh, ow), pads, s, d = _conv_plan(x.shape, kernel.shape, strides, padding, dilation_rate, 2, fn)
+    dy = _as_f32_nd(dy, 4, "dy", fn, "(N, OH, OW, F)")
+    want = (x.shape[0], oh, ow, kernel.shape[3])
+    if dy.shape != want:
+        raise ValueError(f"{fn}: dy must have the output's shape {want}; got shape {dy.shape}")
+    dx = np.empty_like(x) if need_dx else None
+    dk = np.empty_like(kernel)
+    db = np.empty(kernel.shape[3], np.float32)
+    _core.conv2d_backward(x, kernel, dy, dx, dk, db, s, d, pads)
+    return dx, dk, db
+
+
+def conv1d_backward(
+    x: Any,
+    kernel: Any,
+    dy: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    dilation_rate: Any = 1,
+    need_dx: bool = True,
+) -> tuple:
+    """Gradients of ``conv1d`` (without activation): ``(dx, dkernel, dbias)``."""
+    fn = "conv1d_backward"
+    x = _as_f32_nd(x, 3, "x", fn, "(N, L, C)")
+    kernel = _as_f32_nd(kernel, 3, "kernel", fn, "(K, C/groups, F)")
+    (ol,), (pad,), (s,), (d,) = _conv_plan(x.shape, kernel.shape, strides, padding, dilation_rate, 1, fn)
+    dy = _as_f32_nd(dy, 3, "dy", fn, "(N, OL, F)")
+    want = (x.shape[0], ol, kernel.shape[2])
+    if dy.shape != want:
+        raise ValueError(f"{fn}: dy must have the output's shape {want}; got shape {dy.shape}")
+    dx = np.empty_like(x) if need_dx else None
+    dk = np.empty_like(kernel)
+    db = np.empty(kernel.shape[2], np.float32)
+    _core.conv2d_backward(
+        x[:, None], kernel[None], dy[:, None], None if dx is None else dx[:, None], dk[None], db, (1, s), (1, d), (0, pad)
+    )
+    return dx, dk, db
+
+
+def conv2d_transpose(
+    x: Any,
+    kernel: Any,
+    bias: Any = None,
+    strides: Any = 1,
+    padding: str = "valid",
+    output_padding: Any = None,
+    dilation_rate: Any = 1,
+    activation: Any = None,
+) -> np.ndarray:
+    """Transposed 2-D convolution (Keras's ``Conv2DTranspose``) on channels-last data.
+
+    Args:
+        x: ``(N, H, W, C)``.
+        kernel: ``(KH, KW, F, C)`` (Keras's layout: filters before input channels).
+        bias: optional ``(F,)``.
+        output_padding: None (Keras's default) or int / pair added at the end of each axis.
+
+    Returns:
+        float32 ``(N, OH, OW, F)`` with ``OH = H * stride`` for ``"same"`` and
+        ``(H - 1) * stride + max(KH_eff, stride)`` for ``"valid"``.
+    """
+    fn = "conv2d_transpose"
+    x = _as_f32_nd(x, 4, "x", fn, "(N, H, W, C)")
+    kernel = _as_f32_nd(kernel, 4, "kernel", fn, "(KH, KW, F, C)")
+    s = _conv_tuple(strides, 2, "strides", fn)
+    d = _conv_tuple(dilation_rate, 2, "dilation_rate", fn)
+    op = None if output_padding is None else _conv_tuple(output_padding, 2, "output_padding", fn, minimum=0)
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+        raise ValueError(f"{fn}: padding must be 'valid' or 'same'. Received: padding={padding!r}")
+    if kernel.shape[3] != x.shape[3]:
+        raise ValueError(
+            f"{fn}: the kernel {kernel.shape} expects {kernel.shape[3]} input channels (last axis); "
+            f"got x of shape {x.shape}"
+        )
+    outs, pads = [], []
+    for i in range(2):
+        o, p = conv_transpose_output_size(x.shape[1 + i], kernel.shape[i], s[i], d[i], padding.lower(), None if op is None else op[i])
+        outs.append(max(o, 0))
+        pads.append(p)
+    b = None if bias is None else _as_f32_nd(bias, 1, "bias", fn, "(F,)")
+    name, kw = _conv_act(activation)
+    y = np.empty((x.shape[0], outs[0], outs[1], kernel.shape[2]), np.float32)
+    _core.conv2d_backward(None, kernel, x, y, None, None, s, d, tuple(pads), bias_dx=b, activation=name, **kw)
+    return y

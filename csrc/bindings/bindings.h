@@ -22,5 +22,6 @@ void bind_dense(py::module_& m);
 // or elu's alpha, None for the Keras default; approximate: gelu's tanh form); ValueError
 // naming `fn` when an argument does not apply to `act`.
 ActParams activation_params(const char* fn, Act act, std::optional<float> alpha, bool approximate);
+void bind_conv(py::module_& m);
 
 }  // namespace pyn

@@ -34,21 +34,36 @@ inline int threads_for(double work, double grain, int max_threads) {
   return t < max_threads ? static_cast<int>(t) : max_threads;
 }
 
+namespace detail {
+// Depth of parallel() calls running on one thread only (nthreads == 1, or inside another
+// region). Their barriers must not reach the enclosing region's team: a kernel that calls
+// gemm from its own per-thread work would otherwise pair gemm's barriers with other threads'.
+inline thread_local int serial_depth = 0;
+}  // namespace detail
+
 template <class Fn>
 void parallel(int nthreads, Fn&& fn) {
 #ifdef _OPENMP
   if (nthreads > 1 && !in_parallel()) {
+    const int outer_serial = detail::serial_depth;  // a real team starts afresh
+    detail::serial_depth = 0;
 #pragma omp parallel num_threads(nthreads)
     { fn(omp_get_thread_num(), omp_get_num_threads()); }
+    detail::serial_depth = outer_serial;
     return;
   }
 #endif
   (void)nthreads;
+  ++detail::serial_depth;
+  struct Leave {
+    ~Leave() { --detail::serial_depth; }
+  } leave;
   fn(0, 1);
 }
 
 inline void barrier() {
 #ifdef _OPENMP
+  if (detail::serial_depth > 0) return;
 #pragma omp barrier
 #endif
 }

@@ -1,0 +1,339 @@
+// 2-D convolution on NHWC data as GEMMs over tiles of output pixels; formulas, layouts and
+// the tiling are described in conv.h.
+//
+// One tile of R output pixels, one group g (K = KH*KW*Cg):
+//
+//           K = taps x Cg                      Fg                     Fg
+//        +---------------------+          +--------+             +--------+
+//   r=0  | (kh0,kw0) c0..c(Cg) | (kh0,kw1)|        |             |        |
+//   ...  |  im2col of pixel r  |    x     |  W_g   |  K     =    | y tile |  R   (ld F)
+//   R-1  |                     |          | (ld F) |             |        |
+//        +---------------------+          +--------+             +--------+
+//
+// The im2col buffer is per thread and holds one tile only (R is chosen so that it stays in
+// the L2 cache), never the whole input.
+#include "kernels/conv.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "common/buffer.h"
+#include "common/check.h"
+#include "common/parallel.h"
+#include "kernels/gemm.h"
+
+namespace pyn {
+namespace {
+
+thread_local ScratchBuffer tl_col;
+thread_local ScratchBuffer tl_dcol;
+thread_local ScratchBuffer tl_dw;
+
+// Floating-point operations per thread below which a convolution runs on one thread.
+constexpr double kConvGrainFlops = 1.0e6;
+// Target size of one im2col tile in floats (256 KiB), and the bounds on its row count.
+constexpr int64_t kTileFloats = 65536;
+constexpr int64_t kMinTileRows = 32;
+constexpr int64_t kMaxTileRows = 2048;
+// Backward tiles are shorter: the weight-gradient GEMM runs over a tile's rows (its depth),
+// and up to 512 of them it reads the im2col buffer in place instead of packing it.
+constexpr int64_t kMaxBackwardTileRows = 512;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct Plan {
+  int64_t cg, fg, k;  // channels and filters per group; GEMM depth KH*KW*Cg
+  int64_t pixels;     // OH*OW per image
+  int64_t m;          // N*OH*OW
+  bool direct;        // 1x1 kernel, unit stride, no padding, same size: x rows are col rows
+  int64_t rows;       // tile height (output pixels)
+};
+
+Plan make_plan(const ConvGeom& g) {
+  Plan p;
+  p.cg = g.c / g.groups;
+  p.fg = g.f / g.groups;
+  p.k = g.kh * g.kw * p.cg;
+  p.pixels = g.oh * g.ow;
+  p.m = g.n * p.pixels;
+  p.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 &&
+             g.oh == g.h && g.ow == g.w;
+  p.rows = std::clamp<int64_t>(kTileFloats / std::max<int64_t>(p.k, 1), kMinTileRows,
+                               kMaxTileRows);
+  return p;
+}
+
+// Visits the input pixels that output pixels [m0, m0 + rows) read, tap by tap, for group grp.
+// fn(r, offset_in_col_row, src_or_null, count): `count` floats at column offset `offset` of
+// row r come from x[src .. src + count) (null: padding, zeros).
+template <class Fn>
+void for_each_tap(const ConvGeom& g, const Plan& p, int64_t grp, int64_t m0, int64_t rows,
+                  Fn&& fn) {
+  int64_t n = m0 / p.pixels, rem = m0 % p.pixels;
+  int64_t oh = rem / g.ow, ow = rem % g.ow;
+  const int64_t cg = p.cg, c0 = grp * cg;
+  // With one group and unit dilation, the KW taps of a kernel row are one contiguous run of
+  // KW*C floats whenever the whole row lies inside the input.
+  const bool row_runs = g.groups == 1 && g.dw == 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+    for (int64_t a = 0; a < g.kh; ++a) {
+      const int64_t ih = ih0 + a * g.dh;
+      const int64_t off = a * g.kw * cg;
+      if (ih < 0 || ih >= g.h) {
+        fn(r, off, static_cast<int64_t>(-1), g.kw * cg);
+        continue;
+      }
+      const int64_t base = (n * g.h + ih) * g.w;
+      if (row_runs && iw0 >= 0 && iw0 + g.kw <= g.w) {
+        fn(r, off, (base + iw0) * g.c, g.kw * cg);
+        continue;
+      }
+      for (int64_t b = 0; b < g.kw; ++b) {
+        const int64_t iw = iw0 + b * g.dw;
+        if (iw < 0 || iw >= g.w)
+          fn(r, off + b * cg, static_cast<int64_t>(-1), cg);
+        else
+          fn(r, off + b * cg, (base + iw) * g.c + c0, cg);
+      }
+    }
+    if (++ow == g.ow) {
+      ow = 0;
+      if (++oh == g.oh) {
+        oh = 0;
+        ++n;
+      }
+    }
+  }
+}
+
+void im2col(const ConvGeom& g, const Plan& p, const float* x, int64_t grp, int64_t m0,
+            int64_t rows, float* col) {
+  const int64_t k = p.k;
+  for_each_tap(g, p, grp, m0, rows, [&](int64_t r, int64_t off, int64_t src, int64_t cnt) {
+    float* d = col + r * k + off;
+    // Runs are short (Cg or KW*C floats): plain loops, which the compiler inlines, beat
+    // library calls here.
+    if (src < 0) {
+#pragma omp simd
+      for (int64_t i = 0; i < cnt; ++i) d[i] = 0.f;
+    } else {
+      const float* s = x + src;
+#pragma omp simd
+      for (int64_t i = 0; i < cnt; ++i) d[i] = s[i];
+    }
+  });
+}
+
+void col2im_add(const ConvGeom& g, const Plan& p, const float* col, int64_t grp, int64_t m0,
+                int64_t rows, float* dx) {
+  const int64_t k = p.k;
+  for_each_tap(g, p, grp, m0, rows, [&](int64_t r, int64_t off, int64_t src, int64_t cnt) {
+    if (src < 0) return;
+    const float* s = col + r * k + off;
+    float* d = dx + src;
+#pragma omp simd
+    for (int64_t i = 0; i < cnt; ++i) d[i] += s[i];
+  });
+}
+
+// bias + activation over `rows` rows of `cols` values, on the calling thread.
+void epilogue(float* y, int64_t rows, int64_t cols, const float* bias, Act act,
+              const ActParams& ap) {
+  if (rows == 0 || cols == 0) return;
+  if (activation_is_rowwise(act)) {
+    softmax_forward(act, rows, cols, y, bias, y, 1);
+  } else if (bias != nullptr || act != Act::kLinear) {
+    activation_forward(act, rows * cols, y, bias, cols, y, ap, 1);
+  }
+}
+
+double conv_flops(const ConvGeom& g, const Plan& p) {
+  return 2.0 * static_cast<double>(p.m) * static_cast<double>(p.k) * static_cast<double>(g.f);
+}
+
+}  // namespace
+
+void conv2d_check(const ConvGeom& g) {
+  PYN_CHECK(g.n >= 0 && g.h >= 0 && g.w >= 0 && g.c >= 0 && g.f >= 0 && g.oh >= 0 && g.ow >= 0,
+            "conv2d: sizes must be non-negative; got input (", g.n, ", ", g.h, ", ", g.w, ", ",
+            g.c, "), filters ", g.f, ", output (", g.oh, ", ", g.ow, ")");
+  PYN_CHECK(g.kh >= 1 && g.kw >= 1, "conv2d: kernel size must be >= 1; got (", g.kh, ", ", g.kw,
+            ")");
+  PYN_CHECK(g.sh >= 1 && g.sw >= 1, "conv2d: strides must be >= 1; got (", g.sh, ", ", g.sw, ")");
+  PYN_CHECK(g.dh >= 1 && g.dw >= 1, "conv2d: dilation must be >= 1; got (", g.dh, ", ", g.dw,
+            ")");
+  PYN_CHECK(g.pt >= 0 && g.pl >= 0, "conv2d: padding must be >= 0; got (", g.pt, ", ", g.pl, ")");
+  PYN_CHECK(g.groups >= 1, "conv2d: groups must be >= 1; got ", g.groups);
+  PYN_CHECK(g.c % g.groups == 0, "conv2d: input channels ", g.c, " not divisible by groups ",
+            g.groups);
+  PYN_CHECK(g.f % g.groups == 0, "conv2d: filters ", g.f, " not divisible by groups ", g.groups);
+}
+
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
+                    float* y, Act act, ActParams ap, int num_threads) {
+  conv2d_check(g);
+  const Plan p = make_plan(g);
+  if (p.m == 0 || g.f == 0) return;
+  if (p.k == 0) {  // no input channels: y = act(bias)
+    for (int64_t i = 0; i < p.m * g.f; ++i) y[i] = 0.f;
+    epilogue(y, p.m, g.f, bias, act, ap);
+    return;
+  }
+  const int max_t = num_threads > 0 ? num_threads : get_num_threads();
+  const int64_t ntiles = ceil_div(p.m, p.rows);
+  const int64_t rows = ceil_div(p.m, ntiles);
+  int nt = threads_for(conv_flops(g, p), kConvGrainFlops, max_t);
+  const bool outer = nt > 1 && ntiles >= 2 * nt;  // else gemm threads each tile itself
+  if (!outer) nt = 1;
+
+  std::atomic<int64_t> next{0};
+  parallel(nt, [&](int, int) {
+    float* col = p.direct ? nullptr : tl_col.floats(static_cast<size_t>(rows * p.k));
+    const int gemm_threads = outer ? 1 : max_t;
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntiles;) {
+      const int64_t m0 = t * rows, r = std::min(rows, p.m - m0);
+      float* yt = y + m0 * g.f;
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const float* a = x + m0 * g.c + grp * p.cg;
+        int64_t lda = g.c;
+        if (!p.direct) {
+          im2col(g, p, x, grp, m0, r, col);
+          a = col;
+          lda = p.k;
+        }
+        gemm(false, false, r, p.fg, p.k, 1.f, a, lda, w + grp * p.fg, g.f, 0.f, yt + grp * p.fg,
+             g.f, gemm_threads);
+      }
+      epilogue(yt, r, g.f, bias, act, ap);
+    }
+  });
+}
+
+void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const float* dz,
+                     float* dx, float* dw, float* db, bool accumulate, const float* bias_dx,
+                     Act act_dx, ActParams ap, int num_threads) {
+  conv2d_check(g);
+  Plan p = make_plan(g);
+  const int64_t wsize = g.kh * g.kw * p.cg * g.f;
+  if (!accumulate) {
+    if (dw != nullptr) std::fill(dw, dw + wsize, 0.f);
+    if (db != nullptr) std::fill(db, db + g.f, 0.f);
+  }
+  const int64_t in_image = g.h * g.w * g.c;
+  if (dx != nullptr && (p.m == 0 || p.k == 0 || g.f == 0)) {  // nothing reaches dx
+    std::fill(dx, dx + g.n * in_image, 0.f);
+    if (g.n > 0) epilogue(dx, g.n * g.h * g.w, g.c, bias_dx, act_dx, ap);
+  }
+  if (p.m == 0 || p.k == 0 || g.f == 0) return;
+  if (dw == nullptr && db == nullptr && dx == nullptr) return;
+
+  // Work units: whole images when dx is written (no two threads scatter into one image),
+  // otherwise tiles of the flattened N*OH*OW pixels.
+  const bool by_image = dx != nullptr;
+  p.rows = std::min(p.rows, kMaxBackwardTileRows);
+  int64_t rows, tiles_per_unit, units;
+  if (by_image) {
+    tiles_per_unit = ceil_div(p.pixels, p.rows);
+    rows = ceil_div(p.pixels, tiles_per_unit);
+    units = g.n;
+  } else {
+    const int64_t ntiles = ceil_div(p.m, p.rows);
+    rows = ceil_div(p.m, ntiles);
+    tiles_per_unit = 1;
+    units = ntiles;
+  }
+  const int max_t = num_threads > 0 ? num_threads : get_num_threads();
+  const double flops = conv_flops(g, p) * ((dx != nullptr) + (dw != nullptr));
+  int nt = threads_for(flops, kConvGrainFlops, max_t);
+  const bool outer = nt > 1 && (by_image ? units >= nt : units >= 2 * nt);
+  if (!outer) nt = 1;
+  const bool want_w = dw != nullptr || db != nullptr;
+  const size_t private_floats = static_cast<size_t>(wsize + g.f);
+
+  std::vector<float*> priv(static_cast<size_t>(nt), nullptr);
+  std::atomic<int64_t> next{0};
+  parallel(nt, [&](int tid, int nth) {
+    const int gemm_threads = outer ? 1 : max_t;
+    float* col = nullptr;
+    float* dcol = nullptr;
+    if (!p.direct) {
+      if (dw != nullptr) col = tl_col.floats(static_cast<size_t>(rows * p.k));
+      if (dx != nullptr) dcol = tl_dcol.floats(static_cast<size_t>(rows * p.k));
+    }
+    float* pw = nullptr;
+    float* pb = nullptr;
+    if (want_w) {
+      pw = tl_dw.floats(private_floats);
+      std::fill(pw, pw + private_floats, 0.f);
+      pb = pw + wsize;
+      priv[static_cast<size_t>(tid)] = pw;
+    }
+    auto do_tile = [&](int64_t m0, int64_t r) {
+      const float* dzt = dz + m0 * g.f;
+      if (db != nullptr) {
+        for (int64_t i = 0; i < r; ++i) {
+          const float* s = dzt + i * g.f;
+#pragma omp simd
+          for (int64_t j = 0; j < g.f; ++j) pb[j] += s[j];
+        }
+      }
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        if (dw != nullptr) {
+          const float* a = x + m0 * g.c + grp * p.cg;
+          int64_t lda = g.c;
+          if (!p.direct) {
+            im2col(g, p, x, grp, m0, r, col);
+            a = col;
+            lda = p.k;
+          }
+          gemm(true, false, p.k, p.fg, r, 1.f, a, lda, dzt + grp * p.fg, g.f, 1.f,
+               pw + grp * p.fg, g.f, gemm_threads);
+        }
+        if (dx != nullptr) {
+          if (p.direct) {
+            gemm(false, true, r, p.cg, p.fg, 1.f, dzt + grp * p.fg, g.f, w + grp * p.fg, g.f,
+                 0.f, dx + m0 * g.c + grp * p.cg, g.c, gemm_threads);
+          } else {
+            gemm(false, true, r, p.k, p.fg, 1.f, dzt + grp * p.fg, g.f, w + grp * p.fg, g.f, 0.f,
+                 dcol, p.k, gemm_threads);
+            col2im_add(g, p, dcol, grp, m0, r, dx);
+          }
+        }
+      }
+    };
+    for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;) {
+      if (!by_image) {
+        const int64_t m0 = u * rows;
+        do_tile(m0, std::min(rows, p.m - m0));
+        continue;
+      }
+      float* dxi = dx + u * in_image;
+      if (!p.direct) std::fill(dxi, dxi + in_image, 0.f);
+      for (int64_t t = 0; t < tiles_per_unit; ++t) {
+        const int64_t o0 = t * rows;
+        if (o0 >= p.pixels) break;
+        do_tile(u * p.pixels + o0, std::min(rows, p.pixels - o0));
+      }
+      epilogue(dxi, g.h * g.w, g.c, bias_dx, act_dx, ap);
+    }
+    if (!want_w) return;
+    // Sum the per-thread buffers into dw and db, each thread a slice of the elements.
+    barrier();
+    int64_t lo, hi;
+    split_range(wsize + g.f, 16, nth, tid, &lo, &hi);
+    for (int64_t i = lo; i < hi; ++i) {
+      float s = 0.f;
+      for (int t = 0; t < nth; ++t) s += priv[static_cast<size_t>(t)][i];
+      if (i < wsize) {
+        if (dw != nullptr) dw[i] += s;
+      } else if (db != nullptr) {
+        db[i - wsize] += s;
+      }
+    }
+  });
+}
+
+}  // namespace pyn

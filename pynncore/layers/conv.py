@@ -1,0 +1,421 @@
+"""Convolution layers: Conv1D, Conv2D and Conv2DTranspose (channels-last, Keras 3 layouts).
+
+All three run on one native kernel (``_core.conv2d_forward`` / ``conv2d_backward``): Conv1D is
+Conv2D with a height of 1, and the forward pass of Conv2DTranspose is the input gradient of
+the convolution it transposes. Bias and activation are applied inside the kernel, tile by tile,
+while the output is still in cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from pynncore import _core
+from pynncore import activations as _activations
+from pynncore import regularizers as _regularizers
+from pynncore.layers.base import Layer, shape_str
+from pynncore.layers.core import _serialize
+from pynncore.ops import _conv_tuple, conv_output_size, conv_transpose_output_size
+
+__all__ = ["Conv1D", "Conv2D", "Conv2DTranspose"]
+
+
+def _check_data_format(layer: str, data_format: Any) -> str:
+    if data_format not in (None, "channels_last"):
+        raise ValueError(
+            f"{layer}: only data_format='channels_last' is supported (data (N, ..., C)). "
+            f"Received: data_format={data_format!r}"
+        )
+    return "channels_last"
+
+
+def _check_padding(layer: str, padding: Any, allowed: tuple) -> str:
+    if not isinstance(padding, str) or padding.lower() not in allowed:
+        names = ", ".join(repr(p) for p in allowed)
+        raise ValueError(f"{layer}: padding must be one of {names}. Received: padding={padding!r}")
+    return padding.lower()
+
+
+def _positive_int(layer: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{layer}: {name} must be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+class _ConvBase(Layer):
+    """What Conv1D, Conv2D and Conv2DTranspose share: arguments, weights, config."""
+
+    _rank = 2
+    _transpose = False
+    _paddings: tuple = ("valid", "same")
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: Optional[str] = None,
+        dilation_rate: Any = 1,
+        groups: int = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        what = f"{type(self).__name__} '{self.name}'"
+        self.filters = _positive_int(what, "filters", filters)
+        r = self._rank
+        self.kernel_size = _conv_tuple(kernel_size, r, "kernel_size", what)
+        self.strides = _conv_tuple(strides, r, "strides", what)
+        self.padding = _check_padding(what, padding, self._paddings)
+        self.data_format = _check_data_format(what, data_format)
+        self.dilation_rate = _conv_tuple(dilation_rate, r, "dilation_rate", what)
+        self.groups = _positive_int(what, "groups", groups)
+        if self.filters % self.groups:
+            raise ValueError(
+                f"{what}: filters must be divisible by groups. Received: filters={self.filters}, "
+                f"groups={self.groups}"
+            )
+        self.activation = _activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        self.activity_regularizer = _regularizers.get(activity_regularizer)
+        self.kernel_constraint = kernel_constraint
+        self.bias_constraint = bias_constraint
+        self.kernel = None
+        self.bias = None
+
+    @property
+    def _what(self) -> str:
+        return f"{type(self).__name__} '{self.name}'"
+
+    def _data_desc(self) -> str:
+        return "(N, L, C)" if self._rank == 1 else "(N, H, W, C)"
+
+    def _check_rank_and_channels(self, shape: tuple) -> None:
+        if len(shape) != self._rank + 2:
+            raise ValueError(
+                f"{self._what}: expected input of rank {self._rank + 2} {self._data_desc()}. "
+                f"Received: shape={shape_str(shape)}"
+            )
+        if shape[-1] is None:
+            raise ValueError(
+                f"{self._what}: the channel dimension (last axis) of the input must be known. "
+                f"Received: shape={shape_str(shape)}"
+            )
+        if self.kernel is not None and shape[-1] != self._in_channels:
+            raise ValueError(
+                f"{self._what}: expected input with {self._in_channels} channels (last axis). "
+                f"Received: shape={shape_str(shape)}"
+            )
+
+    def _output_sizes(self, shape: tuple) -> tuple:
+        """Output spatial sizes and padding before, per axis (None where the size is unknown)."""
+        sizes, pads = [], []
+        for i in range(self._rank):
+            n = shape[1 + i]
+            k, s, d = self.kernel_size[i], self.strides[i], self.dilation_rate[i]
+            if n is None:
+                sizes.append(None)
+                pads.append(None)
+                continue
+            if self._transpose:
+                op = None if self.output_padding is None else self.output_padding[i]
+                o, p = conv_transpose_output_size(n, k, s, d, self.padding, op)
+            else:
+                o, p = conv_output_size(n, k, s, d, self.padding)
+            if o < 1 or n < 1:
+                keff = tuple((kk - 1) * dd + 1 for kk, dd in zip(self.kernel_size, self.dilation_rate))
+                raise ValueError(
+                    f"{self._what}: the kernel (size {self.kernel_size}, dilated {keff}) is larger "
+                    f"than the input with padding='{self.padding}'; expected spatial sizes of at "
+                    f"least {keff}. Received: shape={shape_str(shape)}"
+                )
+            sizes.append(o)
+            pads.append(p)
+        return tuple(sizes), tuple(pads)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        input_shape = tuple(input_shape)
+        self._check_rank_and_channels(input_shape)
+        sizes, _ = self._output_sizes(input_shape)
+        return (input_shape[0],) + sizes + (self.filters,)
+
+    def _kernel_shape(self, in_channels: int) -> tuple:
+        raise NotImplementedError
+
+    def build(self, input_shape: tuple) -> None:
+        input_shape = tuple(input_shape)
+        self._check_rank_and_channels(input_shape)
+        self._output_sizes(input_shape)
+        c = int(input_shape[-1])
+        if c % self.groups:
+            raise ValueError(
+                f"{self._what}: the input's channels must be divisible by groups={self.groups}. "
+                f"Received: shape={shape_str(input_shape)}"
+            )
+        self._in_channels = c
+        self.kernel = self.add_weight("kernel", self._kernel_shape(c), self.kernel_initializer, self.kernel_regularizer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+        self.built = True
+
+    def _prepare(self, x: np.ndarray) -> tuple:
+        """x as C-contiguous float32 NHWC (H = 1 for Conv1D), the NHWC kernel view, output
+        shapes and padding; raises ValueError for inputs that do not fit the layer."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self._check_rank_and_channels(x.shape)
+        sizes, pads = self._output_sizes(x.shape)
+        kernel = self.kernel.value
+        if self._rank == 1:
+            x4 = x[:, None]
+            kernel = kernel[None]
+            sizes, pads = (1,) + sizes, (0,) + pads
+        else:
+            x4 = x
+        return x, x4, kernel, sizes, pads
+
+    def _geometry(self) -> tuple:
+        if self._rank == 1:
+            return (1,) + self.strides, (1,) + self.dilation_rate
+        return self.strides, self.dilation_rate
+
+    def _out_shape(self, x: np.ndarray, sizes: tuple) -> tuple:
+        spatial = sizes[1:] if self._rank == 1 else sizes
+        return (x.shape[0],) + tuple(spatial) + (self.filters,)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+            activation=_activations.serialize(self.activation),
+            use_bias=self.use_bias,
+            kernel_initializer=_serialize(self.kernel_initializer),
+            bias_initializer=_serialize(self.bias_initializer),
+            kernel_regularizer=_serialize(self.kernel_regularizer),
+            bias_regularizer=_serialize(self.bias_regularizer),
+            activity_regularizer=_serialize(self.activity_regularizer),
+            kernel_constraint=None,
+            bias_constraint=None,
+        )
+        if not self._transpose:
+            config["groups"] = self.groups
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        config = dict(config)
+        for key in ("kernel_size", "strides", "dilation_rate", "output_padding"):
+            if isinstance(config.get(key), list):
+                config[key] = tuple(config[key])
+        return cls(**config)
+
+
+class _Conv(_ConvBase):
+    """Conv1D / Conv2D: ``activation(conv(inputs, kernel) + bias)``."""
+
+    def _kernel_shape(self, in_channels: int) -> tuple:
+        return self.kernel_size + (in_channels // self.groups, self.filters)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x, x4, kernel, sizes, pads = self._prepare(x)
+        act = self.activation
+        fused = not training or not act.backward_needs_x
+        y4 = np.empty((x.shape[0],) + sizes + (self.filters,), np.float32)
+        strides, dilation = self._geometry()
+        bias = self.bias.value if self.use_bias else None
+        name, kw = (act.name, act._kernel_kw) if fused else ("linear", {})
+        _core.conv2d_forward(x4, kernel, bias, y4, strides, dilation, pads, name, **kw)
+        z = None
+        if fused:
+            y = y4
+        else:
+            z = y4
+            y = act.forward(z)
+        out_shape = self._out_shape(x, sizes)
+        ctx = (x4, pads, z, y, y4.shape) if training else None
+        return y.reshape(out_shape), ctx
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        x4, pads, z, y, shape4 = ctx
+        dy4 = np.ascontiguousarray(dy, dtype=np.float32).reshape(shape4)
+        if self.activation.name == "linear":
+            dz = dy4
+        else:
+            dz = self.activation.backward(x=z, y=y.reshape(shape4), dy=dy4, out=np.empty(shape4, np.float32))
+        train = self.trainable and self.kernel.trainable
+        dk = db = None
+        if train:
+            dk = self.kernel.grad[None] if self._rank == 1 else self.kernel.grad
+            db = self.bias.grad if self.use_bias else None
+        if not need_dx and not train:
+            return None
+        dx4 = np.empty_like(x4) if need_dx else None
+        strides, dilation = self._geometry()
+        kernel = self.kernel.value[None] if self._rank == 1 else self.kernel.value
+        _core.conv2d_backward(x4, kernel, dz, dx4, dk, db, strides, dilation, pads, accumulate=True)
+        if not need_dx:
+            return None
+        return dx4[:, 0] if self._rank == 1 else dx4
+
+
+class Conv2D(_Conv):
+    """2-D convolution over images ``(N, H, W, C)``: ``activation(conv2d(x, kernel) + bias)``.
+
+    The kernel has Keras's layout ``(KH, KW, C / groups, filters)``. The native kernel works
+    on NHWC directly as GEMMs over tiles of output pixels, with bias and activation applied
+    to each tile as it is produced.
+
+    Args:
+        filters: number of output channels.
+        kernel_size: int or ``(KH, KW)``.
+        strides: int or pair, default 1.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output ``ceil(size / stride)``; the odd
+            padding pixel goes to the bottom/right, as in Keras).
+        data_format: None or ``"channels_last"`` (the only supported layout).
+        dilation_rate: int or pair, default 1.
+        groups: input and output channels are split into this many independent groups.
+        activation: name, ``pynncore.activations`` function, or None (linear).
+        use_bias: whether to add a bias vector.
+        kernel_initializer, bias_initializer: initializers (names or objects).
+        kernel_regularizer, bias_regularizer, activity_regularizer: regularizers or None.
+        kernel_constraint, bias_constraint: accepted for compatibility; not applied.
+
+    Call arguments:
+        inputs: array ``(N, H, W, C)``.
+
+    Returns:
+        Array ``(N, OH, OW, filters)``.
+
+    Raises:
+        ValueError: bad arguments; an input of the wrong rank or channel count; a kernel larger
+            than the (padded) input; channels or filters not divisible by groups.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Conv2D
+        >>> Conv2D(8, 3, padding="same", activation="relu")(np.ones((2, 5, 5, 3))).shape
+        (2, 5, 5, 8)
+    """
+
+    _rank = 2
+
+
+class Conv1D(_Conv):
+    """1-D convolution over sequences ``(N, L, C)``; runs as Conv2D with a height of 1.
+
+    The kernel has Keras's layout ``(K, C / groups, filters)``. Arguments are Conv2D's (with
+    ints or 1-tuples); ``padding`` may also be ``"causal"`` (all padding before the sequence,
+    so output step t sees inputs up to t only).
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Conv1D
+        >>> Conv1D(4, 3, padding="causal")(np.ones((2, 10, 3))).shape
+        (2, 10, 4)
+    """
+
+    _rank = 1
+    _paddings = ("valid", "same", "causal")
+
+
+class Conv2DTranspose(_ConvBase):
+    """Transposed 2-D convolution (decoders, GAN generators): the gradient of a Conv2D with
+    respect to its input, used as a layer that upsamples by ``strides``.
+
+    The kernel has Keras's layout ``(KH, KW, filters, C)``. Output sizes follow Keras 3:
+    ``H * stride`` for ``"same"``, ``(H - 1) * stride + max(KH_eff, stride)`` for ``"valid"``
+    (plus ``output_padding`` rules when it is given).
+
+    Args:
+        filters, kernel_size, strides, padding, data_format, dilation_rate, activation,
+        use_bias, initializers, regularizers, constraints: as for Conv2D.
+        output_padding: None, an int or a pair: extra rows/columns at the end of the output.
+
+    Call arguments:
+        inputs: array ``(N, H, W, C)``.
+
+    Returns:
+        Array ``(N, OH, OW, filters)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Conv2DTranspose
+        >>> Conv2DTranspose(4, 3, strides=2, padding="same")(np.ones((1, 4, 4, 2))).shape
+        (1, 8, 8, 4)
+    """
+
+    _rank = 2
+    _transpose = True
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid", output_padding: Any = None, **kwargs: Any):
+        if "groups" in kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument 'groups'")
+        super().__init__(filters, kernel_size, strides=strides, padding=padding, **kwargs)
+        self.output_padding = (
+            None if output_padding is None else _conv_tuple(output_padding, 2, "output_padding", self._what, minimum=0)
+        )
+        if self.output_padding is not None and any(p >= s for p, s in zip(self.output_padding, self.strides)):
+            raise ValueError(
+                f"{self._what}: output_padding must be smaller than strides. Received: "
+                f"output_padding={self.output_padding}, strides={self.strides}"
+            )
+
+    def _kernel_shape(self, in_channels: int) -> tuple:
+        return self.kernel_size + (self.filters, in_channels)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x, _, kernel, sizes, pads = self._prepare(x)
+        act = self.activation
+        fused = not training or not act.backward_needs_x
+        y = np.empty((x.shape[0],) + sizes + (self.filters,), np.float32)
+        bias = self.bias.value if self.use_bias else None
+        name, kw = (act.name, act._kernel_kw) if fused else ("linear", {})
+        _core.conv2d_backward(None, kernel, x, y, None, None, self.strides, self.dilation_rate, pads, bias_dx=bias, activation=name, **kw)
+        z = None
+        if not fused:
+            z = y
+            y = act.forward(z)
+        return y, ((x, pads, z, y) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        x, pads, z, y = ctx
+        dy = np.ascontiguousarray(dy, dtype=np.float32)
+        if self.activation.name == "linear":
+            dz = dy
+        else:
+            dz = self.activation.backward(x=z, y=y, dy=dy, out=np.empty(dy.shape, np.float32))
+        if self.trainable and self.kernel.trainable:
+            # The transposed layer's output is the convolution's input: dkernel pairs dz (as x)
+            # with this layer's input (as the convolution's output gradient).
+            _core.conv2d_backward(dz, None, x, None, self.kernel.grad, None, self.strides, self.dilation_rate, pads, accumulate=True)
+            if self.use_bias:
+                self.bias.grad += dz.sum(axis=(0, 1, 2), dtype=np.float32)
+        if not need_dx:
+            return None
+        dx = np.empty_like(x)
+        _core.conv2d_forward(dz, self.kernel.value, None, dx, self.strides, self.dilation_rate, pads)
+        return dx
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["output_padding"] = self.output_padding
+        return config
