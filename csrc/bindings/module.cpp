@@ -12,4 +12,6 @@ PYBIND11_MODULE(_core, m) {
   pyn::bind_loss(m);
   pyn::bind_optim(m);
   pyn::bind_dense(m);
+  pyn::bind_pool(m);
+  pyn::bind_norm(m);
 }
