@@ -82,7 +82,7 @@ def test_errors_name_the_layer():
         layers.ZeroPadding2D(((1, 2), (1,)))
     with pytest.raises(ValueError, match=r"Cropping2D 'c': cropping must be non-negative"):
         layers.Cropping2D(((0, -1), (0, 0)), name="c")
-    with pytest.raises(ValueError, match=r"Cropping1D 'c1': cropping .* removes all of an axis.*Received: shape=\(2, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"Cropping1D 'c1': cropping .* removes all of an axis.*Received: shape=\((None|2), 3, 4\)"):
         layers.Cropping1D((2, 1), name="c1")(np.zeros((2, 3, 4)))
     with pytest.raises(ValueError, match="removes all of an axis"):
         Sequential([pynncore.Input((4, 4, 1)), layers.Cropping2D(((0, 0), (2, 2)))])
