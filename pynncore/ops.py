@@ -1058,7 +1058,10 @@ def _pool_grad(
     ya = None if y is None else _as_f32_array(y, "y", fn)
     if nd == 1:
         s4 = (shape[0], 1, shape[1], shape[2])
-        up = lambda a: None if a is None else a[:, None]  # noqa: E731
+
+        def up(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[:, None]
+
         if g.ndim != 3:
             raise ValueError(f"{fn}: dy must be 3-D (N, L, C); got shape {g.shape}")
         if ya is not None and ya.ndim != 3:

@@ -95,10 +95,10 @@ def test_batch_norm_statistics_are_accurate_with_a_large_offset(cpu_path, rng):
 def test_batch_norm_in_place_and_no_dx(rng):
     x = rng.standard_normal((9, 5)).astype(np.float32)
     want, *_ = ops.batch_norm_train(x.copy(), None, None, 1e-3)
-    y, mean, var, inv_std = pynncore._core.batch_norm_forward_train(x, None, None, 1e-3, x)
+    y, mean, _var, inv_std = pynncore._core.batch_norm_forward_train(x, None, None, 1e-3, x)
     assert y is x
     np.testing.assert_array_equal(x, want)
-    dx, dgamma, dbeta = ops.batch_norm_grad(np.ones((9, 5)), np.ones((9, 5)), mean, inv_std, need_dx=False)
+    dx, _dgamma, dbeta = ops.batch_norm_grad(np.ones((9, 5)), np.ones((9, 5)), mean, inv_std, need_dx=False)
     assert dx is None and dbeta.shape == (5,)
 
 
@@ -151,7 +151,7 @@ def test_layer_gradients_on_every_rank(shape, center, scale, cpu_path, rng):
     np.testing.assert_allclose(layer.moving_variance.value, 0.8 + 0.2 * v, rtol=1e-5)
     r = rng.standard_normal(shape)
     dx = layer.backward(ctx, r.astype(np.float32))
-    f = lambda v_: float((ref_bn_train(v_, g, b, 1e-3)[0] * r).sum())  # noqa: E731
+    f = lambda v_: float((ref_bn_train(v_, g, b, 1e-3)[0] * r).sum())
     assert_grad_close(dx, numeric_grad(f, x64), what="dx")
     if scale:
         assert_grad_close(layer.gamma.grad, numeric_grad(lambda v_: float((ref_bn_train(x64, v_, b, 1e-3)[0] * r).sum()), g), what="dgamma")
@@ -172,7 +172,7 @@ def test_layer_non_last_axis(rng):
     np.testing.assert_allclose(np.moveaxis(y, 1, -1), ref_bn_train(moved, None, None, 1e-3)[0], rtol=1e-4, atol=1e-5)
     r = rng.standard_normal(x.shape)
     dx = layer.backward(ctx, r.astype(np.float32))
-    f = lambda v: float((np.moveaxis(ref_bn_train(np.moveaxis(v, 1, -1), None, None, 1e-3)[0], -1, 1) * r).sum())  # noqa: E731
+    f = lambda v: float((np.moveaxis(ref_bn_train(np.moveaxis(v, 1, -1), None, None, 1e-3)[0], -1, 1) * r).sum())
     assert_grad_close(dx, numeric_grad(f, x.astype(np.float64)), what="dx")
 
 

@@ -13,7 +13,6 @@ import pynncore
 from pynncore import layers, ops
 from pynncore.models import Sequential
 
-
 # --- float64 references ------------------------------------------------------------------------
 
 
@@ -271,10 +270,10 @@ def test_global_pooling_values_and_gradients(cls, shape, keepdims, rng):
     x = rng.standard_normal(shape).astype(np.float32)
     axes = tuple(range(1, len(shape) - 1))
     red = np.max if "Max" in cls.__name__ else np.mean
-    ref = lambda v: red(v, axis=axes, keepdims=keepdims)  # noqa: E731
+    ref = lambda v: red(v, axis=axes, keepdims=keepdims)
     y, ctx = layer.forward(x, training=True)
     np.testing.assert_allclose(y, ref(x.astype(np.float64)), rtol=1e-6, atol=1e-7)
-    assert y.shape == layer.compute_output_shape((None,) + shape[1:])[1:] and True or True
+    assert y.shape[1:] == layer.compute_output_shape((None,) + shape[1:])[1:]
     r = rng.standard_normal(y.shape)
     dx = layer.backward(ctx, r.astype(np.float32))
     assert_grad_close(dx, numeric_grad(lambda v: float((ref(v) * r).sum()), x.astype(np.float64)), what="dx")

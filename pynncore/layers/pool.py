@@ -6,7 +6,7 @@ channels, threads over the batch). Global pooling is one numpy reduction over th
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +64,7 @@ class _Pooling(Layer):
         pool_size: Any = 2,
         strides: Any = None,
         padding: str = "valid",
-        data_format: Optional[str] = None,
+        data_format: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -132,7 +132,7 @@ class _Pooling(Layer):
         y = (ops.avg_pool1d if nd == 1 else ops.avg_pool2d)(x, *self._args())
         return y, (x.shape if training else None)
 
-    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
         dy = np.ascontiguousarray(dy, dtype=np.float32)
@@ -211,7 +211,7 @@ class _GlobalPooling(Layer):
     _nd = 2
     _mode = "max"
 
-    def __init__(self, data_format: Optional[str] = None, keepdims: bool = False, **kwargs: Any):
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.data_format = _check_data_format(self, data_format)
         self.keepdims = bool(keepdims)
@@ -254,7 +254,7 @@ class _GlobalPooling(Layer):
         out_shape = (n,) + (1,) * self._nd + (c,) if self.keepdims else (n, c)
         return y.reshape(out_shape), ctx
 
-    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
         if self._mode == "max":

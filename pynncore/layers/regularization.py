@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +17,7 @@ class _SpatialDropout(Dropout):
 
     _nd = 1
 
-    def __init__(self, rate: float, seed: Optional[int] = None, **kwargs: Any):
+    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any):
         kwargs.pop("noise_shape", None)
         super().__init__(rate, seed=seed, **kwargs)
 
@@ -58,7 +58,7 @@ class SpatialDropout2D(_SpatialDropout):
 
     _nd = 2
 
-    def __init__(self, rate: float, data_format: Optional[str] = None, seed: Optional[int] = None, **kwargs: Any):
+    def __init__(self, rate: float, data_format: str | None = None, seed: int | None = None, **kwargs: Any):
         super().__init__(rate, seed=seed, **kwargs)
         if data_format not in (None, "channels_last"):
             raise ValueError(

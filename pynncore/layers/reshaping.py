@@ -6,7 +6,7 @@ loop over samples or pixels.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +83,7 @@ class _Spatial(Layer):
 
 
 class _ZeroPadding(_Spatial):
-    def __init__(self, padding: Any = 1, data_format: Optional[str] = None, **kwargs: Any):
+    def __init__(self, padding: Any = 1, data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.padding = _pairs(self, padding, self._nd, "padding")
         if self._nd == 2:
@@ -101,7 +101,7 @@ class _ZeroPadding(_Spatial):
         y = np.pad(np.asarray(x, dtype=np.float32), ((0, 0),) + self.padding + ((0, 0),))
         return y, (x.shape if training else None)
 
-    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
         index = (slice(None),) + tuple(slice(a, a + d) for (a, _), d in zip(self.padding, ctx[1:-1]))
@@ -140,7 +140,7 @@ class ZeroPadding2D(_ZeroPadding):
 class _Cropping(_Spatial):
     _default: Any = 0
 
-    def __init__(self, cropping: Any = None, data_format: Optional[str] = None, **kwargs: Any):
+    def __init__(self, cropping: Any = None, data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.cropping = _pairs(self, self._default if cropping is None else cropping, self._nd, "cropping")
         if self._nd == 2:
@@ -165,7 +165,7 @@ class _Cropping(_Spatial):
         y = np.ascontiguousarray(np.asarray(x, dtype=np.float32)[index])
         return y, (x.shape if training else None)
 
-    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
         return np.pad(np.asarray(dy, dtype=np.float32), ((0, 0),) + self.cropping + ((0, 0),))
@@ -232,7 +232,7 @@ class _UpSampling(_Spatial):
                 y = np.repeat(y, s, axis=axis)
         return np.ascontiguousarray(y), (x.shape if training else None)
 
-    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
         shape = ctx
@@ -268,7 +268,7 @@ class UpSampling2D(_UpSampling):
 
     _nd = 2
 
-    def __init__(self, size: Any = (2, 2), data_format: Optional[str] = None, interpolation: str = "nearest", **kwargs: Any):
+    def __init__(self, size: Any = (2, 2), data_format: str | None = None, interpolation: str = "nearest", **kwargs: Any):
         super().__init__(**kwargs)
         self._factors = self._size(size)
         self.size = self._factors
