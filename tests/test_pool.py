@@ -390,3 +390,38 @@ def test_pooling_layers_match_keras_forward_and_backward(name, shape, kwargs, rn
     y, ctx = player.forward(x, training=True)
     np.testing.assert_allclose(y, yt.detach().cpu().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(player.backward(ctx, dy), xt.grad.cpu().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_global_average_pooling_1d_with_mask(rng):
+    x = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [0, 1, 0, 1, 0]], bool)
+    layer = layers.GlobalAveragePooling1D()
+    y, ctx = layer.forward(x, training=True, mask=mask)
+    w = mask.astype(np.float64)[:, :, None]
+    ref = lambda v: (v * w).sum(1) / w.sum(1)
+    np.testing.assert_allclose(y, ref(x.astype(np.float64)), rtol=1e-6, atol=1e-7)
+    r = rng.standard_normal(y.shape)
+    dx = layer.backward(ctx, r.astype(np.float32))
+    assert_grad_close(dx, numeric_grad(lambda v: float((ref(v) * r).sum()), x.astype(np.float64)), what="dx")
+    assert layer.compute_mask(x, mask) is None
+    with pytest.raises(ValueError, match=r"GlobalAveragePooling1D '.*': expected a mask of shape \(3, 5\)"):
+        layer.forward(x, mask=mask[:, :4])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_global_average_pooling_1d_mask_matches_keras(rng):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    x = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [0, 1, 0, 1, 0]], bool)
+    want = keras.ops.convert_to_numpy(keras.layers.GlobalAveragePooling1D()(x, mask=mask))
+    np.testing.assert_allclose(layers.GlobalAveragePooling1D().forward(x, mask=mask)[0], want, rtol=1e-5, atol=1e-6)
+
+
+def test_pool_rejects_absurd_window_sizes():
+    x = np.zeros((1, 4, 4, 1), np.float32)
+    with pytest.raises(ValueError, match="at most"):
+        ops.max_pool2d(x, 2**50, padding="same")
+    with pytest.raises(ValueError, match="at most"):
+        ops.avg_pool2d(x, 2, 2**62, padding="same")
+    assert ops.avg_pool2d(x + 1, 7, 5, padding="same").tolist() == [[[[1.0]]]]

@@ -17,6 +17,8 @@ namespace {
 
 // Window elements visited per thread before a second thread pays for its fork/join.
 constexpr double kGrain = 65536.0;
+// Bound on windows and strides, far above any image, so that index arithmetic cannot overflow.
+constexpr int64_t kMaxWindow = int64_t(1) << 40;
 
 const PoolKernels& current_kernels() {
   switch (current_isa()) {
@@ -43,9 +45,11 @@ void pool_output_size(int64_t in, int64_t k, int64_t s, bool same, int64_t* out,
   PYN_CHECK(in > 0, "pooling: input size must be positive; got ", in);
   PYN_CHECK(k > 0, "pooling: pool size must be positive; got ", k);
   PYN_CHECK(s > 0, "pooling: stride must be positive; got ", s);
+  PYN_CHECK(k <= kMaxWindow && s <= kMaxWindow, "pooling: pool size and stride must be at most ",
+            kMaxWindow, "; got ", k, " and ", s);
   if (same) {
-    *out = (in + s - 1) / s;
-    const int64_t total = (*out - 1) * s + k - in;
+    *out = (in - 1) / s + 1;                           // ceil(in / s) without overflow
+    const int64_t total = k - (in - (*out - 1) * s);  // (out - 1) s + k - in
     *pad = total > 0 ? total / 2 : 0;
   } else {
     PYN_CHECK(k <= in, "pooling: pool size ", k, " is larger than the input size ", in,
@@ -62,6 +66,8 @@ void check_pool_params(const PoolParams& p, const char* fn) {
   PYN_CHECK(p.kh > 0 && p.kw > 0, fn, ": pool size must be positive; got (", p.kh, ", ", p.kw,
             ")");
   PYN_CHECK(p.sh > 0 && p.sw > 0, fn, ": strides must be positive; got (", p.sh, ", ", p.sw, ")");
+  PYN_CHECK(p.kh <= kMaxWindow && p.kw <= kMaxWindow && p.sh <= kMaxWindow && p.sw <= kMaxWindow,
+            fn, ": pool size and strides must be at most ", kMaxWindow);
   PYN_CHECK(p.oh > 0 && p.ow > 0, fn, ": output size must be positive; got (", p.oh, ", ", p.ow,
             ")");
   PYN_CHECK(p.pad_top >= 0 && p.pad_left >= 0 && p.pad_top < p.kh && p.pad_left < p.kw, fn,

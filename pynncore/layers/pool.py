@@ -296,9 +296,46 @@ class GlobalMaxPooling1D(_GlobalPooling):
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
-    """Mean over steps: ``(N, steps, C)`` to ``(N, C)`` (``keepdims``: ``(N, 1, C)``)."""
+    """Mean over steps: ``(N, steps, C)`` to ``(N, C)`` (``keepdims``: ``(N, 1, C)``).
+
+    With a mask ``(N, steps)`` (e.g. from ``Embedding(mask_zero=True)``) the mean runs over
+    the unmasked steps only, as in Keras; the output carries no mask.
+    """
 
     _nd, _mode = 1, "avg"
+    consumes_mask = True
+
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+        return None
+
+    def forward(self, x: np.ndarray, training: bool = False, mask: np.ndarray | None = None) -> tuple:
+        if mask is None:
+            return super().forward(x, training)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self._check_shape(x.shape)
+        w = np.asarray(mask)
+        if w.shape != x.shape[:2]:
+            raise ValueError(
+                f"GlobalAveragePooling1D '{self.name}': expected a mask of shape {x.shape[:2]} "
+                f"(batch, steps). Received: mask shape={w.shape}"
+            )
+        w = w.astype(np.float32)
+        count = w.sum(axis=1, keepdims=True)  # (N, 1); a fully masked row gives NaN, as in Keras
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = (w / count)[:, :, None]  # (N, steps, 1)
+        y = (x * scale).sum(axis=1, dtype=np.float64).astype(np.float32)
+        if self.keepdims:
+            y = y[:, None, :]
+        return y, (("masked", scale, x.shape) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        if isinstance(ctx, tuple) and ctx and isinstance(ctx[0], str):
+            if not need_dx:
+                return None
+            _, scale, shape = ctx
+            g = np.asarray(dy, dtype=np.float32).reshape(shape[0], 1, shape[2])
+            return np.ascontiguousarray(g * scale, dtype=np.float32)
+        return super().backward(ctx, dy, need_dx)
 
 
 # Keras's short aliases.
