@@ -31,6 +31,26 @@ def ref_upsample(x, size):
     return out
 
 
+def ref_bilinear(x, size):
+    """Half-pixel bilinear resize, written per output pixel from the formula."""
+    x = np.asarray(x, np.float64)
+    n, h, w, c = x.shape
+    out = np.zeros((n, h * size[0], w * size[1], c))
+
+    def taps(o, s, n_in):
+        src = max((o + 0.5) / s - 0.5, 0.0)
+        i0 = min(int(np.floor(src)), n_in - 1)
+        return i0, min(i0 + 1, n_in - 1), src - i0
+
+    for i in range(h * size[0]):
+        a0, a1, wa = taps(i, size[0], h)
+        for j in range(w * size[1]):
+            b0, b1, wb = taps(j, size[1], w)
+            out[:, i, j] = ((1 - wa) * ((1 - wb) * x[:, a0, b0] + wb * x[:, a0, b1])
+                            + wa * ((1 - wb) * x[:, a1, b0] + wb * x[:, a1, b1]))
+    return out
+
+
 CASES = [
     (layers.ZeroPadding1D, {"padding": 2}, (2, 5, 3), lambda x: ref_pad(x, [(2, 2)])),
     (layers.ZeroPadding1D, {"padding": (0, 3)}, (1, 4, 2), lambda x: ref_pad(x, [(0, 3)])),
@@ -44,6 +64,8 @@ CASES = [
     (layers.UpSampling1D, {"size": 3}, (2, 4, 3), lambda x: ref_upsample(x, (3,))),
     (layers.UpSampling2D, {}, (2, 3, 2, 3), lambda x: ref_upsample(x, (2, 2))),
     (layers.UpSampling2D, {"size": (1, 3)}, (1, 3, 3, 5), lambda x: ref_upsample(x, (1, 3))),
+    (layers.UpSampling2D, {"size": (2, 3), "interpolation": "bilinear"}, (2, 3, 4, 3), lambda x: ref_bilinear(x, (2, 3))),
+    (layers.UpSampling2D, {"size": 3, "interpolation": "bilinear"}, (1, 1, 2, 2), lambda x: ref_bilinear(x, (3, 3))),
 ]
 IDS = [f"{c.__name__}-{k}" for c, k, *_ in CASES]
 
@@ -55,7 +77,7 @@ def test_forward_backward_and_shapes(cls, kwargs, shape, ref, rng):
     y, ctx = layer.forward(x, training=True)
     want = ref(x)
     assert y.dtype == np.float32 and y.flags.c_contiguous
-    np.testing.assert_array_equal(y, want.astype(np.float32))
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6)
     assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + want.shape[1:]
     assert layer(pynncore.Input(shape[1:])).shape == (None,) + want.shape[1:]
     r = rng.standard_normal(y.shape)
@@ -90,7 +112,7 @@ def test_errors_name_the_layer():
         layers.UpSampling2D((2, 0), name="u")
     with pytest.raises(ValueError, match=r"UpSampling1D '.*': size must be a positive int"):
         layers.UpSampling1D((2, 2))
-    with pytest.raises(ValueError, match="interpolation='nearest'"):
+    with pytest.raises(ValueError, match="interpolation must be 'nearest' or 'bilinear'"):
         layers.UpSampling2D(interpolation="bicubic")
     with pytest.raises(ValueError, match=r"expected a 4-D input \(batch, height, width, channels\). Received: shape=\((None|2), 3, 4\)"):
         layers.ZeroPadding2D()(np.zeros((2, 3, 4)))
@@ -161,4 +183,4 @@ def test_matches_keras(cls, kwargs, shape, ref, rng):
     x = rng.standard_normal(shape).astype(np.float32)
     klayer = getattr(keras.layers, cls.__name__)(**kwargs)
     want = keras.ops.convert_to_numpy(klayer(x))
-    np.testing.assert_array_equal(cls(**kwargs)(x), want)
+    np.testing.assert_allclose(cls(**kwargs)(x), want, rtol=1e-6, atol=1e-6)

@@ -259,11 +259,28 @@ class UpSampling1D(_UpSampling):
         return config
 
 
-class UpSampling2D(_UpSampling):
-    """Nearest-neighbour upsampling of ``(N, H, W, C)`` by ``size`` (default ``(2, 2)``): each
-    pixel becomes a ``size[0] x size[1]`` block.
+def _bilinear_matrix(n_in: int, scale: int) -> np.ndarray:
+    """(n_in * scale, n_in) float64 interpolation weights of half-pixel bilinear resizing
+    (source position (o + 0.5) / scale - 0.5, clamped at the edges), as Keras's
+    ``ops.image.resize(..., "bilinear")`` and PyTorch's ``align_corners=False``."""
+    n_out = n_in * scale
+    src = np.maximum((np.arange(n_out) + 0.5) / scale - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = src - i0
+    m = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    np.add.at(m, (rows, i0), 1.0 - w1)
+    np.add.at(m, (rows, i1), w1)
+    return m
 
-    Only ``interpolation='nearest'`` is provided.
+
+class UpSampling2D(_UpSampling):
+    """Upsampling of ``(N, H, W, C)`` by ``size`` (default ``(2, 2)``).
+
+    ``interpolation='nearest'`` makes each pixel a ``size[0] x size[1]`` block;
+    ``'bilinear'`` interpolates with half-pixel centers and clamped edges (Keras 3's image
+    resize, PyTorch's ``align_corners=False``), as two small matrix products per image.
     """
 
     _nd = 2
@@ -273,12 +290,33 @@ class UpSampling2D(_UpSampling):
         self._factors = self._size(size)
         self.size = self._factors
         self.data_format = _check_data_format(self, data_format)
-        if interpolation != "nearest":
+        if interpolation not in ("nearest", "bilinear"):
             raise ValueError(
-                f"UpSampling2D '{self.name}': only interpolation='nearest' is supported. "
+                f"UpSampling2D '{self.name}': interpolation must be 'nearest' or 'bilinear'. "
                 f"Received: interpolation={interpolation!r}"
             )
         self.interpolation = interpolation
+
+    def _matrices(self, shape: tuple) -> tuple:
+        return tuple(_bilinear_matrix(d, s).astype(np.float32) for d, s in zip(shape[1:3], self._factors))
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        if self.interpolation == "nearest":
+            return super().forward(x, training)
+        self._check_rank(np.shape(x))
+        x = np.asarray(x, dtype=np.float32)
+        mh, mw = self._matrices(x.shape)
+        y = np.einsum("oh,nhwc,pw->nopc", mh, x, mw, optimize=True)
+        return np.ascontiguousarray(y, dtype=np.float32), (x.shape if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        if self.interpolation == "nearest":
+            return super().backward(ctx, dy, need_dx)
+        if not need_dx:
+            return None
+        mh, mw = self._matrices(ctx)
+        g = np.asarray(dy, dtype=np.float32)
+        return np.ascontiguousarray(np.einsum("oh,nopc,pw->nhwc", mh, g, mw, optimize=True), dtype=np.float32)
 
     def get_config(self) -> dict:
         config = super().get_config()
