@@ -425,3 +425,13 @@ def test_pool_rejects_absurd_window_sizes():
     with pytest.raises(ValueError, match="at most"):
         ops.avg_pool2d(x, 2, 2**62, padding="same")
     assert ops.avg_pool2d(x + 1, 7, 5, padding="same").tolist() == [[[[1.0]]]]
+
+
+def test_pool_ops_convert_other_inputs(rng):
+    x = rng.standard_normal((2, 6, 10, 3))
+    view = x[:, :, ::2]  # float64, non-contiguous
+    c = np.ascontiguousarray(view, np.float32)
+    np.testing.assert_array_equal(ops.max_pool2d(view, 2), ops.max_pool2d(c, 2))
+    np.testing.assert_array_equal(ops.avg_pool1d(view[:, 0], 3, 1, "same"), ops.avg_pool1d(c[:, 0], 3, 1, "same"))
+    y = ops.max_pool2d(c, 2)
+    np.testing.assert_array_equal(ops.max_pool2d_grad(view, y.astype(np.float64), np.ones(y.shape), 2), ops.max_pool2d_grad(c, y, np.ones_like(y), 2))

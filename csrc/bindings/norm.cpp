@@ -51,7 +51,8 @@ F32 data_array(py::handle h, const char* fn, const char* what, int64_t* rows, in
     throw py::value_error(std::string(fn) + ": " + what +
                           " must have at least 1 dimension (channels last); got a 0-d array");
   *c = static_cast<int64_t>(a.arr.shape(a.arr.ndim() - 1));
-  *rows = *c > 0 ? a.size / *c : 0;
+  *rows = 1;
+  for (py::ssize_t i = 0; i + 1 < a.arr.ndim(); ++i) *rows *= static_cast<int64_t>(a.arr.shape(i));
   return a;
 }
 
