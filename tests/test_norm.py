@@ -238,7 +238,7 @@ def test_batch_norm_converts_other_inputs_and_handles_zero_channels(rng):
     view = x[:, ::2]  # float64, non-contiguous
     want, *_ = ops.batch_norm_train(np.ascontiguousarray(view, np.float32))
     np.testing.assert_array_equal(ops.batch_norm_train(view)[0], want)
-    y, mean, var, inv_std = ops.batch_norm_train(np.zeros((4, 0), np.float32))
+    y, mean, _var, inv_std = ops.batch_norm_train(np.zeros((4, 0), np.float32))
     assert y.shape == (4, 0) and mean.shape == (0,)
-    dx, dgamma, dbeta = ops.batch_norm_grad(np.zeros((4, 0)), np.zeros((4, 0)), mean, inv_std)
+    dx, dgamma, _dbeta = ops.batch_norm_grad(np.zeros((4, 0)), np.zeros((4, 0)), mean, inv_std)
     assert dx.shape == (4, 0) and dgamma.shape == (0,)
