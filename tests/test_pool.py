@@ -76,6 +76,9 @@ CASES_2D = [
     ((2, 3, 3, 1), (3, 3), None, "valid"),
     ((1, 1, 1, 7), (1, 1), None, "valid"),
     ((2, 5, 4, 20), (2, 3), (3, 1), "same"),
+    ((2, 7, 8, 5), (2, 2), (3, 3), "valid"),
+    ((1, 8, 7, 18), (2, 3), (4, 3), "same"),
+    ((2, 9, 9, 4), (2, 2), (2, 2), "same"),
 ]
 
 
@@ -100,7 +103,7 @@ def test_pool2d_matches_reference(mode, shape, pool, strides, padding, cpu_path,
     np.testing.assert_allclose(dx, ref_pool2d_grad(x, dy, mode, pool, _strides(pool, strides), padding), rtol=1e-6, atol=1e-6)
 
 
-CASES_1D = [((2, 9, 5), 3, 2, "valid"), ((1, 7, 17), 2, None, "same"), ((3, 10, 3), 4, 3, "same"), ((2, 5, 1), 5, 1, "valid")]
+CASES_1D = [((2, 9, 5), 3, 2, "valid"), ((1, 7, 17), 2, None, "same"), ((3, 10, 3), 4, 3, "same"), ((2, 5, 1), 5, 1, "valid"), ((2, 11, 6), 2, 3, "same")]
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
@@ -435,3 +438,15 @@ def test_pool_ops_convert_other_inputs(rng):
     np.testing.assert_array_equal(ops.avg_pool1d(view[:, 0], 3, 1, "same"), ops.avg_pool1d(c[:, 0], 3, 1, "same"))
     y = ops.max_pool2d(c, 2)
     np.testing.assert_array_equal(ops.max_pool2d_grad(view, y.astype(np.float64), np.ones(y.shape), 2), ops.max_pool2d_grad(c, y, np.ones_like(y), 2))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("pool, strides, padding", [((2, 2), (3, 3), "valid"), ((2, 3), (4, 3), "same"), ((3, 3), (1, 2), "same")], ids=str)
+def test_pool_backward_writes_every_position_of_dx(mode, pool, strides, padding, cpu_path, rng):
+    x = rng.standard_normal((2, 8, 7, 18)).astype(np.float32)
+    y = pynncore._core.pool2d_forward(mode, x, *pool, *strides, padding)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = np.full(x.shape, np.nan, np.float32)  # stale contents must never leak through
+    out = pynncore._core.pool2d_backward(mode, dy, x.shape, *pool, *strides, padding, x, y, dx)
+    assert out is dx
+    np.testing.assert_allclose(dx, ref_pool2d_grad(x, dy, mode, pool, strides, padding), rtol=1e-6, atol=1e-6)

@@ -11,6 +11,10 @@
 // it is NaN and the running value is not (so the first NaN sticks). The backward pass finds the
 // same position again from x == y and routes dy there; `rest` holds the part of dy not routed
 // yet (zero once a lane has found its position), so later equal values add nothing.
+//
+// Backward writes: when windows overlap (stride < pool on an axis) dx is zeroed and every
+// window adds into it; otherwise each position belongs to at most one window, so the window
+// stores its values directly and only positions outside every window are zeroed.
 #pragma once
 
 #include <cstdint>
@@ -74,7 +78,7 @@ inline void avg_block(const PoolParams& p, const float* xn, const Window& win, i
     V::store(yp + c0, acc);
 }
 
-template <class V, bool kTail>
+template <class V, bool kTail, bool kStore>
 inline void max_back_block(const PoolParams& p, const float* xn, float* dxn, const Window& win,
                            int64_t c0, typename V::Mask m, const float* yp, const float* dyp) {
   using Reg = typename V::Reg;
@@ -91,15 +95,16 @@ inline void max_back_block(const PoolParams& p, const float* xn, float* dxn, con
       const typename V::Cmp hit = V::cmp_or(V::cmp_eq(v, yv), V::cmp_and(V::is_nan(v), ynan));
       const Reg add = V::select(hit, rest, zero);
       rest = V::select(hit, zero, rest);
+      const Reg out = kStore ? add : V::add(kTail ? V::maskload(dxp, m) : V::load(dxp), add);
       if (kTail)
-        V::maskstore(dxp, m, V::add(V::maskload(dxp, m), add));
+        V::maskstore(dxp, m, out);
       else
-        V::store(dxp, V::add(V::load(dxp), add));
+        V::store(dxp, out);
     }
   }
 }
 
-template <class V, bool kTail>
+template <class V, bool kTail, bool kStore>
 inline void avg_back_block(const PoolParams& p, float* dxn, const Window& win, int64_t c0,
                            typename V::Mask m, typename V::Reg scale, const float* dyp) {
   using Reg = typename V::Reg;
@@ -108,10 +113,11 @@ inline void avg_back_block(const PoolParams& p, float* dxn, const Window& win, i
     float* row = dxn + (ih * p.w) * p.c + c0;
     for (int64_t iw = win.w0; iw < win.w1; ++iw) {
       float* dxp = row + iw * p.c;
+      const Reg out = kStore ? g : V::add(kTail ? V::maskload(dxp, m) : V::load(dxp), g);
       if (kTail)
-        V::maskstore(dxp, m, V::add(V::maskload(dxp, m), g));
+        V::maskstore(dxp, m, out);
       else
-        V::store(dxp, V::add(V::load(dxp), g));
+        V::store(dxp, out);
     }
   }
 }
@@ -145,34 +151,69 @@ void forward(PoolMode mode, const PoolParams& p, int64_t n0, int64_t n1, const f
   }
 }
 
-template <class V>
-void backward(PoolMode mode, const PoolParams& p, int64_t n0, int64_t n1, const float* x,
-              const float* y, const float* dy, float* dx) {
+// Whether input row (or column) i of an axis is inside some window: windows start at
+// o * stride - pad for o in [0, out) and span k.
+inline bool covered(int64_t i, int64_t stride, int64_t k, int64_t pad, int64_t out) {
+  const int64_t q = i + pad;
+  return q / stride < out && q % stride < k;
+}
+
+// Zeroes the positions of image dxn that no window covers (when windows never overlap every
+// other position is written exactly once by a plain store, so dx needs no full memset).
+inline void zero_uncovered(const PoolParams& p, float* dxn) {
+  const size_t c_bytes = sizeof(float) * static_cast<size_t>(p.c);
+  for (int64_t ih = 0; ih < p.h; ++ih) {
+    float* row = dxn + ih * p.w * p.c;
+    if (!covered(ih, p.sh, p.kh, p.pad_top, p.oh)) {
+      std::memset(row, 0, c_bytes * static_cast<size_t>(p.w));
+      continue;
+    }
+    for (int64_t iw = 0; iw < p.w; ++iw)
+      if (!covered(iw, p.sw, p.kw, p.pad_left, p.ow)) std::memset(row + iw * p.c, 0, c_bytes);
+  }
+}
+
+template <class V, bool kStore>
+void backward_images(PoolMode mode, const PoolParams& p, int64_t n0, int64_t n1, const float* x,
+                     const float* y, const float* dy, float* dx) {
   constexpr int64_t W = V::kWidth;
   const int64_t cfull = p.c / W * W;
   const typename V::Mask full = V::mask(W), tail = V::mask(static_cast<int>(p.c - cfull));
   const int64_t image = p.h * p.w * p.c;
-  if (n1 > n0) std::memset(dx + n0 * image, 0, sizeof(float) * static_cast<size_t>((n1 - n0) * image));
   for (int64_t n = n0; n < n1; ++n) {
     const float* xn = mode == PoolMode::kMax ? x + n * image : nullptr;
     float* dxn = dx + n * image;
+    if (kStore)
+      zero_uncovered(p, dxn);
+    else
+      std::memset(dxn, 0, sizeof(float) * static_cast<size_t>(image));
     for (int64_t oh = 0; oh < p.oh; ++oh) {
       for (int64_t ow = 0; ow < p.ow; ++ow) {
         const Window win = window(p, oh, ow);
         const int64_t o = ((n * p.oh + oh) * p.ow + ow) * p.c;
         if (mode == PoolMode::kMax) {
           for (int64_t c0 = 0; c0 < cfull; c0 += W)
-            max_back_block<V, false>(p, xn, dxn, win, c0, full, y + o, dy + o);
-          if (cfull < p.c) max_back_block<V, true>(p, xn, dxn, win, cfull, tail, y + o, dy + o);
+            max_back_block<V, false, kStore>(p, xn, dxn, win, c0, full, y + o, dy + o);
+          if (cfull < p.c)
+            max_back_block<V, true, kStore>(p, xn, dxn, win, cfull, tail, y + o, dy + o);
         } else {
           const typename V::Reg s = V::set1(inv_count(win));
           for (int64_t c0 = 0; c0 < cfull; c0 += W)
-            avg_back_block<V, false>(p, dxn, win, c0, full, s, dy + o);
-          if (cfull < p.c) avg_back_block<V, true>(p, dxn, win, cfull, tail, s, dy + o);
+            avg_back_block<V, false, kStore>(p, dxn, win, c0, full, s, dy + o);
+          if (cfull < p.c) avg_back_block<V, true, kStore>(p, dxn, win, cfull, tail, s, dy + o);
         }
       }
     }
   }
+}
+
+template <class V>
+void backward(PoolMode mode, const PoolParams& p, int64_t n0, int64_t n1, const float* x,
+              const float* y, const float* dy, float* dx) {
+  if (p.sh >= p.kh && p.sw >= p.kw)
+    backward_images<V, true>(mode, p, n0, n1, x, y, dy, dx);
+  else
+    backward_images<V, false>(mode, p, n0, n1, x, y, dy, dx);
 }
 
 template <class V>
