@@ -175,6 +175,7 @@ def dense_chain_forward(
     layers: Sequence[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None, str, float | None, bool]],
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]: ...
+
 # --- pooling (NHWC) and batch normalization (channels last) ---
 
 def pool2d_forward(
