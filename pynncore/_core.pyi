@@ -205,3 +205,57 @@ def conv2d_backward(
     alpha: float | None = None,
     approximate: bool = False,
 ) -> None: ...
+
+# --- pooling (NHWC) and batch normalization (channels last) ---
+
+def pool2d_forward(
+    mode: str,
+    x: npt.NDArray[np.float32],
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
+    padding: str,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def pool2d_backward(
+    mode: str,
+    dy: npt.NDArray[np.float32],
+    x_shape: tuple[int, int, int, int] | list[int],
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
+    padding: str,
+    x: npt.NDArray[np.float32] | None = None,
+    y: npt.NDArray[np.float32] | None = None,
+    dx: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def pool_output_size(size: int, pool: int, stride: int, padding: str) -> list[int]: ...
+def batch_norm_forward_train(
+    x: npt.NDArray[np.float32],
+    gamma: npt.NDArray[np.float32] | None,
+    beta: npt.NDArray[np.float32] | None,
+    epsilon: float,
+    out: npt.NDArray[np.float32] | None = None,
+) -> tuple[
+    npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]
+]: ...
+def batch_norm_forward_infer(
+    x: npt.NDArray[np.float32],
+    mean: npt.NDArray[np.float32],
+    variance: npt.NDArray[np.float32],
+    gamma: npt.NDArray[np.float32] | None,
+    beta: npt.NDArray[np.float32] | None,
+    epsilon: float,
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...
+def batch_norm_backward(
+    x: npt.NDArray[np.float32],
+    dy: npt.NDArray[np.float32],
+    mean: npt.NDArray[np.float32],
+    inv_std: npt.NDArray[np.float32],
+    gamma: npt.NDArray[np.float32] | None,
+    dx: npt.NDArray[np.float32] | None = None,
+    need_dx: bool = True,
+) -> tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...

@@ -1270,3 +1270,227 @@ def conv2d_transpose(
     y = np.empty((x.shape[0], outs[0], outs[1], kernel.shape[2]), np.float32)
     _core.conv2d_backward(None, kernel, x, y, None, None, s, d, tuple(pads), bias_dx=b, activation=name, **kw)
     return y
+
+# --- pooling and batch normalization -----------------------------------------------------------
+
+__all__ += [
+    "avg_pool1d",
+    "avg_pool1d_grad",
+    "avg_pool2d",
+    "avg_pool2d_grad",
+    "batch_norm",
+    "batch_norm_grad",
+    "batch_norm_train",
+    "max_pool1d",
+    "max_pool1d_grad",
+    "max_pool2d",
+    "max_pool2d_grad",
+]
+
+
+def _int_tuple(value: Any, n: int, name: str, fn: str) -> tuple[int, ...]:
+    """An int or a sequence of `n` ints, each positive, as a tuple of `n` ints."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        out = (int(value),) * n
+    else:
+        try:
+            out = tuple(value)
+        except TypeError:
+            out = None
+        if (
+            out is None
+            or len(out) != n
+            or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in out)
+        ):
+            raise ValueError(f"{fn}: {name} must be an int or a tuple of {n} ints; got {value!r}")
+        out = tuple(int(v) for v in out)
+    if any(v <= 0 for v in out):
+        raise ValueError(f"{fn}: {name} must be positive; got {value!r}")
+    return out
+
+
+def _pool_args(fn: str, nd: int, pool_size: Any, strides: Any, padding: Any) -> tuple:
+    pool = _int_tuple(pool_size, nd, "pool_size", fn)
+    stride = pool if strides is None else _int_tuple(strides, nd, "strides", fn)
+    pad = padding.lower() if isinstance(padding, str) else padding
+    if pad not in ("valid", "same"):
+        raise ValueError(f"{fn}: padding must be 'valid' or 'same'; got {padding!r}")
+    return pool, stride, pad
+
+
+def _pool_input(x: Any, nd: int, fn: str) -> np.ndarray:
+    arr = _as_f32_array(x, "x", fn)
+    if arr.ndim != nd + 2:
+        layout = "(N, L, C)" if nd == 1 else "(N, H, W, C)"
+        raise ValueError(f"{fn}: x must be {nd + 2}-D {layout}; got shape {arr.shape}")
+    return arr
+
+
+def _pool(mode: str, nd: int, x: Any, pool_size: Any, strides: Any, padding: str, fn: str) -> np.ndarray:
+    pool, stride, pad = _pool_args(fn, nd, pool_size, strides, padding)
+    arr = _pool_input(x, nd, fn)
+    if nd == 1:
+        y = _core.pool2d_forward(mode, arr[:, None], 1, pool[0], 1, stride[0], pad)
+        return y.reshape(y.shape[0], y.shape[2], y.shape[3])
+    return _core.pool2d_forward(mode, arr, pool[0], pool[1], stride[0], stride[1], pad)
+
+
+def _pool_grad(
+    mode: str, nd: int, dy: Any, x_shape: Any, x: Any, y: Any, pool_size: Any, strides: Any, padding: str, fn: str
+) -> np.ndarray:
+    pool, stride, pad = _pool_args(fn, nd, pool_size, strides, padding)
+    shape = tuple(int(d) for d in x_shape)
+    if len(shape) != nd + 2:
+        raise ValueError(f"{fn}: the input shape must have {nd + 2} entries; got {shape}")
+    g = _as_f32_array(dy, "dy", fn)
+    xa = None if x is None else _pool_input(x, nd, fn)
+    ya = None if y is None else _as_f32_array(y, "y", fn)
+    if nd == 1:
+        s4 = (shape[0], 1, shape[1], shape[2])
+
+        def up(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[:, None]
+
+        if g.ndim != 3:
+            raise ValueError(f"{fn}: dy must be 3-D (N, L, C); got shape {g.shape}")
+        if ya is not None and ya.ndim != 3:
+            raise ValueError(f"{fn}: y must be 3-D (N, L, C); got shape {ya.shape}")
+        dx = _core.pool2d_backward(mode, up(g), s4, 1, pool[0], 1, stride[0], pad, up(xa), up(ya))
+        return dx.reshape(shape)
+    return _core.pool2d_backward(mode, g, shape, pool[0], pool[1], stride[0], stride[1], pad, xa, ya)
+
+
+def max_pool2d(x: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> np.ndarray:
+    """Max pooling of channels-last images ``(N, H, W, C)`` (Keras ``MaxPooling2D`` semantics).
+
+    Args:
+        x: ``(N, H, W, C)`` array.
+        pool_size: int or ``(ph, pw)``.
+        strides: int, ``(sh, sw)``, or None (the pool size).
+        padding: ``'valid'`` (windows inside the image) or ``'same'`` (output ``ceil(H / sh)``;
+            padding never wins a maximum).
+
+    Returns:
+        float32 ``(N, OH, OW, C)``. A NaN in a window gives NaN.
+
+    Raises:
+        ValueError: wrong rank, non-positive sizes, unknown padding, or a pool larger than the
+            input with ``'valid'``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import ops
+        >>> ops.max_pool2d(np.arange(16.0).reshape(1, 4, 4, 1), 2)[..., 0]
+        array([[[ 5.,  7.],
+                [13., 15.]]], dtype=float32)
+    """
+    return _pool("max", 2, x, pool_size, strides, padding, "max_pool2d")
+
+
+def avg_pool2d(x: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> np.ndarray:
+    """Average pooling of ``(N, H, W, C)``; with ``'same'`` the padding is not counted (Keras).
+
+    Arguments, result and errors as ``max_pool2d``.
+    """
+    return _pool("avg", 2, x, pool_size, strides, padding, "avg_pool2d")
+
+
+def max_pool1d(x: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> np.ndarray:
+    """Max pooling of sequences ``(N, L, C)`` over the steps axis (Keras ``MaxPooling1D``)."""
+    return _pool("max", 1, x, pool_size, strides, padding, "max_pool1d")
+
+
+def avg_pool1d(x: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> np.ndarray:
+    """Average pooling of sequences ``(N, L, C)``; ``'same'`` padding is not counted."""
+    return _pool("avg", 1, x, pool_size, strides, padding, "avg_pool1d")
+
+
+def max_pool2d_grad(x: Any, y: Any, dy: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> np.ndarray:
+    """Gradient of ``max_pool2d`` with respect to `x`, given its output `y` and ``dy``.
+
+    Each window's gradient goes to the first position (row-major) holding its maximum, as in
+    PyTorch and Keras; ties never split it.
+    """
+    xa = _pool_input(x, 2, "max_pool2d_grad")
+    return _pool_grad("max", 2, dy, xa.shape, xa, y, pool_size, strides, padding, "max_pool2d_grad")
+
+
+def avg_pool2d_grad(dy: Any, x_shape: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> np.ndarray:
+    """Gradient of ``avg_pool2d`` with respect to its input of shape `x_shape`."""
+    return _pool_grad("avg", 2, dy, x_shape, None, None, pool_size, strides, padding, "avg_pool2d_grad")
+
+
+def max_pool1d_grad(x: Any, y: Any, dy: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> np.ndarray:
+    """Gradient of ``max_pool1d`` with respect to `x` (first maximum of each window)."""
+    xa = _pool_input(x, 1, "max_pool1d_grad")
+    return _pool_grad("max", 1, dy, xa.shape, xa, y, pool_size, strides, padding, "max_pool1d_grad")
+
+
+def avg_pool1d_grad(dy: Any, x_shape: Any, pool_size: Any, strides: Any = None, padding: str = "valid") -> np.ndarray:
+    """Gradient of ``avg_pool1d`` with respect to its input of shape `x_shape`."""
+    return _pool_grad("avg", 1, dy, x_shape, None, None, pool_size, strides, padding, "avg_pool1d_grad")
+
+
+def _channel_vec(v: Any, c: int, name: str, fn: str) -> np.ndarray | None:
+    if v is None:
+        return None
+    arr = _as_f32_array(v, name, fn)
+    if arr.shape != (c,):
+        raise ValueError(f"{fn}: {name} must have shape ({c},) (one value per channel); got shape {arr.shape}")
+    return arr
+
+
+def batch_norm(
+    x: Any, mean: Any, variance: Any, gamma: Any = None, beta: Any = None, epsilon: float = 1e-3
+) -> np.ndarray:
+    """Inference batch normalization over the last axis:
+    ``(x - mean) * gamma / sqrt(variance + epsilon) + beta`` (gamma/beta None: 1/0)."""
+    fn = "batch_norm"
+    xa = _as_f32_array(x, "x", fn)
+    if xa.ndim < 1:
+        raise ValueError(f"{fn}: x must have a channel axis (last); got a 0-d array")
+    c = xa.shape[-1]
+    return _core.batch_norm_forward_infer(
+        xa,
+        _channel_vec(mean, c, "mean", fn),
+        _channel_vec(variance, c, "variance", fn),
+        _channel_vec(gamma, c, "gamma", fn),
+        _channel_vec(beta, c, "beta", fn),
+        float(epsilon),
+    )
+
+
+def batch_norm_train(x: Any, gamma: Any = None, beta: Any = None, epsilon: float = 1e-3) -> tuple:
+    """Training batch normalization with the batch's statistics over every axis but the last.
+
+    Returns:
+        ``(y, mean, variance, inv_std)``: float32; ``variance`` is the biased batch variance
+        (Keras 3 uses it for the moving average) and ``inv_std = 1 / sqrt(variance + epsilon)``.
+        Statistics are accumulated in float64 from one pass over `x`.
+    """
+    fn = "batch_norm_train"
+    xa = _as_f32_array(x, "x", fn)
+    if xa.ndim < 1:
+        raise ValueError(f"{fn}: x must have a channel axis (last); got a 0-d array")
+    c = xa.shape[-1]
+    return _core.batch_norm_forward_train(
+        xa, _channel_vec(gamma, c, "gamma", fn), _channel_vec(beta, c, "beta", fn), float(epsilon)
+    )
+
+
+def batch_norm_grad(x: Any, dy: Any, mean: Any, inv_std: Any, gamma: Any = None, need_dx: bool = True) -> tuple:
+    """Gradients of ``batch_norm_train``: ``(dx or None, dgamma, dbeta)`` from its `mean` and
+    `inv_std`, in one pass for the sums and one fused pass for ``dx``."""
+    fn = "batch_norm_grad"
+    xa = _as_f32_array(x, "x", fn)
+    if xa.ndim < 1:
+        raise ValueError(f"{fn}: x must have a channel axis (last); got a 0-d array")
+    c = xa.shape[-1]
+    return _core.batch_norm_backward(
+        xa,
+        _as_f32_array(dy, "dy", fn),
+        _channel_vec(mean, c, "mean", fn),
+        _channel_vec(inv_std, c, "inv_std", fn),
+        _channel_vec(gamma, c, "gamma", fn),
+        need_dx=bool(need_dx),
+    )

@@ -17,6 +17,8 @@ void bind_activation(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_dense(py::module_& m);
+void bind_pool(py::module_& m);
+void bind_norm(py::module_& m);
 
 // Kernel parameters for activation `act` from the Python arguments (alpha: leaky_relu's slope
 // or elu's alpha, None for the Keras default; approximate: gelu's tanh form); ValueError

@@ -13,4 +13,6 @@ PYBIND11_MODULE(_core, m) {
   pyn::bind_optim(m);
   pyn::bind_dense(m);
   pyn::bind_conv(m);
+  pyn::bind_pool(m);
+  pyn::bind_norm(m);
 }

@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from pynncore import ops
 from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer, shape_str
 from pynncore.layers.core import _serialize
@@ -20,9 +21,14 @@ class BatchNormalization(Layer):
 
     In training: ``y = gamma * (x - mean) / sqrt(var + epsilon) + beta`` with the mean and the
     (biased) variance of the batch over every axis but ``axis``, and
-    ``moving = moving * momentum + batch_stat * (1 - momentum)``. At inference the moving
-    statistics replace the batch ones. Weights in Keras order: gamma, beta, moving_mean,
-    moving_variance.
+    ``moving = moving * momentum + batch_stat * (1 - momentum)``. At inference, and in training
+    when the layer is frozen (``trainable=False``, as in Keras 3), the moving statistics replace
+    the batch ones. Weights in Keras order: gamma, beta, moving_mean, moving_variance.
+
+    Forward and backward run in the native kernels (``pynncore.ops.batch_norm_train`` /
+    ``batch_norm_grad``): statistics from one pass with float64 accumulation, a fused
+    normalize-scale-shift, and a fused backward. Inputs ``(N, C)``, ``(N, L, C)`` and
+    ``(N, H, W, C)`` normalize over the last axis in place; another ``axis`` is moved last.
 
     Args:
         axis: the channel axis (an integer; -1 for channels-last).
@@ -115,38 +121,47 @@ class BatchNormalization(Layer):
                 f"Received: shape={x.shape}"
             )
         rows = self._channels_last(x)
-        gamma = self.gamma.value if self.scale else np.ones(c, np.float32)
-        beta = self.beta.value if self.center else np.zeros(c, np.float32)
-        if training and rows.shape[0] > 0:
-            mean = rows.mean(axis=0, dtype=np.float64)
-            var = rows.var(axis=0, dtype=np.float64)
-            m = self.momentum
-            self.moving_mean.value[...] = self.moving_mean.value * m + mean.astype(np.float32) * (1 - m)
-            self.moving_variance.value[...] = self.moving_variance.value * m + var.astype(np.float32) * (1 - m)
-            inv_std = (1.0 / np.sqrt(var + self.epsilon)).astype(np.float32)
-            x_hat = (rows - mean.astype(np.float32)) * inv_std
-            y = x_hat * gamma + beta
-            return self._restore(y, x.shape), (x_hat, inv_std, gamma, x.shape)
+        gamma = self.gamma.value if self.scale else None
+        beta = self.beta.value if self.center else None
+        # Keras 3: a frozen layer (trainable=False) normalizes with the moving statistics even
+        # in training.
+        if training and self.trainable and rows.shape[0] > 0:
+            y, mean, var, inv_std = ops.batch_norm_train(rows, gamma, beta, self.epsilon)
+            m = np.float32(self.momentum)
+            self.moving_mean.value[...] = self.moving_mean.value * m + mean * (1 - m)
+            self.moving_variance.value[...] = self.moving_variance.value * m + var * (1 - m)
+            return self._restore(y, x.shape), ("batch", rows, mean, inv_std, x.shape)
+        y = ops.batch_norm(rows, self.moving_mean.value, self.moving_variance.value, gamma, beta, self.epsilon)
+        if not training:
+            return self._restore(y, x.shape), None
         inv_std = (1.0 / np.sqrt(self.moving_variance.value.astype(np.float64) + self.epsilon)).astype(np.float32)
-        y = (rows - self.moving_mean.value) * (inv_std * gamma) + beta
-        return self._restore(y, x.shape), None
+        return self._restore(y, x.shape), ("moving", rows, self.moving_mean.value.copy(), inv_std, x.shape)
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
-        x_hat, inv_std, gamma, shape = ctx
+        kind, rows, mean, inv_std, shape = ctx
         g = self._channels_last(dy)
-        n = g.shape[0]
-        dgamma = (g * x_hat).sum(axis=0, dtype=np.float64)
-        dbeta = g.sum(axis=0, dtype=np.float64)
+        gamma = self.gamma.value if self.scale else None
+        if kind == "moving":
+            # y = (x - mean) * inv_std * gamma + beta with constant statistics.
+            if self.trainable:
+                if self.scale and self.gamma.trainable:
+                    xh = (rows - mean) * inv_std
+                    self.gamma.grad += (g * xh).sum(axis=0, dtype=np.float64).astype(np.float32)
+                if self.center and self.beta.trainable:
+                    self.beta.grad += g.sum(axis=0, dtype=np.float64).astype(np.float32)
+            if not need_dx:
+                return None
+            scale = inv_std if gamma is None else inv_std * gamma
+            return self._restore((g * scale).astype(np.float32), shape)
+        dx, dgamma, dbeta = ops.batch_norm_grad(rows, g, mean, inv_std, gamma, need_dx=need_dx)
         if self.trainable:
             if self.scale and self.gamma.trainable:
-                self.gamma.grad += dgamma.astype(np.float32)
+                self.gamma.grad += dgamma
             if self.center and self.beta.trainable:
-                self.beta.grad += dbeta.astype(np.float32)
+                self.beta.grad += dbeta
         if not need_dx:
             return None
-        # dx = gamma * inv_std / n * (n * g - sum(g) - x_hat * sum(g * x_hat))
-        dx = (gamma * inv_std / n) * (n * g - dbeta.astype(np.float32) - x_hat * dgamma.astype(np.float32))
-        return self._restore(dx.astype(np.float32), shape)
+        return self._restore(dx, shape)
 
     def get_config(self) -> dict:
         config = super().get_config()

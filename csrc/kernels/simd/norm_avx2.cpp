@@ -1,0 +1,13 @@
+// Batch-normalization kernels for AVX2 + FMA (8 lanes). Compiled with -mavx2 -mfma
+// (PYNNCORE_AVX2_SOURCES in CMakeLists.txt).
+#include "kernels/simd/norm_impl.h"
+
+namespace pyn {
+
+#if defined(__AVX2__) && defined(__FMA__)
+const NormKernels& norm_kernels_avx2() { return norm_impl::kernels<VecAvx2>("avx2"); }
+#else
+const NormKernels& norm_kernels_avx2() { return norm_kernels_generic(); }
+#endif
+
+}  // namespace pyn

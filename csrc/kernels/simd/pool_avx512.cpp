@@ -1,0 +1,13 @@
+// Pooling kernels for AVX-512 (16 lanes, masked tails). Compiled with the AVX-512 flags
+// (PYNNCORE_AVX512_SOURCES in CMakeLists.txt).
+#include "kernels/simd/pool_impl.h"
+
+namespace pyn {
+
+#if defined(__AVX512F__)
+const PoolKernels& pool_kernels_avx512() { return pool_impl::kernels<VecAvx512>("avx512"); }
+#else
+const PoolKernels& pool_kernels_avx512() { return pool_kernels_generic(); }
+#endif
+
+}  // namespace pyn

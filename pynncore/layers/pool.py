@@ -1,0 +1,349 @@
+"""Pooling layers, channels-last: MaxPooling1D/2D, AveragePooling1D/2D and global pooling.
+
+Windowed pooling runs in the native kernels (``pynncore.ops.max_pool2d`` and friends: SIMD over
+channels, threads over the batch). Global pooling is one numpy reduction over the spatial axes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pynncore import ops
+from pynncore.layers.base import Layer, shape_str
+
+__all__ = [
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+]
+
+
+def _check_data_format(layer: Layer, data_format: Any) -> str:
+    if data_format in (None, "channels_last"):
+        return "channels_last"
+    raise ValueError(
+        f"{type(layer).__name__} '{layer.name}': only data_format='channels_last' (N, ..., C) is "
+        f"supported. Received: data_format={data_format!r}"
+    )
+
+
+def _size_tuple(layer: Layer, value: Any, n: int, name: str) -> tuple:
+    """An int or `n` ints, each positive, as a tuple (errors name the layer)."""
+    try:
+        return ops._int_tuple(value, n, name, f"{type(layer).__name__} '{layer.name}'")
+    except ValueError:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': {name} must be a positive int or a tuple of "
+            f"{n} positive ints. Received: {name}={value!r}"
+        ) from None
+
+
+class _Pooling(Layer):
+    """Windowed max or average pooling over `nd` spatial axes (1: (N, L, C), 2: (N, H, W, C))."""
+
+    _nd = 2
+    _mode = "max"
+
+    def __init__(
+        self,
+        pool_size: Any = 2,
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        nd = self._nd
+        self.pool_size = _size_tuple(self, pool_size, nd, "pool_size")
+        self.strides = self.pool_size if strides is None else _size_tuple(self, strides, nd, "strides")
+        pad = padding.lower() if isinstance(padding, str) else padding
+        if pad not in ("valid", "same"):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': padding must be 'valid' or 'same'. "
+                f"Received: padding={padding!r}"
+            )
+        self.padding = pad
+        self.data_format = _check_data_format(self, data_format)
+
+    def _check_shape(self, shape: tuple) -> None:
+        nd = self._nd
+        layout = "(batch, steps, channels)" if nd == 1 else "(batch, height, width, channels)"
+        if len(shape) != nd + 2:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': expected a {nd + 2}-D input {layout}. "
+                f"Received: shape={shape_str(shape)}"
+            )
+        spatial = shape[1 : 1 + nd]
+        if self.padding == "valid" and any(
+            d is not None and k > d for d, k in zip(spatial, self.pool_size)
+        ):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': pool_size {self.pool_size} is larger than "
+                f"the input's spatial size {tuple(spatial)} with padding='valid'; expected "
+                f"pool_size <= input size. Received: shape={shape_str(shape)}"
+            )
+        if any(d is not None and d <= 0 for d in spatial):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': expected positive spatial sizes. "
+                f"Received: shape={shape_str(shape)}"
+            )
+
+    def build(self, input_shape: tuple) -> None:
+        self._check_shape(tuple(input_shape))
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        self._check_shape(tuple(input_shape))
+        out = [input_shape[0]]
+        for d, k, s in zip(input_shape[1 : 1 + self._nd], self.pool_size, self.strides):
+            if d is None:
+                out.append(None)
+            elif self.padding == "same":
+                out.append((d + s - 1) // s)
+            else:
+                out.append((d - k) // s + 1)
+        return tuple(out) + (input_shape[-1],)
+
+    def _args(self) -> tuple:
+        return self.pool_size, self.strides, self.padding
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self._check_shape(x.shape)
+        nd = self._nd
+        if self._mode == "max":
+            y = (ops.max_pool1d if nd == 1 else ops.max_pool2d)(x, *self._args())
+            return y, ((x, y) if training else None)
+        y = (ops.avg_pool1d if nd == 1 else ops.avg_pool2d)(x, *self._args())
+        return y, (x.shape if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        if not need_dx:
+            return None
+        dy = np.ascontiguousarray(dy, dtype=np.float32)
+        if self._mode == "max":
+            x, y = ctx
+            grad = ops.max_pool1d_grad if self._nd == 1 else ops.max_pool2d_grad
+            return grad(x, y, dy, *self._args())
+        grad = ops.avg_pool1d_grad if self._nd == 1 else ops.avg_pool2d_grad
+        return grad(dy, ctx, *self._args())
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            pool_size=list(self.pool_size) if self._nd > 1 else self.pool_size[0],
+            strides=list(self.strides) if self._nd > 1 else self.strides[0],
+            padding=self.padding,
+            data_format=self.data_format,
+        )
+        return config
+
+
+class MaxPooling2D(_Pooling):
+    """Max pooling of images ``(N, H, W, C)`` over ``pool_size`` windows.
+
+    Args:
+        pool_size: int or ``(ph, pw)``, default ``(2, 2)``.
+        strides: int, ``(sh, sw)`` or None (the pool size).
+        padding: ``'valid'`` or ``'same'`` (output ``ceil(H / sh)``; padding never wins).
+        data_format: ``'channels_last'`` (or None).
+
+    Call arguments:
+        inputs: ``(N, H, W, C)``.
+
+    Returns:
+        ``(N, OH, OW, C)``. In training, each window's gradient goes to its first maximum
+        (row-major), as in Keras and PyTorch.
+
+    Raises:
+        ValueError: wrong rank, non-positive sizes, unknown padding, or a pool larger than the
+            input with ``'valid'``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import MaxPooling2D
+        >>> MaxPooling2D()(np.zeros((1, 5, 5, 3))).shape
+        (1, 2, 2, 3)
+    """
+
+    _nd, _mode = 2, "max"
+
+
+class AveragePooling2D(_Pooling):
+    """Average pooling of images ``(N, H, W, C)``; ``'same'`` padding is not counted (Keras).
+
+    Arguments as ``MaxPooling2D``.
+    """
+
+    _nd, _mode = 2, "avg"
+
+
+class MaxPooling1D(_Pooling):
+    """Max pooling of sequences ``(N, steps, C)`` over ``pool_size`` steps (default 2)."""
+
+    _nd, _mode = 1, "max"
+
+
+class AveragePooling1D(_Pooling):
+    """Average pooling of sequences ``(N, steps, C)``; ``'same'`` padding is not counted."""
+
+    _nd, _mode = 1, "avg"
+
+
+class _GlobalPooling(Layer):
+    """Max or mean over every spatial axis of ``(N, ..., C)``; ``keepdims`` keeps them as 1."""
+
+    _nd = 2
+    _mode = "max"
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.data_format = _check_data_format(self, data_format)
+        self.keepdims = bool(keepdims)
+
+    def _check_shape(self, shape: tuple) -> None:
+        nd = self._nd
+        if len(shape) != nd + 2:
+            layout = "(batch, steps, channels)" if nd == 1 else "(batch, height, width, channels)"
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': expected a {nd + 2}-D input {layout}. "
+                f"Received: shape={shape_str(shape)}"
+            )
+
+    def build(self, input_shape: tuple) -> None:
+        self._check_shape(tuple(input_shape))
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        self._check_shape(tuple(input_shape))
+        if self.keepdims:
+            return (input_shape[0],) + (1,) * self._nd + (input_shape[-1],)
+        return (input_shape[0], input_shape[-1])
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self._check_shape(x.shape)
+        n, c = x.shape[0], x.shape[-1]
+        flat = x.reshape(n, -1, c)
+        if flat.shape[1] == 0:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': expected a non-empty spatial extent. "
+                f"Received: shape={x.shape}"
+            )
+        if self._mode == "max":
+            y = flat.max(axis=1)
+            ctx = (flat, y, x.shape) if training else None
+        else:
+            y = flat.mean(axis=1, dtype=np.float64).astype(np.float32)
+            ctx = x.shape if training else None
+        out_shape = (n,) + (1,) * self._nd + (c,) if self.keepdims else (n, c)
+        return y.reshape(out_shape), ctx
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        if not need_dx:
+            return None
+        if self._mode == "max":
+            flat, y, shape = ctx
+            g = np.asarray(dy, dtype=np.float32).reshape(y.shape)
+            # Keras reduces with max: ties share the gradient equally (a NaN maximum goes to
+            # the NaN entries).
+            hit = (flat == y[:, None, :]) | (np.isnan(flat) & np.isnan(y)[:, None, :])
+            count = hit.sum(axis=1, dtype=np.float32)
+            return (hit * (g / count)[:, None, :]).astype(np.float32).reshape(shape)
+        shape = ctx
+        n, c = shape[0], shape[-1]
+        spatial = int(np.prod(shape[1:-1], dtype=np.int64))
+        g = np.asarray(dy, dtype=np.float32).reshape(n, 1, c) * np.float32(1.0 / spatial)
+        return np.ascontiguousarray(np.broadcast_to(g, (n, spatial, c))).reshape(shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(data_format=self.data_format, keepdims=self.keepdims)
+        return config
+
+
+class GlobalMaxPooling2D(_GlobalPooling):
+    """Maximum over height and width: ``(N, H, W, C)`` to ``(N, C)`` (``keepdims``: ``(N, 1, 1, C)``)."""
+
+    _nd, _mode = 2, "max"
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    """Mean over height and width: ``(N, H, W, C)`` to ``(N, C)`` (``keepdims``: ``(N, 1, 1, C)``)."""
+
+    _nd, _mode = 2, "avg"
+
+
+class GlobalMaxPooling1D(_GlobalPooling):
+    """Maximum over steps: ``(N, steps, C)`` to ``(N, C)`` (``keepdims``: ``(N, 1, C)``)."""
+
+    _nd, _mode = 1, "max"
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    """Mean over steps: ``(N, steps, C)`` to ``(N, C)`` (``keepdims``: ``(N, 1, C)``).
+
+    With a mask ``(N, steps)`` (e.g. from ``Embedding(mask_zero=True)``) the mean runs over
+    the unmasked steps only, as in Keras; the output carries no mask.
+    """
+
+    _nd, _mode = 1, "avg"
+    consumes_mask = True
+
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+        return None
+
+    def forward(self, x: np.ndarray, training: bool = False, mask: np.ndarray | None = None) -> tuple:
+        if mask is None:
+            return super().forward(x, training)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self._check_shape(x.shape)
+        w = np.asarray(mask)
+        if w.shape != x.shape[:2]:
+            raise ValueError(
+                f"GlobalAveragePooling1D '{self.name}': expected a mask of shape {x.shape[:2]} "
+                f"(batch, steps). Received: mask shape={w.shape}"
+            )
+        w = w.astype(np.float32)
+        count = w.sum(axis=1, keepdims=True)  # (N, 1); a fully masked row gives NaN, as in Keras
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = (w / count)[:, :, None]  # (N, steps, 1)
+        y = (x * scale).sum(axis=1, dtype=np.float64).astype(np.float32)
+        if self.keepdims:
+            y = y[:, None, :]
+        return y, (("masked", scale, x.shape) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        if isinstance(ctx, tuple) and ctx and isinstance(ctx[0], str):
+            if not need_dx:
+                return None
+            _, scale, shape = ctx
+            g = np.asarray(dy, dtype=np.float32).reshape(shape[0], 1, shape[2])
+            return np.ascontiguousarray(g * scale, dtype=np.float32)
+        return super().backward(ctx, dy, need_dx)
+
+
+# Keras's short aliases.
+MaxPool1D = MaxPooling1D
+MaxPool2D = MaxPooling2D
+AvgPool1D = AveragePooling1D
+AvgPool2D = AveragePooling2D
+GlobalMaxPool1D = GlobalMaxPooling1D
+GlobalMaxPool2D = GlobalMaxPooling2D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalAvgPool2D = GlobalAveragePooling2D
