@@ -3,6 +3,7 @@
 from pynncore.layers.base import Input, InputLayer, Layer, Variable
 from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from pynncore.layers.normalization import BatchNormalization
+from pynncore.layers.rnn import GRU, LSTM, SimpleRNN
 
 __all__ = [
     "Activation",
@@ -10,9 +11,12 @@ __all__ = [
     "Dense",
     "Dropout",
     "Flatten",
+    "GRU",
     "Input",
     "InputLayer",
+    "LSTM",
     "Layer",
     "Reshape",
+    "SimpleRNN",
     "Variable",
 ]
