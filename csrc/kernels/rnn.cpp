@@ -19,6 +19,7 @@
 #include "common/parallel.h"
 #include "cpu/cpuinfo.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_ukr.h"
 
 namespace pyn {
 namespace {
@@ -35,6 +36,7 @@ const ActivationKernels& act_kernels() {
 }
 
 thread_local ScratchBuffer tl_step;   // per-thread step buffers
+thread_local ScratchBuffer tl_rpack;  // calling thread: the recurrent kernel, packed once
 thread_local ScratchBuffer tl_gx;     // calling thread: input projection / gate gradients
 thread_local ScratchBuffer tl_extra;  // calling thread: second gradient array, masked states
 
@@ -47,6 +49,65 @@ int rnn_threads(const RnnSpec& s, int num_threads) {
   if (s.batch < 16 || flops < 1.0e6) return 1;
   const int64_t by_rows = s.batch / 8;
   return static_cast<int>(std::min<int64_t>(max_t, by_rows));
+}
+
+// The per-step product h' R (and dG R^T in backward) reuses the same weights T times, so they
+// are packed once per call into the microkernel's B~ layout (NR-column micro-panels, k-major,
+// zero-padded) and every step runs the unpacked-A microkernel over them:
+//
+//   panel q:  p=0: B(0, q*NR) .. B(0, q*NR+NR-1)
+//             p=1: B(1, q*NR) .. B(1, q*NR+NR-1)     (k rows of NR floats)
+//
+// This is gemm's small-matrix path with the B packing hoisted out of the time loop.
+const GemmUkr& ukr() {
+  switch (current_isa()) {
+    case Isa::kAvx512:
+      return gemm_ukr_avx512();
+    case Isa::kAvx2:
+      return gemm_ukr_avx2();
+    default:
+      return gemm_ukr_generic();
+  }
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int64_t packed_size(const GemmUkr& u, int64_t k, int64_t n) { return ceil_div(n, u.nr) * u.nr * k; }
+
+// op(B) (k x n) = B (tb false, B row-major k x n) or B^T (tb true, B row-major n x k).
+void pack_weights(const GemmUkr& u, bool tb, const float* b, int64_t ldb, int64_t k, int64_t n,
+                  float* dst) {
+  const int NR = u.nr;
+  for (int64_t q = 0; q * NR < n; ++q) {
+    const int cols = static_cast<int>(std::min<int64_t>(NR, n - q * NR));
+    float* d = dst + q * k * NR;
+    if (tb) {
+      u.pack_b_cols(b + q * NR * ldb, ldb, cols, k, d);
+      continue;
+    }
+    const float* src = b + q * NR;
+    for (int64_t p = 0; p < k; ++p, src += ldb, d += NR) {
+      std::memcpy(d, src, sizeof(float) * static_cast<size_t>(cols));
+      for (int j = cols; j < NR; ++j) d[j] = 0.f;
+    }
+  }
+}
+
+// C (m x n, ldc) = A (m x k, row-major, lda) * packed op(B) + beta C, single-threaded.
+void step_gemm(const GemmUkr& u, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const float* bp, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  const int MR = u.mr, NR = u.nr;
+  const int64_t nblk = ceil_div(m, MR);
+  for (int64_t q = 0; q * NR < n; ++q) {
+    const int cols = static_cast<int>(std::min<int64_t>(NR, n - q * NR));
+    const float* bq = bp + q * k * NR;
+    for (int64_t blk = 0; blk < nblk; ++blk) {
+      const int64_t i = m * blk / nblk;
+      const int rows = static_cast<int>(m * (blk + 1) / nblk - i);
+      u.rows(k, a + i * lda, lda, 1, bq, NR, c + i * ldc + q * NR, ldc, rows, cols, 1.f, beta);
+    }
+  }
 }
 
 struct Acts {
@@ -150,13 +211,24 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
   const Acts ac{act_kernels(), s.activation, s.recurrent_activation, s.act_params,
                 s.rec_params};
   const float* R = a.recurrent_kernel;
+  const GemmUkr& u = ukr();
+  // Packed R: [0, 2U) and [2U, 3U) separately for gru reset_before (two products per step).
+  const bool split_r = gru && !s.reset_after;
+  const int64_t n1 = split_r ? 2 * U : G;
+  const int64_t p1 = packed_size(u, U, n1);
+  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + (split_r ? packed_size(u, U, U) : 0)));
+  pack_weights(u, false, R, G, U, n1, rp);
+  if (split_r) pack_weights(u, false, R + 2 * U, G, U, U, rp + p1);
 
   parallel(nt, [&](int tid, int nth) {
     int64_t r0, r1;
     split_range(N, 1, nth, tid, &r0, &r1);
     const int64_t rows = r1 - r0;
     if (rows <= 0) return;
-    const int gemm_threads = nth == 1 ? num_threads : 1;
+    // One thread over a large batch: the library's threaded GEMM pays off per step.
+    const bool threaded_gemm = nth == 1 && 2.0 * rows * G * U >= kGemmParallelFlops &&
+                               (num_threads > 0 ? num_threads : get_num_threads()) > 1;
+    const int gemm_threads = num_threads;
     // Step buffers: gbuf (rows, G), hm (rows, U), tmp (rows, U), ylast (rows, U).
     float* gbuf = tl_step.floats(static_cast<size_t>(rows * (G + 3 * U)));
     float* hm = gbuf + rows * G;
@@ -218,8 +290,10 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
         A = hm;
         lda = U;
       }
-      const int64_t gcols = gru && !s.reset_after ? 2 * U : G;
-      gemm(false, false, rows, gcols, U, 1.f, A, lda, R, G, 0.f, gbuf, G, gemm_threads);
+      if (threaded_gemm)
+        gemm(false, false, rows, n1, U, 1.f, A, lda, R, G, 0.f, gbuf, G, gemm_threads);
+      else
+        step_gemm(u, rows, n1, U, A, lda, rp, 0.f, gbuf, G);
 
       auto keep = [&](int64_t r) { return !a.mask || a.mask[(r0 + r) * T + t] != 0; };
 
@@ -238,8 +312,11 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
           const float* hr = A + r * lda;
           for (int64_t j = 0; j < U; ++j) rh[j] = dst[U + j] * hr[j];
         }
-        gemm(false, false, rows, U, U, 1.f, tmp, U, R + 2 * U, G, 0.f, gbuf + 2 * U, G,
-             gemm_threads);
+        if (threaded_gemm)
+          gemm(false, false, rows, U, U, 1.f, tmp, U, R + 2 * U, G, 0.f, gbuf + 2 * U, G,
+               gemm_threads);
+        else
+          step_gemm(u, rows, U, U, tmp, U, rp + p1, 0.f, gbuf + 2 * U, G);
       }
 
       for (int64_t r = 0; r < rows; ++r) {
@@ -343,6 +420,18 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   const Acts ac{act_kernels(), s.activation, s.recurrent_activation, s.act_params,
                 s.rec_params};
   const float* R = a.recurrent_kernel;
+  const GemmUkr& u = ukr();
+  // Packed R^T: (G x U), or for gru reset_before R_h^T (U x U) and R_zr^T (2U x U).
+  const bool split_r = gru && !ra;
+  const int64_t k1 = split_r ? U : G;
+  const int64_t p1 = packed_size(u, k1, U);
+  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + (split_r ? packed_size(u, 2 * U, U) : 0)));
+  if (split_r) {
+    pack_weights(u, true, R + 2 * U, G, U, U, rp);
+    pack_weights(u, true, R, G, 2 * U, U, rp + p1);
+  } else {
+    pack_weights(u, true, R, G, G, U, rp);
+  }
   std::unique_ptr<float[]> dc_own;
   float* dcarry = a.dc0;
   if (lstm && dcarry == nullptr) {
@@ -355,7 +444,9 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
     split_range(N, 1, nth, tid, &r0, &r1);
     const int64_t rows = r1 - r0;
     if (rows <= 0) return;
-    const int gemm_threads = nth == 1 ? num_threads : 1;
+    const bool threaded_gemm = nth == 1 && 2.0 * rows * G * U >= kGemmParallelFlops &&
+                               (num_threads > 0 ? num_threads : get_num_threads()) > 1;
+    const int gemm_threads = num_threads;
     // Step buffers: gy (rows, U), tmp (rows, U), tmp2 (rows, U), hmr (U).
     float* gy = tl_step.floats(static_cast<size_t>(rows * 3 * U + 2 * U));
     float* tmp = gy + rows * U;
@@ -464,8 +555,11 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
       // Gradient into h': through R (and, for gru reset_before, through r * h').
       float* dgt = dgh + (r0 * T + t) * G;
       if (gru && !ra) {
-        gemm(false, true, rows, U, U, 1.f, dgx + (r0 * T + t) * G + 2 * U, T * G, R + 2 * U, G,
-             0.f, tmp, U, gemm_threads);
+        if (threaded_gemm)
+          gemm(false, true, rows, U, U, 1.f, dgx + (r0 * T + t) * G + 2 * U, T * G, R + 2 * U,
+               G, 0.f, tmp, U, gemm_threads);
+        else
+          step_gemm(u, rows, U, U, dgx + (r0 * T + t) * G + 2 * U, T * G, rp, 0.f, tmp, U);
         for (int64_t r = 0; r < rows; ++r) {
           if (!keep(r)) continue;
           const int64_t n = r0 + r, nt_ = n * T + t;
@@ -482,9 +576,15 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
           }
           ac.rec_grad(U, rg, dgr + U);
         }
-        gemm(false, true, rows, U, 2 * U, 1.f, dgt, T * G, R, G, 1.f, tmp2, U, gemm_threads);
+        if (threaded_gemm)
+          gemm(false, true, rows, U, 2 * U, 1.f, dgt, T * G, R, G, 1.f, tmp2, U, gemm_threads);
+        else
+          step_gemm(u, rows, U, 2 * U, dgt, T * G, rp + p1, 1.f, tmp2, U);
       } else {
-        gemm(false, true, rows, U, G, 1.f, dgt, T * G, R, G, 0.f, tmp2, U, gemm_threads);
+        if (threaded_gemm)
+          gemm(false, true, rows, U, G, 1.f, dgt, T * G, R, G, 0.f, tmp2, U, gemm_threads);
+        else
+          step_gemm(u, rows, U, G, dgt, T * G, rp, 0.f, tmp2, U);
       }
       for (int64_t r = 0; r < rows; ++r) {
         if (!keep(r)) continue;
