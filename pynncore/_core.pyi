@@ -167,3 +167,49 @@ def segment_sum_of_squares(
     x: npt.NDArray[np.float32], offsets: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]: ...
 def optim_kernel() -> str: ...
+
+# -- recurrent layers (cell 0 simple, 1 lstm, 2 gru) -----------------------------------------------
+def rnn_forward(
+    cell: int,
+    activation: str,
+    activation_alpha: float | None,
+    recurrent_activation: str,
+    recurrent_activation_alpha: float | None,
+    reset_after: bool,
+    x: npt.NDArray[np.float32],
+    kernel: npt.NDArray[np.float32],
+    recurrent_kernel: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32] | None,
+    h0: npt.NDArray[np.float32] | None,
+    c0: npt.NDArray[np.float32] | None,
+    mask: npt.NDArray[np.bool_] | npt.NDArray[np.uint8] | None,
+    rec_mask: npt.NDArray[np.float32] | None,
+    return_sequences: bool,
+    training: bool,
+    num_threads: int = 0,
+) -> tuple[npt.NDArray[np.float32] | None, ...]: ...
+def rnn_backward(
+    cell: int,
+    activation: str,
+    activation_alpha: float | None,
+    recurrent_activation: str,
+    recurrent_activation_alpha: float | None,
+    reset_after: bool,
+    x: npt.NDArray[np.float32],
+    kernel: npt.NDArray[np.float32],
+    recurrent_kernel: npt.NDArray[np.float32],
+    mask: npt.NDArray[np.bool_] | npt.NDArray[np.uint8] | None,
+    rec_mask: npt.NDArray[np.float32] | None,
+    saved: npt.NDArray[np.float32],
+    h_prev: npt.NDArray[np.float32],
+    c_prev: npt.NDArray[np.float32] | None,
+    dy: npt.NDArray[np.float32] | None,
+    return_sequences: bool,
+    dh: npt.NDArray[np.float32] | None,
+    dc: npt.NDArray[np.float32] | None,
+    dkernel: npt.NDArray[np.float32],
+    drecurrent_kernel: npt.NDArray[np.float32],
+    dbias: npt.NDArray[np.float32] | None,
+    need_dx: bool,
+    num_threads: int = 0,
+) -> tuple[npt.NDArray[np.float32] | None, ...]: ...
