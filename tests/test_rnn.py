@@ -237,6 +237,25 @@ def test_backward_same_on_every_path_and_thread_count(cell, gates, reset_after, 
     assert float((dk1 * v).sum()) == pytest.approx(num, rel=1e-3, abs=1e-3)
 
 
+@pytest.mark.parametrize("cell, gates, reset_after", CELLS[1:], ids=CELL_IDS[1:])
+def test_small_batch_with_wide_state_uses_threaded_products(cell, gates, reset_after, rng, restore_num_threads):
+    # 8 rows run on one thread whose per-step products (8 x 210 x 630+) use the threaded GEMM.
+    n, t, i, u = 8, 3, 5, 210
+    x = rng.standard_normal((n, t, i)).astype(np.float32)
+    k, r, b = _weights(rng, cell, gates, reset_after, i, u, scale=0.05)
+    dy = rng.standard_normal((n, t, u)).astype(np.float32)
+    want, _, _ = ref_rnn(cell, x, k, r, b, reset_after=reset_after)
+    grads = []
+    for threads in (1, 2):
+        pynncore.set_num_threads(threads)
+        y, _, ctx = _op(cell, x, k, r, b, reset_after=reset_after, training=True)
+        np.testing.assert_allclose(y, want, rtol=2e-5, atol=2e-5)
+        grads.append(_op_backward(cell, ctx, dy, None))
+    for a, c in zip(grads[0][2:], grads[1][2:]):
+        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-4, atol=1e-5)
+
+
 def test_backward_accumulates_into_given_gradients(rng):
     x = rng.standard_normal((2, 3, 2)).astype(np.float32)
     k, r, b = _weights(rng, "gru", 3, True, 2, 2)
@@ -372,8 +391,12 @@ def test_stateful_carries_states_between_calls(cls, rng):
     first = layer(x[:, :5])
     second = layer(x[:, 5:])
     np.testing.assert_allclose(np.concatenate([first, second], 1), whole, rtol=1e-5, atol=1e-6)
-    layer.reset_states()
+    layer.reset_state()
     np.testing.assert_allclose(layer(x), whole, rtol=1e-6)
+    n_states = 2 if cls is LSTM else 1
+    init = [rng.standard_normal((2, 3)).astype(np.float32) for _ in range(n_states)]
+    layer.reset_states(init)
+    np.testing.assert_allclose(layer(x), layer(x, initial_state=init), rtol=1e-6)
     with pytest.raises(ValueError, match=r"batch size 2.*Received: shape=\(3, 8, 2\)"):
         layer(rng.standard_normal((3, 8, 2)))
 

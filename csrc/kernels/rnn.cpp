@@ -3,7 +3,9 @@
 // Per thread, rows [r0, r1) of the batch; per step t the thread's block of states is a
 // strided matrix (row stride T*U in the training storage h_prev, U in the inference state):
 //
-//   gbuf (rows, G) = h' R                    one GEMM, single-threaded inside the region
+//   gbuf (rows, G) = h' R                    the GEMM microkernel over R packed once per
+//                                            call (step_gemm); a single thread over a
+//                                            wide state uses the threaded gemm instead
 //   gate math per row, reading gx[n, t, :]   activations through the per-ISA tables
 //
 // The gate nonlinearities go through the activation kernels of the current CPU path, with

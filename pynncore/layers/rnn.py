@@ -251,6 +251,10 @@ class _RNN(Layer):
         else:
             self.states = self._check_states(states, int(self._batch_size_arg))
 
+    def reset_state(self, states: Any = None) -> None:
+        """Keras 3 spelling of ``reset_states``."""
+        self.reset_states(states)
+
     def _run(self, x: np.ndarray, h0: Any, c0: Any, mask: Any, rec_mask: Any, training: bool) -> tuple:
         args = dict(
             mask=mask,
