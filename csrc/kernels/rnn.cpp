@@ -37,7 +37,9 @@ const ActivationKernels& act_kernels() {
   }
 }
 
-thread_local ScratchBuffer tl_step;   // per-thread step buffers
+// Step buffers of all threads, allocated by the calling thread before the parallel region
+// (nothing inside a region may throw); thread `tid` uses the slice of its rows.
+thread_local ScratchBuffer tl_step;
 thread_local ScratchBuffer tl_rpack;  // calling thread: the recurrent kernel, packed once
 thread_local ScratchBuffer tl_gx;     // calling thread: input projection / gate gradients
 thread_local ScratchBuffer tl_extra;  // calling thread: second gradient array, masked states
@@ -238,6 +240,8 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
   pack_weights(u, false, R, G, U, n1, rp);
   if (split_r) pack_weights(u, false, R + 2 * U, G, U, U, rp + p1);
 
+  float* steps = tl_step.floats(static_cast<size_t>(N * (G + 3 * U)));
+
   parallel(nt, [&](int tid, int nth) {
     int64_t r0, r1;
     split_range(N, 1, nth, tid, &r0, &r1);
@@ -248,7 +252,7 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
                                (num_threads > 0 ? num_threads : get_num_threads()) > 1;
     const int gemm_threads = num_threads;
     // Step buffers: gbuf (rows, G), hm (rows, U), tmp (rows, U), ylast (rows, U).
-    float* gbuf = tl_step.floats(static_cast<size_t>(rows * (G + 3 * U)));
+    float* gbuf = steps + r0 * (G + 3 * U);
     float* hm = gbuf + rows * G;
     float* tmp = hm + rows * U;
     float* ylast = tmp + rows * U;
@@ -457,6 +461,8 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
     dcarry = dc_own.get();
   }
 
+  float* steps = tl_step.floats(static_cast<size_t>(N * 3 * U + nt * 2 * U));
+
   parallel(nt, [&](int tid, int nth) {
     int64_t r0, r1;
     split_range(N, 1, nth, tid, &r0, &r1);
@@ -466,10 +472,10 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
                                (num_threads > 0 ? num_threads : get_num_threads()) > 1;
     const int gemm_threads = num_threads;
     // Step buffers: gy (rows, U), tmp (rows, U), tmp2 (rows, U), hmr (U).
-    float* gy = tl_step.floats(static_cast<size_t>(rows * 3 * U + 2 * U));
+    float* gy = steps + r0 * 3 * U;
     float* tmp = gy + rows * U;
     float* tmp2 = tmp + rows * U;
-    float* hmr = tmp2 + rows * U;
+    float* hmr = steps + N * 3 * U + tid * 2 * U;
     float* dtc = hmr + U;
     float* dh = a.dh0 + r0 * U;
     float* dc = lstm ? dcarry + r0 * U : nullptr;
