@@ -25,5 +25,6 @@ void bind_norm(py::module_& m);
 // naming `fn` when an argument does not apply to `act`.
 ActParams activation_params(const char* fn, Act act, std::optional<float> alpha, bool approximate);
 void bind_conv(py::module_& m);
+void bind_rnn(py::module_& m);
 
 }  // namespace pyn

@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   pyn::bind_conv(m);
   pyn::bind_pool(m);
   pyn::bind_norm(m);
+  pyn::bind_rnn(m);
 }
