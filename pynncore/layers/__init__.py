@@ -2,17 +2,23 @@
 
 from pynncore.layers.base import Input, InputLayer, Layer, Variable
 from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Reshape
+from pynncore.layers.embedding import Embedding, Masking
 from pynncore.layers.normalization import BatchNormalization
+from pynncore.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Activation",
     "BatchNormalization",
+    "Bidirectional",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "Input",
     "InputLayer",
     "Layer",
+    "Masking",
     "Reshape",
+    "TimeDistributed",
     "Variable",
 ]
