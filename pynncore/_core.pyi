@@ -167,3 +167,15 @@ def segment_sum_of_squares(
     x: npt.NDArray[np.float32], offsets: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]: ...
 def optim_kernel() -> str: ...
+
+# -- Embedding -----------------------------------------------------------------------------------
+def embedding_lookup(
+    table: npt.NDArray[np.float32],
+    ids: npt.NDArray[np.float32] | npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    out: npt.NDArray[np.float32],
+) -> int: ...
+def embedding_grad(
+    grad: npt.NDArray[np.float32],
+    ids: npt.NDArray[np.float32] | npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    dy: npt.NDArray[np.float32],
+) -> int: ...

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import pynncore
-from pynncore import layers
-from pynncore.layers.embedding import embedding_backward
+from pynncore import layers, ops
 from pynncore.models import Sequential
 
 from _gradcheck import assert_grad_close, numeric_grad
@@ -89,15 +88,68 @@ def test_embedding_backward_accumulates_into_grad(rng):
     np.testing.assert_array_equal(layer.embeddings.grad, [[10, 10], [12, 12], [10, 10], [11, 11]])
 
 
-@pytest.mark.parametrize("n, v", [(0, 3), (1, 1), (9, 100), (1000, 7), (513, 4096)])
-def test_embedding_backward_helper_matches_add_at(n, v, rng):
-    d = 5
-    ids = rng.integers(0, v, n)
+# n * d from tiny to past the threading threshold; d around the 16-column blocks.
+@pytest.mark.parametrize("n, v, d", [(0, 3, 5), (1, 1, 1), (9, 100, 17), (1000, 7, 33), (513, 4096, 5), (4099, 50, 64), (3000, 20000, 130)])
+@pytest.mark.parametrize("id_dtype", [np.int64, np.int32, np.float32, np.uint16, np.float64])
+def test_ops_embedding_and_grad_match_float64(n, v, d, id_dtype, num_threads, rng):
+    ids = rng.integers(0, v, n).astype(id_dtype)
+    table = rng.standard_normal((v, d)).astype(np.float32)
+    np.testing.assert_array_equal(ops.embedding(table, ids), table[ids.astype(np.int64)])
     dy = rng.standard_normal((n, d)).astype(np.float32)
     grad = rng.standard_normal((v, d)).astype(np.float32)
-    want = grad.astype(np.float64) + _ref_scatter(v, d, ids, dy)
-    embedding_backward(grad, ids, dy)
+    want = grad.astype(np.float64) + _ref_scatter(v, d, ids.astype(np.int64), dy)
+    assert ops.embedding_grad(grad, ids, dy) is grad
     np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-5)
+
+
+def test_ops_embedding_grad_same_on_any_thread_count(restore_num_threads, rng):
+    ids = rng.integers(0, 30, 5000)
+    dy = rng.standard_normal((5000, 96)).astype(np.float32)
+    results = []
+    for n in (1, 2):
+        pynncore.set_num_threads(n)
+        results.append(ops.embedding_grad(np.zeros((30, 96), np.float32), ids, dy))
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_ops_embedding_errors_write_nothing():
+    table = np.ones((4, 3), np.float32)
+    for bad, text in (([0, 4], "4 at flat position 1"), ([[1, -2]], "-2 at flat position 1"), (np.array([0.0, 2.5], np.float32), "2.5 at flat position 1"), (np.array([np.nan], np.float32), "nan at flat position 0"), (np.array([3, 2**64 - 1], np.uint64), "18446744073709551615"), (np.array([1e30]), "1000000000000000019884624838656")):
+        with pytest.raises(ValueError, match=rf"embedding: expected integer ids in \[0, 4\)\. Received: {text}"):
+            ops.embedding(table, bad)
+        grad = np.zeros((4, 3), np.float32)
+        with pytest.raises(ValueError, match=rf"embedding_grad: expected integer ids in \[0, 4\)\. Received: {text}"):
+            ops.embedding_grad(grad, bad, np.ones((np.size(bad), 3), np.float32))
+        assert not grad.any()
+    with pytest.raises(TypeError, match="embedding: expected integer ids. Received: dtype=<U1"):
+        ops.embedding(table, ["a"])
+    with pytest.raises(ValueError, match="embedding: table must be 2-D"):
+        ops.embedding(np.ones(3), [0])
+    with pytest.raises(ValueError, match="embedding_grad: grad must be a C-contiguous float32"):
+        ops.embedding_grad(np.zeros((4, 3)), [0], np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"embedding_grad: dy must have shape \(2, 3\)"):
+        ops.embedding_grad(np.zeros((4, 3), np.float32), [0, 1], np.ones((2, 2)))
+
+
+def test_core_embedding_checks_arrays():
+    from pynncore import _core
+
+    table = np.ones((4, 3), np.float32)
+    ids = np.array([1, 2])
+    with pytest.raises(ValueError, match=r"embedding_lookup: out must have shape \(2, 3\)"):
+        _core.embedding_lookup(table, ids, np.empty((3, 3), np.float32))
+    with pytest.raises(TypeError, match="embedding_lookup: ids must have dtype float32, int32 or int64"):
+        _core.embedding_lookup(table, ids.astype(np.int16), np.empty((2, 3), np.float32))
+    with pytest.raises(ValueError, match="embedding_lookup: out shares memory"):
+        _core.embedding_lookup(table, ids, table[:2])
+    with pytest.raises(ValueError, match="embedding_grad: grad is read-only"):
+        ro = np.zeros((4, 3), np.float32)
+        ro.flags.writeable = False
+        _core.embedding_grad(ro, ids, np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match="embedding_grad: dy must be C-contiguous"):
+        _core.embedding_grad(np.zeros((4, 3), np.float32), ids, np.ones((3, 2), np.float32).T)
+    with pytest.raises(TypeError, match="embedding_grad: grad must have dtype float32"):
+        _core.embedding_grad(np.zeros((4, 3)), ids, np.ones((2, 3), np.float32))
 
 
 def test_embedding_frozen_layer_leaves_grad_untouched():
@@ -113,12 +165,13 @@ def test_embedding_frozen_layer_leaves_grad_untouched():
 @pytest.mark.parametrize(
     "ids, match",
     [
-        (np.array([[0, 5]]), r"Embedding 'emb'.*\[0, 5\).*id 5"),
-        (np.array([[-1, 2]]), r"Embedding 'emb'.*\[0, 5\).*id -1"),
-        (np.array([[1.5, 2.0]]), r"Embedding 'emb'.*integer ids.*1\.5"),
-        (np.array([[np.nan, 2.0]]), r"Embedding 'emb'.*integer ids"),
-        (np.array([[np.inf]]), r"Embedding 'emb'.*integer ids"),
-        (np.array([[2**40]]), r"Embedding 'emb'.*id 1099511627776"),
+        (np.array([[0, 5]]), r"Embedding 'emb': expected integer ids in \[0, 5\)\. Received: 5 at flat position 1 of ids with shape \(1, 2\)"),
+        (np.array([[-1, 2]], np.int32), r"Embedding 'emb'.*\[0, 5\).*Received: -1 at"),
+        (np.array([[1.5, 2.0]]), r"Embedding 'emb': expected integer ids.*Received: 1\.5 at"),
+        (np.array([[2.0, 1.5]], np.float32), r"Embedding 'emb': expected integer ids.*Received: 1\.5 at flat position 1"),
+        (np.array([[np.nan, 2.0]]), r"Embedding 'emb'.*Received: nan at"),
+        (np.array([[np.inf]], np.float32), r"Embedding 'emb'.*Received: inf at"),
+        (np.array([[2**40]]), r"Embedding 'emb'.*Received: 1099511627776 at"),
     ],
 )
 def test_embedding_rejects_bad_ids(ids, match):
@@ -130,7 +183,7 @@ def test_embedding_rejects_bad_ids(ids, match):
 
 
 def test_embedding_rejects_non_numeric_ids():
-    with pytest.raises(TypeError, match="Embedding 'emb2': expected integer ids.*dtype=<U1"):
+    with pytest.raises(TypeError, match="Embedding 'emb2': expected integer ids. Received: dtype=<U1"):
         layers.Embedding(5, 2, name="emb2")(np.array([["a"]]))
 
 
@@ -152,9 +205,9 @@ def test_embedding_rejects_bad_arguments(kwargs, match):
 def test_embedding_in_model_rejects_out_of_range_ids():
     model = Sequential([layers.Embedding(4, 2, input_length=3, name="tok"), layers.Flatten(), layers.Dense(1)])
     model.compile("sgd", "mse")
-    with pytest.raises(ValueError, match=r"Embedding 'tok'.*\[0, 4\).*id 4"):
+    with pytest.raises(ValueError, match=r"Embedding 'tok'.*\[0, 4\)\. Received: 4 at"):
         model.fit(np.array([[0, 1, 4]]), np.zeros((1, 1)), verbose=0)
-    with pytest.raises(ValueError, match=r"Embedding 'tok'.*integer ids"):
+    with pytest.raises(ValueError, match=r"Embedding 'tok': expected integer ids.*Received: 0\.5"):
         model.predict(np.array([[0, 1, 0.5]]), verbose=0)
 
 

@@ -401,3 +401,58 @@ def test_time_distributed_dense_matches_keras(keras, rng):
     p.set_weights([np.asarray(w) for w in k.get_weights()])
     x = rng.standard_normal((6, 4, 3)).astype(np.float32)
     np.testing.assert_allclose(p(x), keras.ops.convert_to_numpy(k(x)), rtol=1e-5, atol=1e-6)
+
+
+def _rnn_class(name):
+    cls = getattr(layers, name, None)
+    if cls is None:
+        pytest.skip(f"pynncore.layers.{name} is not available")
+    return cls
+
+
+@_array_warning
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("cell", ["SimpleRNN", "LSTM", "GRU"])
+def test_bidirectional_matches_keras(cell, mode, keras, rng):
+    cls = _rnn_class(cell)
+    n, t, f, u = 3, 5, 4, 3
+    x = rng.standard_normal((n, t, f)).astype(np.float32)
+    mask = np.arange(t)[None, :] < np.array([5, 3, 1])[:, None]
+    for return_sequences in (False, True):
+        k = keras.layers.Bidirectional(getattr(keras.layers, cell)(u, return_sequences=return_sequences, return_state=True), merge_mode=mode)
+        k.build((None, t, f))
+        p = layers.Bidirectional(cls(u, return_sequences=return_sequences, return_state=True), merge_mode=mode)
+        p.build((None, t, f))
+        p.set_weights([np.asarray(w) for w in k.get_weights()])
+        for m in (None, mask):
+            ky = [keras.ops.convert_to_numpy(a) for a in k(x, mask=None if m is None else m)]
+            py = p(x, mask=m)
+            assert len(py) == len(ky)
+            for got, want in zip(py, ky):
+                if m is not None and return_sequences and got.ndim == 3:
+                    got, want = got[m], want[m]  # padded steps: Keras's values there are unspecified
+                np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@_array_warning
+@pytest.mark.parametrize("cell", ["SimpleRNN", "LSTM", "GRU"])
+def test_bidirectional_real_layers_gradients(cell, rng):
+    cls = _rnn_class(cell)
+    x = rng.standard_normal((2, 4, 3)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0]], bool)
+    for mode, rs in (("concat", True), ("mul", False), ("ave", True)):
+        bi = layers.Bidirectional(cls(2, return_sequences=rs), merge_mode=mode)
+        bi.build((None, 4, 3))
+        y, ctx = bi.forward(x, training=True, mask=mask)
+        g = rng.standard_normal(y.shape)
+        if rs:
+            g = g * mask[..., None]  # padded outputs are zeros, their gradient is not checked
+        dx = bi.backward(ctx, g.astype(np.float32))
+        x64 = x.astype(np.float64)
+
+        def loss(xx):
+            return float((bi.forward(xx.astype(np.float32), mask=mask)[0] * g).sum())
+
+        # float32 forward: a coarser step and tolerance than the float64 references above
+        fd = numeric_grad(loss, x64, eps=1e-2)
+        assert_grad_close(dx, fd, rtol=2e-2, atol=2e-3, what=f"{cell} {mode} dx")

@@ -13,5 +13,6 @@ void bind_gemm(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_embedding(py::module_& m);
 
 }  // namespace pyn

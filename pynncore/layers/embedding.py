@@ -2,10 +2,9 @@
 
 ``Embedding`` maps integer token ids ``(N, ...)`` to rows of a trainable matrix
 ``embeddings (input_dim, output_dim)``: ``y[n, t] = embeddings[x[n, t]]``. Its backward pass adds
-each row of the output gradient into the row of ``embeddings.grad`` it was read from. Repeated
-ids must accumulate, so the rows are grouped by id with one stable sort and summed per group
-with ``np.add.reduceat``; the sums are then added into the distinct rows in one pass (no
-per-element Python loop, no ``np.add.at``).
+each row of the output gradient into the row of ``embeddings.grad`` it was read from, repeated
+ids accumulating. Both directions are one native call each (``ops.embedding`` /
+``ops.embedding_grad``), which checks every id before reading or writing anything.
 
 ``Masking`` marks the timesteps of ``(N, T, F)`` whose features all equal ``mask_value`` as
 padding: its output mask is ``any(x != mask_value, axis=-1)`` and those steps are zeroed.
@@ -17,31 +16,12 @@ from typing import Any, Optional
 
 import numpy as np
 
+from pynncore import ops
 from pynncore import regularizers as _regularizers
-from pynncore.layers.base import Layer, shape_str
+from pynncore.layers.base import Layer
 from pynncore.layers.core import _serialize
 
-__all__ = ["Embedding", "Masking", "embedding_backward"]
-
-
-def embedding_backward(grad: np.ndarray, ids: np.ndarray, dy: np.ndarray) -> None:
-    """``grad[ids[i]] += dy[i]`` for every ``i``, repeated ids accumulating.
-
-    Args:
-        grad: float32 ``(input_dim, output_dim)``, updated in place.
-        ids: integer ``(n,)`` with values in ``[0, input_dim)``.
-        dy: float32 ``(n, output_dim)``.
-    """
-    if ids.size == 0:
-        return
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-    starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
-    rows = sorted_ids[starts]
-    if starts.size == ids.size:  # all ids distinct: no sums needed
-        grad[rows] += dy[order]
-        return
-    grad[rows] += np.add.reduceat(dy[order], starts, axis=0)
+__all__ = ["Embedding", "Masking"]
 
 
 class Embedding(Layer):
@@ -155,43 +135,27 @@ class Embedding(Layer):
             )
         return arr
 
-    def _ids(self, x: Any) -> np.ndarray:
-        """The ids as an ``intp`` array, checked to be integers in ``[0, input_dim)``."""
-        arr = self._check_input(x)
-        if arr.dtype.kind == "f":
-            if arr.size and not (np.isfinite(arr).all() and (arr == np.floor(arr)).all()):
-                bad = arr[~(np.isfinite(arr) & (arr == np.floor(arr)))].reshape(-1)[0]
-                raise ValueError(
-                    f"Embedding '{self.name}': expected integer ids. Received: non-integer value {bad!r}"
-                )
-        if arr.size:
-            lo, hi = arr.min(), arr.max()
-            if lo < 0 or hi >= self.input_dim:
-                bad = lo if lo < 0 else hi
-                raise ValueError(
-                    f"Embedding '{self.name}': ids must be in [0, {self.input_dim}). "
-                    f"Received: id {int(bad)} in an input of shape {arr.shape}"
-                )
-        return arr.astype(np.intp, copy=False)
+    def _who(self) -> str:
+        return f"Embedding '{self.name}'"
 
     def forward(self, x: Any, training: bool = False) -> tuple:
-        ids = self._ids(x)
-        y = self.embeddings.value.take(ids.reshape(-1), axis=0)
-        y = y.reshape(ids.shape + (self.output_dim,))
-        return y, ((ids.reshape(-1), np.shape(x)) if training else None)
+        ids = ops._embedding_ids(self._check_input(x), self.input_dim, self._who())
+        y = ops._embedding_lookup(self.embeddings.value, ids, self._who())
+        return y, (ids if training else None)
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
-        ids, x_shape = ctx
+        ids = ctx
         if self.trainable and self.embeddings.trainable:
-            d2 = np.ascontiguousarray(dy, dtype=np.float32).reshape(-1, self.output_dim)
-            if d2.shape[0] != ids.size:
+            dy = np.asarray(dy)
+            if dy.shape != ids.shape + (self.output_dim,):
                 raise ValueError(
-                    f"Embedding '{self.name}': expected an output gradient of shape "
-                    f"{shape_str(tuple(x_shape) + (self.output_dim,))}. Received: shape={np.shape(dy)}"
+                    f"{self._who()}: expected an output gradient of shape "
+                    f"{ids.shape + (self.output_dim,)}. Received: shape={dy.shape}"
                 )
-            embedding_backward(self.embeddings.grad, ids, d2)
+            d2 = np.ascontiguousarray(dy, dtype=np.float32).reshape(ids.size, self.output_dim)
+            ops._embedding_grad(self.embeddings.grad, ids, d2, self._who())
         # Ids are not differentiable: their gradient is zero.
-        return np.zeros(x_shape, np.float32) if need_dx else None
+        return np.zeros(ids.shape, np.float32) if need_dx else None
 
     def compute_mask(self, x: Any, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         if not self.mask_zero:
