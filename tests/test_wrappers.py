@@ -289,6 +289,8 @@ def test_bidirectional_layers_names_weights_and_shapes():
     assert _bi("sum", False).compute_output_shape((None, 6, 2)) == (None, 3)
     assert _bi(None, True, True).compute_output_shape((None, 6, 2)) == [(None, 6, 3), (None, 6, 3), (None, 3), (None, 3)]
     assert _bi("concat", False, True).compute_output_shape((None, 6, 2)) == [(None, 6), (None, 3), (None, 3)]
+    keras2 = Sequential([layers.Bidirectional(TanhRNN(3, input_shape=(5, 2)))])  # Keras 2 style
+    assert keras2.built and keras2.output_shape == (None, 6)
     flipped = layers.Bidirectional(TanhRNN(2, go_backwards=True))
     assert flipped.forward_layer.go_backwards and not flipped.backward_layer.go_backwards
 
