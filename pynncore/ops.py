@@ -1092,3 +1092,198 @@ def embedding_grad(grad: np.ndarray, ids: Any, dy: Any) -> np.ndarray:
 
 
 __all__ += ["embedding", "embedding_grad"]
+
+
+# --- recurrent layers ----------------------------------------------------------------------------
+
+_RNN_CELLS = {"simple_rnn": 0, "lstm": 1, "gru": 2}
+
+
+class RNNContext:
+    """What a training-mode recurrent forward pass keeps for its backward pass."""
+
+    __slots__ = ("cell", "args", "x", "kernel", "recurrent_kernel", "mask", "rec_mask", "saved",
+                 "h_prev", "c_prev", "return_sequences", "has_bias")
+
+    def __init__(self, **kw: Any):
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+def _rnn_act(act: Any, fn: str, what: str) -> tuple:
+    from pynncore import activations as _activations
+
+    try:
+        a = _activations.get(act)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{fn}: {what} is not a known activation: {e}") from None
+    alpha = a._kernel_kw.get("alpha")
+    return a.name, (None if alpha is None else float(alpha))
+
+
+def _rnn_input(x: Any, name: str, fn: str, ndim: int, optional: bool = False) -> Any:
+    if x is None:
+        if optional:
+            return None
+        raise ValueError(f"{fn}: {name} is required")
+    arr = np.asarray(x)
+    if arr.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"{fn}: {name} must hold real numbers; got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{fn}: {name} must have {ndim} dimensions; got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _rnn_mask(mask: Any, fn: str) -> Any:
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.ndim != 2:
+        raise ValueError(f"{fn}: mask must have shape (batch, timesteps); got shape {m.shape}")
+    if m.dtype != np.bool_:
+        m = m != 0
+    return np.ascontiguousarray(m)
+
+
+def _rnn_forward(cell: str, x: Any, kernel: Any, recurrent_kernel: Any, bias: Any, h0: Any,
+                 c0: Any, mask: Any, activation: Any, recurrent_activation: Any,
+                 reset_after: bool, return_sequences: bool, training: bool,
+                 recurrent_dropout_mask: Any) -> tuple:
+    fn = cell
+    x = _rnn_input(x, "x", fn, 3)
+    k = _rnn_input(kernel, "kernel", fn, 2)
+    rk = _rnn_input(recurrent_kernel, "recurrent_kernel", fn, 2)
+    b = None if bias is None else np.ascontiguousarray(np.asarray(bias, dtype=np.float32))
+    h0 = _rnn_input(h0, "initial h", fn, 2, optional=True)
+    c0 = _rnn_input(c0, "initial c", fn, 2, optional=True)
+    m = _rnn_mask(mask, fn)
+    rm = _rnn_input(recurrent_dropout_mask, "recurrent_dropout_mask", fn, 2, optional=True)
+    a, aa = _rnn_act(activation, fn, "activation")
+    r, ra = _rnn_act(recurrent_activation, fn, "recurrent_activation")
+    args = (_RNN_CELLS[cell], a, aa, r, ra, bool(reset_after))
+    y, h, c, saved, hp, cp = _core.rnn_forward(*args, x, k, rk, b, h0, c0, m, rm,
+                                               bool(return_sequences), bool(training))
+    ctx = None
+    if training:
+        ctx = RNNContext(cell=cell, args=args, x=x, kernel=k, recurrent_kernel=rk, mask=m,
+                         rec_mask=rm, saved=saved, h_prev=hp, c_prev=cp,
+                         return_sequences=bool(return_sequences), has_bias=b is not None)
+    return y, h, c, ctx
+
+
+def _rnn_backward(ctx: RNNContext, dy: Any, dh: Any, dc: Any, dkernel: Any,
+                  drecurrent_kernel: Any, dbias: Any, need_dx: bool) -> tuple:
+    fn = f"{ctx.cell}_backward"
+    if not isinstance(ctx, RNNContext):
+        raise TypeError(f"{fn}: ctx must be the context returned by a training-mode forward call")
+    n, t, _ = ctx.x.shape
+    dy = _rnn_input(dy, "dy", fn, 3 if ctx.return_sequences else 2, optional=True)
+    dh = _rnn_input(dh, "dh", fn, 2, optional=True)
+    dc = _rnn_input(dc, "dc", fn, 2, optional=True)
+    if dkernel is None:
+        dkernel = np.zeros(ctx.kernel.shape, np.float32)
+    if drecurrent_kernel is None:
+        drecurrent_kernel = np.zeros(ctx.recurrent_kernel.shape, np.float32)
+    if dbias is None and ctx.has_bias:
+        g = ctx.recurrent_kernel.shape[1]
+        dbias = np.zeros((2, g) if ctx.cell == "gru" and ctx.args[5] else (g,), np.float32)
+    dx, dh0, dc0 = _core.rnn_backward(*ctx.args, ctx.x, ctx.kernel, ctx.recurrent_kernel,
+                                      ctx.mask, ctx.rec_mask, ctx.saved, ctx.h_prev, ctx.c_prev,
+                                      dy, ctx.return_sequences, dh, dc, dkernel,
+                                      drecurrent_kernel, dbias, bool(need_dx))
+    return dx, dh0, dc0, dkernel, drecurrent_kernel, dbias
+
+
+def simple_rnn(x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None,
+               initial_state: Any = None, mask: Any = None, activation: Any = "tanh",
+               return_sequences: bool = False, training: bool = False,
+               recurrent_dropout_mask: Any = None) -> tuple:
+    """SimpleRNN over a whole sequence: ``h_t = activation(x_t K + h_{t-1} R + b)``.
+
+    Args:
+        x: ``(N, T, I)``; kernel ``(I, U)``; recurrent_kernel ``(U, U)``; bias ``(U,)`` or None.
+        initial_state: None (zeros) or ``(N, U)``.
+        mask: None or boolean ``(N, T)``: masked steps keep the state and repeat the output.
+        return_sequences: output every step ``(N, T, U)`` instead of the last ``(N, U)``.
+        training: also return the context for ``simple_rnn_backward``.
+        recurrent_dropout_mask: None or ``(N, U)`` multiplying the state entering the GEMM.
+
+    Returns:
+        ``(y, h, ctx)``; ctx is None unless training.
+    """
+    y, h, _, ctx = _rnn_forward("simple_rnn", x, kernel, recurrent_kernel, bias, initial_state,
+                                None, mask, activation, "sigmoid", False, return_sequences,
+                                training, recurrent_dropout_mask)
+    return y, h, ctx
+
+
+def simple_rnn_backward(ctx: RNNContext, dy: Any = None, dh: Any = None, dkernel: Any = None,
+                        drecurrent_kernel: Any = None, dbias: Any = None,
+                        need_dx: bool = True) -> tuple:
+    """Gradients of ``simple_rnn``: returns ``(dx, dh0, dkernel, drecurrent_kernel, dbias)``.
+
+    ``dy`` is the gradient of ``y`` and ``dh`` of the final state (None: zeros). Gradient
+    arrays passed in are accumulated into (``+=``); missing ones are allocated.
+    """
+    dx, dh0, _, dk, drk, db = _rnn_backward(ctx, dy, dh, None, dkernel, drecurrent_kernel, dbias,
+                                            need_dx)
+    return dx, dh0, dk, drk, db
+
+
+def lstm(x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, initial_state: Any = None,
+         mask: Any = None, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+         return_sequences: bool = False, training: bool = False,
+         recurrent_dropout_mask: Any = None) -> tuple:
+    """LSTM over a whole sequence with Keras layouts (gates i, f, c, o).
+
+    kernel ``(I, 4U)``, recurrent_kernel ``(U, 4U)``, bias ``(4U,)`` or None;
+    initial_state None or ``[h0, c0]`` each ``(N, U)``. Other arguments as ``simple_rnn``.
+
+    Returns:
+        ``(y, h, c, ctx)``; ctx is None unless training.
+    """
+    h0 = c0 = None
+    if initial_state is not None:
+        if not isinstance(initial_state, (list, tuple)) or len(initial_state) != 2:
+            raise ValueError("lstm: initial_state must be [h0, c0]")
+        h0, c0 = initial_state
+    return _rnn_forward("lstm", x, kernel, recurrent_kernel, bias, h0, c0, mask, activation,
+                        recurrent_activation, False, return_sequences, training,
+                        recurrent_dropout_mask)
+
+
+def lstm_backward(ctx: RNNContext, dy: Any = None, dh: Any = None, dc: Any = None,
+                  dkernel: Any = None, drecurrent_kernel: Any = None, dbias: Any = None,
+                  need_dx: bool = True) -> tuple:
+    """Gradients of ``lstm``: returns ``(dx, dh0, dc0, dkernel, drecurrent_kernel, dbias)``."""
+    return _rnn_backward(ctx, dy, dh, dc, dkernel, drecurrent_kernel, dbias, need_dx)
+
+
+def gru(x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, initial_state: Any = None,
+        mask: Any = None, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+        reset_after: bool = True, return_sequences: bool = False, training: bool = False,
+        recurrent_dropout_mask: Any = None) -> tuple:
+    """GRU over a whole sequence with Keras layouts (gates z, r, h).
+
+    kernel ``(I, 3U)``, recurrent_kernel ``(U, 3U)``, bias ``(2, 3U)`` with reset_after (input
+    and recurrent biases) or ``(3U,)`` without; initial_state None or ``(N, U)``.
+
+    Returns:
+        ``(y, h, ctx)``; ctx is None unless training.
+    """
+    y, h, _, ctx = _rnn_forward("gru", x, kernel, recurrent_kernel, bias, initial_state, None,
+                                mask, activation, recurrent_activation, reset_after,
+                                return_sequences, training, recurrent_dropout_mask)
+    return y, h, ctx
+
+
+def gru_backward(ctx: RNNContext, dy: Any = None, dh: Any = None, dkernel: Any = None,
+                 drecurrent_kernel: Any = None, dbias: Any = None, need_dx: bool = True) -> tuple:
+    """Gradients of ``gru``: returns ``(dx, dh0, dkernel, drecurrent_kernel, dbias)``."""
+    dx, dh0, _, dk, drk, db = _rnn_backward(ctx, dy, dh, None, dkernel, drecurrent_kernel, dbias,
+                                            need_dx)
+    return dx, dh0, dk, drk, db
+
+
+__all__ += ["RNNContext", "gru", "gru_backward", "lstm", "lstm_backward", "simple_rnn",
+            "simple_rnn_backward"]

@@ -12,4 +12,5 @@ PYBIND11_MODULE(_core, m) {
   pyn::bind_loss(m);
   pyn::bind_optim(m);
   pyn::bind_embedding(m);
+  pyn::bind_rnn(m);
 }

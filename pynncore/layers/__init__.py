@@ -4,6 +4,7 @@ from pynncore.layers.base import Input, InputLayer, Layer, Variable
 from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from pynncore.layers.embedding import Embedding, Masking
 from pynncore.layers.normalization import BatchNormalization
+from pynncore.layers.rnn import GRU, LSTM, SimpleRNN
 from pynncore.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
@@ -14,11 +15,14 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRU",
     "Input",
     "InputLayer",
+    "LSTM",
     "Layer",
     "Masking",
     "Reshape",
+    "SimpleRNN",
     "TimeDistributed",
     "Variable",
 ]

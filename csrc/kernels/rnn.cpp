@@ -1,0 +1,642 @@
+// Recurrent kernels: see rnn.h for the formulas, layouts and the work split.
+//
+// Per thread, rows [r0, r1) of the batch; per step t the thread's block of states is a
+// strided matrix (row stride T*U in the training storage h_prev, U in the inference state):
+//
+//   gbuf (rows, G) = h' R                    one GEMM, single-threaded inside the region
+//   gate math per row, reading gx[n, t, :]   activations through the per-ISA tables
+//
+// The gate nonlinearities go through the activation kernels of the current CPU path, with
+// the input projection fused as their bias argument: y = f(gbuf + gx).
+#include "kernels/rnn.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "common/buffer.h"
+#include "common/check.h"
+#include "common/parallel.h"
+#include "cpu/cpuinfo.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_ukr.h"
+
+namespace pyn {
+namespace {
+
+const ActivationKernels& act_kernels() {
+  switch (current_isa()) {
+    case Isa::kAvx512:
+      return activation_kernels_avx512();
+    case Isa::kAvx2:
+      return activation_kernels_avx2();
+    default:
+      return activation_kernels_generic();
+  }
+}
+
+thread_local ScratchBuffer tl_step;   // per-thread step buffers
+thread_local ScratchBuffer tl_rpack;  // calling thread: the recurrent kernel, packed once
+thread_local ScratchBuffer tl_gx;     // calling thread: input projection / gate gradients
+thread_local ScratchBuffer tl_extra;  // calling thread: second gradient array, masked states
+
+// Threads for a recurrence over `n` rows: each thread should get at least 8 rows and the
+// whole sequence enough work to pay for the fork.
+int rnn_threads(const RnnSpec& s, int num_threads) {
+  const int max_t = num_threads > 0 ? num_threads : get_num_threads();
+  if (max_t <= 1 || in_parallel()) return 1;
+  const double flops = 2.0 * s.batch * s.steps * s.units * rnn_gates(s);
+  if (s.batch < 16 || flops < 1.0e6) return 1;
+  const int64_t by_rows = s.batch / 8;
+  return static_cast<int>(std::min<int64_t>(max_t, by_rows));
+}
+
+// The per-step product h' R (and dG R^T in backward) reuses the same weights T times, so they
+// are packed once per call into the microkernel's B~ layout (NR-column micro-panels, k-major,
+// zero-padded) and every step runs the unpacked-A microkernel over them:
+//
+//   panel q:  p=0: B(0, q*NR) .. B(0, q*NR+NR-1)
+//             p=1: B(1, q*NR) .. B(1, q*NR+NR-1)     (k rows of NR floats)
+//
+// This is gemm's small-matrix path with the B packing hoisted out of the time loop.
+const GemmUkr& ukr() {
+  switch (current_isa()) {
+    case Isa::kAvx512:
+      return gemm_ukr_avx512();
+    case Isa::kAvx2:
+      return gemm_ukr_avx2();
+    default:
+      return gemm_ukr_generic();
+  }
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int64_t packed_size(const GemmUkr& u, int64_t k, int64_t n) { return ceil_div(n, u.nr) * u.nr * k; }
+
+// op(B) (k x n) = B (tb false, B row-major k x n) or B^T (tb true, B row-major n x k).
+void pack_weights(const GemmUkr& u, bool tb, const float* b, int64_t ldb, int64_t k, int64_t n,
+                  float* dst) {
+  const int NR = u.nr;
+  for (int64_t q = 0; q * NR < n; ++q) {
+    const int cols = static_cast<int>(std::min<int64_t>(NR, n - q * NR));
+    float* d = dst + q * k * NR;
+    if (tb) {
+      u.pack_b_cols(b + q * NR * ldb, ldb, cols, k, d);
+      continue;
+    }
+    const float* src = b + q * NR;
+    for (int64_t p = 0; p < k; ++p, src += ldb, d += NR) {
+      std::memcpy(d, src, sizeof(float) * static_cast<size_t>(cols));
+      for (int j = cols; j < NR; ++j) d[j] = 0.f;
+    }
+  }
+}
+
+// C (m x n, ldc) = A (m x k, row-major, lda) * packed op(B) + beta C, single-threaded.
+void step_gemm(const GemmUkr& u, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const float* bp, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  const int MR = u.mr, NR = u.nr;
+  const int64_t nblk = ceil_div(m, MR);
+  for (int64_t q = 0; q * NR < n; ++q) {
+    const int cols = static_cast<int>(std::min<int64_t>(NR, n - q * NR));
+    const float* bq = bp + q * k * NR;
+    for (int64_t blk = 0; blk < nblk; ++blk) {
+      const int64_t i = m * blk / nblk;
+      const int rows = static_cast<int>(m * (blk + 1) / nblk - i);
+      u.rows(k, a + i * lda, lda, 1, bq, NR, c + i * ldc + q * NR, ldc, rows, cols, 1.f, beta);
+    }
+  }
+}
+
+struct Acts {
+  const ActivationKernels& k;
+  Act a, r;
+  ActParams ap, rp;
+  // y = f(x + b) over n floats (b may be nullptr).
+  void act(int64_t n, const float* x, const float* b, float* y) const {
+    k.forward(a, ap, n, x, b, n, 0, y);
+  }
+  void rec(int64_t n, const float* x, const float* b, float* y) const {
+    k.forward(r, rp, n, x, b, n, 0, y);
+  }
+  // d = d * f'(from y)
+  void act_grad(int64_t n, const float* y, float* d) const { k.backward(a, ap, n, y, d, d); }
+  void rec_grad(int64_t n, const float* y, float* d) const { k.backward(r, rp, n, y, d, d); }
+};
+
+}  // namespace
+
+int64_t rnn_gates(const RnnSpec& s) {
+  switch (s.cell) {
+    case RnnCell::kLstm:
+      return 4 * s.units;
+    case RnnCell::kGru:
+      return 3 * s.units;
+    default:
+      return s.units;
+  }
+}
+
+int64_t rnn_bias_size(const RnnSpec& s) {
+  return s.cell == RnnCell::kGru && s.reset_after ? 2 * rnn_gates(s) : rnn_gates(s);
+}
+
+int64_t rnn_saved_width(const RnnSpec& s) {
+  switch (s.cell) {
+    case RnnCell::kLstm:
+      return 5 * s.units;
+    case RnnCell::kGru:
+      return (s.reset_after ? 4 : 3) * s.units;
+    default:
+      return s.units;
+  }
+}
+
+bool rnn_activation_supported(Act a) {
+  if (activation_is_rowwise(a)) return false;
+  return a == Act::kLinear || !activation_backward_needs_x(a);
+}
+
+void rnn_check_spec(const RnnSpec& s, const char* fn) {
+  PYN_CHECK(s.batch >= 0 && s.steps >= 0 && s.features >= 0 && s.units >= 1, fn,
+            ": expected batch, steps, features >= 0 and units >= 1; got batch=", s.batch,
+            ", steps=", s.steps, ", features=", s.features, ", units=", s.units);
+  PYN_CHECK(rnn_activation_supported(s.activation), fn, ": activation '",
+            activation_name(s.activation),
+            "' is not supported by the recurrent kernels (use an elementwise activation whose "
+            "derivative follows from its output, such as tanh, sigmoid, relu or linear)");
+  PYN_CHECK(s.cell == RnnCell::kSimple || rnn_activation_supported(s.recurrent_activation), fn,
+            ": recurrent_activation '", activation_name(s.recurrent_activation),
+            "' is not supported by the recurrent kernels (use an elementwise activation whose "
+            "derivative follows from its output, such as sigmoid, hard_sigmoid, tanh or linear)");
+}
+
+// ------------------------------------------------------------------------------------------
+// Forward
+// ------------------------------------------------------------------------------------------
+
+void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
+  rnn_check_spec(s, "rnn_forward");
+  const int64_t N = s.batch, T = s.steps, I = s.features, U = s.units, G = rnn_gates(s);
+  const int64_t S = rnn_saved_width(s);
+  const bool lstm = s.cell == RnnCell::kLstm, gru = s.cell == RnnCell::kGru;
+  const bool train = a.saved != nullptr;
+  PYN_CHECK(!train || (a.h_prev != nullptr && (!lstm || a.c_prev != nullptr)),
+            "rnn_forward: training storage is incomplete");
+  if (N == 0) return;
+  if (T == 0) {
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t j = 0; j < U; ++j) {
+        a.h_out[n * U + j] = a.h0 ? a.h0[n * U + j] : 0.f;
+        if (lstm) a.c_out[n * U + j] = a.c0 ? a.c0[n * U + j] : 0.f;
+        if (!a.return_sequences) a.y[n * U + j] = 0.f;
+      }
+    }
+    return;
+  }
+
+  // Input projection with the input bias: gx (N*T, G) = bias + x K.
+  float* gx = tl_gx.floats(static_cast<size_t>(N * T * G));
+  const float* b_in = a.bias;
+  const float* b_rec = (gru && s.reset_after && a.bias) ? a.bias + G : nullptr;
+  if (b_in) {
+    for (int64_t r = 0; r < N * T; ++r) std::memcpy(gx + r * G, b_in, G * sizeof(float));
+  }
+  gemm(false, false, N * T, G, I, 1.f, a.x, I, a.kernel, G, b_in ? 1.f : 0.f, gx, G,
+       num_threads);
+
+  const int nt = rnn_threads(s, num_threads);
+  const Acts ac{act_kernels(), s.activation, s.recurrent_activation, s.act_params,
+                s.rec_params};
+  const float* R = a.recurrent_kernel;
+  const GemmUkr& u = ukr();
+  // Packed R: [0, 2U) and [2U, 3U) separately for gru reset_before (two products per step).
+  const bool split_r = gru && !s.reset_after;
+  const int64_t n1 = split_r ? 2 * U : G;
+  const int64_t p1 = packed_size(u, U, n1);
+  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + (split_r ? packed_size(u, U, U) : 0)));
+  pack_weights(u, false, R, G, U, n1, rp);
+  if (split_r) pack_weights(u, false, R + 2 * U, G, U, U, rp + p1);
+
+  parallel(nt, [&](int tid, int nth) {
+    int64_t r0, r1;
+    split_range(N, 1, nth, tid, &r0, &r1);
+    const int64_t rows = r1 - r0;
+    if (rows <= 0) return;
+    // One thread over a large batch: the library's threaded GEMM pays off per step.
+    const bool threaded_gemm = nth == 1 && 2.0 * rows * G * U >= kGemmParallelFlops &&
+                               (num_threads > 0 ? num_threads : get_num_threads()) > 1;
+    const int gemm_threads = num_threads;
+    // Step buffers: gbuf (rows, G), hm (rows, U), tmp (rows, U), ylast (rows, U).
+    float* gbuf = tl_step.floats(static_cast<size_t>(rows * (G + 3 * U)));
+    float* hm = gbuf + rows * G;
+    float* tmp = hm + rows * U;
+    float* ylast = tmp + rows * U;
+    if (a.mask) std::fill(ylast, ylast + rows * U, 0.f);
+
+    // State slot t (t = 0..T): where the state entering step t lives.
+    auto hslot = [&](int64_t t, int64_t* ld) -> float* {
+      if (train && t < T) {
+        *ld = T * U;
+        return a.h_prev + (r0 * T + t) * U;
+      }
+      *ld = U;
+      return a.h_out + r0 * U;
+    };
+    auto cslot = [&](int64_t t, int64_t* ld) -> float* {
+      if (train && t < T) {
+        *ld = T * U;
+        return a.c_prev + (r0 * T + t) * U;
+      }
+      *ld = U;
+      return a.c_out + r0 * U;
+    };
+    {
+      int64_t ld;
+      float* h = hslot(0, &ld);
+      for (int64_t r = 0; r < rows; ++r) {
+        if (a.h0)
+          std::memcpy(h + r * ld, a.h0 + (r0 + r) * U, U * sizeof(float));
+        else
+          std::fill(h + r * ld, h + r * ld + U, 0.f);
+      }
+      if (lstm) {
+        float* c = cslot(0, &ld);
+        for (int64_t r = 0; r < rows; ++r) {
+          if (a.c0)
+            std::memcpy(c + r * ld, a.c0 + (r0 + r) * U, U * sizeof(float));
+          else
+            std::fill(c + r * ld, c + r * ld + U, 0.f);
+        }
+      }
+    }
+
+    for (int64_t t = 0; t < T; ++t) {
+      int64_t ldp, ldn, ldcp = 0, ldcn = 0;
+      float* hp = hslot(t, &ldp);
+      float* hn = hslot(t + 1, &ldn);
+      float* cp = lstm ? cslot(t, &ldcp) : nullptr;
+      float* cn = lstm ? cslot(t + 1, &ldcn) : nullptr;
+      // h' = h_prev * rec_mask
+      const float* A = hp;
+      int64_t lda = ldp;
+      if (a.rec_mask) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* m = a.rec_mask + (r0 + r) * U;
+          for (int64_t j = 0; j < U; ++j) hm[r * U + j] = hp[r * ldp + j] * m[j];
+        }
+        A = hm;
+        lda = U;
+      }
+      if (threaded_gemm)
+        gemm(false, false, rows, n1, U, 1.f, A, lda, R, G, 0.f, gbuf, G, gemm_threads);
+      else
+        step_gemm(u, rows, n1, U, A, lda, rp, 0.f, gbuf, G);
+
+      auto keep = [&](int64_t r) { return !a.mask || a.mask[(r0 + r) * T + t] != 0; };
+
+      if (gru && !s.reset_after) {
+        // Phase 1: z, r and r * h' for the candidate's GEMM.
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t n = r0 + r;
+          float* pre = gbuf + r * G;
+          float* dst = train ? a.saved + (n * T + t) * S : pre;
+          float* rh = tmp + r * U;
+          if (!keep(r)) {
+            std::fill(rh, rh + U, 0.f);
+            continue;
+          }
+          ac.rec(2 * U, pre, gx + (n * T + t) * G, dst);
+          const float* hr = A + r * lda;
+          for (int64_t j = 0; j < U; ++j) rh[j] = dst[U + j] * hr[j];
+        }
+        if (threaded_gemm)
+          gemm(false, false, rows, U, U, 1.f, tmp, U, R + 2 * U, G, 0.f, gbuf + 2 * U, G,
+               gemm_threads);
+        else
+          step_gemm(u, rows, U, U, tmp, U, rp + p1, 0.f, gbuf + 2 * U, G);
+      }
+
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t n = r0 + r;
+        const float* hpr = hp + r * ldp;
+        float* hnr = hn + r * ldn;
+        if (!keep(r)) {
+          if (hnr != hpr) std::memcpy(hnr, hpr, U * sizeof(float));
+          if (lstm && cn + r * ldcn != cp + r * ldcp)
+            std::memcpy(cn + r * ldcn, cp + r * ldcp, U * sizeof(float));
+          if (a.return_sequences)
+            std::memcpy(a.y + (n * T + t) * U, ylast + r * U, U * sizeof(float));
+          continue;
+        }
+        float* pre = gbuf + r * G;
+        const float* gxr = gx + (n * T + t) * G;
+        float* dst = train ? a.saved + (n * T + t) * S : pre;
+        switch (s.cell) {
+          case RnnCell::kSimple: {
+            float* out = train ? dst : hnr;  // inference: hp == hn, already read by the GEMM
+            ac.act(U, pre, gxr, out);
+            if (out != hnr) std::memcpy(hnr, out, U * sizeof(float));
+            break;
+          }
+          case RnnCell::kLstm: {
+            ac.rec(2 * U, pre, gxr, dst);
+            ac.act(U, pre + 2 * U, gxr + 2 * U, dst + 2 * U);
+            ac.rec(U, pre + 3 * U, gxr + 3 * U, dst + 3 * U);
+            const float *ig = dst, *fg = dst + U, *gg = dst + 2 * U, *og = dst + 3 * U;
+            const float* cpr = cp + r * ldcp;
+            float* cnr = cn + r * ldcn;
+            for (int64_t j = 0; j < U; ++j) cnr[j] = fg[j] * cpr[j] + ig[j] * gg[j];
+            float* tc = train ? dst + 4 * U : tmp + r * U;
+            ac.act(U, cnr, nullptr, tc);
+            for (int64_t j = 0; j < U; ++j) hnr[j] = og[j] * tc[j];
+            break;
+          }
+          case RnnCell::kGru: {
+            float* zg = dst;
+            float* hh = dst + 2 * U;
+            if (s.reset_after) {
+              if (b_rec)
+                for (int64_t j = 0; j < G; ++j) pre[j] += b_rec[j];
+              ac.rec(2 * U, pre, gxr, dst);
+              const float* rg = dst + U;
+              float* cand = tmp + r * U;
+              const float* ghh = pre + 2 * U;
+              for (int64_t j = 0; j < U; ++j) cand[j] = gxr[2 * U + j] + rg[j] * ghh[j];
+              if (train) std::memcpy(dst + 3 * U, ghh, U * sizeof(float));
+              ac.act(U, cand, nullptr, hh);
+            } else {
+              ac.act(U, pre + 2 * U, gxr + 2 * U, hh);
+            }
+            for (int64_t j = 0; j < U; ++j) hnr[j] = zg[j] * hpr[j] + (1.f - zg[j]) * hh[j];
+            break;
+          }
+        }
+        if (a.mask) std::memcpy(ylast + r * U, hnr, U * sizeof(float));
+        if (a.return_sequences) std::memcpy(a.y + (n * T + t) * U, hnr, U * sizeof(float));
+      }
+    }
+    if (!a.return_sequences) {
+      int64_t ld;
+      const float* h = hslot(T, &ld);
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(a.y + (r0 + r) * U, a.mask ? ylast + r * U : h + r * ld, U * sizeof(float));
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------------------
+// Backward
+// ------------------------------------------------------------------------------------------
+
+void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
+  rnn_check_spec(s, "rnn_backward");
+  const int64_t N = s.batch, T = s.steps, I = s.features, U = s.units, G = rnn_gates(s);
+  const int64_t S = rnn_saved_width(s);
+  const bool lstm = s.cell == RnnCell::kLstm, gru = s.cell == RnnCell::kGru;
+  const bool ra = gru && s.reset_after;
+  if (N == 0) return;
+  if (T == 0) {
+    for (int64_t i = 0; i < N * U; ++i) {
+      a.dh0[i] = a.dh_last ? a.dh_last[i] : 0.f;
+      if (lstm && a.dc0) a.dc0[i] = a.dc_last ? a.dc_last[i] : 0.f;
+    }
+    return;
+  }
+  const int64_t NT = N * T;
+  // dgx (N, T, G): gradients of the gate pre-activations on the input side; dgh the same on
+  // the recurrent side (gru reset_after, where the candidate's recurrent part is scaled by
+  // r); for gru reset_before, rh (N, T, U) = r * h' feeds dR's candidate block.
+  const int64_t extra = ra ? NT * G : (gru ? NT * U : 0);
+  float* dgx = tl_gx.floats(static_cast<size_t>(NT * G));
+  float* ext = tl_extra.floats(static_cast<size_t>(extra + (a.rec_mask ? NT * U : 0) + 1));
+  float* dgh = ra ? ext : dgx;
+  float* rhb = gru && !ra ? ext : nullptr;
+  float* hm_all = a.rec_mask ? ext + extra : nullptr;
+
+  const int nt = rnn_threads(s, num_threads);
+  const Acts ac{act_kernels(), s.activation, s.recurrent_activation, s.act_params,
+                s.rec_params};
+  const float* R = a.recurrent_kernel;
+  const GemmUkr& u = ukr();
+  // Packed R^T: (G x U), or for gru reset_before R_h^T (U x U) and R_zr^T (2U x U).
+  const bool split_r = gru && !ra;
+  const int64_t k1 = split_r ? U : G;
+  const int64_t p1 = packed_size(u, k1, U);
+  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + (split_r ? packed_size(u, 2 * U, U) : 0)));
+  if (split_r) {
+    pack_weights(u, true, R + 2 * U, G, U, U, rp);
+    pack_weights(u, true, R, G, 2 * U, U, rp + p1);
+  } else {
+    pack_weights(u, true, R, G, G, U, rp);
+  }
+  std::unique_ptr<float[]> dc_own;
+  float* dcarry = a.dc0;
+  if (lstm && dcarry == nullptr) {
+    dc_own.reset(new float[N * U]);
+    dcarry = dc_own.get();
+  }
+
+  parallel(nt, [&](int tid, int nth) {
+    int64_t r0, r1;
+    split_range(N, 1, nth, tid, &r0, &r1);
+    const int64_t rows = r1 - r0;
+    if (rows <= 0) return;
+    const bool threaded_gemm = nth == 1 && 2.0 * rows * G * U >= kGemmParallelFlops &&
+                               (num_threads > 0 ? num_threads : get_num_threads()) > 1;
+    const int gemm_threads = num_threads;
+    // Step buffers: gy (rows, U), tmp (rows, U), tmp2 (rows, U), hmr (U).
+    float* gy = tl_step.floats(static_cast<size_t>(rows * 3 * U + 2 * U));
+    float* tmp = gy + rows * U;
+    float* tmp2 = tmp + rows * U;
+    float* hmr = tmp2 + rows * U;
+    float* dtc = hmr + U;
+    float* dh = a.dh0 + r0 * U;
+    float* dc = lstm ? dcarry + r0 * U : nullptr;
+    for (int64_t i = 0; i < rows * U; ++i) {
+      dh[i] = a.dh_last ? a.dh_last[r0 * U + i] : 0.f;
+      if (lstm) dc[i] = a.dc_last ? a.dc_last[r0 * U + i] : 0.f;
+      gy[i] = 0.f;
+    }
+
+    for (int64_t t = T - 1; t >= 0; --t) {
+      auto keep = [&](int64_t r) { return !a.mask || a.mask[(r0 + r) * T + t] != 0; };
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t n = r0 + r;
+        const int64_t nt_ = n * T + t;
+        float* dhr = dh + r * U;
+        float* gyr = gy + r * U;
+        // Gradient reaching this step's output.
+        const float* dyr = nullptr;
+        if (a.dy) {
+          if (a.return_sequences)
+            dyr = a.dy + nt_ * U;
+          else if (t == T - 1)
+            dyr = a.dy + n * U;
+        }
+        if (dyr)
+          for (int64_t j = 0; j < U; ++j) gyr[j] += dyr[j];
+        float* dgr = dgx + nt_ * G;
+        float* dghr = dgh + nt_ * G;
+        if (!keep(r)) {  // output repeats the previous one; states pass through
+          std::fill(dgr, dgr + G, 0.f);
+          if (ra) std::fill(dghr, dghr + G, 0.f);
+          if (rhb) std::fill(rhb + nt_ * U, rhb + nt_ * U + U, 0.f);
+          continue;
+        }
+        for (int64_t j = 0; j < U; ++j) {
+          dhr[j] += gyr[j];
+          gyr[j] = 0.f;
+        }
+        const float* sv = a.saved + nt_ * S;
+        const float* hpr = a.h_prev + nt_ * U;
+        const float* hr = hpr;  // h'
+        if (a.rec_mask) {
+          const float* m = a.rec_mask + n * U;
+          for (int64_t j = 0; j < U; ++j) hmr[j] = hpr[j] * m[j];
+          hr = hmr;
+        }
+        switch (s.cell) {
+          case RnnCell::kSimple: {
+            std::memcpy(dgr, dhr, U * sizeof(float));
+            ac.act_grad(U, sv, dgr);
+            std::fill(dhr, dhr + U, 0.f);
+            break;
+          }
+          case RnnCell::kLstm: {
+            const float *ig = sv, *fg = sv + U, *gg = sv + 2 * U, *og = sv + 3 * U,
+                        *tc = sv + 4 * U;
+            const float* cpr = a.c_prev + nt_ * U;
+            float* dcr = dc + r * U;
+            for (int64_t j = 0; j < U; ++j) dtc[j] = dhr[j] * og[j];
+            ac.act_grad(U, tc, dtc);
+            for (int64_t j = 0; j < U; ++j) {
+              const float dcv = dcr[j] + dtc[j];
+              dgr[j] = dcv * gg[j];
+              dgr[U + j] = dcv * cpr[j];
+              dgr[2 * U + j] = dcv * ig[j];
+              dgr[3 * U + j] = dhr[j] * tc[j];
+              dcr[j] = dcv * fg[j];
+              dhr[j] = 0.f;
+            }
+            ac.rec_grad(2 * U, ig, dgr);
+            ac.act_grad(U, gg, dgr + 2 * U);
+            ac.rec_grad(U, og, dgr + 3 * U);
+            break;
+          }
+          case RnnCell::kGru: {
+            const float *zg = sv, *rg = sv + U, *hh = sv + 2 * U;
+            for (int64_t j = 0; j < U; ++j) {
+              const float d = dhr[j];
+              dgr[j] = d * (hpr[j] - hh[j]);
+              dgr[2 * U + j] = d * (1.f - zg[j]);
+              dhr[j] = d * zg[j];  // direct path through z * h_prev
+            }
+            ac.rec_grad(U, zg, dgr);
+            ac.act_grad(U, hh, dgr + 2 * U);
+            if (ra) {
+              const float* ghh = sv + 3 * U;
+              for (int64_t j = 0; j < U; ++j) {
+                dgr[U + j] = dgr[2 * U + j] * ghh[j];
+                dghr[2 * U + j] = dgr[2 * U + j] * rg[j];
+              }
+              ac.rec_grad(U, rg, dgr + U);
+              std::memcpy(dghr, dgr, 2 * U * sizeof(float));
+            } else {
+              float* rh = rhb + nt_ * U;
+              for (int64_t j = 0; j < U; ++j) rh[j] = rg[j] * hr[j];
+            }
+            break;
+          }
+        }
+      }
+      // Gradient into h': through R (and, for gru reset_before, through r * h').
+      float* dgt = dgh + (r0 * T + t) * G;
+      if (gru && !ra) {
+        if (threaded_gemm)
+          gemm(false, true, rows, U, U, 1.f, dgx + (r0 * T + t) * G + 2 * U, T * G, R + 2 * U,
+               G, 0.f, tmp, U, gemm_threads);
+        else
+          step_gemm(u, rows, U, U, dgx + (r0 * T + t) * G + 2 * U, T * G, rp, 0.f, tmp, U);
+        for (int64_t r = 0; r < rows; ++r) {
+          if (!keep(r)) continue;
+          const int64_t n = r0 + r, nt_ = n * T + t;
+          const float* rg = a.saved + nt_ * S + U;
+          const float* hpr = a.h_prev + nt_ * U;
+          const float* m = a.rec_mask ? a.rec_mask + n * U : nullptr;
+          float* dgr = dgx + nt_ * G;
+          float* tr = tmp + r * U;
+          float* t2 = tmp2 + r * U;
+          for (int64_t j = 0; j < U; ++j) {
+            const float hrj = m ? hpr[j] * m[j] : hpr[j];
+            dgr[U + j] = tr[j] * hrj;
+            t2[j] = tr[j] * rg[j];
+          }
+          ac.rec_grad(U, rg, dgr + U);
+        }
+        if (threaded_gemm)
+          gemm(false, true, rows, U, 2 * U, 1.f, dgt, T * G, R, G, 1.f, tmp2, U, gemm_threads);
+        else
+          step_gemm(u, rows, U, 2 * U, dgt, T * G, rp + p1, 1.f, tmp2, U);
+      } else {
+        if (threaded_gemm)
+          gemm(false, true, rows, U, G, 1.f, dgt, T * G, R, G, 0.f, tmp2, U, gemm_threads);
+        else
+          step_gemm(u, rows, U, G, dgt, T * G, rp, 0.f, tmp2, U);
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        if (!keep(r)) continue;
+        const float* m = a.rec_mask ? a.rec_mask + (r0 + r) * U : nullptr;
+        float* dhr = dh + r * U;
+        const float* t2 = tmp2 + r * U;
+        if (m) {
+          for (int64_t j = 0; j < U; ++j) dhr[j] += m[j] * t2[j];
+        } else {
+          for (int64_t j = 0; j < U; ++j) dhr[j] += t2[j];
+        }
+      }
+    }
+    // Output gradient still pending at the start: it belongs to the zeros before the first
+    // unmasked step, so it has nowhere to go.
+  });
+
+  // Weight gradients over all timesteps.
+  const float* H = a.h_prev;
+  if (hm_all) {
+    for (int64_t n = 0; n < N; ++n) {
+      const float* m = a.rec_mask + n * U;
+      for (int64_t t = 0; t < T; ++t) {
+        const float* h = a.h_prev + (n * T + t) * U;
+        float* o = hm_all + (n * T + t) * U;
+        for (int64_t j = 0; j < U; ++j) o[j] = h[j] * m[j];
+      }
+    }
+    H = hm_all;
+  }
+  gemm(true, false, I, G, NT, 1.f, a.x, I, dgx, G, 1.f, a.dkernel, G, num_threads);
+  if (gru && !ra) {
+    gemm(true, false, U, 2 * U, NT, 1.f, H, U, dgx, G, 1.f, a.drecurrent, G, num_threads);
+    gemm(true, false, U, U, NT, 1.f, rhb, U, dgx + 2 * U, G, 1.f, a.drecurrent + 2 * U, G,
+         num_threads);
+  } else {
+    gemm(true, false, U, G, NT, 1.f, H, U, dgh, G, 1.f, a.drecurrent, G, num_threads);
+  }
+  if (a.dbias) {
+    std::unique_ptr<float[]> acc(new float[G]);
+    auto colsum = [&](const float* m, float* out) {
+      std::fill(acc.get(), acc.get() + G, 0.f);
+      for (int64_t r = 0; r < NT; ++r) {
+        const float* row = m + r * G;
+        for (int64_t j = 0; j < G; ++j) acc[j] += row[j];
+      }
+      for (int64_t j = 0; j < G; ++j) out[j] += acc[j];
+    };
+    colsum(dgx, a.dbias);
+    if (ra) colsum(dgh, a.dbias + G);
+  }
+  if (a.dx) gemm(false, true, NT, I, G, 1.f, dgx, G, a.kernel, G, 0.f, a.dx, I, num_threads);
+}
+
+}  // namespace pyn
