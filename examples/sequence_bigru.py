@@ -41,7 +41,7 @@ def make_data(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
 def main() -> None:
     pynncore.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    x_train, y_train = make_data(3000, rng)
+    x_train, y_train = make_data(2500, rng)
     x_test, y_test = make_data(1000, rng)
 
     model = Sequential(
@@ -55,7 +55,7 @@ def main() -> None:
     model.summary()
 
     t0 = time.perf_counter()
-    model.fit(x_train, y_train, epochs=6, batch_size=64, validation_split=0.1, verbose=2)
+    model.fit(x_train, y_train, epochs=5, batch_size=64, validation_split=0.1, verbose=2)
     seconds = time.perf_counter() - t0
     loss, acc = model.evaluate(x_test, y_test, verbose=0)
     print(f"trained in {seconds:.2f} s")

@@ -7,7 +7,8 @@ back as ``(N, T, ...)``. The backward pass does the same with the gradient.
 ``Bidirectional(rnn)`` runs a copy of a recurrent layer forward in time and another copy (made
 from its config with ``go_backwards`` flipped) backward in time, then merges the two outputs.
 When sequences are returned, the backward copy's output comes in reversed time order and is
-flipped back before merging, so step ``t`` of both halves describes input step ``t``.
+flipped back before merging, so step ``t`` of both halves describes input step ``t``; with a
+mask, the masked steps of both halves are zero (as in Keras).
 Weights are the forward layer's followed by the backward layer's.
 """
 
@@ -386,8 +387,13 @@ class Bidirectional(_Wrapper):
             out_b, st_b = yb[0], list(yb[1:])
         else:
             out_f, out_b, st_f, st_b = yf, yb, [], []
+        keep = None
         if self.return_sequences:
             out_b = np.ascontiguousarray(out_b[:, ::-1])
+            if mask is not None:
+                # Keras zeroes the masked steps of both directions' output sequences.
+                keep = mask[..., None].astype(np.float32)
+                out_f, out_b = out_f * keep, out_b * keep
         mode = self.merge_mode
         if mode == "concat":
             outs = [np.concatenate([out_f, out_b], axis=-1)]
@@ -403,11 +409,11 @@ class Bidirectional(_Wrapper):
             y = outs + st_f + st_b
         else:
             y = outs[0]
-        ctx = (ctx_f, ctx_b, out_f, out_b, len(st_f)) if training else None
+        ctx = (ctx_f, ctx_b, out_f, out_b, len(st_f), keep) if training else None
         return y, ctx
 
     def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Optional[np.ndarray]:
-        ctx_f, ctx_b, out_f, out_b, n_states = ctx
+        ctx_f, ctx_b, out_f, out_b, n_states, keep = ctx
         mode = self.merge_mode
         if self.return_state or mode is None:
             dys = list(dy)
@@ -433,6 +439,8 @@ class Bidirectional(_Wrapper):
                 d_f = d_b = d * np.float32(0.5)
             else:  # mul
                 d_f, d_b = d * out_b, d * out_f
+        if keep is not None:
+            d_f, d_b = d_f * keep, d_b * keep
         if self.return_sequences:
             d_b = np.asarray(d_b)[:, ::-1]
         d_f = np.ascontiguousarray(d_f, dtype=np.float32)
