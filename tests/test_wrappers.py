@@ -484,3 +484,24 @@ def test_masked_model_padded_batch_equals_sequences_one_by_one(functional, rng):
     for i, n in enumerate(lengths):
         alone = Sequential([pynncore.Input((n,))] + stack)  # the same layers, no padding
         np.testing.assert_allclose(batch[i], alone.predict(padded[i : i + 1, :n], verbose=0)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["SimpleRNN", "LSTM", "GRU"])
+def test_bidirectional_real_layer_save_load(cell, tmp_path, rng):
+    cls = _rnn_class(cell)
+    model = Sequential([
+        layers.Embedding(10, 4, mask_zero=True, input_length=6),
+        layers.Bidirectional(cls(3, return_sequences=True), merge_mode="mul"),
+        layers.Bidirectional(cls(2), backward_layer=cls(2, go_backwards=True, name=f"rev_{cell.lower()}")),
+        layers.Dense(1),
+    ])
+    model.compile("adam", "mse")
+    x = rng.integers(0, 10, (8, 6))
+    model.fit(x, rng.standard_normal((8, 1)), epochs=1, verbose=0)
+    path = str(tmp_path / "bi_real.pnc")
+    model.save(path)
+    loaded = pynncore.load_model(path)
+    assert type(loaded.layers[1].forward_layer) is cls
+    assert loaded.layers[2].backward_layer.name == f"rev_{cell.lower()}"
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    loaded.fit(x, rng.standard_normal((8, 1)), epochs=1, verbose=0)  # optimizer state restored
