@@ -89,7 +89,7 @@ def test_embedding_backward_accumulates_into_grad(rng):
 
 
 # n * d from tiny to past the threading threshold; d around the 16-column blocks.
-@pytest.mark.parametrize("n, v, d", [(0, 3, 5), (1, 1, 1), (9, 100, 17), (1000, 7, 33), (513, 4096, 5), (4099, 50, 64), (3000, 20000, 130)])
+@pytest.mark.parametrize("n, v, d", [(0, 3, 5), (1, 1, 1), (9, 100, 17), (1000, 7, 33), (513, 4096, 5), (4099, 50, 64), (2100, 3000, 130)])
 @pytest.mark.parametrize("id_dtype", [np.int64, np.int32, np.float32, np.uint16, np.float64])
 def test_ops_embedding_and_grad_match_float64(n, v, d, id_dtype, num_threads, rng):
     ids = rng.integers(0, v, n).astype(id_dtype)
