@@ -214,10 +214,21 @@ def test_time_distributed_config_and_save_load(tmp_path, rng):
     assert loaded.layers[0].layer.name == "inner"
 
 
-def test_time_distributed_frozen():
+def test_wrappers_freeze_the_wrapped_layers(rng):
     td = layers.TimeDistributed(layers.Dense(2), trainable=False)
     td.build((None, 3, 4))
     assert td.trainable_weights == [] and len(td.non_trainable_weights) == 2
+    assert td.layer.trainable is False
+    _, ctx = td.forward(np.ones((1, 3, 4), np.float32), training=True)
+    td.backward(ctx, np.ones((1, 3, 2), np.float32))
+    assert not td.layer.kernel.grad.any()
+    td.trainable = True
+    assert td.layer.trainable and len(td.trainable_weights) == 2
+    bi = layers.Bidirectional(TanhRNN(2), trainable=False)
+    bi.build((None, 3, 1))
+    assert bi.trainable_weights == [] and not bi.forward_layer.trainable and not bi.backward_layer.trainable
+    bi.trainable = True
+    assert len(bi.trainable_weights) == 6
 
 
 # -- Bidirectional (mechanics, over the TanhRNN above) -----------------------------------------

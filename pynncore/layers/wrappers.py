@@ -31,6 +31,21 @@ class _Wrapper(Layer):
     def _inner_layers(self) -> list:
         raise NotImplementedError
 
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        # Freezing or unfreezing a wrapper does the same to the layers it wraps (as in Keras).
+        self._trainable = bool(value)
+        try:
+            inner = self._inner_layers()
+        except AttributeError:  # during __init__, before the wrapped layers are set
+            return
+        for layer in inner:
+            layer.trainable = self._trainable
+
     def _sync_weights(self) -> None:
         self._weights = [w for layer in self._inner_layers() for w in layer.weights]
 
@@ -86,6 +101,8 @@ class TimeDistributed(_Wrapper):
             )
         super().__init__(**kwargs)
         self.layer = layer
+        if not self.trainable:
+            layer.trainable = False
         self.activity_regularizer = layer.activity_regularizer
         if layer.built:
             self._sync_weights()
@@ -239,6 +256,8 @@ class Bidirectional(_Wrapper):
         else:
             self.backward_layer = backward_layer
         self._verify_layers()
+        if not self.trainable:
+            self.trainable = False
         for inner in (self.forward_layer, self.backward_layer):
             if getattr(inner, "zero_output_for_mask", None) is not None:
                 inner.zero_output_for_mask = inner.return_sequences
