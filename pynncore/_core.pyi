@@ -1,5 +1,6 @@
 """Typed stub of the native extension module pynncore._core."""
 
+from collections.abc import Sequence
 from types import NotImplementedType
 
 import numpy as np
@@ -225,3 +226,10 @@ def rnn_backward(
     need_dx: bool,
     num_threads: int = 0,
 ) -> tuple[npt.NDArray[np.float32] | None, ...]: ...
+
+# -- Dense-chain inference ---------------------------------------------------------------------
+def dense_chain_forward(
+    x: npt.NDArray[np.float32],
+    layers: Sequence[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None, str, float | None, bool]],
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...

@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from pynncore import _inference
 from pynncore.layers.base import InputLayer, KerasTensor, Layer, Node, shape_str
 
 __all__ = ["Model", "Sequential"]
@@ -235,8 +236,15 @@ class Model(Layer):
     def call(self, inputs: Any, training: bool = False) -> np.ndarray:
         x = self._check_input(inputs)
         self._ensure_built(x)
-        y, _ = self.forward(x, training=training)
-        return y
+        return self._infer(x) if not training else self.forward(x, training=True)[0]
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """Inference output for a float32 C-contiguous batch, in one native call when it can."""
+        if x.ndim == 2 and x.shape[0]:
+            y = _inference.run(self, x)
+            if y is not None:
+                return y
+        return self.forward(x, training=False)[0]
 
     def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
         if isinstance(inputs, KerasTensor):
@@ -279,6 +287,18 @@ class Model(Layer):
         return self._require_trainer("evaluate").evaluate(x, y, **kwargs)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", steps: Any = None, callbacks: Any = None) -> np.ndarray:
+        if (
+            callbacks is None
+            and type(x) is np.ndarray
+            and x.ndim == 2
+            and x.dtype == np.float32
+            and x.flags.c_contiguous
+            and self.built
+            and 0 < x.shape[0] <= (batch_size if type(batch_size) is int and batch_size > 0 else 32)
+        ):
+            y = _inference.run(self, x)  # one native call for chains of Dense layers
+            if y is not None:
+                return y
         from pynncore.trainer import Trainer
 
         trainer = self._trainer or Trainer(self)

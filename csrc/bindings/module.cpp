@@ -13,4 +13,5 @@ PYBIND11_MODULE(_core, m) {
   pyn::bind_optim(m);
   pyn::bind_embedding(m);
   pyn::bind_rnn(m);
+  pyn::bind_dense(m);
 }
