@@ -1173,9 +1173,12 @@ def _rnn_forward(cell: str, x: Any, kernel: Any, recurrent_kernel: Any, bias: An
 
 def _rnn_backward(ctx: RNNContext, dy: Any, dh: Any, dc: Any, dkernel: Any,
                   drecurrent_kernel: Any, dbias: Any, need_dx: bool) -> tuple:
-    fn = f"{ctx.cell}_backward"
     if not isinstance(ctx, RNNContext):
-        raise TypeError(f"{fn}: ctx must be the context returned by a training-mode forward call")
+        raise TypeError(
+            "recurrent backward: ctx must be the context returned by a training-mode forward "
+            f"call (training=True). Received: {type(ctx).__name__}"
+        )
+    fn = f"{ctx.cell}_backward"
     n, t, _ = ctx.x.shape
     dy = _rnn_input(dy, "dy", fn, 3 if ctx.return_sequences else 2, optional=True)
     dh = _rnn_input(dh, "dh", fn, 2, optional=True)

@@ -493,6 +493,10 @@ def test_ops_bad_input_raises(rng):
         ops.lstm_backward(ctx, None, dkernel=ro)
     with pytest.raises(ValueError, match="must not overlap"):
         ops.lstm_backward(ctx, None, dkernel=ctx.kernel)
+    with pytest.raises(TypeError, match="training=True"):
+        ops.lstm_backward(None, None)
+    _, _, _, no_ctx = ops.lstm(x, k, r, b)
+    assert no_ctx is None
 
 
 # --- Keras 3 and PyTorch --------------------------------------------------------------------------------

@@ -121,9 +121,25 @@ struct Acts {
   void rec(int64_t n, const float* x, const float* b, float* y) const {
     k.forward(r, rp, n, x, b, n, 0, y);
   }
-  // d = d * f'(from y)
-  void act_grad(int64_t n, const float* y, float* d) const { k.backward(a, ap, n, y, d, d); }
-  void rec_grad(int64_t n, const float* y, float* d) const { k.backward(r, rp, n, y, d, d); }
+  // d = d * f'(from y); the common activations inline (short spans per row would otherwise
+  // cost a dispatched call each), the others through the per-ISA table.
+  static void grad(const ActivationKernels& k, Act f, const ActParams& p, int64_t n,
+                   const float* y, float* d) {
+    switch (f) {
+      case Act::kSigmoid:
+        for (int64_t j = 0; j < n; ++j) d[j] *= y[j] * (1.f - y[j]);
+        return;
+      case Act::kTanh:
+        for (int64_t j = 0; j < n; ++j) d[j] *= (1.f - y[j]) * (1.f + y[j]);
+        return;
+      case Act::kLinear:
+        return;
+      default:
+        k.backward(f, p, n, y, d, d);
+    }
+  }
+  void act_grad(int64_t n, const float* y, float* d) const { grad(k, a, ap, n, y, d); }
+  void rec_grad(int64_t n, const float* y, float* d) const { grad(k, r, rp, n, y, d); }
 };
 
 }  // namespace
