@@ -305,3 +305,16 @@ def rnn_backward(
     need_dx: bool,
     num_threads: int = 0,
 ) -> tuple[npt.NDArray[np.float32] | None, ...]: ...
+
+# -- Embedding -----------------------------------------------------------------------------------
+def embedding_lookup(
+    table: npt.NDArray[np.float32],
+    ids: npt.NDArray[np.float32] | npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    out: npt.NDArray[np.float32],
+) -> int: ...
+def embedding_grad(
+    grad: npt.NDArray[np.float32],
+    ids: npt.NDArray[np.float32] | npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    dy: npt.NDArray[np.float32],
+) -> int: ...
+

@@ -1691,3 +1691,115 @@ def gru_backward(ctx: RNNContext, dy: Any = None, dh: Any = None, dkernel: Any =
 
 __all__ += ["RNNContext", "gru", "gru_backward", "lstm", "lstm_backward", "simple_rnn",
             "simple_rnn_backward"]
+
+
+# --- embedding ---------------------------------------------------------------------------------
+
+
+def _embedding_ids(ids: Any, v: int, who: str) -> np.ndarray:
+    """``ids`` as a C-contiguous float32/int32/int64 array the kernels read as is.
+
+    float32 and int32/int64 arrays pass unchanged (the kernel checks each id); other dtypes
+    are checked here, then converted to int64, so no conversion can turn a bad id into a
+    good one (1.5 -> 1, 2**64 - 1 -> -1).
+    """
+    arr = np.asarray(ids)
+    if arr.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"{who}: expected integer ids. Received: dtype={arr.dtype}")
+    if arr.dtype.isnative and arr.dtype in (np.float32, np.int32, np.int64):
+        return np.require(arr, requirements=["C", "A"])
+    if arr.size:
+        flat = arr.reshape(-1)
+        if arr.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                bad = ~(np.isfinite(flat) & (flat == np.floor(flat)) & (flat >= 0) & (flat < v))
+        else:
+            bad = (flat < 0) | (flat >= v)
+        if bad.any():
+            _raise_bad_id(who, v, arr, int(np.argmax(bad)))
+    return arr.astype(np.int64)
+
+
+def _raise_bad_id(who: str, v: int, ids: np.ndarray, pos: int) -> None:
+    value = ids.reshape(-1)[pos]
+    text = str(int(value)) if np.isfinite(value) and float(value).is_integer() else repr(float(value))
+    raise ValueError(
+        f"{who}: expected integer ids in [0, {v}). Received: {text} at flat position {pos} "
+        f"of ids with shape {ids.shape}"
+    )
+
+
+def _embedding_lookup(table: np.ndarray, ids: np.ndarray, who: str) -> np.ndarray:
+    """``table[ids]`` of shape ``ids.shape + (D,)``; ``ids`` from ``_embedding_ids``."""
+    v, d = table.shape
+    out = np.empty((ids.size, d), np.float32)
+    bad = _core.embedding_lookup(table, ids, out)
+    if bad >= 0:
+        _raise_bad_id(who, v, ids, bad)
+    return out.reshape(ids.shape + (d,))
+
+
+def _embedding_grad(grad: np.ndarray, ids: np.ndarray, dy: np.ndarray, who: str) -> None:
+    v, d = grad.shape
+    bad = _core.embedding_grad(grad, ids, dy)
+    if bad >= 0:
+        _raise_bad_id(who, v, ids, bad)
+
+
+def embedding(table: Any, ids: Any) -> np.ndarray:
+    """Embedding lookup: ``table[ids]``, shape ``ids.shape + (D,)``.
+
+    Args:
+        table: float32 ``(V, D)`` (other real dtypes are converted once).
+        ids: integer ids in ``[0, V)`` of any shape: integer arrays, or floats holding
+            integer values.
+
+    Raises:
+        ValueError: an id that is not an integer in ``[0, V)`` (the message gives its value
+            and position); nothing is read out of bounds.
+        TypeError: non-numeric ids.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import ops
+        >>> ops.embedding(np.eye(3, dtype=np.float32), [[2, 0]]).tolist()
+        [[[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]]
+    """
+    fn = "embedding"
+    t = _as_f32_matrix(table, "table", fn)
+    return _embedding_lookup(t, _embedding_ids(ids, t.shape[0], fn), fn)
+
+
+def embedding_grad(grad: np.ndarray, ids: Any, dy: Any) -> np.ndarray:
+    """Adds the rows of ``dy`` into ``grad[ids]`` in place (repeated ids accumulate).
+
+    The gradient of ``embedding`` with respect to the table: ``grad[ids.flat[i]] += dy[i]``.
+
+    Args:
+        grad: float32 C-contiguous ``(V, D)``, updated in place.
+        ids: ids in ``[0, V)`` of any shape (``n = ids.size``).
+        dy: ``(n, D)`` or ``ids.shape + (D,)``.
+
+    Returns:
+        ``grad``.
+
+    Raises:
+        ValueError: a bad id (nothing is written), or ``dy`` of the wrong size.
+    """
+    fn = "embedding_grad"
+    if not (isinstance(grad, np.ndarray) and grad.dtype == np.float32 and grad.ndim == 2 and grad.flags.c_contiguous):
+        raise ValueError(f"{fn}: grad must be a C-contiguous float32 (V, D) array; it is updated in place")
+    v, d = grad.shape
+    ids_arr = _embedding_ids(ids, v, fn)
+    dy_arr = np.asarray(dy)
+    if dy_arr.size != ids_arr.size * d or (dy_arr.ndim and dy_arr.shape[-1] != d):
+        raise ValueError(
+            f"{fn}: dy must have shape ({ids_arr.size}, {d}) or ids.shape + ({d},). "
+            f"Received: shape={dy_arr.shape}"
+        )
+    dy2 = np.ascontiguousarray(dy_arr, dtype=np.float32).reshape(ids_arr.size, d)
+    _embedding_grad(grad, ids_arr, dy2, fn)
+    return grad
+
+
+__all__ += ["embedding", "embedding_grad"]

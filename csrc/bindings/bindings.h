@@ -16,6 +16,8 @@ void bind_gemm(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_embedding(py::module_& m);
+void bind_rnn(py::module_& m);
 void bind_dense(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_norm(py::module_& m);

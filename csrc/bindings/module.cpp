@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   pyn::bind_pool(m);
   pyn::bind_norm(m);
   pyn::bind_rnn(m);
+  pyn::bind_embedding(m);
 }

@@ -3,6 +3,7 @@
 from pynncore.layers.base import Input, InputLayer, Layer, Variable
 from pynncore.layers.conv import Conv1D, Conv2D, Conv2DTranspose
 from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Reshape
+from pynncore.layers.embedding import Embedding, Masking
 from pynncore.layers.normalization import BatchNormalization
 from pynncore.layers.pool import (
     AveragePooling1D,
@@ -32,6 +33,7 @@ from pynncore.layers.reshaping import (
     ZeroPadding2D,
 )
 from pynncore.layers.rnn import GRU, LSTM, SimpleRNN
+from pynncore.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Activation",
@@ -40,6 +42,7 @@ __all__ = [
     "AvgPool1D",
     "AvgPool2D",
     "BatchNormalization",
+    "Bidirectional",
     "Conv1D",
     "Conv2D",
     "Conv2DTranspose",
@@ -47,6 +50,7 @@ __all__ = [
     "Cropping2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GRU",
     "GlobalAveragePooling1D",
@@ -61,6 +65,7 @@ __all__ = [
     "InputLayer",
     "LSTM",
     "Layer",
+    "Masking",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPooling1D",
@@ -69,6 +74,7 @@ __all__ = [
     "SimpleRNN",
     "SpatialDropout1D",
     "SpatialDropout2D",
+    "TimeDistributed",
     "UpSampling1D",
     "UpSampling2D",
     "Variable",

@@ -1,0 +1,509 @@
+"""Layer wrappers: TimeDistributed and Bidirectional.
+
+``TimeDistributed(layer)`` applies one layer to every timestep of ``(N, T, ...)``: the input is
+viewed as ``(N * T, ...)``, the inner layer runs once on that batch, and its output is viewed
+back as ``(N, T, ...)``. The backward pass does the same with the gradient.
+
+``Bidirectional(rnn)`` runs a copy of a recurrent layer forward in time and another copy (made
+from its config with ``go_backwards`` flipped) backward in time, then merges the two outputs.
+When sequences are returned, the backward copy's output comes in reversed time order and is
+flipped back before merging, so step ``t`` of both halves describes input step ``t``; with a
+mask, the masked steps of both halves are zero (as in Keras).
+Weights are the forward layer's followed by the backward layer's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from pynncore.layers.base import KerasTensor, Layer, shape_str
+
+__all__ = ["Bidirectional", "TimeDistributed"]
+
+_INPUT_SHAPE_KWARGS = ("input_shape", "input_dim", "batch_input_shape")
+
+
+class _Wrapper(Layer):
+    """Shared weight bookkeeping: a wrapper's weights are those of the layers it wraps."""
+
+    def _inner_layers(self) -> list:
+        raise NotImplementedError
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        # Freezing or unfreezing a wrapper does the same to the layers it wraps (as in Keras).
+        self._trainable = bool(value)
+        try:
+            inner = self._inner_layers()
+        except AttributeError:  # during __init__, before the wrapped layers are set
+            return
+        for layer in inner:
+            layer.trainable = self._trainable
+
+    def _sync_weights(self) -> None:
+        self._weights = [w for layer in self._inner_layers() for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        return [w for layer in self._inner_layers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+
+def _removeprefix(name: str, prefix: str) -> str:
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+class TimeDistributed(_Wrapper):
+    """Applies a layer to every timestep of a sequence.
+
+    Input ``(N, T, ...)`` is reshaped to ``(N * T, ...)``, the wrapped layer runs on it once, and
+    its output ``(N * T, ...)`` is reshaped to ``(N, T, ...)``. Any layer works (``Dense``,
+    convolutions and pooling for per-frame image features, ``Flatten``, ...). Masks pass
+    through unchanged.
+
+    Args:
+        layer: the layer applied to each timestep.
+
+    Call arguments:
+        inputs: array ``(N, T, ...)``.
+
+    Returns:
+        Array ``(N, T, ...)``: the wrapped layer's output for each timestep.
+
+    Raises:
+        ValueError: ``layer`` is not a layer, or inputs of rank < 3.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Dense, TimeDistributed
+        >>> TimeDistributed(Dense(4))(np.ones((2, 5, 3))).shape
+        (2, 5, 4)
+    """
+
+    supports_masking = True
+
+    def __init__(self, layer: Layer, **kwargs: Any):
+        if not isinstance(layer, Layer):
+            raise ValueError(
+                f"TimeDistributed: expected a pynncore Layer to wrap. Received: {type(layer).__name__}"
+            )
+        super().__init__(**kwargs)
+        self.layer = layer
+        if not self.trainable:
+            layer.trainable = False
+        self.activity_regularizer = layer.activity_regularizer
+        if layer.built:
+            self._sync_weights()
+
+    def _inner_layers(self) -> list:
+        return [self.layer]
+
+    def _child_shape(self, input_shape: Sequence[Optional[int]]) -> tuple:
+        input_shape = tuple(input_shape)
+        if len(input_shape) < 3:
+            raise ValueError(
+                f"TimeDistributed '{self.name}': expected an input of rank >= 3 (N, T, ...). "
+                f"Received: shape={shape_str(input_shape)}"
+            )
+        n, t = input_shape[0], input_shape[1]
+        return (None if n is None or t is None else n * t,) + input_shape[2:]
+
+    def build(self, input_shape: tuple) -> None:
+        self.layer._maybe_build(self._child_shape(input_shape))
+        self._sync_weights()
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        inner = self.layer.compute_output_shape(self._child_shape(input_shape))
+        return (input_shape[0], input_shape[1]) + tuple(inner[1:])
+
+    def _check_input(self, x: Any) -> np.ndarray:
+        return self.layer._check_input(x)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.asarray(x)
+        self._child_shape(x.shape)
+        n, t = x.shape[0], x.shape[1]
+        y2, ctx = self.layer.forward(x.reshape((n * t,) + x.shape[2:]), training=training)
+        y = y2.reshape((n, t) + y2.shape[1:])
+        return y, ((ctx, x.shape) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        inner_ctx, x_shape = ctx
+        dy = np.asarray(dy)
+        n, t = x_shape[0], x_shape[1]
+        if dy.ndim < 2 or dy.shape[:2] != (n, t):
+            raise ValueError(
+                f"TimeDistributed '{self.name}': expected an output gradient starting with "
+                f"({n}, {t}). Received: shape={dy.shape}"
+            )
+        dx2 = self.layer.backward(inner_ctx, dy.reshape((n * t,) + dy.shape[2:]), need_dx=need_dx)
+        return None if dx2 is None else dx2.reshape(x_shape)
+
+    def get_config(self) -> dict:
+        from pynncore.saving import serialize_layer
+
+        config = super().get_config()
+        config["layer"] = serialize_layer(self.layer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "TimeDistributed":
+        from pynncore.saving import deserialize_layer
+
+        config = dict(config)
+        if "layer" not in config:
+            raise ValueError("TimeDistributed: config has no 'layer' entry")
+        return cls(deserialize_layer(config.pop("layer")), **config)
+
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+class Bidirectional(_Wrapper):
+    """Runs a recurrent layer in both directions and merges the results.
+
+    The forward layer is a copy of ``layer`` named ``forward_<name>``; the backward layer is
+    ``backward_layer`` if given, else a copy of ``layer`` named ``backward_<name>`` with
+    ``go_backwards`` flipped. Both copies are made from ``layer.get_config()``, so ``layer``
+    itself is not used (its weights are not shared). When ``return_sequences`` is true the
+    backward layer's output is flipped in time before merging.
+
+    Args:
+        layer: a recurrent layer (``SimpleRNN``, ``LSTM``, ``GRU``, or any layer with
+            ``go_backwards``, ``return_sequences``, ``return_state`` and get_config/from_config).
+        merge_mode: ``"concat"`` (default), ``"sum"``, ``"mul"``, ``"ave"`` or None (the two
+            outputs are returned as a list).
+        weights: optional initial weights: the forward layer's followed by the backward layer's.
+        backward_layer: optional layer for the backward direction; it must have the opposite
+            ``go_backwards`` and the same ``return_sequences``, ``return_state`` and ``stateful``.
+
+    Call arguments:
+        inputs: array ``(N, T, F)``.
+        mask: optional boolean ``(N, T)``; False marks padding steps.
+        initial_state: optional list of states: the forward layer's then the backward layer's.
+        training: training mode.
+
+    Returns:
+        The merged output (``(N, T, 2 * units)`` for concat with sequences, ``(N, 2 * units)``
+        without); with ``merge_mode=None`` the list ``[forward, backward]``; with
+        ``return_state`` the list ``[output(s)..., *forward_states, *backward_states]``.
+
+    Raises:
+        ValueError: a bad ``merge_mode``, a layer without the recurrent attributes, or a
+            ``backward_layer`` that does not match ``layer``.
+
+    Example:
+        >>> from pynncore.layers import Bidirectional, LSTM
+        >>> bi = Bidirectional(LSTM(8, return_sequences=True))  # output (N, T, 16)
+    """
+
+    supports_masking = True
+    consumes_mask = True
+
+    def __init__(
+        self,
+        layer: Layer,
+        merge_mode: Optional[str] = "concat",
+        weights: Any = None,
+        backward_layer: Optional[Layer] = None,
+        **kwargs: Any,
+    ):
+        for what, obj in (("layer", layer), ("backward_layer", backward_layer)):
+            if obj is None and what == "backward_layer":
+                continue
+            if not isinstance(obj, Layer):
+                raise ValueError(
+                    f"Bidirectional: `{what}` must be a pynncore Layer. Received: {type(obj).__name__}"
+                )
+            missing = [a for a in ("go_backwards", "return_sequences", "return_state") if not hasattr(obj, a)]
+            if missing:
+                raise ValueError(
+                    f"Bidirectional: `{what}` must be a recurrent layer with attributes "
+                    f"go_backwards, return_sequences and return_state. Received: "
+                    f"{type(obj).__name__} '{obj.name}' without {missing}"
+                )
+        if merge_mode not in _MERGE_MODES:
+            raise ValueError(
+                f"Bidirectional: merge_mode must be one of 'concat', 'sum', 'mul', 'ave' or None. "
+                f"Received: merge_mode={merge_mode!r}"
+            )
+        if not any(k in kwargs for k in _INPUT_SHAPE_KWARGS) and layer._input_shape_arg is not None:
+            kwargs["input_shape"] = layer._input_shape_arg
+            kwargs.setdefault("batch_size", layer._batch_size_arg)
+        super().__init__(**kwargs)
+
+        config = layer.get_config()
+        config["name"] = "forward_" + _removeprefix(layer.name, "forward_")
+        self.forward_layer = type(layer).from_config(config)
+        if backward_layer is None:
+            config = layer.get_config()
+            config["name"] = "backward_" + _removeprefix(layer.name, "backward_")
+            config["go_backwards"] = not layer.go_backwards
+            self.backward_layer = type(layer).from_config(config)
+        else:
+            self.backward_layer = backward_layer
+        self._verify_layers()
+        if not self.trainable:
+            self.trainable = False
+        for inner in (self.forward_layer, self.backward_layer):
+            if getattr(inner, "zero_output_for_mask", None) is not None:
+                inner.zero_output_for_mask = inner.return_sequences
+        self.merge_mode = merge_mode
+        self.stateful = getattr(layer, "stateful", False)
+        self.return_sequences = bool(layer.return_sequences)
+        self.return_state = bool(layer.return_state)
+        self._initial_weights = list(weights) if weights else None
+
+    def _verify_layers(self) -> None:
+        f, b = self.forward_layer, self.backward_layer
+        if bool(f.go_backwards) == bool(b.go_backwards):
+            raise ValueError(
+                f"Bidirectional '{self.name}': the forward and backward layers must have different "
+                f"go_backwards values. Received: forward_layer.go_backwards={f.go_backwards}, "
+                f"backward_layer.go_backwards={b.go_backwards}"
+            )
+        for attr in ("stateful", "return_sequences", "return_state"):
+            fv, bv = getattr(f, attr, False), getattr(b, attr, False)
+            if fv != bv:
+                raise ValueError(
+                    f"Bidirectional '{self.name}': the forward and backward layers must have the same "
+                    f"{attr}. Received: {fv} for the forward layer and {bv} for the backward layer"
+                )
+
+    def _inner_layers(self) -> list:
+        return [self.forward_layer, self.backward_layer]
+
+    # -- building and shapes ---------------------------------------------------------------
+
+    def build(self, input_shape: tuple) -> None:
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"Bidirectional '{self.name}': expected an input of rank 3 (N, T, F). "
+                f"Received: shape={shape_str(input_shape)}"
+            )
+        self.forward_layer._maybe_build(input_shape)
+        self.backward_layer._maybe_build(input_shape)
+        self._sync_weights()
+        self.built = True
+        if self._initial_weights is not None:
+            weights, self._initial_weights = self._initial_weights, None
+            self.set_weights(weights)
+
+    def _inner_shapes(self, layer: Layer, input_shape: tuple) -> tuple:
+        """(output shape, [state shapes]) of one direction."""
+        shape = layer.compute_output_shape(tuple(input_shape))
+        if self.return_state:
+            shapes = list(shape)
+            return tuple(shapes[0]), [tuple(s) for s in shapes[1:]]
+        return tuple(shape), []
+
+    def compute_output_shape(self, input_shape: tuple) -> Any:
+        out_f, states_f = self._inner_shapes(self.forward_layer, input_shape)
+        out_b, states_b = self._inner_shapes(self.backward_layer, input_shape)
+        if self.merge_mode == "concat":
+            last = None if out_f[-1] is None or out_b[-1] is None else out_f[-1] + out_b[-1]
+            outs = [out_f[:-1] + (last,)]
+        elif self.merge_mode is None:
+            outs = [out_f, out_b]
+        else:
+            outs = [out_f]
+        if not self.return_state and len(outs) == 1:
+            return outs[0]
+        return outs + states_f + states_b
+
+    def compute_mask(self, x: Any, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        if self.return_sequences and self.merge_mode is not None:
+            return mask
+        return None
+
+    # -- running ---------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        inputs: Any,
+        training: Optional[bool] = None,
+        mask: Any = None,
+        initial_state: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        if isinstance(inputs, KerasTensor):
+            if mask is not None or initial_state is not None:
+                raise ValueError(
+                    f"Bidirectional '{self.name}': mask and initial_state are taken only by eager "
+                    "calls on arrays; in a model, masks come from Embedding(mask_zero=True) or Masking"
+                )
+            if self.return_state or self.merge_mode is None:
+                raise ValueError(
+                    f"Bidirectional '{self.name}': a model layer has one output, so return_state=True "
+                    "and merge_mode=None are available only in eager calls on arrays"
+                )
+            return super().__call__(inputs, training=training, **kwargs)
+        if kwargs:
+            raise TypeError(f"Layer '{self.name}': unexpected call argument(s) {sorted(kwargs)}")
+        x = self._check_input(inputs)
+        self._maybe_build((None,) + x.shape[1:])
+        y, _ = self.forward(x, training=bool(training), mask=mask, initial_state=initial_state)
+        return y
+
+    def _check_mask(self, x: np.ndarray, mask: Any) -> Optional[np.ndarray]:
+        if mask is None:
+            return None
+        m = np.asarray(mask)
+        if m.shape != x.shape[:2]:
+            raise ValueError(
+                f"Bidirectional '{self.name}': expected a mask of shape {x.shape[:2]} (N, T). "
+                f"Received: shape={m.shape}"
+            )
+        return m.astype(bool, copy=False)
+
+    @staticmethod
+    def _run(layer: Layer, x: np.ndarray, training: bool, mask: Any, state: Any) -> tuple:
+        kwargs = {}
+        if mask is not None and getattr(layer, "consumes_mask", False):
+            kwargs["mask"] = mask
+        if state is not None:
+            kwargs["initial_state"] = state
+        return layer.forward(x, training=training, **kwargs)
+
+    def forward(
+        self, x: np.ndarray, training: bool = False, mask: Any = None, initial_state: Any = None
+    ) -> tuple:
+        x = np.asarray(x)
+        if x.ndim != 3:
+            raise ValueError(
+                f"Bidirectional '{self.name}': expected an input of rank 3 (N, T, F). "
+                f"Received: shape={x.shape}"
+            )
+        mask = self._check_mask(x, mask)
+        state_f = state_b = None
+        if initial_state is not None:
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            if len(states) % 2:
+                raise ValueError(
+                    f"Bidirectional '{self.name}': initial_state must hold the forward layer's states "
+                    f"followed by the backward layer's (an even count). Received: {len(states)} states"
+                )
+            half = len(states) // 2
+            state_f, state_b = states[:half], states[half:]
+        yf, ctx_f = self._run(self.forward_layer, x, training, mask, state_f)
+        yb, ctx_b = self._run(self.backward_layer, x, training, mask, state_b)
+        if self.return_state:
+            out_f, st_f = yf[0], list(yf[1:])
+            out_b, st_b = yb[0], list(yb[1:])
+        else:
+            out_f, out_b, st_f, st_b = yf, yb, [], []
+        keep = None
+        if self.return_sequences:
+            out_b = np.ascontiguousarray(out_b[:, ::-1])
+            if mask is not None:
+                # Keras zeroes the masked steps of both directions' output sequences.
+                keep = mask[..., None].astype(np.float32)
+                out_f, out_b = out_f * keep, out_b * keep
+        mode = self.merge_mode
+        if mode == "concat":
+            outs = [np.concatenate([out_f, out_b], axis=-1)]
+        elif mode == "sum":
+            outs = [out_f + out_b]
+        elif mode == "ave":
+            outs = [(out_f + out_b) * np.float32(0.5)]
+        elif mode == "mul":
+            outs = [out_f * out_b]
+        else:
+            outs = [out_f, out_b]
+        if self.return_state or mode is None:
+            y = outs + st_f + st_b
+        else:
+            y = outs[0]
+        ctx = (ctx_f, ctx_b, out_f, out_b, len(st_f), keep) if training else None
+        return y, ctx
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Optional[np.ndarray]:
+        ctx_f, ctx_b, out_f, out_b, n_states, keep = ctx
+        mode = self.merge_mode
+        if self.return_state or mode is None:
+            dys = list(dy)
+            n_out = 2 if mode is None else 1
+            if len(dys) != n_out + 2 * n_states:
+                raise ValueError(
+                    f"Bidirectional '{self.name}': expected {n_out + 2 * n_states} output gradients "
+                    f"(outputs, then the forward and backward states). Received: {len(dys)}"
+                )
+            d_outs, d_states = dys[:n_out], dys[n_out:]
+        else:
+            d_outs, d_states = [dy], []
+        if mode is None:
+            d_f, d_b = d_outs
+        else:
+            d = np.asarray(d_outs[0], dtype=np.float32)
+            if mode == "concat":
+                units = out_f.shape[-1]
+                d_f, d_b = d[..., :units], d[..., units:]
+            elif mode == "sum":
+                d_f = d_b = d
+            elif mode == "ave":
+                d_f = d_b = d * np.float32(0.5)
+            else:  # mul
+                d_f, d_b = d * out_b, d * out_f
+        if keep is not None:
+            d_f, d_b = d_f * keep, d_b * keep
+        if self.return_sequences:
+            d_b = np.asarray(d_b)[:, ::-1]
+        d_f = np.ascontiguousarray(d_f, dtype=np.float32)
+        d_b = np.ascontiguousarray(d_b, dtype=np.float32)
+        if self.return_state:
+            dy_f = [d_f] + d_states[:n_states]
+            dy_b = [d_b] + d_states[n_states:]
+        else:
+            dy_f, dy_b = d_f, d_b
+        dx_f = self.forward_layer.backward(ctx_f, dy_f, need_dx=need_dx)
+        dx_b = self.backward_layer.backward(ctx_b, dy_b, need_dx=need_dx)
+        if not need_dx:
+            return None
+        return dx_f + dx_b
+
+    def reset_states(self) -> None:
+        """Resets the states of both directions (stateful layers)."""
+        for layer in self._inner_layers():
+            reset = getattr(layer, "reset_states", None) or getattr(layer, "reset_state", None)
+            if reset is not None:
+                reset()
+
+    reset_state = reset_states
+
+    # -- config ----------------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        from pynncore.saving import serialize_layer
+
+        config = super().get_config()
+        config["merge_mode"] = self.merge_mode
+        config["layer"] = serialize_layer(self.forward_layer)
+        config["backward_layer"] = serialize_layer(self.backward_layer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Bidirectional":
+        from pynncore.saving import deserialize_layer
+
+        config = dict(config)
+        if "layer" not in config:
+            raise ValueError("Bidirectional: config has no 'layer' entry")
+        layer = deserialize_layer(config.pop("layer"))
+        backward = config.pop("backward_layer", None)
+        if backward is not None:
+            backward = deserialize_layer(backward)
+        return cls(layer, backward_layer=backward, **config)
