@@ -239,7 +239,10 @@ def functional_from_config(cls: type, config: dict) -> Any:
                 for key, (rs, is_list) in kw_refs.items():
                     ts = [resolve(r) for r in rs]
                     static[key] = ts if is_list else ts[0]
-                out = layer(x, **static)
+                try:
+                    out = layer(x, **static)
+                except TypeError as exc:
+                    raise ValueError(f"model file: {where}: {exc}") from None
                 outs = out if isinstance(out, list) else [out]
                 for i, t in enumerate(outs):
                     tensors[(lname, k, i)] = t

@@ -284,7 +284,7 @@ class Trainer:
             x, list(getattr(self.model, "input_names", []) or []), "input", what, lambda v: _as_input(v, what)
         )
         n = xs[0].shape[0]
-        for name, a in zip(self.model.input_names or ["input"], xs):
+        for a in xs:
             if a.shape[0] != n:
                 raise ValueError(
                     f"{what}: all input arrays must have the same number of samples. "

@@ -20,7 +20,7 @@ from _gradcheck import assert_grad_close, numeric_grad
 
 
 def _normalize64(x, axis):
-    return x / np.sqrt(np.maximum((x * x).sum(axis=axis, keepdims=True), 1e-12))
+    return x / np.maximum(np.sqrt((x * x).sum(axis=axis, keepdims=True)), 1e-7)
 
 
 def _dot64(a, b, a1, a2, normalize):
@@ -436,6 +436,14 @@ def test_broken_model_files_are_clear_errors(tmp_path):
         Model.from_config(dict(cfg, layers=cycle))
     with pytest.raises(ValueError, match="tensor reference"):
         Model.from_config(dict(cfg, input_layers=[["f_in_a", "0", 0]]))
+    hostile = [dict(l) for l in cfg["layers"]]
+    node = dict(hostile[2]["inbound_nodes"][0], kwargs={"evil": "rm -rf"})
+    hostile[2] = dict(hostile[2], inbound_nodes=[node])
+    with pytest.raises(ValueError, match="unexpected call argument"):
+        Model.from_config(dict(cfg, layers=hostile))
+    # Keras names functional models "Functional"
+    clone = pynncore.saving.deserialize_layer({"class_name": "Functional", "config": cfg})
+    assert clone.output_names == model.output_names
 
 
 # -- graph errors ---------------------------------------------------------------------------------
@@ -548,3 +556,27 @@ def test_history_plot_without_matplotlib_is_clear_import_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         h.plot("x.png")
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+@pytest.mark.parametrize(
+    "cls, kwargs, shapes",
+    [
+        ("Add", {}, [(3, 5)] * 3),
+        ("Subtract", {}, [(3, 5)] * 2),
+        ("Multiply", {}, [(3, 5)] * 2),
+        ("Average", {}, [(2, 3, 4)] * 3),
+        ("Maximum", {}, [(3, 5)] * 2),
+        ("Minimum", {}, [(3, 5)] * 3),
+        ("Concatenate", {"axis": 1}, [(2, 3, 4), (2, 2, 4)]),
+        ("Dot", {"axes": 1}, [(3, 5), (3, 5)]),
+        ("Dot", {"axes": (2, 2), "normalize": True}, [(2, 3, 4), (2, 5, 4)]),
+    ],
+)
+def test_merge_layers_match_keras(cls, kwargs, shapes, rng):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    want = np.asarray(keras.ops.convert_to_numpy(getattr(keras.layers, cls)(**kwargs)(xs)))
+    got = getattr(layers, cls)(**kwargs)(xs)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -322,9 +322,10 @@ class Concatenate(_Merge):
 
 
 def _l2_normalize(x: np.ndarray, axis: int) -> tuple:
-    sq = np.sum(np.square(x, dtype=np.float64), axis=axis, keepdims=True)
-    clipped = sq < 1e-12
-    norm = np.sqrt(np.maximum(sq, 1e-12))
+    """``x / max(||x||, 1e-7)`` along ``axis`` (Keras's ``normalize`` with its epsilon)."""
+    raw = np.sqrt(np.sum(np.square(x, dtype=np.float64), axis=axis, keepdims=True))
+    clipped = raw < 1e-7
+    norm = np.maximum(raw, 1e-7)
     return (x / norm).astype(np.float32), norm, clipped
 
 
