@@ -41,8 +41,10 @@ def main() -> None:
     noisy = np.clip(x_train + rng.normal(0.0, 0.2, x_train.shape), 0.0, 1.0).astype(np.float32)
     t0 = time.perf_counter()
     history = autoencoder.fit(noisy, x_train, epochs=120, batch_size=64, validation_split=0.1, verbose=0)
-    print(f"trained {len(history.history['loss'])} epochs in {time.perf_counter() - t0:.2f} s; "
-          f"val MSE {history.history['val_loss'][-1]:.4f}")
+    print(
+        f"trained {len(history.history['loss'])} epochs in {time.perf_counter() - t0:.2f} s; "
+        f"val MSE {history.history['val_loss'][-1]:.4f}"
+    )
 
     def score(images: np.ndarray) -> np.ndarray:
         rebuilt = autoencoder.predict(images, verbose=0)
@@ -54,8 +56,10 @@ def main() -> None:
     threshold = np.quantile(score(x_train), 0.95)
     print(f"mean reconstruction error: normal {s_normal.mean():.4f}, anomalous {s_anomalous.mean():.4f}")
     print(f"ROC AUC {auc:.3f}")
-    print(f"detection rate {np.mean(s_anomalous > threshold):.3f} at a false-alarm rate of "
-          f"{np.mean(s_normal > threshold):.3f} on held-out normal digits")
+    print(
+        f"detection rate {np.mean(s_anomalous > threshold):.3f} at a false-alarm rate of "
+        f"{np.mean(s_normal > threshold):.3f} on held-out normal digits"
+    )
 
 
 if __name__ == "__main__":

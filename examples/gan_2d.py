@@ -80,14 +80,15 @@ def main() -> None:
         noise = rng.standard_normal((batch, LATENT)).astype(np.float32)
         fake = generator.predict(noise, verbose=0)
         d_loss = 0.5 * (
-            discriminator.train_on_batch(real_samples(rng, batch), ones)
-            + discriminator.train_on_batch(fake, zeros)
+            discriminator.train_on_batch(real_samples(rng, batch), ones) + discriminator.train_on_batch(fake, zeros)
         )
         g_loss = gan.train_on_batch(rng.standard_normal((batch, LATENT)).astype(np.float32), ones)
         d_losses.append(d_loss)
         g_losses.append(g_loss)
         if step % report == 0:
-            history.on_epoch_end(step // report - 1, {"d_loss": float(np.mean(d_losses)), "g_loss": float(np.mean(g_losses))})
+            history.on_epoch_end(
+                step // report - 1, {"d_loss": float(np.mean(d_losses)), "g_loss": float(np.mean(g_losses))}
+            )
             d_losses, g_losses = [], []
             last = report_distance(step)
     print(f"{steps} steps in {time.perf_counter() - t0:.1f} s; distance {first:.4f} -> {last:.4f}")

@@ -59,7 +59,9 @@ def test_trainable_is_read_at_compile_time(rng):
 def _gan(rng):
     latent, dim = 3, 2
     generator = Sequential([layers.Dense(8, activation="relu", input_shape=(latent,)), layers.Dense(dim)], name="gen")
-    discriminator = Sequential([layers.Dense(8, activation="relu", input_shape=(dim,)), layers.Dense(1, activation="sigmoid")], name="disc")
+    discriminator = Sequential(
+        [layers.Dense(8, activation="relu", input_shape=(dim,)), layers.Dense(1, activation="sigmoid")], name="disc"
+    )
     discriminator.compile(optimizer=pynncore.optimizers.Adam(1e-2), loss="binary_crossentropy")
     discriminator.trainable = False
     z = pynncore.Input((latent,))

@@ -39,14 +39,34 @@ MERGES = [
     ("subtract", lambda: layers.Subtract(), [(3, 7), (3, 7)], lambda xs: xs[0] - xs[1]),
     ("multiply", lambda: layers.Multiply(), [(3, 5), (3, 5), (3, 5)], lambda xs: xs[0] * xs[1] * xs[2]),
     ("average", lambda: layers.Average(), [(2, 3, 5), (2, 3, 5)], lambda xs: (xs[0] + xs[1]) / 2),
-    ("maximum", lambda: layers.Maximum(), [(3, 5), (3, 5), (3, 5)], lambda xs: np.maximum(np.maximum(xs[0], xs[1]), xs[2])),
+    (
+        "maximum",
+        lambda: layers.Maximum(),
+        [(3, 5), (3, 5), (3, 5)],
+        lambda xs: np.maximum(np.maximum(xs[0], xs[1]), xs[2]),
+    ),
     ("minimum", lambda: layers.Minimum(), [(3, 5), (3, 5)], lambda xs: np.minimum(xs[0], xs[1])),
     ("concat_last", lambda: layers.Concatenate(), [(3, 2), (3, 5), (3, 1)], lambda xs: np.concatenate(xs, axis=-1)),
     ("concat_axis1", lambda: layers.Concatenate(axis=1), [(2, 3, 4), (2, 1, 4)], lambda xs: np.concatenate(xs, axis=1)),
     ("dot_vectors", lambda: layers.Dot(axes=1), [(3, 7), (3, 7)], lambda xs: _dot64(xs[0], xs[1], 1, 1, False)),
-    ("dot_cosine", lambda: layers.Dot(axes=-1, normalize=True), [(3, 5), (3, 5)], lambda xs: _dot64(xs[0], xs[1], 1, 1, True)),
-    ("dot_batch_matrix", lambda: layers.Dot(axes=(2, 1)), [(2, 3, 4), (2, 4, 5)], lambda xs: _dot64(xs[0], xs[1], 2, 1, False)),
-    ("dot_axes_1_1_rank3", lambda: layers.Dot(axes=(1, 1), normalize=True), [(2, 3, 4), (2, 3, 2)], lambda xs: _dot64(xs[0], xs[1], 1, 1, True)),
+    (
+        "dot_cosine",
+        lambda: layers.Dot(axes=-1, normalize=True),
+        [(3, 5), (3, 5)],
+        lambda xs: _dot64(xs[0], xs[1], 1, 1, True),
+    ),
+    (
+        "dot_batch_matrix",
+        lambda: layers.Dot(axes=(2, 1)),
+        [(2, 3, 4), (2, 4, 5)],
+        lambda xs: _dot64(xs[0], xs[1], 2, 1, False),
+    ),
+    (
+        "dot_axes_1_1_rank3",
+        lambda: layers.Dot(axes=(1, 1), normalize=True),
+        [(2, 3, 4), (2, 3, 2)],
+        lambda xs: _dot64(xs[0], xs[1], 1, 1, True),
+    ),
 ]
 
 
@@ -77,7 +97,11 @@ def test_merge_layer_matches_float64_reference_and_finite_differences(case, make
 
 
 def test_merge_layer_config_round_trip():
-    for layer in (layers.Concatenate(axis=1, name="c"), layers.Dot(axes=(1, 2), normalize=True, name="d"), layers.Add(name="a")):
+    for layer in (
+        layers.Concatenate(axis=1, name="c"),
+        layers.Dot(axes=(1, 2), normalize=True, name="d"),
+        layers.Add(name="a"),
+    ):
         clone = type(layer).from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
 
@@ -109,7 +133,9 @@ def test_merge_masks_are_combined():
     np.testing.assert_array_equal(layers.Add().compute_mask([x, x], [m1, m2]), [[True, False, False]])
     np.testing.assert_array_equal(layers.Multiply().compute_mask([x, x], [m1, None]), m1)
     assert layers.Add().compute_mask([x, x], [None, None]) is None
-    np.testing.assert_array_equal(layers.Concatenate(axis=1).compute_mask([x, x], [m1, None]), [[True, True, False, True, True, True]])
+    np.testing.assert_array_equal(
+        layers.Concatenate(axis=1).compute_mask([x, x], [m1, None]), [[True, True, False, True, True, True]]
+    )
 
 
 # -- graphs ---------------------------------------------------------------------------------------
@@ -122,7 +148,9 @@ def _two_in_two_out(seed_names=""):
     hb = layers.Dense(4, activation="tanh", name=f"{seed_names}db")(b)
     cat = layers.Concatenate(name=f"{seed_names}cat")([ha, hb])
     out1 = layers.Dense(2, name=f"{seed_names}out1")(cat)
-    out2 = layers.Dense(1, activation="sigmoid", name=f"{seed_names}out2")(layers.Add(name=f"{seed_names}add")([ha, hb]))
+    out2 = layers.Dense(1, activation="sigmoid", name=f"{seed_names}out2")(
+        layers.Add(name=f"{seed_names}add")([ha, hb])
+    )
     return Model([a, b], [out1, out2], name=f"{seed_names}two")
 
 
@@ -139,7 +167,9 @@ def test_multi_input_multi_output_predict_lists_and_dicts(rng):
     w = {l.name: l for l in model.layers}
     ha = np.maximum(xa @ w["da"].kernel.value + w["da"].bias.value, 0)
     hb = np.tanh(xb @ w["db"].kernel.value + w["db"].bias.value)
-    np.testing.assert_allclose(y1, np.concatenate([ha, hb], 1) @ w["out1"].kernel.value + w["out1"].bias.value, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        y1, np.concatenate([ha, hb], 1) @ w["out1"].kernel.value + w["out1"].bias.value, rtol=1e-5, atol=1e-6
+    )
     z = (ha + hb) @ w["out2"].kernel.value + w["out2"].bias.value
     np.testing.assert_allclose(y2, 1 / (1 + np.exp(-z)), rtol=1e-5, atol=1e-6)
     # dict outputs come back as a dict
@@ -153,7 +183,12 @@ def test_multi_input_multi_output_predict_lists_and_dicts(rng):
 
 def test_multi_output_fit_logs_keras_names_and_weighted_total(rng):
     model = _two_in_two_out()
-    model.compile(optimizer="sgd", loss={"out1": "mse", "out2": "binary_crossentropy"}, loss_weights={"out1": 1.0, "out2": 0.5}, metrics={"out2": ["accuracy"]})
+    model.compile(
+        optimizer="sgd",
+        loss={"out1": "mse", "out2": "binary_crossentropy"},
+        loss_weights={"out1": 1.0, "out2": 0.5},
+        metrics={"out2": ["accuracy"]},
+    )
     xa, xb = rng.standard_normal((16, 5)), rng.standard_normal((16, 3))
     y1, y2 = rng.standard_normal((16, 2)), rng.integers(0, 2, (16, 1))
     logs = model.evaluate([xa, xb], {"out1": y1, "out2": y2}, return_dict=True, verbose=0)
@@ -218,7 +253,10 @@ def test_tensor_used_twice_and_diamond_graph_gradients(rng):
     r = rng.standard_normal((4, 2))
     hl = model.get_layer("h")
     W, c = hl.kernel.value.astype(np.float64), hl.bias.value.astype(np.float64)
-    R, rb = model.get_layer("right").kernel.value.astype(np.float64), model.get_layer("right").bias.value.astype(np.float64)
+    R, rb = (
+        model.get_layer("right").kernel.value.astype(np.float64),
+        model.get_layer("right").bias.value.astype(np.float64),
+    )
 
     def f(w, x=x):
         return float(((1 / (1 + np.exp(-(x @ w + c)))) @ R + rb).__mul__(r).sum())
@@ -243,7 +281,12 @@ def test_nested_models_share_weights_once_and_train(rng):
     assert len(model.weights) == 6
     xa, xb = rng.standard_normal((8, 4)), rng.standard_normal((8, 4))
     y = model.predict([xa, xb], verbose=0)
-    np.testing.assert_allclose(y, head.predict((encoder.predict(xa, verbose=0) + encoder.predict(xb, verbose=0)) / 2, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        y,
+        head.predict((encoder.predict(xa, verbose=0) + encoder.predict(xb, verbose=0)) / 2, verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     # finite differences through both nested models on the first encoder kernel
     r = rng.standard_normal((8, 2))
     k0 = encoder.layers[0].kernel
@@ -367,7 +410,10 @@ def test_masks_pass_along_the_graph():
 def _complex_model():
     a, b = pynncore.Input((4,), name="a"), pynncore.Input((3,), name="b")
     shared = layers.Dense(5, activation="relu", name="shared")
-    sub = Sequential([layers.Dense(4, activation="tanh", input_shape=(5,), name="sub_d0"), layers.Dense(3, name="sub_d1")], name="sub")
+    sub = Sequential(
+        [layers.Dense(4, activation="tanh", input_shape=(5,), name="sub_d0"), layers.Dense(3, name="sub_d1")],
+        name="sub",
+    )
     pa = shared(layers.Concatenate(name="pad_a")([a, layers.Dense(1, name="one")(a)]))
     pb = shared(layers.Concatenate(name="pad_b")([b, layers.Dense(2, name="two")(b)]))
     mixed = layers.Dot(axes=1, normalize=True, name="cos")([pa, pb])
@@ -381,7 +427,12 @@ def _complex_model():
 def test_save_load_round_trip_of_functional_graph_with_optimizer_state(tmp_path, rng):
     pynncore.utils.set_random_seed(3)
     model = _complex_model()
-    model.compile(optimizer="adam", loss={"main": "mse", "aux": "mae"}, loss_weights={"main": 1.0, "aux": 0.3}, metrics={"main": ["mae"]})
+    model.compile(
+        optimizer="adam",
+        loss={"main": "mse", "aux": "mae"},
+        loss_weights={"main": 1.0, "aux": 0.3},
+        metrics={"main": ["mae"]},
+    )
     xa, xb = rng.standard_normal((12, 4)), rng.standard_normal((12, 3))
     y = {"main": rng.standard_normal((12, 6)), "aux": rng.standard_normal((12, 5))}
     model.fit({"a": xa, "b": xb}, y, epochs=2, batch_size=4, verbose=0, shuffle=False)
@@ -406,7 +457,11 @@ def test_save_load_round_trip_of_functional_graph_with_optimizer_state(tmp_path,
     # get_config / from_config too
     clone = Model.from_config(model.get_config())
     clone.set_weights(model.get_weights())
-    np.testing.assert_allclose(clone.predict({"a": xa, "b": xb}, verbose=0)["main"], model.predict({"a": xa, "b": xb}, verbose=0)["main"], rtol=1e-6)
+    np.testing.assert_allclose(
+        clone.predict({"a": xa, "b": xb}, verbose=0)["main"],
+        model.predict({"a": xa, "b": xb}, verbose=0)["main"],
+        rtol=1e-6,
+    )
 
 
 def test_keyword_tensor_call_survives_save(tmp_path, rng):

@@ -64,10 +64,7 @@ class _Merge(Layer):
     def _check_list(self, shapes: Any) -> list:
         kind = type(self).__name__
         if not isinstance(shapes, (list, tuple)) or not shapes or not all(isinstance(s, (list, tuple)) for s in shapes):
-            raise ValueError(
-                f"{kind} '{self.name}': expected to be called on a list of tensors. "
-                f"Received: {shapes!r}"
-            )
+            raise ValueError(f"{kind} '{self.name}': expected to be called on a list of tensors. Received: {shapes!r}")
         if self._exactly is not None and len(shapes) != self._exactly:
             raise ValueError(
                 f"{kind} '{self.name}': expected exactly {self._exactly} inputs. Received: {len(shapes)} inputs"
@@ -108,8 +105,7 @@ class _Merge(Layer):
     def _arrays(self, xs: Any) -> list:
         if not isinstance(xs, (list, tuple)):
             raise ValueError(
-                f"{type(self).__name__} '{self.name}': expected a list of arrays. "
-                f"Received: {type(xs).__name__}"
+                f"{type(self).__name__} '{self.name}': expected a list of arrays. Received: {type(xs).__name__}"
             )
         arrs = [np.asarray(x, dtype=np.float32) for x in xs]
         self._check_list([a.shape for a in arrs])
@@ -355,7 +351,9 @@ class Dot(Layer):
         super().__init__(**kwargs)
         if isinstance(axes, (list, tuple)):
             if len(axes) != 2 or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
-                raise ValueError(f"Dot '{self.name}': axes must be an integer or a pair of integers. Received: {axes!r}")
+                raise ValueError(
+                    f"Dot '{self.name}': axes must be an integer or a pair of integers. Received: {axes!r}"
+                )
             axes = (int(axes[0]), int(axes[1]))
         elif isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
             axes = int(axes)
@@ -365,7 +363,11 @@ class Dot(Layer):
         self.normalize = bool(normalize)
 
     def _resolve(self, shapes: Any) -> tuple:
-        if not isinstance(shapes, (list, tuple)) or len(shapes) != 2 or not all(isinstance(s, (list, tuple)) for s in shapes):
+        if (
+            not isinstance(shapes, (list, tuple))
+            or len(shapes) != 2
+            or not all(isinstance(s, (list, tuple)) for s in shapes)
+        ):
             raise ValueError(f"Dot '{self.name}': expected to be called on a list of 2 tensors. Received: {shapes!r}")
         s1, s2 = tuple(shapes[0]), tuple(shapes[1])
         if len(s1) < 2 or len(s2) < 2:
