@@ -336,7 +336,7 @@ class _Split(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         k = input_shape[-1] // 2
-        return [input_shape[:-1] + (k,), input_shape[:-1] + (input_shape[-1] - k,)]
+        return (input_shape[:-1] + (k,), input_shape[:-1] + (input_shape[-1] - k,))
 
 
 def test_keyword_tensor_arguments_are_graph_inputs_with_gradients(rng):

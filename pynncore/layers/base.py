@@ -129,12 +129,8 @@ class KerasTensor:
 
 
 def _is_shape_list(shape: Any) -> bool:
-    """True for a list of shapes (several outputs), False for one shape."""
-    return (
-        isinstance(shape, list)
-        and len(shape) > 0
-        and all(isinstance(s, (list, tuple)) for s in shape)
-    )
+    """True for a list (or tuple) of shapes, i.e. several outputs; False for one shape."""
+    return isinstance(shape, (list, tuple)) and len(shape) > 0 and all(isinstance(s, (list, tuple)) for s in shape)
 
 
 def _tensor_list(value: Any) -> Optional[list]:
