@@ -200,6 +200,8 @@ def functional_from_config(cls: type, config: dict) -> Any:
         order.append(layer.name)
         pending[layer.name] = list(nodes)
         if isinstance(layer, InputLayer):
+            if nodes:
+                raise ValueError(f"model file: model '{name}': InputLayer '{layer.name}' cannot be called on tensors")
             tensors[(layer.name, 0, 0)] = layer.output
     done = {n: 0 for n in order}
 

@@ -496,6 +496,9 @@ def test_broken_model_files_are_clear_errors(tmp_path):
     hostile[2] = dict(hostile[2], inbound_nodes=[node])
     with pytest.raises(ValueError, match="unexpected call argument"):
         Model.from_config(dict(cfg, layers=hostile))
+    called_input = [dict(cfg["layers"][0], inbound_nodes=[{"args": [{"keras_history": ["f_in_b", 0, 0]}]}])] + cfg["layers"][1:]
+    with pytest.raises(ValueError, match="InputLayer 'f_in_a' cannot be called"):
+        Model.from_config(dict(cfg, layers=called_input))
     # Keras names functional models "Functional"
     clone = pynncore.saving.deserialize_layer({"class_name": "Functional", "config": cfg})
     assert clone.output_names == model.output_names
