@@ -51,7 +51,7 @@ def main() -> None:
     autoencoder.summary()
     t0 = time.perf_counter()
     history = autoencoder.fit(
-        x_train, x_train, epochs=50, batch_size=128, shuffle=True, validation_data=(x_test, x_test), verbose=0
+        x_train, x_train, epochs=50, batch_size=64, shuffle=True, validation_data=(x_test, x_test), verbose=0
     )
     seconds = time.perf_counter() - t0
     print(f"trained 50 epochs in {seconds:.2f} s")

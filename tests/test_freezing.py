@@ -157,3 +157,26 @@ def test_frozen_layer_matches_keras(rng):
         pm.train_on_batch(x, y)
     for a, b in zip(pm.get_weights(), km.get_weights()):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_of_models_gan_and_frozen_flags_survive_saving(tmp_path, rng):
+    g = Sequential([layers.Dense(4, activation="relu", input_shape=(3,)), layers.Dense(2)], name="g_seq")
+    d = Sequential([layers.Dense(4, activation="relu", input_shape=(2,)), layers.Dense(1, activation="sigmoid")], name="d_seq")
+    d.compile(optimizer="adam", loss="binary_crossentropy")
+    d.trainable = False
+    gan = Sequential([g, d], name="gan_seq")
+    gan.compile(optimizer="adam", loss="binary_crossentropy")
+    z, ones = rng.standard_normal((6, 3)), np.ones((6, 1))
+    d_before, g_before = _weights(d), _weights(g)
+    gan.train_on_batch(z, ones)
+    assert not any(_changed(d_before, d.get_weights())) and all(_changed(g_before, g.get_weights()))
+    path = str(tmp_path / "gan.pnc")
+    gan.save(path)
+    loaded = pynncore.load_model(path)
+    np.testing.assert_allclose(loaded.predict(z, verbose=0), gan.predict(z, verbose=0), rtol=1e-6)
+    inner_d = loaded.layers[1]
+    assert not inner_d.trainable and all(not l.trainable for l in inner_d.layers)
+    d_before, g_before = _weights(inner_d), _weights(loaded.layers[0])
+    loaded.train_on_batch(z, ones)
+    assert not any(_changed(d_before, inner_d.get_weights()))
+    assert all(_changed(g_before, loaded.layers[0].get_weights()))
