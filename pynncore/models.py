@@ -153,7 +153,8 @@ class Model(Layer):
                     f"Model '{self.name}': two different layers are named '{layer.name}'; "
                     "layer names must be unique within a model"
                 )
-        self._inputs, self._outputs, self._nodes = ins, outs, order
+        input_nodes = [t._history[0]._inbound_nodes[t._history[1]] for t in ins]
+        self._inputs, self._outputs, self._nodes = ins, outs, input_nodes + order
         self._input_struct, self._output_struct = in_struct, out_struct
         self.input_names = list(in_struct) if isinstance(in_struct, list) else [t._history[0].name for t in ins]
         if isinstance(out_struct, list):
@@ -339,6 +340,8 @@ class Model(Layer):
         masks: dict = {}
         records = []
         for node in self._nodes:
+            if not node.inputs:  # an InputLayer
+                continue
             arrays = [values[id(t)] for t in node.inputs]
             outs, ctx, out_masks = node.run(arrays, [masks.get(id(t)) for t in node.inputs], training)
             if len(outs) != len(node.outputs):

@@ -129,6 +129,8 @@ def functional_config(model: Any) -> dict:
         layer, node_index, _ = t._history
         local_index[id(layer._inbound_nodes[node_index])] = 0
     for node in model._nodes:
+        if id(node) in local_index:  # the InputLayers of the model's inputs
+            continue
         lst = calls.setdefault(id(node.layer), [])
         local_index[id(node)] = len(lst)
         lst.append(node)
