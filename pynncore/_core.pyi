@@ -1,5 +1,6 @@
 """Typed stub of the native extension module pynncore._core."""
 
+from collections.abc import Sequence
 from types import NotImplementedType
 
 import numpy as np
@@ -167,3 +168,10 @@ def segment_sum_of_squares(
     x: npt.NDArray[np.float32], offsets: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]: ...
 def optim_kernel() -> str: ...
+
+# -- Dense-chain inference ---------------------------------------------------------------------
+def dense_chain_forward(
+    x: npt.NDArray[np.float32],
+    layers: Sequence[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None, str, float | None, bool]],
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...

@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from pynncore import _inference
 from pynncore.layers.base import InputLayer, KerasTensor, Layer, Node, _tensor_list, shape_str
 
 __all__ = ["Model", "Sequential"]
@@ -403,8 +404,19 @@ class Model(Layer):
     def call(self, inputs: Any, training: bool = False) -> Any:
         xs = self._input_list(inputs, "call")
         self._ensure_built(xs[0])
-        y, _ = self.forward(xs if len(xs) > 1 else xs[0], training=training)
+        if len(xs) == 1:
+            return self._infer(xs[0]) if not training else self.forward(xs[0], training=True)[0]
+        y, _ = self.forward(xs, training=training)
         return y
+
+    def _infer(self, x: Any) -> Any:
+        """Inference output for a float32 C-contiguous batch (a list of them for several
+        inputs), in one native call when it can."""
+        if isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[0]:
+            y = _inference.run(self, x)
+            if y is not None:
+                return y
+        return self.forward(x, training=False)[0]
 
     def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
         if isinstance(inputs, dict) and inputs and all(isinstance(v, KerasTensor) for v in inputs.values()):
@@ -474,7 +486,20 @@ class Model(Layer):
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any):
         return self._require_trainer("evaluate").evaluate(x, y, **kwargs)
 
-    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", steps: Any = None, callbacks: Any = None) -> np.ndarray:
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", steps: Any = None, callbacks: Any = None) -> Any:
+        if (
+            callbacks is None
+            and type(x) is np.ndarray
+            and x.ndim == 2
+            and x.dtype == np.float32
+            and x.flags.c_contiguous
+            and self.built
+            and self._output_struct is None
+            and 0 < x.shape[0] <= (batch_size if type(batch_size) is int and batch_size > 0 else 32)
+        ):
+            y = _inference.run(self, x)  # one native call for chains of Dense layers
+            if y is not None:
+                return y
         from pynncore.trainer import Trainer
 
         trainer = self._trainer or Trainer(self)

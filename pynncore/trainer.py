@@ -567,7 +567,7 @@ class Trainer:
         parts: list = [[] for _ in range(n_out)]
         for s in range(0, n, bs):
             xb = _take(xs, slice(s, s + bs))
-            y = model.forward(xb if len(xb) > 1 else xb[0], training=False)[0]
+            y = model._infer(xb if len(xb) > 1 else xb[0])
             for k, v in enumerate(y if n_out > 1 else [y]):
                 parts[k].append(v)
         # Layers may hand back views of their inputs: the result is always a fresh array.
