@@ -328,10 +328,13 @@ class History(Callback):
             except AttributeError:
                 pass
 
-    def plot(self, keys: Iterable[str] | None = None, ax: Any = None) -> Any:
-        """Plot the recorded curves against the epoch with matplotlib (an optional extra).
+    def plot(self, path: Any = None, keys: Iterable[str] | None = None, ax: Any = None) -> Any:
+        """Plot the recorded curves against the epoch with matplotlib (an optional extra:
+        ``pip install pynncore[plot]``).
 
         Args:
+            path: file to save the figure to (PNG by the extension ``.png``); None: don't save.
+                A list of keys given here is taken as ``keys``.
             keys: which entries to draw; default all.
             ax: a matplotlib ``Axes``; default a new figure's.
 
@@ -342,14 +345,23 @@ class History(Callback):
             ImportError: matplotlib is not installed.
             KeyError: a key that was not recorded.
         """
+        if isinstance(path, (list, tuple)):
+            path, keys = None, path
         try:
+            import matplotlib
+
+            if ax is None and path is not None:
+                matplotlib.use("Agg", force=False)
             import matplotlib.pyplot as plt
         except ImportError:
-            raise ImportError("You must install matplotlib to plot the history: pip install matplotlib") from None
+            raise ImportError(
+                "History.plot needs matplotlib: pip install matplotlib (or pip install pynncore[plot])"
+            ) from None
         names = list(self.history) if keys is None else list(keys)
         for name in names:
             if name not in self.history:
                 raise KeyError(f"History.plot: no values recorded for {name!r}. Recorded: {', '.join(self.history)}")
+        own_figure = ax is None
         if ax is None:
             _, ax = plt.subplots()
         epochs = [e + 1 for e in self.epoch]
@@ -360,6 +372,11 @@ class History(Callback):
             )
         ax.set_xlabel("epoch")
         ax.legend()
+        if path is not None:
+            fig = ax.figure
+            fig.savefig(path)
+            if own_figure:
+                plt.close(fig)
         return ax
 
 

@@ -1,7 +1,10 @@
 """Models: ``Sequential`` and the functional ``Model``.
 
 A model is a graph of layer calls. ``Sequential`` is the chain case; ``Model(inputs, outputs)``
-builds the graph from symbolic tensors. Training, evaluation and prediction are run by
+builds the graph from symbolic tensors: several inputs and outputs (a tensor, a list or a dict
+of them), layers shared between calls (one set of weights whose gradients add up), merge
+layers, and models called as layers. The forward pass runs the calls in topological order and
+the backward pass in reverse. Training, evaluation and prediction are run by
 ``pynncore.Trainer``; the ``compile``/``fit``/``evaluate``/``predict`` methods delegate to it.
 """
 
@@ -12,22 +15,62 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from pynncore import _inference
-from pynncore.layers.base import InputLayer, KerasTensor, Layer, Node, shape_str
+from pynncore.layers.base import InputLayer, KerasTensor, Layer, Node, _tensor_list, shape_str
 
 __all__ = ["Model", "Sequential"]
 
 
-class Model(Layer):
-    """A trainable graph of layers.
+def _flatten_struct(value: Any, what: str, model: str) -> tuple:
+    """``(list of tensors, structure)``: structure is None (one tensor), "list", or dict keys."""
+    if isinstance(value, dict):
+        keys = list(value)
+        for k in keys:
+            if not isinstance(k, str):
+                raise TypeError(f"Model '{model}': {what} dict keys must be strings. Received: {k!r}")
+        return [value[k] for k in keys], keys
+    if isinstance(value, (list, tuple)):
+        if len(value) == 1:
+            return [value[0]], None
+        return list(value), "list"
+    return [value], None
 
-    ``Model(inputs, outputs)`` with ``inputs = pynncore.Input(shape=...)`` and ``outputs`` the
-    result of calling layers on it (the functional API). Each layer here takes one input
-    tensor; layers with several inputs (merge layers) are not supported yet.
+
+def _unique_names(names: list) -> list:
+    out, seen = [], {}
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            n = f"{n}_{seen[n]}"
+        seen.setdefault(n, 0)
+        out.append(n)
+    return out
+
+
+class Model(Layer):
+    """A trainable graph of layers (the Keras functional API).
+
+    ``Model(inputs, outputs)``: ``inputs`` are ``pynncore.Input`` tensors and ``outputs`` the
+    tensors computed from them by calling layers; each may be one tensor, a list or a dict
+    (dict keys then name the inputs and outputs for ``fit``/``predict``). Outputs are otherwise
+    named after the layers that produce them (``model.output_names``).
 
     Args:
-        inputs: a ``KerasTensor`` from ``pynncore.Input`` (or a one-element list).
-        outputs: the ``KerasTensor`` produced from it (or a one-element list).
+        inputs: ``KerasTensor``, list or dict of them, from ``pynncore.Input``.
+        outputs: ``KerasTensor``, list or dict of them, computed from ``inputs``.
         name: model name.
+
+    Raises:
+        ValueError: outputs that do not depend only on the given inputs, inputs that do not
+            come from ``pynncore.Input``, two different layers with the same name.
+
+    Example:
+        >>> import pynncore
+        >>> from pynncore.layers import Concatenate, Dense
+        >>> a, b = pynncore.Input((3,)), pynncore.Input((2,))
+        >>> h = Concatenate()([Dense(4)(a), b])
+        >>> model = pynncore.Model([a, b], [Dense(1)(h), Dense(2)(h)])
+        >>> [o.shape for o in model.outputs]
+        [(None, 1), (None, 2)]
     """
 
     def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None, **kwargs: Any):
@@ -42,33 +85,55 @@ class Model(Layer):
         self._nodes: list = []
         self._inputs: list = []
         self._outputs: list = []
+        self._input_struct: Any = None
+        self._output_struct: Any = None
+        self.input_names: list = []
+        self.output_names: list = []
         if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError(f"Model '{self.name}': give both inputs and outputs")
             self._init_graph(inputs, outputs)
 
     # -- graph -------------------------------------------------------------------------------
 
     def _init_graph(self, inputs: Any, outputs: Any) -> None:
-        ins = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        ins, in_struct = _flatten_struct(inputs, "inputs", self.name)
+        outs, out_struct = _flatten_struct(outputs, "outputs", self.name)
+        if not ins or not outs:
+            raise ValueError(f"Model '{self.name}': expected at least one input and one output")
         for t in ins + outs:
             if not isinstance(t, KerasTensor):
                 raise TypeError(
                     f"Model '{self.name}': inputs and outputs must be symbolic tensors from "
                     f"pynncore.Input and layer calls. Received: {type(t).__name__}"
                 )
-        if len(ins) != 1 or len(outs) != 1:
-            raise ValueError(
-                f"Model '{self.name}': this version supports one input and one output. "
-                f"Received: {len(ins)} inputs, {len(outs)} outputs"
-            )
+        for t in ins:
+            if t._history is None or not isinstance(t._history[0], InputLayer):
+                raise ValueError(
+                    f"Model '{self.name}': every input must be a tensor made by pynncore.Input. "
+                    f"Received: {t!r}"
+                )
+        if len({id(t) for t in ins}) != len(ins):
+            raise ValueError(f"Model '{self.name}': the same Input is given twice in inputs")
+        input_ids = {id(t) for t in ins}
         order: list = []
         seen: set = set()
         visiting: set = set()
 
         def visit(t: KerasTensor) -> None:
-            layer, index = t._history
+            if t._history is None:
+                raise ValueError(f"Model '{self.name}': tensor {t!r} was not made by a layer call")
+            layer, index, _ = t._history
             node = layer._inbound_nodes[index]
             if id(node) in seen:
+                return
+            if isinstance(layer, InputLayer):
+                if id(t) not in input_ids:
+                    raise ValueError(
+                        f"Model '{self.name}': the outputs are not connected to the inputs: they "
+                        f"depend on Input '{layer.name}', which is not one of the model's inputs"
+                    )
+                seen.add(id(node))
                 return
             if id(node) in visiting:
                 raise ValueError(f"Model '{self.name}': the graph has a cycle at layer '{layer.name}'")
@@ -79,29 +144,61 @@ class Model(Layer):
             seen.add(id(node))
             order.append(node)
 
-        visit(outs[0])
-        first = order[0]
-        if not isinstance(first.layer, InputLayer) or first.outputs[0] is not ins[0]:
-            raise ValueError(
-                f"Model '{self.name}': the outputs are not computed from the given input "
-                f"(the graph starts at layer '{first.layer.name}')"
-            )
+        for t in outs:
+            visit(t)
         by_name: dict = {}
-        for node in order:
-            other = by_name.setdefault(node.layer.name, node.layer)
-            if other is not node.layer:
-                raise ValueError(f"Model '{self.name}': two different layers are named '{node.layer.name}'")
-        self._inputs, self._outputs, self._nodes = ins, outs, order
+        for layer in [t._history[0] for t in ins] + [n.layer for n in order]:
+            other = by_name.setdefault(layer.name, layer)
+            if other is not layer:
+                raise ValueError(
+                    f"Model '{self.name}': two different layers are named '{layer.name}'; "
+                    "layer names must be unique within a model"
+                )
+        input_nodes = [t._history[0]._inbound_nodes[t._history[1]] for t in ins]
+        self._inputs, self._outputs, self._nodes = ins, outs, input_nodes + order
+        self._input_struct, self._output_struct = in_struct, out_struct
+        self.input_names = list(in_struct) if isinstance(in_struct, list) else [t._history[0].name for t in ins]
+        if isinstance(out_struct, list):
+            self.output_names = list(out_struct)
+        else:
+            self.output_names = _unique_names([t._history[0].name for t in outs])
         self.built = True
 
     @property
     def layers(self) -> list:
         out, seen = [], set()
+        for t in self._inputs:
+            layer = t._history[0]
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.append(layer)
         for node in self._nodes:
             if id(node.layer) not in seen:
                 seen.add(id(node.layer))
                 out.append(node.layer)
         return out
+
+    def _leaf_layers(self) -> list:
+        """Every layer of the model, nested models replaced by their own layers."""
+        out, seen = [], set()
+        for layer in self.layers:
+            inner = layer._leaf_layers() if isinstance(layer, Model) else [layer]
+            for l in inner:
+                if id(l) not in seen:
+                    seen.add(id(l))
+                    out.append(l)
+        return out
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Sets the flag on the model and on every layer in it (Keras semantics)."""
+        self._trainable = bool(value)
+        for layer in self.layers:
+            layer.trainable = value
 
     @property
     def inputs(self) -> list:
@@ -112,12 +209,16 @@ class Model(Layer):
         return list(self._outputs)
 
     @property
-    def input_shape(self) -> tuple:
-        return self._inputs[0].shape if self._inputs else None
+    def input_shape(self) -> Any:
+        if not self._inputs:
+            return None
+        return self._inputs[0].shape if len(self._inputs) == 1 else [t.shape for t in self._inputs]
 
     @property
-    def output_shape(self) -> tuple:
-        return self._outputs[0].shape if self._outputs else None
+    def output_shape(self) -> Any:
+        if not self._outputs:
+            return None
+        return self._outputs[0].shape if len(self._outputs) == 1 else [t.shape for t in self._outputs]
 
     def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
         layers = self.layers
@@ -127,6 +228,44 @@ class Model(Layer):
             if layer.name == name:
                 return layer
         raise ValueError(f"Model '{self.name}': no layer named '{name}'. Layers: {[l.name for l in layers]}")
+
+    # -- data structures -----------------------------------------------------------------------
+
+    def _structure_list(self, data: Any, names: list, kind: str, what: str, convert: Any) -> list:
+        """Arrays for each of the model's inputs (or outputs) from an array, list or dict."""
+        names = names or [kind]
+        n = len(names)
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(names))
+            missing = [k for k in names if k not in data]
+            if unknown or missing:
+                raise ValueError(
+                    f"{what}: model '{self.name}' expects {kind} named {names}. Received keys "
+                    f"{sorted(data)}" + (f" (unknown: {unknown})" if unknown else "") + (f" (missing: {missing})" if missing else "")
+                )
+            return [convert(data[k]) for k in names]
+        if isinstance(data, (list, tuple)) and (n > 1 or (len(data) == 1 and isinstance(data[0], np.ndarray))):
+            if len(data) != n:
+                raise ValueError(
+                    f"{what}: model '{self.name}' expects {n} {kind} array(s) ({', '.join(names)}). "
+                    f"Received: {len(data)} arrays"
+                )
+            return [convert(v) for v in data]
+        if n != 1:
+            raise ValueError(
+                f"{what}: model '{self.name}' expects {n} {kind} arrays ({', '.join(names)}) as a "
+                f"list or a dict. Received: one {type(data).__name__}"
+            )
+        return [convert(data)]
+
+    def _input_list(self, x: Any, what: str = "call") -> list:
+        return self._structure_list(x, self.input_names, "input", what, self._check_input)
+
+    def _pack_outputs(self, ys: list) -> Any:
+        """Prediction results in the structure the outputs were given (array, list or dict)."""
+        if isinstance(self._output_struct, list):
+            return dict(zip(self._output_struct, ys))
+        return ys[0] if len(ys) == 1 else list(ys)
 
     # -- weights -------------------------------------------------------------------------------
 
@@ -182,77 +321,136 @@ class Model(Layer):
 
     # -- running -------------------------------------------------------------------------------
 
-    def _ensure_built(self, x: np.ndarray) -> None:
+    def _ensure_built(self, x: Any) -> None:
         if not self.built:
             self.build((None,) + tuple(x.shape[1:]))
 
-    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
-        """Runs the graph; returns ``(y, ctx)``. In training ``ctx`` lists each call's context."""
-        values = {id(self._inputs[0]): x}
-        masks: dict = {}
-        ctxs = []
-        for node in self._nodes:
-            if isinstance(node.layer, InputLayer):
-                continue
-            key = id(node.inputs[0])
-            xin = values[key]
-            mask = masks.get(key)
-            y, ctx = node.layer._forward_masked(xin, training, mask)
-            values[id(node.outputs[0])] = y
-            out_mask = node.layer.compute_mask(xin, mask)
-            if out_mask is not None:
-                masks[id(node.outputs[0])] = out_mask
-            if training:
-                ctxs.append((node, ctx, y))
-        return values[id(self._outputs[0])], (ctxs if training else None)
+    def forward(self, x: Any, training: bool = False) -> tuple:
+        """Runs the graph; returns ``(y, ctx)``.
 
-    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
-        grads = {id(self._outputs[0]): dy}
-        model_input = id(self._inputs[0])
-        for i in range(len(ctx) - 1, -1, -1):
-            node, layer_ctx, y = ctx[i]
-            g = grads.pop(id(node.outputs[0]), None)
-            if g is None:
+        ``x`` is one array (one input) or a list with one array per input; ``y`` is one array
+        (one output) or a list with one array per output. In training ``ctx`` lists each
+        call's context for ``backward``.
+        """
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(self._inputs):
+            raise ValueError(
+                f"Model '{self.name}': expected {len(self._inputs)} input arrays. Received: {len(xs)}"
+            )
+        values = {id(t): v for t, v in zip(self._inputs, xs)}
+        masks: dict = {}
+        records = []
+        for node in self._nodes:
+            if not node.inputs:  # an InputLayer
                 continue
+            arrays = [values[id(t)] for t in node.inputs]
+            outs, ctx, out_masks = node.run(arrays, [masks.get(id(t)) for t in node.inputs], training)
+            if len(outs) != len(node.outputs):
+                raise ValueError(
+                    f"Layer '{node.layer.name}': returned {len(outs)} outputs, expected {len(node.outputs)}"
+                )
+            for t, v, m in zip(node.outputs, outs, out_masks):
+                values[id(t)] = v
+                if m is not None:
+                    masks[id(t)] = m
+            if training:
+                records.append((node, ctx, outs))
+        ys = [values[id(t)] for t in self._outputs]
+        return (ys[0] if len(ys) == 1 else ys), (records if training else None)
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Any:
+        """Backward pass in reverse topological order; gradients of shared tensors add up.
+
+        ``dy`` is one array or a list (one per output, None for an output without a
+        gradient). Returns the gradient(s) with respect to the input(s) when ``need_dx``.
+        """
+        dys = list(dy) if len(self._outputs) > 1 else [dy]
+        grads: dict = {}
+        for t, g in zip(self._outputs, dys):
+            if g is not None:
+                grads[id(t)] = g if id(t) not in grads else grads[id(t)] + g
+        input_ids = {id(t) for t in self._inputs}
+        for node, layer_ctx, outs in reversed(ctx):
+            gs = [grads.pop(id(t), None) for t in node.outputs]
             reg = node.layer.activity_regularizer
             if reg is not None:
-                g = g + reg.gradient(y)
-            need = need_dx or id(node.inputs[0]) != model_input
-            gin = node.layer.backward(layer_ctx, g, need_dx=need)
-            if gin is not None:
-                key = id(node.inputs[0])
-                grads[key] = gin if key not in grads else grads[key] + gin
-        return grads.get(id(self._inputs[0])) if need_dx else None
+                gs = [reg.gradient(o) if g is None else g + reg.gradient(o) for g, o in zip(gs, outs)]
+            if all(g is None for g in gs):
+                continue
+            need = need_dx or any(id(t) not in input_ids for t in node.inputs)
+            gins = node.backprop(layer_ctx, gs, outs, need)
+            for t, g in zip(node.inputs, gins):
+                if g is None:
+                    continue
+                key = id(t)
+                grads[key] = g if key not in grads else grads[key] + g
+        if not need_dx:
+            return None
+        gx = [grads.get(id(t)) for t in self._inputs]
+        return gx[0] if len(gx) == 1 else gx
 
     def activity_penalty(self, ctx: Any) -> float:
         """Sum of activity-regularizer penalties on the outputs recorded in ``ctx``."""
         total = 0.0
-        for node, _, y in ctx:
+        for node, layer_ctx, y in ctx or ():
             reg = node.layer.activity_regularizer
             if reg is not None:
-                total += float(reg(y))
+                for o in y if isinstance(y, list) else [y]:
+                    total += float(reg(o))
+            if isinstance(node.layer, Model) and layer_ctx is not None:
+                total += node.layer.activity_penalty(layer_ctx)
         return total
 
-    def call(self, inputs: Any, training: bool = False) -> np.ndarray:
-        x = self._check_input(inputs)
-        self._ensure_built(x)
-        return self._infer(x) if not training else self.forward(x, training=True)[0]
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        xs = self._input_list(inputs, "call")
+        self._ensure_built(xs[0])
+        if len(xs) == 1:
+            return self._infer(xs[0]) if not training else self.forward(xs[0], training=True)[0]
+        y, _ = self.forward(xs, training=training)
+        return y
 
-    def _infer(self, x: np.ndarray) -> np.ndarray:
-        """Inference output for a float32 C-contiguous batch, in one native call when it can."""
-        if x.ndim == 2 and x.shape[0]:
+    def _infer(self, x: Any) -> Any:
+        """Inference output for a float32 C-contiguous batch (a list of them for several
+        inputs), in one native call when it can."""
+        if isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[0]:
             y = _inference.run(self, x)
             if y is not None:
                 return y
         return self.forward(x, training=False)[0]
 
     def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
-        if isinstance(inputs, KerasTensor):
+        if isinstance(inputs, dict) and inputs and all(isinstance(v, KerasTensor) for v in inputs.values()):
+            inputs = self._structure_list(inputs, self.input_names, "input", f"Model '{self.name}'", lambda t: t)
+        if _tensor_list(inputs) is not None:
+            if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
+                inputs = inputs[0]
+            if self._inputs and len(_tensor_list(inputs)) != len(self._inputs):
+                raise ValueError(
+                    f"Model '{self.name}': expected {len(self._inputs)} input tensors. "
+                    f"Received: {len(_tensor_list(inputs))}"
+                )
             return super().__call__(inputs, training=training, **kwargs)
+        if kwargs:
+            raise TypeError(f"Model '{self.name}': unexpected call argument(s) {sorted(kwargs)}")
         return self.call(inputs, training=bool(training))
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return self.output_shape
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        if len(shapes) != len(self._inputs):
+            raise ValueError(
+                f"Model '{self.name}': expected {len(self._inputs)} inputs. Received: {len(shapes)}"
+            )
+        for t, s in zip(self._inputs, shapes):
+            want = t.shape
+            ok = len(s) == len(want) and all(a is None or b is None or a == b for a, b in zip(want[1:], tuple(s)[1:]))
+            if not ok:
+                raise ValueError(
+                    f"Model '{self.name}': input '{t.name}' expects shape {shape_str(want)}. "
+                    f"Received: shape={shape_str(s)}"
+                )
+        batch = tuple(shapes[0])[0]
+        outs = [(batch,) + tuple(t.shape[1:]) for t in self._outputs]
+        return outs[0] if len(outs) == 1 else outs
 
     # -- training API (delegates to Trainer) ---------------------------------------------------
 
@@ -272,7 +470,9 @@ class Model(Layer):
         from pynncore.trainer import Trainer
 
         self._trainer = Trainer(self)
-        self._trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted_metrics)
+        self._trainer.compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted_metrics, loss_weights=loss_weights
+        )
         self.compiled = True
 
     def _require_trainer(self, what: str):
@@ -286,7 +486,7 @@ class Model(Layer):
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any):
         return self._require_trainer("evaluate").evaluate(x, y, **kwargs)
 
-    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", steps: Any = None, callbacks: Any = None) -> np.ndarray:
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", steps: Any = None, callbacks: Any = None) -> Any:
         if (
             callbacks is None
             and type(x) is np.ndarray
@@ -294,6 +494,7 @@ class Model(Layer):
             and x.dtype == np.float32
             and x.flags.c_contiguous
             and self.built
+            and self._output_struct is None
             and 0 < x.shape[0] <= (batch_size if type(batch_size) is int and batch_size > 0 else 32)
         ):
             y = _inference.run(self, x)  # one native call for chains of Dense layers
@@ -310,8 +511,10 @@ class Model(Layer):
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):
         return self._require_trainer("test_on_batch").test_on_batch(x, y, sample_weight=sample_weight, return_dict=return_dict)
 
-    def predict_on_batch(self, x: Any) -> np.ndarray:
-        return self.call(x, training=False).copy()
+    def predict_on_batch(self, x: Any) -> Any:
+        y = self.call(x, training=False)
+        ys = [np.array(v, dtype=np.float32) for v in (y if isinstance(y, list) else [y])]
+        return self._pack_outputs(ys)
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -352,7 +555,8 @@ class Model(Layer):
             if isinstance(node.layer, InputLayer):
                 continue
             layer = node.layer
-            p(f"{layer.name + ' (' + type(layer).__name__ + ')':<34}{shape_str(node.outputs[0].shape):<28}{layer.count_params():>12,}")
+            shape = ", ".join(shape_str(t.shape) for t in node.outputs)
+            p(f"{layer.name + ' (' + type(layer).__name__ + ')':<34}{shape:<28}{layer.count_params():>12,}")
         p("=" * line_length)
         total = self.count_params()
         trainable = int(sum(w.value.size for w in self.trainable_weights))
@@ -362,7 +566,17 @@ class Model(Layer):
         p("_" * line_length)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable}
+        """The graph in Keras's functional format: layers with their inbound nodes, and the
+        input and output tensors as ``[layer_name, node_index, tensor_index]``."""
+        from pynncore.saving import functional_config
+
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Model":
+        from pynncore.saving import functional_from_config
+
+        return functional_from_config(cls, config)
 
 
 class Sequential(Model):
@@ -447,6 +661,8 @@ class Sequential(Model):
             nodes.append(node)
             t = out
         self._inputs, self._outputs, self._nodes = [self._input_layer.output], [t], nodes
+        self.input_names = [self._input_layer.name]
+        self.output_names = [self._stack[-1].name] if self._stack else []
         self.built = True
 
     @property
@@ -487,3 +703,9 @@ class Sequential(Model):
             config["layers"].append(serialize_layer(self._input_layer))
         config["layers"] += [serialize_layer(l) for l in self._stack]
         return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        from pynncore.saving import _sequential_from_config
+
+        return _sequential_from_config(cls, config)

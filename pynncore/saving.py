@@ -17,7 +17,14 @@ import numpy as np
 
 from pynncore import _safetensors
 
-__all__ = ["load_model", "register_serializable", "serialize_layer", "deserialize_layer"]
+__all__ = [
+    "deserialize_layer",
+    "functional_config",
+    "functional_from_config",
+    "load_model",
+    "register_serializable",
+    "serialize_layer",
+]
 
 FORMAT = "pynncore.model"
 FORMAT_VERSION = "1"
@@ -49,6 +56,8 @@ def _builtin_classes() -> dict:
 
 
 def _lookup(class_name: Any) -> type:
+    if class_name == "Functional":
+        class_name = "Model"
     if not isinstance(class_name, str):
         raise ValueError(f"model file: class names must be strings. Received: {class_name!r}")
     cls = _builtin_classes().get(class_name) or _REGISTRY.get(class_name)
@@ -74,6 +83,8 @@ def deserialize_layer(spec: Any) -> Any:
         raise ValueError(f"model file: config of '{spec['class_name']}' must be an object")
     if spec["class_name"] == "Sequential" or getattr(cls, "__name__", "") == "Sequential":
         return _sequential_from_config(cls, config)
+    if spec["class_name"] in ("Model", "Functional"):
+        return functional_from_config(cls, config)
     return cls.from_config(dict(config))
 
 
@@ -81,11 +92,196 @@ def _sequential_from_config(cls: type, config: dict) -> Any:
     from pynncore.layers.base import InputLayer
 
     layers = [deserialize_layer(s) for s in config.get("layers", [])]
-    model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+    model = cls(name=config.get("name"))
+    model._trainable = bool(config.get("trainable", True))
     for layer in layers:
         model.add(layer)
     if layers and not model.built and isinstance(layers[0], InputLayer):
         model.build((layers[0].batch_size,) + layers[0].shape)
+    return model
+
+
+def _tensor_ref(t: Any, local_index: dict) -> dict:
+    layer, node_index, tensor_index = t._history
+    node = layer._inbound_nodes[node_index]
+    return {"keras_history": [layer.name, local_index[id(node)], int(tensor_index)]}
+
+
+def _json_value(value: Any, where: str) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: the call argument {value!r} cannot be saved (it is not JSON data)") from None
+    return value
+
+
+def functional_config(model: Any) -> dict:
+    """Config of a functional model: each layer with the calls made in this model.
+
+    A call is ``{"args": [...], "kwargs": {...}}`` where tensors are written as
+    ``{"keras_history": [layer_name, node_index, tensor_index]}`` and ``node_index`` counts the
+    calls of that layer inside this model (a layer shared with other models keeps its own
+    numbering here).
+    """
+    local_index: dict = {}
+    calls: dict = {}
+    for t in model._inputs:
+        layer, node_index, _ = t._history
+        local_index[id(layer._inbound_nodes[node_index])] = 0
+    for node in model._nodes:
+        if id(node) in local_index:  # the InputLayers of the model's inputs
+            continue
+        lst = calls.setdefault(id(node.layer), [])
+        local_index[id(node)] = len(lst)
+        lst.append(node)
+    layers = []
+    for layer in model.layers:
+        spec = serialize_layer(layer)
+        spec["name"] = layer.name
+        nodes = []
+        for node in calls.get(id(layer), []):
+            main = [_tensor_ref(t, local_index) for t in node.inputs[: node.n_main]]
+            kwargs = {k: _json_value(v, f"Model '{model.name}', layer '{layer.name}'") for k, v in node.kwargs.items()}
+            for key, (is_list, idx) in node.kw_tensors.items():
+                refs = [_tensor_ref(node.inputs[i], local_index) for i in idx]
+                kwargs[key] = {"tensors": refs, "is_list": bool(is_list)}
+            nodes.append({"args": main, "as_list": node.as_list, "kwargs": kwargs})
+        spec["inbound_nodes"] = nodes
+        layers.append(spec)
+    return {
+        "name": model.name,
+        "trainable": model.trainable,
+        "layers": layers,
+        "input_layers": [_tensor_ref(t, local_index)["keras_history"] for t in model._inputs],
+        "output_layers": [_tensor_ref(t, local_index)["keras_history"] for t in model._outputs],
+        "input_keys": model._input_struct if isinstance(model._input_struct, list) else None,
+        "output_keys": model._output_struct if isinstance(model._output_struct, list) else None,
+        "output_is_list": model._output_struct == "list",
+        "input_is_list": model._input_struct == "list",
+    }
+
+
+def _check_ref(ref: Any, where: str) -> tuple:
+    if (
+        not isinstance(ref, (list, tuple))
+        or len(ref) != 3
+        or not isinstance(ref[0], str)
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ref[1:])
+    ):
+        raise ValueError(f"model file: {where}: a tensor reference must be [layer_name, node_index, tensor_index]. Received: {ref!r}")
+    return (ref[0], ref[1], ref[2])
+
+
+def _unwrap_ref(item: Any, where: str) -> tuple:
+    if not isinstance(item, dict) or "keras_history" not in item:
+        raise ValueError(f"model file: {where}: expected a tensor {{'keras_history': [...]}}. Received: {item!r}")
+    return _check_ref(item["keras_history"], where)
+
+
+def functional_from_config(cls: type, config: dict) -> Any:
+    """Rebuilds a functional model from ``functional_config`` output (nothing is executed)."""
+    from pynncore.layers.base import InputLayer
+
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError("model file: a functional model config needs a 'layers' list")
+    name = config.get("name")
+    layers: dict = {}
+    order: list = []
+    pending: dict = {}
+    tensors: dict = {}
+    for spec in config["layers"]:
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise ValueError(f"model file: model '{name}': each layer entry needs a 'name'. Received: {spec!r}")
+        layer = deserialize_layer({"class_name": spec.get("class_name"), "config": spec.get("config", {})})
+        if layer.name != spec["name"] or spec["name"] in layers:
+            raise ValueError(f"model file: model '{name}': layer name '{spec['name']}' is repeated or does not match its config")
+        nodes = spec.get("inbound_nodes", [])
+        if not isinstance(nodes, list):
+            raise ValueError(f"model file: layer '{spec['name']}': inbound_nodes must be a list")
+        layers[layer.name] = layer
+        order.append(layer.name)
+        pending[layer.name] = list(nodes)
+        if isinstance(layer, InputLayer):
+            if nodes:
+                raise ValueError(f"model file: model '{name}': InputLayer '{layer.name}' cannot be called on tensors")
+            tensors[(layer.name, 0, 0)] = layer.output
+    done = {n: 0 for n in order}
+
+    def resolve(ref: tuple) -> Any:
+        return tensors.get(ref)
+
+    progress = True
+    while progress:
+        progress = False
+        for lname in order:
+            layer = layers[lname]
+            while done[lname] < len(pending[lname]):
+                k = done[lname]
+                node = pending[lname][k]
+                where = f"layer '{lname}' call {k}"
+                if not isinstance(node, dict) or not isinstance(node.get("args"), list) or not isinstance(node.get("kwargs", {}), dict):
+                    raise ValueError(f"model file: {where}: a call must be {{'args': [...], 'kwargs': {{...}}}}")
+                refs = [_unwrap_ref(a, where) for a in node["args"]]
+                kw_refs: dict = {}
+                static: dict = {}
+                for key, val in node.get("kwargs", {}).items():
+                    if isinstance(val, dict) and "tensors" in val:
+                        if not isinstance(val["tensors"], list):
+                            raise ValueError(f"model file: {where}: argument '{key}' must list tensors")
+                        kw_refs[key] = ([_unwrap_ref(r, where) for r in val["tensors"]], bool(val.get("is_list")))
+                    else:
+                        static[key] = val
+                needed = refs + [r for rs, _ in kw_refs.values() for r in rs]
+                if any(resolve(r) is None for r in needed):
+                    break
+                args = [resolve(r) for r in refs]
+                if not args:
+                    raise ValueError(f"model file: {where}: a call needs at least one input tensor")
+                x = args if node.get("as_list", len(args) > 1) else args[0]
+                if not isinstance(x, list) and len(args) > 1:
+                    raise ValueError(f"model file: {where}: several inputs must be a list call")
+                for key, (rs, is_list) in kw_refs.items():
+                    ts = [resolve(r) for r in rs]
+                    static[key] = ts if is_list else ts[0]
+                try:
+                    out = layer(x, **static)
+                except TypeError as exc:
+                    raise ValueError(f"model file: {where}: {exc}") from None
+                outs = out if isinstance(out, list) else [out]
+                for i, t in enumerate(outs):
+                    tensors[(lname, k, i)] = t
+                done[lname] = k + 1
+                progress = True
+    left = [n for n in order if done[n] < len(pending[n])]
+    if left:
+        raise ValueError(f"model file: model '{name}': the calls of layer(s) {left} refer to tensors that are never made")
+
+    def endpoint(ref: Any, what: str) -> Any:
+        key = _check_ref(ref, f"model '{name}' {what}")
+        t = tensors.get(key)
+        if t is None:
+            raise ValueError(f"model file: model '{name}': {what} refers to an unknown tensor {list(key)}")
+        return t
+
+    for what in ("input_layers", "output_layers"):
+        if not isinstance(config.get(what), list) or not config[what]:
+            raise ValueError(f"model file: model '{name}': '{what}' must be a non-empty list")
+    ins = [endpoint(r, "input_layers") for r in config["input_layers"]]
+    outs = [endpoint(r, "output_layers") for r in config["output_layers"]]
+
+    def structure(ts: list, keys: Any, is_list: bool) -> Any:
+        if isinstance(keys, list):
+            if len(keys) != len(ts) or not all(isinstance(k, str) for k in keys):
+                raise ValueError(f"model file: model '{name}': input/output keys do not match the tensors")
+            return dict(zip(keys, ts))
+        return list(ts) if (is_list or len(ts) > 1) else ts[0]
+
+    model = cls(
+        inputs=structure(ins, config.get("input_keys"), bool(config.get("input_is_list"))),
+        outputs=structure(outs, config.get("output_keys"), bool(config.get("output_is_list"))),
+        name=name,
+    )
+    model._trainable = bool(config.get("trainable", True))
     return model
 
 
@@ -104,14 +300,61 @@ def _set_weights_from(model: Any, tensors: dict, path: str) -> None:
     model.set_weights([tensors[k] for k in keys])
 
 
+def _loss_spec(loss: Any) -> Any:
+    if loss is None:
+        return None
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def _metric_spec(metrics: Any) -> Any:
+    if isinstance(metrics, dict):
+        return {k: _metric_spec(v) for k, v in metrics.items()}
+    if isinstance(metrics, (list, tuple)):
+        return [_metric_spec(m) for m in metrics]
+    if metrics is None or isinstance(metrics, str):
+        return metrics
+    return getattr(metrics, "name", str(metrics))
+
+
 def _compile_config(model: Any) -> Optional[dict]:
     trainer = getattr(model, "_trainer", None)
     if trainer is None or trainer.loss is None:
         return None
+    loss = trainer.loss
+    if isinstance(loss, dict):
+        loss_cfg: Any = {"dict": {k: _loss_spec(v) for k, v in loss.items()}}
+    elif isinstance(loss, list):
+        loss_cfg = {"list": [_loss_spec(v) for v in loss]}
+    else:
+        loss_cfg = _loss_spec(loss)
     return {
         "optimizer": {"class_name": type(trainer.optimizer).__name__, "config": trainer.optimizer.get_config()},
-        "loss": {"class_name": type(trainer.loss).__name__, "config": trainer.loss.get_config()},
-        "metrics": [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in trainer._metric_ids],
+        "loss": loss_cfg,
+        "loss_weights": trainer._loss_weights_arg,
+        "metrics": _metric_spec(trainer._metric_ids),
+        "weighted_metrics": _metric_spec(trainer._weighted_ids),
+    }
+
+
+def _compile_args(cc: Any, path: str) -> dict:
+    """``compile`` arguments from a saved compile config (classes looked up by name only)."""
+    from pynncore import losses, optimizers
+
+    if not isinstance(cc, dict) or "optimizer" not in cc or "loss" not in cc:
+        raise ValueError(f"{path}: the compile settings are not valid")
+    loss = cc["loss"]
+    if isinstance(loss, dict) and "dict" in loss and isinstance(loss["dict"], dict):
+        loss = {k: None if v is None else losses.get(v) for k, v in loss["dict"].items()}
+    elif isinstance(loss, dict) and "list" in loss and isinstance(loss["list"], list):
+        loss = [None if v is None else losses.get(v) for v in loss["list"]]
+    else:
+        loss = losses.get(loss)
+    return {
+        "optimizer": optimizers.get(cc["optimizer"]),
+        "loss": loss,
+        "loss_weights": cc.get("loss_weights"),
+        "metrics": cc.get("metrics") or None,
+        "weighted_metrics": cc.get("weighted_metrics") or None,
     }
 
 
@@ -148,14 +391,11 @@ def load_model(path: str, compile: bool = True) -> Any:
     _set_weights_from(model, tensors, path)
     if compile and "compile" in meta:
         cc = json.loads(meta["compile"])
-        from pynncore import losses, optimizers
-
-        model.compile(optimizer=optimizers.get(cc["optimizer"]), loss=losses.get(cc["loss"]), metrics=cc.get("metrics") or None)
+        model.compile(**_compile_args(cc, path))
         state = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
         if state:
             opt = model.optimizer
-            opt.build(model.trainable_weights)
-            model._trainer._built_for = hash(tuple(id(v) for v in model.trainable_weights))
+            model._trainer._build_optimizer()
             opt.set_state({k: (v.reshape(-1)[0] if k in ("iterations", "u_product") else v) for k, v in state.items()})
     return model
 

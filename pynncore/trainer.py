@@ -11,10 +11,22 @@ Per training batch: forward pass with the layers' training behaviour, loss value
 in one native call, backward pass through the layers (gradients accumulate in one flat buffer),
 regularization penalties and their gradients, one fused native optimizer update over all
 weights, then the metrics.
+
+Models with several inputs and outputs take lists (or dicts keyed by input / output name) of
+arrays; ``compile`` takes one loss for every output or a list / dict of losses,
+``loss_weights`` and metrics per output, and logs ``loss`` (the weighted total) plus, with
+several losses, ``<output>_loss`` (each unweighted) and ``<output>_<metric>`` (Keras 3 names).
+
+Which weights train is fixed at ``compile`` (Keras semantics): the ``trainable`` flags of the
+model and its layers are read then, and each train step runs with them, so a layer frozen
+after compiling one model and before compiling another is trained by the first and left alone
+by the second (the GAN recipe).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 from typing import Any, Optional, Sequence
 
@@ -95,38 +107,220 @@ class Trainer:
         self.metrics: list = []
         self._loss_tracker = None
         self._built_for: Optional[int] = None
+        self._loss_arg: Any = None
+        self._loss_weights_arg: Any = None
+        self._metric_ids: Any = []
+        self._weighted_ids: Any = []
+        self._losses: Optional[list] = None
+        self._loss_weights: list = []
+        self._output_trackers: list = []
+        self._metric_slots: list = []
+        self._snapshot: list = []
 
     # -- configuration ---------------------------------------------------------------------------
 
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None, weighted_metrics: Any = None) -> None:
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        loss_weights: Any = None,
+    ) -> None:
         self.optimizer = _optimizers.get(optimizer)
-        self.loss = _losses.get(loss) if loss is not None else None
-        self._metric_ids = list(metrics or [])
-        self._weighted_ids = list(weighted_metrics or [])
+        self._loss_arg = loss
+        if isinstance(loss, dict):
+            self.loss = {k: (None if v is None else _losses.get(v)) for k, v in loss.items()}
+        elif isinstance(loss, (list, tuple)):
+            self.loss = [None if v is None else _losses.get(v) for v in loss]
+        else:
+            self.loss = _losses.get(loss) if loss is not None else None
+        if loss_weights is not None and not isinstance(loss_weights, (list, tuple, dict, int, float)):
+            raise TypeError(
+                f"compile: loss_weights must be a number, a list or a dict. Received: {type(loss_weights).__name__}"
+            )
+        self._loss_weights_arg = loss_weights
+        self._metric_ids = metrics if isinstance(metrics, dict) else list(metrics or [])
+        self._weighted_ids = weighted_metrics if isinstance(weighted_metrics, dict) else list(weighted_metrics or [])
         self.metrics = []
+        self._metric_slots = []
+        self._losses = None
         self._loss_tracker = _metrics.Mean(name="loss")
         self._built_for = None
+        self._snapshot = _trainable_snapshot(self.model)
         self.model.optimizer = self.optimizer
         self.model.loss = self.loss
 
-    def _build_metrics(self) -> None:
-        if self.metrics or not (self._metric_ids or self._weighted_ids):
-            return
-        loss_name = getattr(self.loss, "name", None)
-        self.metrics = [_metrics.get(m, loss_name=loss_name) for m in self._metric_ids]
-        self._weighted = [False] * len(self.metrics)
-        for m in self._weighted_ids:
-            self.metrics.append(_metrics.get(m, loss_name=loss_name))
-            self._weighted.append(True)
+    def _output_names(self) -> list:
+        names = list(getattr(self.model, "output_names", []) or [])
+        return names or ["output"]
 
-    def _prepare(self, x: np.ndarray) -> None:
-        self.model._ensure_built(x)
-        variables = self.model.trainable_weights
+    def _build_losses(self) -> None:
+        """Resolves losses, loss weights and metrics per output once the outputs are known."""
+        if self._losses is not None:
+            return
+        names = self._output_names()
+        n = len(names)
+        loss = self.loss
+        if isinstance(loss, dict):
+            unknown = sorted(set(loss) - set(names))
+            if unknown:
+                raise ValueError(f"compile: loss keys {unknown} are not output names {names}")
+            losses = [loss.get(k) for k in names]
+        elif isinstance(loss, list):
+            if len(loss) != n:
+                raise ValueError(f"compile: expected {n} losses, one per output {names}. Received: {len(loss)}")
+            losses = list(loss)
+        else:
+            losses = [loss] * n
+        if all(l is None for l in losses):
+            raise ValueError("compile: at least one output needs a loss")
+        lw = self._loss_weights_arg
+        if lw is None:
+            weights = [1.0] * n
+        elif isinstance(lw, dict):
+            unknown = sorted(set(lw) - set(names))
+            if unknown:
+                raise ValueError(f"compile: loss_weights keys {unknown} are not output names {names}")
+            weights = [float(lw.get(k, 1.0)) for k in names]
+        elif isinstance(lw, (list, tuple)):
+            if len(lw) != n:
+                raise ValueError(f"compile: expected {n} loss_weights, one per output {names}. Received: {len(lw)}")
+            weights = [float(w) for w in lw]
+        else:
+            weights = [float(lw)] * n
+        self._losses, self._loss_weights = losses, weights
+        multi = sum(l is not None for l in losses) > 1
+        self._output_trackers = [
+            _metrics.Mean(name=f"{k}_loss") if (multi and l is not None) else None for k, l in zip(names, losses)
+        ]
+        self._build_metrics()
+
+    def _per_output(self, spec: Any, names: list, what: str) -> list:
+        n = len(names)
+        if isinstance(spec, dict):
+            unknown = sorted(set(spec) - set(names))
+            if unknown:
+                raise ValueError(f"compile: {what} keys {unknown} are not output names {names}")
+            per = [spec.get(k) for k in names]
+        elif n == 1:
+            per = [list(spec)]
+        else:
+            if not spec:
+                per = [None] * n
+            elif len(spec) != n:
+                raise ValueError(
+                    f"compile: for a model with {n} outputs {names}, {what} must be a list with one "
+                    f"entry per output or a dict keyed by output name. Received: {spec!r}"
+                )
+            else:
+                per = list(spec)
+        return [[] if p is None else (list(p) if isinstance(p, (list, tuple)) else [p]) for p in per]
+
+    def _build_metrics(self) -> None:
+        names = self._output_names()
+        multi = len(names) > 1
+        self.metrics = []
+        self._metric_slots = []
+        used: set = set()
+        for spec, weighted in ((self._metric_ids, False), (self._weighted_ids, True)):
+            for i, ids in enumerate(self._per_output(spec, names, "weighted_metrics" if weighted else "metrics")):
+                loss_name = getattr(self._losses[i], "name", None)
+                for m in ids:
+                    if not isinstance(m, str) and id(m) in used:
+                        m = copy.deepcopy(m)
+                    used.add(id(m))
+                    metric = _metrics.get(m, loss_name=loss_name)
+                    if multi:
+                        metric.name = f"{names[i]}_{metric.name}"
+                    self.metrics.append(metric)
+                    self._metric_slots.append((i, weighted))
+
+    def _trainable_variables(self) -> list:
+        out, seen = [], set()
+        for layer, flag in self._snapshot:
+            if not flag or hasattr(layer, "_leaf_layers"):
+                continue
+            for w in layer.weights:
+                if w.trainable and id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @contextlib.contextmanager
+    def _compiled_trainable(self):
+        """Runs a train step with the ``trainable`` flags read at compile time."""
+        saved = [(layer, layer._trainable) for layer, _ in self._snapshot]
+        for layer, flag in self._snapshot:
+            layer._trainable = flag
+        try:
+            yield
+        finally:
+            for layer, flag in saved:
+                layer._trainable = flag
+
+    def _build_optimizer(self) -> None:
+        variables = self._trainable_variables()
         key = hash(tuple(id(v) for v in variables))
         if self._built_for != key:
             self.optimizer.build(variables)
             self._built_for = key
-        self._build_metrics()
+        else:
+            _rebind(self.optimizer)
+
+    def _prepare(self, xs: list) -> None:
+        self.model._ensure_built(xs[0])
+        if self.optimizer is not None:
+            self._build_optimizer()
+        if self._loss_arg is not None:
+            self._build_losses()
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def _inputs(self, x: Any, what: str) -> list:
+        if x is None:
+            raise ValueError(f"{what}: expected an array of inputs. Received: None")
+        xs = self.model._structure_list(
+            x, list(getattr(self.model, "input_names", []) or []), "input", what, lambda v: _as_input(v, what)
+        )
+        n = xs[0].shape[0]
+        for a in xs:
+            if a.shape[0] != n:
+                raise ValueError(
+                    f"{what}: all input arrays must have the same number of samples. "
+                    f"Received: {[a.shape[0] for a in xs]}"
+                )
+        return xs
+
+    def _targets(self, y: Any, n: int, what: str) -> list:
+        names = self._output_names()
+        if y is None:
+            raise ValueError(f"{what}: expected targets y. Received: None")
+        losses = self._losses
+        if isinstance(y, dict):
+            unknown = sorted(set(y) - set(names))
+            if unknown:
+                raise ValueError(f"{what}: y keys {unknown} are not output names {names}")
+            out = []
+            for i, k in enumerate(names):
+                if k not in y:
+                    if losses is not None and losses[i] is not None:
+                        raise ValueError(f"{what}: y has no targets for output '{k}', which has a loss")
+                    out.append(None)
+                else:
+                    out.append(_as_target(y[k], n, what))
+            return out
+        if len(names) > 1:
+            if not isinstance(y, (list, tuple)) or len(y) != len(names):
+                got = f"{len(y)} arrays" if isinstance(y, (list, tuple)) else f"one {type(y).__name__}"
+                raise ValueError(
+                    f"{what}: the model has {len(names)} outputs {names}; expected a list of "
+                    f"{len(names)} target arrays or a dict. Received: {got}"
+                )
+            return [None if v is None else _as_target(v, n, what) for v in y]
+        if isinstance(y, (list, tuple)) and len(y) == 1 and isinstance(y[0], np.ndarray):
+            y = y[0]
+        return [_as_target(y, n, what)]
 
     # -- one batch ---------------------------------------------------------------------------------
 
@@ -138,42 +332,72 @@ class Trainer:
                 var.grad += var.regularizer.gradient(var.value)
         return penalty
 
-    def _train_batch(self, xb: np.ndarray, yb: np.ndarray, wb: Optional[np.ndarray]) -> float:
+    def _losses_and_grads(self, ys: list, preds: list, wb: Optional[np.ndarray], with_grad: bool) -> tuple:
+        total, grads = 0.0, []
+        for i, (fn, weight) in enumerate(zip(self._losses, self._loss_weights)):
+            if fn is None or ys[i] is None:
+                grads.append(None)
+                continue
+            if with_grad:
+                value, grad = fn.value_and_grad(ys[i], preds[i], sample_weight=wb)
+                grads.append(grad if weight == 1.0 else grad * np.float32(weight))
+            else:
+                value = float(fn(ys[i], preds[i], sample_weight=wb))
+            tracker = self._output_trackers[i]
+            if tracker is not None:
+                tracker.update_state(value, sample_weight=preds[i].shape[0])
+            total += weight * float(value)
+        return total, grads
+
+    def _update_metrics(self, ys: list, preds: list, wb: Optional[np.ndarray]) -> None:
+        for m, (i, weighted) in zip(self.metrics, self._metric_slots):
+            if ys[i] is not None:
+                m.update_state(ys[i], preds[i], sample_weight=wb if weighted else None)
+
+    def _train_batch(self, xb: list, yb: list, wb: Optional[np.ndarray]) -> float:
         model = self.model
-        y_pred, ctx = model.forward(xb, training=True)
-        loss, grad = self.loss.value_and_grad(yb, y_pred, sample_weight=wb)
-        loss += model.activity_penalty(ctx)
-        self.optimizer.zero_grad()
-        model.backward(ctx, grad, need_dx=False)
+        multi_out = len(self._losses) > 1
+        with self._compiled_trainable():
+            y_pred, ctx = model.forward(xb if len(xb) > 1 else xb[0], training=True)
+            preds = list(y_pred) if multi_out else [y_pred]
+            loss, grads = self._losses_and_grads(yb, preds, wb, with_grad=True)
+            loss += model.activity_penalty(ctx)
+            self.optimizer.zero_grad()
+            model.backward(ctx, grads if multi_out else grads[0], need_dx=False)
         loss += self._regularization(self.optimizer.variables)
         self.optimizer.apply()
-        self._loss_tracker.update_state(loss, sample_weight=xb.shape[0])
-        for m, weighted in zip(self.metrics, getattr(self, "_weighted", [])):
-            m.update_state(yb, y_pred, sample_weight=wb if weighted else None)
+        self._loss_tracker.update_state(loss, sample_weight=xb[0].shape[0])
+        self._update_metrics(yb, preds, wb)
         return loss
 
-    def _test_batch(self, xb: np.ndarray, yb: np.ndarray, wb: Optional[np.ndarray]) -> float:
-        y_pred, _ = self.model.forward(xb, training=False)
-        loss = float(self.loss(yb, y_pred, sample_weight=wb))
-        loss += sum(float(v.regularizer(v.value)) for v in self.model.trainable_weights if v.regularizer is not None)
-        self._loss_tracker.update_state(loss, sample_weight=xb.shape[0])
-        for m, weighted in zip(self.metrics, getattr(self, "_weighted", [])):
-            m.update_state(yb, y_pred, sample_weight=wb if weighted else None)
+    def _test_batch(self, xb: list, yb: list, wb: Optional[np.ndarray]) -> float:
+        y_pred, _ = self.model.forward(xb if len(xb) > 1 else xb[0], training=False)
+        preds = list(y_pred) if len(self._losses) > 1 else [y_pred]
+        loss, _ = self._losses_and_grads(yb, preds, wb, with_grad=False)
+        loss += sum(float(v.regularizer(v.value)) for v in self._trainable_variables() if v.regularizer is not None)
+        self._loss_tracker.update_state(loss, sample_weight=xb[0].shape[0])
+        self._update_metrics(yb, preds, wb)
         return loss
 
     def _logs(self, prefix: str = "") -> dict:
         logs = {prefix + "loss": float(self._loss_tracker.result())}
+        for t in self._output_trackers:
+            if t is not None:
+                logs[prefix + t.name] = float(t.result())
         for m in self.metrics:
             logs[prefix + m.name] = float(m.result())
         return logs
 
     def _reset_metrics(self) -> None:
         self._loss_tracker.reset_state()
+        for t in self._output_trackers:
+            if t is not None:
+                t.reset_state()
         for m in self.metrics:
             m.reset_state()
 
     def _require_compiled(self, what: str) -> None:
-        if self.optimizer is None or self.loss is None:
+        if self.optimizer is None or self._loss_arg is None:
             raise RuntimeError(f"{what}: the model must be compiled with a loss first (model.compile(optimizer, loss))")
 
     # -- loops -----------------------------------------------------------------------------------
@@ -199,18 +423,22 @@ class Trainer:
     ):
         """Trains for ``epochs`` epochs; returns the ``History`` callback (Keras semantics)."""
         self._require_compiled("fit")
-        x = _as_input(x, "fit")
-        n = x.shape[0]
+        xs = self._inputs(x, "fit")
+        n = xs[0].shape[0]
         if n == 0:
             raise ValueError("fit: expected at least one sample. Received: an empty x")
-        if y is None:
-            raise ValueError("fit: expected targets y. Received: None")
-        y = _as_target(y, n, "fit")
-        _check_finite(x, "x")
-        _check_finite(y, "y")
+        self._prepare(xs)
+        ys = self._targets(y, n, "fit")
+        for a in xs:
+            _check_finite(a, "x")
+        for a in ys:
+            if a is not None:
+                _check_finite(a, "y")
         sw = _as_weights(sample_weight, n, "fit")
         if class_weight is not None:
-            cw = _class_weights_to_sample(class_weight, y)
+            if len(ys) != 1:
+                raise ValueError("fit: class_weight is only supported for models with one output")
+            cw = _class_weights_to_sample(class_weight, ys[0])
             sw = cw if sw is None else sw * cw
         batch_size = self._batch_size(batch_size, "fit")
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -221,9 +449,9 @@ class Trainer:
             vd = tuple(validation_data)
             if len(vd) not in (2, 3):
                 raise ValueError("fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
-            vx = _as_input(vd[0], "fit(validation_data)")
-            vy = _as_target(vd[1], vx.shape[0], "fit(validation_data)")
-            vw = _as_weights(vd[2], vx.shape[0], "fit(validation_data)") if len(vd) == 3 else None
+            vx = self._inputs(vd[0], "fit(validation_data)")
+            vy = self._targets(vd[1], vx[0].shape[0], "fit(validation_data)")
+            vw = _as_weights(vd[2], vx[0].shape[0], "fit(validation_data)") if len(vd) == 3 else None
             val = (vx, vy, vw)
         elif validation_split:
             if not 0.0 < float(validation_split) < 1.0:
@@ -231,11 +459,10 @@ class Trainer:
             split = int(n * (1.0 - float(validation_split)))
             if split == 0 or split == n:
                 raise ValueError(f"fit: validation_split={validation_split} leaves no training or no validation samples out of {n}")
-            val = (x[split:], y[split:], None if sw is None else sw[split:])
-            x, y, sw = x[:split], y[:split], (None if sw is None else sw[:split])
+            val = (_take(xs, slice(split, None)), _take(ys, slice(split, None)), None if sw is None else sw[split:])
+            xs, ys, sw = _take(xs, slice(None, split)), _take(ys, slice(None, split)), (None if sw is None else sw[:split])
             n = split
 
-        self._prepare(x)
         model = self.model
         steps = math.ceil(n / batch_size)
         if steps_per_epoch is not None:
@@ -261,14 +488,8 @@ class Trainer:
             for step in range(steps):
                 cbs.on_train_batch_begin(step)
                 sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
-                if order is not None:
-                    idx = order[sl]
-                    xb, yb = x[idx], y[idx]
-                    wb = None if sw is None else sw[idx]
-                else:
-                    xb, yb = x[sl], y[sl]
-                    wb = None if sw is None else sw[sl]
-                self._train_batch(xb, yb, wb)
+                idx = order[sl] if order is not None else sl
+                self._train_batch(_take(xs, idx), _take(ys, idx), None if sw is None else sw[idx])
                 logs = self._logs()
                 cbs.on_train_batch_end(step, logs)
                 if model.stop_training:
@@ -290,17 +511,19 @@ class Trainer:
             raise ValueError(f"{what}: batch_size must be a positive integer. Received: {batch_size!r}")
         return int(batch_size)
 
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, w: Optional[np.ndarray], batch_size: int, prefix: str = "") -> dict:
-        saved_tracker = self._loss_tracker
+    def _evaluate_arrays(self, xs: list, ys: list, w: Optional[np.ndarray], batch_size: int, prefix: str = "") -> dict:
+        saved = (self._loss_tracker, [None if t is None else (t.name, t) for t in self._output_trackers])
         self._loss_tracker = _metrics.Mean(name="loss")
+        self._output_trackers = [None if t is None else _metrics.Mean(name=t.name) for t in self._output_trackers]
         for m in self.metrics:
             m.reset_state()
-        n = x.shape[0]
+        n = xs[0].shape[0]
         for start in range(0, n, batch_size):
             sl = slice(start, min(n, start + batch_size))
-            self._test_batch(x[sl], y[sl], None if w is None else w[sl])
+            self._test_batch(_take(xs, sl), _take(ys, sl), None if w is None else w[sl])
         logs = self._logs(prefix)
-        self._loss_tracker = saved_tracker
+        self._loss_tracker = saved[0]
+        self._output_trackers = [None if t is None else t[1] for t in saved[1]]
         return logs
 
     def evaluate(
@@ -316,57 +539,70 @@ class Trainer:
     ):
         """Returns the loss (and metrics) on the given data, as Keras does."""
         self._require_compiled("evaluate")
-        x = _as_input(x, "evaluate")
-        n = x.shape[0]
+        xs = self._inputs(x, "evaluate")
+        n = xs[0].shape[0]
         if n == 0:
             raise ValueError("evaluate: expected at least one sample. Received: an empty x")
-        y = _as_target(y, n, "evaluate")
+        self._prepare(xs)
+        ys = self._targets(y, n, "evaluate")
         w = _as_weights(sample_weight, n, "evaluate")
-        self._prepare(x)
-        logs = self._evaluate_arrays(x, y, w, self._batch_size(batch_size, "evaluate"))
+        logs = self._evaluate_arrays(xs, ys, w, self._batch_size(batch_size, "evaluate"))
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", callbacks: Any = None) -> np.ndarray:
-        """Runs the model in inference mode over ``x`` in batches; returns float32 outputs."""
-        x = _as_input(x, "predict")
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", callbacks: Any = None) -> Any:
+        """Runs the model in inference mode over ``x`` in batches; returns float32 outputs
+        (a list, or a dict when the model's outputs were given as a dict, for several)."""
+        xs = self._inputs(x, "predict")
         model = self.model
-        model._ensure_built(x if x.shape[0] else np.zeros((1,) + x.shape[1:], np.float32))
+        model._ensure_built(xs[0] if xs[0].shape[0] else np.zeros((1,) + xs[0].shape[1:], np.float32))
         bs = self._batch_size(batch_size, "predict")
-        n = x.shape[0]
-        out_shape = tuple(d if d is not None else 0 for d in model.output_shape[1:])
+        n = xs[0].shape[0]
+        n_out = len(model._outputs)
         if n == 0:
-            return np.zeros((0,) + out_shape, np.float32)
-        parts = [model._infer(x[s : s + bs]) for s in range(0, n, bs)]
+            outs = [np.zeros((0,) + tuple(d if d is not None else 0 for d in t.shape[1:]), np.float32) for t in model._outputs]
+            return model._pack_outputs(outs)
+        parts: list = [[] for _ in range(n_out)]
+        for s in range(0, n, bs):
+            xb = _take(xs, slice(s, s + bs))
+            y = model._infer(xb if len(xb) > 1 else xb[0])
+            for k, v in enumerate(y if n_out > 1 else [y]):
+                parts[k].append(v)
         # Layers may hand back views of their inputs: the result is always a fresh array.
-        return np.array(parts[0], dtype=np.float32) if len(parts) == 1 else np.concatenate(parts, axis=0)
+        outs = [np.array(p[0], dtype=np.float32) if len(p) == 1 else np.concatenate(p, axis=0).astype(np.float32, copy=False) for p in parts]
+        return model._pack_outputs(outs)
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Optional[dict] = None, return_dict: bool = False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
-        x = _as_input(x, "train_on_batch")
-        y = _as_target(y, x.shape[0], "train_on_batch")
-        _check_finite(x, "x")
-        _check_finite(y, "y")
-        w = _as_weights(sample_weight, x.shape[0], "train_on_batch")
+        xs = self._inputs(x, "train_on_batch")
+        self._prepare(xs)
+        ys = self._targets(y, xs[0].shape[0], "train_on_batch")
+        for a in xs:
+            _check_finite(a, "x")
+        for a in ys:
+            if a is not None:
+                _check_finite(a, "y")
+        w = _as_weights(sample_weight, xs[0].shape[0], "train_on_batch")
         if class_weight is not None:
-            cw = _class_weights_to_sample(class_weight, y)
+            if len(ys) != 1:
+                raise ValueError("train_on_batch: class_weight is only supported for models with one output")
+            cw = _class_weights_to_sample(class_weight, ys[0])
             w = cw if w is None else w * cw
-        self._prepare(x)
         self._reset_metrics()
-        self._train_batch(x, y, w)
+        self._train_batch(xs, ys, w)
         return self._result(return_dict)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):
         self._require_compiled("test_on_batch")
-        x = _as_input(x, "test_on_batch")
-        y = _as_target(y, x.shape[0], "test_on_batch")
-        w = _as_weights(sample_weight, x.shape[0], "test_on_batch")
-        self._prepare(x)
+        xs = self._inputs(x, "test_on_batch")
+        self._prepare(xs)
+        ys = self._targets(y, xs[0].shape[0], "test_on_batch")
+        w = _as_weights(sample_weight, xs[0].shape[0], "test_on_batch")
         self._reset_metrics()
-        self._test_batch(x, y, w)
+        self._test_batch(xs, ys, w)
         return self._result(return_dict)
 
     def _result(self, return_dict: bool):
@@ -375,6 +611,45 @@ class Trainer:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
+
+
+def _take(arrays: list, idx: Any) -> list:
+    return [None if a is None else a[idx] for a in arrays]
+
+
+def _trainable_snapshot(model: Any) -> list:
+    """``(layer, trainable)`` for the model and every layer in it, as training will see it:
+    a layer inside a frozen model counts as frozen."""
+    out: list = []
+    seen: set = set()
+
+    def walk(m: Any, enabled: bool) -> None:
+        for layer in getattr(m, "layers", []):
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            flag = enabled and layer.trainable
+            out.append((layer, flag))
+            if hasattr(layer, "_leaf_layers"):
+                walk(layer, flag)
+
+    walk(model, bool(model.trainable))
+    return out
+
+
+def _rebind(optimizer: Any) -> None:
+    """Points the optimizer's variables back at its flat buffers (another optimizer built over
+    the same variables since) without touching the optimizer state."""
+    params, grads = optimizer._params, optimizer._grads
+    if params is None or all(v.value.base is params for v in optimizer.variables):
+        return
+    offset = 0
+    for v in optimizer.variables:
+        size = v.value.size
+        params[offset : offset + size] = v.value.reshape(-1)
+        v.value = params[offset : offset + size].reshape(v.value.shape)
+        v.grad = grads[offset : offset + size].reshape(v.value.shape)
+        offset += size
 
 
 def _seed_from_global() -> int:

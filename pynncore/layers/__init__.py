@@ -4,6 +4,16 @@ from pynncore.layers.base import Input, InputLayer, Layer, Variable
 from pynncore.layers.conv import Conv1D, Conv2D, Conv2DTranspose
 from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from pynncore.layers.embedding import Embedding, Masking
+from pynncore.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+)
 from pynncore.layers.normalization import BatchNormalization
 from pynncore.layers.pool import (
     AveragePooling1D,
@@ -37,18 +47,22 @@ from pynncore.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Activation",
+    "Add",
+    "Average",
     "AveragePooling1D",
     "AveragePooling2D",
     "AvgPool1D",
     "AvgPool2D",
     "BatchNormalization",
     "Bidirectional",
+    "Concatenate",
     "Conv1D",
     "Conv2D",
     "Conv2DTranspose",
     "Cropping1D",
     "Cropping2D",
     "Dense",
+    "Dot",
     "Dropout",
     "Embedding",
     "Flatten",
@@ -70,10 +84,14 @@ __all__ = [
     "MaxPool2D",
     "MaxPooling1D",
     "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
     "Reshape",
     "SimpleRNN",
     "SpatialDropout1D",
     "SpatialDropout2D",
+    "Subtract",
     "TimeDistributed",
     "UpSampling1D",
     "UpSampling2D",

@@ -6,10 +6,25 @@ Training uses ``forward``/``backward``: ``forward(x, training)`` returns the out
 context holding what the backward pass needs, and ``backward(ctx, dy)`` adds the gradients of
 the layer's weights to their ``grad`` arrays and returns the gradient with respect to its input.
 Keeping the context outside the layer lets one layer appear several times in a graph.
+
+Calling conventions (the same eagerly and in graphs):
+- A layer called on one tensor gets one array: ``forward(x, training)`` returns ``(y, ctx)`` and
+  ``backward(ctx, dy, need_dx)`` returns ``dx``.
+- A layer called on a list of tensors (merge layers, models with several inputs) gets a list:
+  ``build`` and ``compute_output_shape`` receive a list of shapes, ``forward(xs, training)`` a
+  list of arrays, and ``backward`` returns a list with one gradient (or None) per input.
+- A layer with several outputs returns a list of shapes from ``compute_output_shape`` and a
+  list of arrays from ``forward``; its ``backward`` receives a list of output gradients (zeros
+  for outputs nothing depends on).
+- Keyword call arguments are passed on to ``forward``. Symbolic tensors among them (a recurrent
+  layer's ``initial_state=[h, c]``) become extra inputs of the graph node; a layer routes their
+  gradients back by returning ``(dx, {"initial_state": [dh, dc]})`` from ``backward`` (a layer
+  that returns ``dx`` alone treats them as constants).
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import re
 from collections import defaultdict
@@ -20,7 +35,7 @@ import numpy as np
 from pynncore import initializers as _initializers
 from pynncore import regularizers as _regularizers
 
-__all__ = ["InputLayer", "Input", "KerasTensor", "Layer", "Variable"]
+__all__ = ["InputLayer", "Input", "KerasTensor", "Layer", "Node", "Variable"]
 
 _name_counters: dict = defaultdict(itertools.count)
 
@@ -89,7 +104,11 @@ class Variable:
 
 
 class KerasTensor:
-    """A symbolic tensor: a shape (batch dimension None) and the layer call that made it."""
+    """A symbolic tensor: a shape (batch dimension None) and the layer call that made it.
+
+    ``_history`` is ``(layer, node_index, tensor_index)``: the ``node_index``-th call of
+    ``layer`` produced this tensor as its ``tensor_index``-th output.
+    """
 
     __slots__ = ("shape", "dtype", "name", "_history")
 
@@ -97,7 +116,9 @@ class KerasTensor:
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = "float32"
         self.name = name
-        self._history = history  # (layer, node_index) or None
+        if history is not None and len(history) == 2:
+            history = (history[0], history[1], 0)
+        self._history = history
 
     @property
     def ndim(self) -> int:
@@ -107,15 +128,111 @@ class KerasTensor:
         return f"<KerasTensor shape={shape_str(self.shape)}, name={self.name}>"
 
 
+def _is_shape_list(shape: Any) -> bool:
+    """True for a list (or tuple) of shapes, i.e. several outputs; False for one shape."""
+    return isinstance(shape, (list, tuple)) and len(shape) > 0 and all(isinstance(s, (list, tuple)) for s in shape)
+
+
+def _tensor_list(value: Any) -> Optional[list]:
+    """``value`` as a list of KerasTensors when it is one or a list/tuple of them, else None."""
+    if isinstance(value, KerasTensor):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, KerasTensor) for v in value):
+        return list(value)
+    return None
+
+
 class Node:
-    """One call of a layer on symbolic inputs."""
+    """One call of a layer on symbolic inputs.
 
-    __slots__ = ("layer", "inputs", "outputs")
+    ``inputs`` lists the tensors the call reads: first the ``n_main`` positional inputs, then
+    the tensors passed as keyword arguments (``kw_tensors`` maps each such argument to whether
+    it was a list and the positions of its tensors in ``inputs``). ``kwargs`` holds the other,
+    constant keyword arguments. ``as_list``: the positional input was a list of tensors;
+    ``multi_output``: the layer returned a list.
+    """
 
-    def __init__(self, layer: "Layer", inputs: list, outputs: list):
+    __slots__ = ("layer", "inputs", "outputs", "n_main", "as_list", "multi_output", "kwargs", "kw_tensors")
+
+    def __init__(
+        self,
+        layer: "Layer",
+        inputs: list,
+        outputs: list,
+        as_list: bool = False,
+        multi_output: bool = False,
+        kwargs: Optional[dict] = None,
+        kw_tensors: Optional[dict] = None,
+        n_main: Optional[int] = None,
+    ):
         self.layer = layer
-        self.inputs = inputs
-        self.outputs = outputs
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.n_main = len(self.inputs) if n_main is None else int(n_main)
+        self.as_list = bool(as_list)
+        self.multi_output = bool(multi_output)
+        self.kwargs = dict(kwargs or {})
+        self.kw_tensors = dict(kw_tensors or {})
+
+    def call_arguments(self, arrays: list) -> tuple:
+        """``(x, kwargs)`` for ``forward`` from the arrays of ``inputs`` (same order)."""
+        main = arrays[: self.n_main]
+        x = list(main) if self.as_list else main[0]
+        kwargs = dict(self.kwargs)
+        for key, (is_list, idx) in self.kw_tensors.items():
+            vals = [arrays[i] for i in idx]
+            kwargs[key] = vals if is_list else vals[0]
+        return x, kwargs
+
+    def run(self, arrays: list, masks: list, training: bool) -> tuple:
+        """Runs the layer; returns ``(outputs as a list, ctx, output masks as a list)``."""
+        layer = self.layer
+        x, kwargs = self.call_arguments(arrays)
+        main_masks = masks[: self.n_main]
+        if self.as_list:
+            mask = None if all(m is None for m in main_masks) else list(main_masks)
+        else:
+            mask = main_masks[0]
+        y, ctx = layer._forward_masked(x, training, mask, **kwargs)
+        outs = list(y) if self.multi_output else [y]
+        out_mask = layer.compute_mask(x, mask)
+        if self.multi_output:
+            out_masks = list(out_mask) if isinstance(out_mask, (list, tuple)) else [out_mask] * len(outs)
+        else:
+            out_masks = [out_mask]
+        return outs, ctx, out_masks
+
+    def backprop(self, ctx: Any, grads: list, outs: list, need_dx: bool) -> list:
+        """Gradients with respect to every tensor of ``inputs`` (None where there is none)."""
+        layer = self.layer
+        if self.multi_output:
+            dy = [np.zeros_like(o) if g is None else g for g, o in zip(grads, outs)]
+        else:
+            dy = grads[0]
+        res = layer.backward(ctx, dy, need_dx=need_dx)
+        kw_grads: dict = {}
+        if self.kw_tensors and isinstance(res, tuple) and len(res) == 2 and isinstance(res[1], dict):
+            res, kw_grads = res
+        out: list = [None] * len(self.inputs)
+        if need_dx and res is not None:
+            if self.as_list:
+                res = list(res)
+                if len(res) != self.n_main:
+                    raise ValueError(
+                        f"Layer '{layer.name}': backward returned {len(res)} gradients for "
+                        f"{self.n_main} inputs"
+                    )
+                out[: self.n_main] = res
+            else:
+                out[0] = res
+        for key, (is_list, idx) in self.kw_tensors.items():
+            g = kw_grads.get(key)
+            if g is None:
+                continue
+            g = list(g) if is_list else [g]
+            for i, gi in zip(idx, g):
+                out[i] = gi
+        return out
 
 
 class Layer:
@@ -163,8 +280,9 @@ class Layer:
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string. Received: {name!r}")
         self.name = name if name is not None else unique_name(_to_snake_case(type(self).__name__))
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)
         self.built = False
+        self._build_input_shape = None
         self._weights: list = []
         self._inbound_nodes: list = []
         self.activity_regularizer = None
@@ -180,6 +298,19 @@ class Layer:
             shape = (int(input_dim),)
         self._input_shape_arg = shape
         self._batch_size_arg = batch_size
+
+    @property
+    def trainable(self) -> bool:
+        """Whether training updates this layer's weights.
+
+        A model reads it when it is compiled (Keras semantics): changing it afterwards takes
+        effect at the next ``compile``.
+        """
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
 
     # -- weights ---------------------------------------------------------------------------
 
@@ -245,10 +376,27 @@ class Layer:
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
 
-    def _maybe_build(self, input_shape: tuple) -> None:
+    def _maybe_build(self, input_shape: Any) -> None:
         if not self.built:
-            self.build(tuple(input_shape))
+            shape = [tuple(s) for s in input_shape] if isinstance(input_shape, list) else tuple(input_shape)
+            self.build(shape)
             self.built = True
+            self._build_input_shape = shape
+
+    def _check_call_shape(self, input_shape: Any) -> None:
+        """Raises when a built layer with weights is called on features of another size."""
+        built = self._build_input_shape
+        if not self._weights or built is None or isinstance(built, list) or isinstance(input_shape, list):
+            return
+        if not built or not input_shape:
+            return
+        a, b = built[-1], input_shape[-1]
+        if a is not None and b is not None and a != b:
+            raise ValueError(
+                f"Layer '{self.name}' was built for inputs of shape {shape_str(built)} and cannot "
+                f"be called on a tensor of shape {shape_str(input_shape)}: the last dimension "
+                f"must be {a}"
+            )
 
     # -- running ---------------------------------------------------------------------------
 
@@ -264,14 +412,63 @@ class Layer:
         """The mask of this layer's output for input ``x`` carrying ``mask``."""
         return mask if self.supports_masking else None
 
-    def _forward_masked(self, x: np.ndarray, training: bool, mask: Optional[np.ndarray]) -> tuple:
+    def _forward_masked(self, x: Any, training: bool, mask: Any, **kwargs: Any) -> tuple:
         if mask is not None and self.consumes_mask:
-            return self.forward(x, training=training, mask=mask)
-        return self.forward(x, training=training)
+            return self.forward(x, training=training, mask=mask, **kwargs)
+        return self.forward(x, training=training, **kwargs)
 
     def call(self, inputs: Any, training: bool = False) -> np.ndarray:
         y, _ = self.forward(inputs, training=training)
         return y
+
+    def _check_call_kwargs(self, kwargs: dict) -> None:
+        if not kwargs:
+            return
+        try:
+            params = inspect.signature(self.forward).parameters
+        except (TypeError, ValueError):
+            return
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        bad = sorted(k for k in kwargs if k not in params or k in ("x", "training", "self"))
+        if bad:
+            raise TypeError(f"Layer '{self.name}': unexpected call argument(s) {bad}")
+
+    def _call_symbolic(self, inputs: Any, kwargs: dict) -> Any:
+        as_list = isinstance(inputs, (list, tuple))
+        main = list(inputs) if as_list else [inputs]
+        for t in main:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(
+                    f"Layer '{self.name}': expected symbolic tensors (pynncore.Input or layer "
+                    f"outputs) in the list of inputs. Received: {type(t).__name__}"
+                )
+        flat = list(main)
+        static: dict = {}
+        kw_tensors: dict = {}
+        for key, value in kwargs.items():
+            tensors = _tensor_list(value)
+            if tensors is None:
+                static[key] = value
+                continue
+            idx = list(range(len(flat), len(flat) + len(tensors)))
+            flat.extend(tensors)
+            kw_tensors[key] = (not isinstance(value, KerasTensor), idx)
+        shapes: Any = [t.shape for t in main] if as_list else main[0].shape
+        if self.built:
+            self._check_call_shape(shapes)
+        self._maybe_build(shapes)
+        out_shape = self.compute_output_shape(shapes)
+        node_index = len(self._inbound_nodes)
+        multi = _is_shape_list(out_shape)
+        shapes_out = list(out_shape) if multi else [out_shape]
+        outs = [
+            KerasTensor(sh, name=self.name, history=(self, node_index, i)) for i, sh in enumerate(shapes_out)
+        ]
+        self._inbound_nodes.append(
+            Node(self, flat, outs, as_list=as_list, multi_output=multi, kwargs=static, kw_tensors=kw_tensors, n_main=len(main))
+        )
+        return outs if multi else outs[0]
 
     def _check_input(self, x: Any) -> np.ndarray:
         arr = np.asarray(x)
@@ -282,18 +479,19 @@ class Layer:
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
-        if kwargs:
-            raise TypeError(f"Layer '{self.name}': unexpected call argument(s) {sorted(kwargs)}")
-        if isinstance(inputs, KerasTensor):
-            self._maybe_build(inputs.shape)
-            out_shape = self.compute_output_shape(inputs.shape)
-            node_index = len(self._inbound_nodes)
-            out = KerasTensor(out_shape, name=self.name, history=(self, node_index))
-            self._inbound_nodes.append(Node(self, [inputs], [out]))
-            return out
+        self._check_call_kwargs(kwargs)
+        if _tensor_list(inputs) is not None:
+            return self._call_symbolic(inputs, kwargs)
+        if isinstance(inputs, (list, tuple)) and any(isinstance(t, KerasTensor) for t in inputs):
+            return self._call_symbolic(inputs, kwargs)
+        if isinstance(inputs, (list, tuple)):
+            xs = [self._check_input(v) for v in inputs]
+            self._maybe_build([(None,) + v.shape[1:] for v in xs])
+            y, _ = self.forward(xs, training=bool(training), **kwargs)
+            return y
         x = self._check_input(inputs)
         self._maybe_build((None,) + x.shape[1:])
-        y, _ = self.forward(x, training=bool(training))
+        y, _ = self.forward(x, training=bool(training), **kwargs)
         return y
 
     # -- config ----------------------------------------------------------------------------
@@ -334,7 +532,7 @@ class InputLayer(Layer):
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.batch_size = batch_size
         self.built = True
-        self.output = KerasTensor((batch_size,) + self.shape, name=self.name, history=(self, 0))
+        self.output = KerasTensor((batch_size,) + self.shape, name=self.name, history=(self, 0, 0))
         self._inbound_nodes.append(Node(self, [], [self.output]))
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple:
