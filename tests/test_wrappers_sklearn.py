@@ -324,3 +324,29 @@ def test_classic_errors(rng):
 
 def _wrong_builder():
     return build_not_a_model(None, None)
+
+
+def test_functional_model_instance_and_image_shaped_inputs(rng):
+    X, y = _blobs(rng, n=60, d=8)
+    X3 = X.reshape(60, 4, 2)  # samples of any rank reach the network unflattened
+    inp = pynncore.Input(shape=(4, 2))
+    h = layers.Flatten()(inp)
+    out = layers.Dense(3, activation="softmax")(h)
+    model = pynncore.Model(inp, out)
+    model.compile(pynncore.optimizers.Adam(0.05), "categorical_crossentropy")
+    clf = SKLearnClassifier(model, fit_kwargs={"epochs": 20, "verbose": 0}).fit(X3, y)
+    assert clf.model_ is not model and clf.n_features_in_ == 4
+    assert clf.predict_proba(X3).shape == (60, 3) and clf.score(X3, y) > 0.8
+    # The model format cannot describe functional graphs yet: pickling says so instead of
+    # falling back to pickling layer objects.
+    with pytest.raises(TypeError, match="cannot pickle model.*never pickled as Python objects"):
+        pickle.dumps(clf)
+
+
+def test_warm_start_trains_the_given_instance(rng):
+    X, y = _blobs(rng, n=40)
+    model = create_model()
+    w = model.get_weights()
+    clf = SKLearnClassifier(model, warm_start=True, fit_kwargs={"epochs": 1, "verbose": 0}).fit(X, y)
+    assert clf.model_ is model
+    assert any(not np.array_equal(a, b) for a, b in zip(w, model.get_weights()))
