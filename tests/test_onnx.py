@@ -11,8 +11,16 @@ import pynncore
 from pynncore import activations, layers, onnx_export
 from pynncore.models import Model, Sequential
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture
+def onnx():
+    return pytest.importorskip("onnx")
+
+
+@pytest.fixture
+def ort(onnx):
+    return pytest.importorskip("onnxruntime")
 
 ACTS = sorted(activations._BY_NAME)
 ACT_VARIANTS = [
@@ -22,15 +30,15 @@ ACT_VARIANTS = [
 ]
 
 
-def _run(path: str, x: np.ndarray) -> np.ndarray:
+def _run(ort, path: str, x: np.ndarray) -> np.ndarray:
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     return sess.run(None, {"input": x.astype(np.float32)})[0]
 
 
-def _check(model, x, tmp_path, rtol=1e-5, atol=1e-5):
+def _check(ort, model, x, tmp_path, rtol=1e-5, atol=1e-5):
     path = str(tmp_path / "m.onnx")
     model.export_onnx(path)
-    got = _run(path, x)
+    got = _run(ort, path, x)
     want = model.predict(x, verbose=0)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
@@ -49,7 +57,7 @@ def _randomize(model, rng):
 
 
 @pytest.mark.parametrize("act", ACTS + ACT_VARIANTS, ids=lambda a: a if isinstance(a, str) else repr(a))
-def test_dense_with_each_activation(act, tmp_path, rng):
+def test_dense_with_each_activation(ort, act, tmp_path, rng):
     model = Sequential([
         layers.Dense(9, activation=act, input_shape=(7,)),
         layers.Activation(act),
@@ -58,10 +66,10 @@ def test_dense_with_each_activation(act, tmp_path, rng):
     _randomize(model, rng)
     x = (rng.standard_normal((13, 7)) * 2).astype(np.float32)
     # exponential of exponentials grows: compare relative to the values' size
-    _check(model, x, tmp_path, rtol=2e-5, atol=2e-5)
+    _check(ort, model, x, tmp_path, rtol=2e-5, atol=2e-5)
 
 
-def test_every_layer_kind_sequential(tmp_path, rng):
+def test_every_layer_kind_sequential(ort, tmp_path, rng):
     model = Sequential([
         layers.Reshape((3, 4), input_shape=(12,)),
         layers.Dense(5, activation="relu"),
@@ -77,10 +85,10 @@ def test_every_layer_kind_sequential(tmp_path, rng):
     _randomize(model, rng)
     for n in (1, 3, 17):  # dynamic batch dimension: one file, every batch size
         x = rng.standard_normal((n, 12)).astype(np.float32)
-        _check(model, x, tmp_path)
+        _check(ort, model, x, tmp_path)
 
 
-def test_batch_norm_on_a_middle_axis_and_rank3_dense(tmp_path, rng):
+def test_batch_norm_on_a_middle_axis_and_rank3_dense(ort, tmp_path, rng):
     model = Sequential([
         layers.Reshape((4, 3, 2), input_shape=(24,)),
         layers.BatchNormalization(axis=1),
@@ -89,10 +97,10 @@ def test_batch_norm_on_a_middle_axis_and_rank3_dense(tmp_path, rng):
         layers.Flatten(),
     ])
     _randomize(model, rng)
-    _check(model, rng.standard_normal((5, 24)).astype(np.float32), tmp_path)
+    _check(ort, model, rng.standard_normal((5, 24)).astype(np.float32), tmp_path)
 
 
-def test_functional_model_and_trained_model(tmp_path, rng):
+def test_functional_model_and_trained_model(ort, tmp_path, rng):
     inp = pynncore.Input(shape=(6,))
     h = layers.Dense(8, activation="selu")(inp)
     h = layers.Dropout(0.5)(h)
@@ -103,10 +111,10 @@ def test_functional_model_and_trained_model(tmp_path, rng):
     y = rng.integers(0, 2, 40)
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=2, verbose=0)  # moving statistics move away from 0/1
-    _check(model, x, tmp_path)
+    _check(ort, model, x, tmp_path)
 
 
-def test_graph_metadata_and_dynamic_batch(tmp_path, rng):
+def test_graph_metadata_and_dynamic_batch(onnx, tmp_path, rng):
     model = Sequential([layers.Dense(2, input_shape=(3,))])
     path = str(tmp_path / "m.onnx")
     model.export_onnx(path)
@@ -123,7 +131,7 @@ def test_graph_metadata_and_dynamic_batch(tmp_path, rng):
     assert not [f for f in os.listdir(tmp_path) if f != "m.onnx"]  # no temporary file left
 
 
-def test_unsupported_layer_names_it(tmp_path):
+def test_unsupported_layer_names_it(onnx, tmp_path):
     class Doubler(layers.Layer):
         def forward(self, x, training=False):
             return x * 2, None
@@ -141,7 +149,7 @@ def test_unsupported_layer_names_it(tmp_path):
         outer.export_onnx(str(path))
 
 
-def test_registered_exporter_plugs_in(tmp_path, rng):
+def test_registered_exporter_plugs_in(ort, tmp_path, rng):
     class Scale(layers.Layer):
         def forward(self, x, training=False):
             return x * 3.0, None
@@ -152,12 +160,12 @@ def test_registered_exporter_plugs_in(tmp_path, rng):
 
     try:
         model = Sequential([layers.Dense(4, input_shape=(5,)), Scale(), layers.Dense(2)])
-        _check(model, rng.standard_normal((3, 5)).astype(np.float32), tmp_path)
+        _check(ort, model, rng.standard_normal((3, 5)).astype(np.float32), tmp_path)
     finally:
         onnx_export._EXPORTERS.pop(Scale, None)
 
 
-def test_errors(tmp_path):
+def test_errors(onnx, tmp_path):
     with pytest.raises(ValueError, match="not built"):
         Sequential([layers.Dense(2)]).export_onnx(str(tmp_path / "m.onnx"))
     with pytest.raises(TypeError, match="expected a pynncore Model"):

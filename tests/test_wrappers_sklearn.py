@@ -272,6 +272,7 @@ def test_classic_routing_params_and_clone(rng):
     assert "units=7" in repr(c2)
     proba = c2.predict_proba(X)
     assert proba.shape == (60, 3)
+    np.testing.assert_array_equal(c2.predict_proba(X, batch_size=7), proba)  # predict arguments, as before
     np.testing.assert_array_equal(c2.predict(X), np.argmax(proba, axis=1))
     back = pickle.loads(pickle.dumps(c2))
     np.testing.assert_array_equal(back.predict_proba(X), proba)
@@ -350,3 +351,13 @@ def test_warm_start_trains_the_given_instance(rng):
     clf = SKLearnClassifier(model, warm_start=True, fit_kwargs={"epochs": 1, "verbose": 0}).fit(X, y)
     assert clf.model_ is model
     assert any(not np.array_equal(a, b) for a, b in zip(w, model.get_weights()))
+
+
+def test_missing_sklearn_is_a_clear_import_error(monkeypatch):
+    from pynncore.wrappers import scikit_learn
+
+    monkeypatch.setattr(scikit_learn, "_SKLEARN_ERROR", "No module named 'sklearn'")
+    with pytest.raises(ImportError, match="SKLearnClassifier needs scikit-learn.*pip install scikit-learn"):
+        SKLearnClassifier(build_classifier)
+    with pytest.raises(ImportError, match="KerasRegressor needs scikit-learn"):
+        KerasRegressor(build_fn=create_regression_model)

@@ -198,8 +198,8 @@ class _WrapperBase(BaseEstimator):
     def _fit_args(self, kwargs: dict) -> dict:
         raise NotImplementedError
 
-    def _predict_args(self) -> dict:
-        return {}
+    def _predict_args(self, kwargs: dict) -> dict:
+        return dict(kwargs)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -234,17 +234,17 @@ class _WrapperBase(BaseEstimator):
         self.history_ = dict(getattr(history, "history", {}) or {})
         return self
 
-    def _raw_predict(self, X: Any) -> np.ndarray:
+    def _raw_predict(self, X: Any, kwargs: dict) -> np.ndarray:
         check_is_fitted(self, "model_")
         X = self._check_X(X, reset=False)
-        out = self.model_.predict(X, **self._predict_args())
+        out = self.model_.predict(X, **self._predict_args(kwargs))
         return np.asarray(out, dtype=np.float64).reshape(X.shape[0], -1)
 
     # Models are pickled in pynncore's format, never as layer objects.
     def __getstate__(self) -> dict:
         from pynncore.models import Model
 
-        state = dict(self.__dict__)
+        state = dict(super().__getstate__())
         for key, value in state.items():
             if isinstance(value, Model):
                 state[key] = _StoredModel(_dump_model(value))
@@ -265,7 +265,7 @@ class _WrapperBase(BaseEstimator):
             state["_sk_params"] = {
                 k: _load_model(v.data) if isinstance(v, _StoredModel) else v for k, v in params.items()
             }
-        self.__dict__.update(state)
+        super().__setstate__(state)
 
 
 class _ClassifierCore:
@@ -315,17 +315,17 @@ class _ClassifierCore:
             f"classes (expected {k} units, or 1 unit for 2 classes)"
         )
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, **kwargs: Any) -> np.ndarray:
         """Class probabilities ``(N, n_classes)``, columns in the order of ``classes_``."""
-        out = self._raw_predict(X)
+        out = self._raw_predict(X, kwargs)
         if out.shape[1] == 1 and len(self.classes_) == 2:
             p = np.clip(out[:, 0], 0.0, 1.0)
             return np.stack([1.0 - p, p], axis=1)
         return out
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, **kwargs: Any) -> np.ndarray:
         """The most probable class of each sample, as one of the labels seen in ``fit``."""
-        proba = self.predict_proba(X)
+        proba = _ClassifierCore.predict_proba(self, X, **kwargs)
         return self.classes_[np.argmax(proba, axis=1)]
 
 
@@ -344,9 +344,9 @@ class _RegressorCore:
     def _target_for(self, model: Any, y: np.ndarray) -> np.ndarray:
         return y
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, **kwargs: Any) -> np.ndarray:
         """Predicted targets, ``(N,)`` when fitted on a 1-D ``y``, else ``(N, n_outputs)``."""
-        out = self._raw_predict(X)
+        out = self._raw_predict(X, kwargs)
         return out[:, 0] if self._y_1d and out.shape[1] == 1 else out
 
     def __sklearn_tags__(self):
@@ -410,7 +410,7 @@ class _SKLBase(_WrapperBase):
     def _fit_args(self, kwargs: dict) -> dict:
         return {**(self.fit_kwargs or {}), **kwargs}
 
-    def _predict_args(self) -> dict:
+    def _predict_args(self, kwargs: dict) -> dict:
         return {"verbose": 0}
 
 
@@ -444,6 +444,14 @@ class SKLearnClassifier(ClassifierMixin, _ClassifierCore, _SKLBase):
         tags.classifier_tags.poor_score = True
         return tags
 
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(N, n_classes)``, columns in the order of ``classes_``."""
+        return _ClassifierCore.predict_proba(self, X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each sample, as one of the labels seen in ``fit``."""
+        return _ClassifierCore.predict(self, X)
+
 
 class SKLearnRegressor(RegressorMixin, _RegressorCore, _SKLBase):
     """scikit-learn regressor around a pynncore model (Keras 3's ``SKLearnRegressor``).
@@ -461,6 +469,10 @@ class SKLearnRegressor(RegressorMixin, _RegressorCore, _SKLBase):
         tags = super().__sklearn_tags__()
         tags.regressor_tags.poor_score = True
         return tags
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets, ``(N,)`` when fitted on a 1-D ``y``, else ``(N, n_outputs)``."""
+        return _RegressorCore.predict(self, X)
 
 
 # -- classic (Keras 2) style -----------------------------------------------------------------
@@ -556,9 +568,9 @@ class _ClassicBase(_WrapperBase):
         names = _trainer_args("fit")
         return {**{k: v for k, v in self._sk_params.items() if k in names}, **kwargs}
 
-    def _predict_args(self) -> dict:
+    def _predict_args(self, kwargs: dict) -> dict:
         names = _trainer_args("predict")
-        return {k: v for k, v in self._sk_params.items() if k in names}
+        return {**{k: v for k, v in self._sk_params.items() if k in names}, **kwargs}
 
 
 class KerasClassifier(ClassifierMixin, _ClassifierCore, _ClassicBase):
