@@ -361,3 +361,16 @@ def test_missing_sklearn_is_a_clear_import_error(monkeypatch):
         SKLearnClassifier(build_classifier)
     with pytest.raises(ImportError, match="KerasRegressor needs scikit-learn"):
         KerasRegressor(build_fn=create_regression_model)
+
+
+def test_pickle_leaves_callbacks_models_out(rng):
+    X, y = _blobs(rng, n=60)
+    stop = pynncore.callbacks.TerminateOnNaN()
+    clf = SKLearnClassifier(build_classifier, fit_kwargs={"epochs": 3, "verbose": 0, "callbacks": [stop]}).fit(X, y)
+    classic = KerasClassifier(build_fn=create_model, epochs=2, verbose=0, callbacks=[stop]).fit(X, y)
+    for est in (clf, classic):
+        data = pickle.dumps(est)
+        assert b"pynncore.layers" not in data and b"pynncore.models" not in data
+        back = pickle.loads(data)
+        np.testing.assert_array_equal(back.predict(X), est.predict(X))
+        assert isinstance(back.get_params()["callbacks" if est is classic else "fit_kwargs"], (list, dict))

@@ -149,6 +149,20 @@ def _load_model(data: bytes) -> Any:
     return model
 
 
+def _without_models(kwargs: Any) -> Any:
+    """``kwargs`` with callbacks detached from the model they last ran on (a callback keeps a
+    reference to its model, which would otherwise be pickled with it)."""
+    if not isinstance(kwargs, dict) or not isinstance(kwargs.get("callbacks"), (list, tuple)):
+        return kwargs
+    detached = []
+    for cb in kwargs["callbacks"]:
+        if getattr(cb, "_model", None) is not None:
+            cb = copy.copy(cb)
+            cb._model = None
+        detached.append(cb)
+    return {**kwargs, "callbacks": detached}
+
+
 class _StoredModel:
     """A model held as bytes of pynncore's model format inside a pickle."""
 
@@ -248,6 +262,9 @@ class _WrapperBase(BaseEstimator):
         for key, value in state.items():
             if isinstance(value, Model):
                 state[key] = _StoredModel(_dump_model(value))
+        for key in ("fit_kwargs", "_sk_params"):
+            if key in state:
+                state[key] = _without_models(state[key])
         params = state.get("_sk_params")
         if isinstance(params, dict):
             state["_sk_params"] = {
