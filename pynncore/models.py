@@ -578,6 +578,12 @@ class Model(Layer):
 
         return functional_from_config(cls, config)
 
+    def export_onnx(self, filepath: str) -> None:
+        """Writes the model as an ONNX graph (needs ``onnx``; see ``pynncore.onnx_export``)."""
+        from pynncore.onnx_export import export_onnx
+
+        export_onnx(self, filepath)
+
 
 class Sequential(Model):
     """A linear stack of layers: ``Sequential([Dense(10, input_dim=8), Dense(1)])``.
