@@ -344,10 +344,11 @@ def test_functional_model_instance_and_image_shaped_inputs(rng):
     clf = SKLearnClassifier(model, fit_kwargs={"epochs": 20, "verbose": 0}).fit(X3, y)
     assert clf.model_ is not model and clf.n_features_in_ == 4
     assert clf.predict_proba(X3).shape == (60, 3) and clf.score(X3, y) > 0.6  # chance: 1/3
-    # The model format cannot describe functional graphs yet: pickling says so instead of
-    # falling back to pickling layer objects.
-    with pytest.raises(TypeError, match="cannot pickle model.*never pickled as Python objects"):
-        pickle.dumps(clf)
+    # Functional graphs pickle through the model file format, like Sequential models.
+    blob = pickle.dumps(clf)
+    assert b"pynncore.layers" not in blob and b"pynncore.models" not in blob
+    restored = pickle.loads(blob)
+    np.testing.assert_array_equal(restored.predict_proba(X3), clf.predict_proba(X3))
 
 
 def test_warm_start_trains_the_given_instance(rng):
