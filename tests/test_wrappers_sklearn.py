@@ -381,3 +381,29 @@ def test_pickle_leaves_callbacks_models_out(rng):
         back = pickle.loads(data)
         np.testing.assert_array_equal(back.predict(X), est.predict(X))
         assert isinstance(back.get_params()["callbacks" if est is classic else "fit_kwargs"], (list, dict))
+
+
+def test_classic_wrapper_in_pipeline_with_cross_validation(rng):
+    pynncore.utils.set_random_seed(2)
+    X, y = _blobs(rng, n=90)
+    pipe = make_pipeline(StandardScaler(), KerasClassifier(build_fn=create_model, epochs=40, batch_size=8, verbose=0))
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.5)  # chance: 1/3
+    pipe.set_params(kerasclassifier__units=5)
+    pipe.fit(X, y)
+    assert pipe[-1].model_.layers[0].units == 5
+
+
+def test_keras3_wrapper_grid_search_over_model_and_fit_kwargs(rng):
+    X, y = _blobs(rng, n=90)
+    clf = SKLearnClassifier(build_classifier, model_kwargs={"hidden": 4}, fit_kwargs={"epochs": 2, "verbose": 0})
+    grid = GridSearchCV(
+        clf,
+        {"model_kwargs": [{"hidden": 4}, {"hidden": 12}], "fit_kwargs": [{"epochs": 1, "verbose": 0}, {"epochs": 3, "verbose": 0}]},
+        cv=2,
+    )
+    grid.fit(X, y)
+    best = grid.best_estimator_
+    assert best.model_.layers[0].units == best.model_kwargs["hidden"]
+    assert len(best.history_["loss"]) == best.fit_kwargs["epochs"]
+    assert grid.predict(X).shape == (90,)
