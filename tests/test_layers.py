@@ -244,3 +244,22 @@ def test_mask_stops_at_layer_without_masking_support():
     flat = layers.Flatten()
     assert flat.compute_mask(x, np.ones((1, 2), bool)) is None
     assert layers.Dense(2).compute_mask(x, np.ones((1, 2), bool)) is not None
+
+
+@pytest.mark.parametrize(
+    "cls, expected",
+    [
+        ("Dense", "dense"),
+        ("MaxPooling2D", "max_pooling2d"),
+        ("Conv2DTranspose", "conv2d_transpose"),
+        ("GlobalAveragePooling1D", "global_average_pooling1d"),
+        ("ZeroPadding2D", "zero_padding2d"),
+        ("GRU", "gru"),
+        ("BatchNormalization", "batch_normalization"),
+    ],
+)
+def test_default_names_follow_keras(cls, expected):
+    name = getattr(layers, cls).__mro__[0].__name__
+    from pynncore.layers.base import _to_snake_case
+
+    assert _to_snake_case(name) == expected

@@ -41,8 +41,9 @@ _name_counters: dict = defaultdict(itertools.count)
 
 
 def _to_snake_case(name: str) -> str:
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+    """Keras's default layer names: ``MaxPooling2D`` -> ``max_pooling2d``, ``GRU`` -> ``gru``."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
 def unique_name(base: str) -> str:
