@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from pynncore._threading import ModelLock
 from pynncore.layers.base import InputLayer, KerasTensor, Layer, Node, shape_str
 
 __all__ = ["Model", "Sequential"]
@@ -27,11 +28,18 @@ class Model(Layer):
         inputs: a ``KerasTensor`` from ``pynncore.Input`` (or a one-element list).
         outputs: the ``KerasTensor`` produced from it (or a one-element list).
         name: model name.
+
+    Threads: inference (``predict``, ``model(x)``, ``predict_on_batch``, ``get_weights``,
+    ``save``) may run from many threads at once. ``fit``, ``evaluate``, ``train_on_batch``,
+    ``test_on_batch``, ``set_weights``, ``load_weights`` and ``compile`` hold the model
+    exclusively: they wait for running predictions to finish, and predictions started
+    meanwhile wait for them, so no call ever sees half-updated weights (``docs/threading.md``).
     """
 
     def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None, **kwargs: Any):
         trainable = kwargs.pop("trainable", True)
         super().__init__(name=name, trainable=trainable, **kwargs)
+        self._lock = ModelLock()
         self.optimizer = None
         self.loss = None
         self.compiled = False
@@ -157,9 +165,14 @@ class Model(Layer):
         return [w for w in self.weights if id(w) not in trainable]
 
     def get_weights(self) -> list:
-        return [w.value.copy() for w in self.weights]
+        with self._lock.reading():
+            return [w.value.copy() for w in self.weights]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
+        with self._lock.writing("set_weights"):
+            self._set_weights(weights)
+
+    def _set_weights(self, weights: Sequence[Any]) -> None:
         ws = self.weights
         weights = list(weights)
         if len(weights) != len(ws):
@@ -232,10 +245,17 @@ class Model(Layer):
                 total += float(reg(y))
         return total
 
+    def _build_exclusive(self, x: np.ndarray) -> None:
+        """Builds on first use while holding the model exclusively."""
+        if not self.built:
+            with self._lock.writing("build"):
+                self._ensure_built(x)
+
     def call(self, inputs: Any, training: bool = False) -> np.ndarray:
         x = self._check_input(inputs)
-        self._ensure_built(x)
-        y, _ = self.forward(x, training=training)
+        self._build_exclusive(x)
+        with self._lock.reading():
+            y, _ = self.forward(x, training=training)
         return y
 
     def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
@@ -263,9 +283,11 @@ class Model(Layer):
         """Configures the model for training (Keras 3 signature)."""
         from pynncore.trainer import Trainer
 
-        self._trainer = Trainer(self)
-        self._trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted_metrics)
-        self.compiled = True
+        with self._lock.writing("compile"):
+            trainer = Trainer(self)
+            trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted_metrics)
+            self._trainer = trainer
+            self.compiled = True
 
     def _require_trainer(self, what: str):
         if self._trainer is None:
@@ -273,22 +295,35 @@ class Model(Layer):
         return self._trainer
 
     def fit(self, x: Any = None, y: Any = None, **kwargs: Any):
-        return self._require_trainer("fit").fit(x, y, **kwargs)
+        trainer = self._require_trainer("fit")
+        with self._lock.writing("fit"):
+            return trainer.fit(x, y, **kwargs)
 
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any):
-        return self._require_trainer("evaluate").evaluate(x, y, **kwargs)
+        trainer = self._require_trainer("evaluate")
+        with self._lock.writing("evaluate"):  # the metrics' running state is shared
+            return trainer.evaluate(x, y, **kwargs)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", steps: Any = None, callbacks: Any = None) -> np.ndarray:
         from pynncore.trainer import Trainer
 
         trainer = self._trainer or Trainer(self)
-        return trainer.predict(x, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
+        if not self.built:
+            xa = np.asarray(x)
+            if xa.ndim >= 1:
+                self._build_exclusive(np.zeros((1,) + xa.shape[1:], np.float32))
+        with self._lock.reading():
+            return trainer.predict(x, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None, return_dict: bool = False):
-        return self._require_trainer("train_on_batch").train_on_batch(x, y, sample_weight=sample_weight, class_weight=class_weight, return_dict=return_dict)
+        trainer = self._require_trainer("train_on_batch")
+        with self._lock.writing("train_on_batch"):
+            return trainer.train_on_batch(x, y, sample_weight=sample_weight, class_weight=class_weight, return_dict=return_dict)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):
-        return self._require_trainer("test_on_batch").test_on_batch(x, y, sample_weight=sample_weight, return_dict=return_dict)
+        trainer = self._require_trainer("test_on_batch")
+        with self._lock.writing("test_on_batch"):
+            return trainer.test_on_batch(x, y, sample_weight=sample_weight, return_dict=return_dict)
 
     def predict_on_batch(self, x: Any) -> np.ndarray:
         return self.call(x, training=False).copy()
@@ -303,7 +338,8 @@ class Model(Layer):
 
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"{filepath} exists and overwrite=False")
-        saving.save_model(self, filepath)
+        with self._lock.reading():
+            saving.save_model(self, filepath)
 
     def save_weights(self, filepath: str, overwrite: bool = True) -> None:
         import os
@@ -312,12 +348,14 @@ class Model(Layer):
 
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"{filepath} exists and overwrite=False")
-        saving.save_weights(self, filepath)
+        with self._lock.reading():
+            saving.save_weights(self, filepath)
 
     def load_weights(self, filepath: str) -> None:
         from pynncore import saving
 
-        saving.load_weights(self, filepath)
+        with self._lock.writing("load_weights"):
+            saving.load_weights(self, filepath)
 
     # -- description -----------------------------------------------------------------------------
 
