@@ -158,12 +158,15 @@ def _write_payload(f: BinaryIO, header: bytes, entries: list[tuple[str, str, np.
             f.write(arr.reshape(-1).view(np.uint8))
 
 
-def save_bytes(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> bytes:
+def save_bytes(
+    tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None, checksum: bool = False
+) -> bytes:
     """Serialize `tensors` (and `metadata`) to safetensors bytes.
 
     Args:
         tensors: name -> array-like of bool, int8-64, uint8-64 or float16/32/64.
         metadata: optional str -> str pairs stored in the header.
+        checksum: also store a CRC-32 of the content (see the module description).
 
     Returns:
         The file contents.
@@ -182,7 +185,7 @@ def save_bytes(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = 
     import io
 
     entries = _prepare(tensors)
-    header = _header(entries, metadata)
+    header = _header(entries, metadata, checksum=checksum)
     buf = io.BytesIO()
     _write_payload(buf, header, entries)
     return buf.getvalue()

@@ -161,12 +161,15 @@ def load_model(path: str, compile: bool = True) -> Any:
         raise ValueError(f"{path}: the model description is nested too deeply") from None
     except (TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
         raise ValueError(f"{path}: invalid model description ({type(exc).__name__}: {exc})") from exc
+    except MemoryError as exc:
+        raise ValueError(f"{path}: the model description asks for more memory than is available ({exc})") from None
 
 
 def _load_model(path: str, compile: bool) -> Any:
     tensors, meta = _safetensors.load_file(path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a pynncore model file (metadata format={meta.get('format') if isinstance(meta, dict) else None!r})")
+    _require_checksum(meta, path)
     spec = _json_field(meta, "model", path)
     model = deserialize_layer(spec)
     if not model.built:
@@ -192,8 +195,20 @@ def save_weights(model: Any, path: str) -> None:
     )
 
 
+def _require_checksum(meta: dict, path: str) -> None:
+    """pynncore writes a checksum into every model and weights file, and the reader verifies
+    it; a pynncore file without one has been damaged (for instance in the checksum's name)."""
+    if _safetensors.CHECKSUM_KEY not in meta:
+        raise ValueError(
+            f"{path}: the file says it is a pynncore file ({meta.get('format')!r}) but carries no "
+            f"'{_safetensors.CHECKSUM_KEY}' checksum: it is damaged or was not written by pynncore"
+        )
+
+
 def load_weights(model: Any, path: str) -> None:
     tensors, meta = _safetensors.load_file(path)
+    if meta.get("format") in (FORMAT, FORMAT + ".weights"):
+        _require_checksum(meta, path)
     if not model.built:
         raise ValueError(f"load_weights: build the model (give it an input shape) before loading {path}")
     _set_weights_from(model, tensors, path)
