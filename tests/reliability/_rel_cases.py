@@ -333,3 +333,41 @@ def load_hostile(path: str) -> str:
     except Exception as exc:  # noqa: BLE001
         return f"unclear {type(exc).__name__}: {str(exc)[:200]}"
     return "loaded"
+
+
+# ---------------------------------------------------------------------------------------------
+# Deterministic training
+
+
+def deterministic_training_hash(threads: int, optimizer: Any = None, epochs: int = 2) -> str:
+    """SHA-256 of the weights after training a fixed model on fixed data at `threads` threads.
+
+    Sizes are chosen so every kernel runs threaded at 2 threads (GEMMs over 2 MFLOP,
+    activations over 128k elements, optimizer arena and gradient norms over 64k elements).
+    """
+    import hashlib
+
+    import pynncore
+    from pynncore import layers, optimizers
+
+    pynncore.set_num_threads(threads)
+    pynncore.utils.set_random_seed(1234)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((768, 64)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 768)]
+    model = pynncore.Sequential(
+        [
+            layers.Dense(512, activation="gelu", input_dim=64),
+            layers.Dropout(0.1),
+            layers.Dense(256, activation="tanh"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    if optimizer is None:
+        optimizer = optimizers.Adam(learning_rate=1e-3, global_clipnorm=0.5)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+    model.fit(x, y, epochs=epochs, batch_size=256, verbose=0)
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 
+from _rel_cases import deterministic_training_hash as train
+
 import pynncore
-from pynncore import layers, ops, optimizers
+from pynncore import ops, optimizers
 
 
 @pytest.fixture
@@ -19,34 +19,6 @@ def deterministic():
         yield
     finally:
         pynncore.set_deterministic(previous)
-
-
-def weights_hash(model) -> str:
-    h = hashlib.sha256()
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    return h.hexdigest()
-
-
-def train(threads: int, optimizer, loss: str = "categorical_crossentropy", epochs: int = 2) -> str:
-    """Sizes chosen so every kernel runs threaded at 2 threads (GEMMs over 2 MFLOP,
-    activations over 128k elements, optimizer arena and norms over 64k elements)."""
-    pynncore.set_num_threads(threads)
-    pynncore.utils.set_random_seed(1234)
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((768, 64)).astype(np.float32)
-    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 768)]
-    model = pynncore.Sequential(
-        [
-            layers.Dense(512, activation="gelu", input_dim=64),
-            layers.Dropout(0.1),
-            layers.Dense(256, activation="tanh"),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer=optimizer, loss=loss)
-    model.fit(x, y, epochs=epochs, batch_size=256, verbose=0)
-    return weights_hash(model)
 
 
 def test_set_get_deterministic_and_config(deterministic):
