@@ -305,13 +305,11 @@ class Model(Layer):
             return trainer.evaluate(x, y, **kwargs)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", steps: Any = None, callbacks: Any = None) -> np.ndarray:
-        from pynncore.trainer import Trainer
+        from pynncore.trainer import Trainer, _as_input
 
         trainer = self._trainer or Trainer(self)
-        if not self.built:
-            xa = np.asarray(x)
-            if xa.ndim >= 1:
-                self._build_exclusive(np.zeros((1,) + xa.shape[1:], np.float32))
+        x = _as_input(x, "predict")
+        self._build_exclusive(x if x.shape[0] else np.zeros((1,) + x.shape[1:], np.float32))
         with self._lock.reading():
             return trainer.predict(x, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
 
