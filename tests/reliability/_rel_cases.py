@@ -44,7 +44,7 @@ BAD_ARRAYS: list[tuple[str, Any]] = [
     ("dict", {"a": 1}),
     ("datetime", np.array(["2020-01-01"], dtype="datetime64[D]")),
     ("void", np.zeros(3, dtype="V4")),
-    ("rank5_huge_dims", np.zeros((1, 1, 1, 1, 0), np.float32)),
+    ("rank5_empty", np.zeros((1, 1, 1, 1, 0), np.float32)),
 ]
 
 

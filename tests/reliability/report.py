@@ -92,29 +92,14 @@ def hostile_files() -> dict:
             print(f"{i}\\t{c.load_hostile(files[i][1])}", flush=True)
     """
     total = "import sys, _rel_cases as c; print(len(c.hostile_files(sys.argv[1], sys.argv[2])))"
-    env_args = (folder, canary)
-    total_n = int(_child(total, *env_args).stdout.strip())
-    results: list = [None] * total_n
-    crashes = 0
-    start = 0
-    while start < total_n:
-        proc = _child(code, str(start), *env_args)
-        last = start - 1
-        for line in proc.stdout.splitlines():
-            if "\t" in line:
-                i, res = line.split("\t", 1)
-                results[int(i)] = res
-                last = int(i)
-        if proc.returncode != 0 and last + 1 < total_n:
-            crashes += 1
-            results[last + 1] = f"crash (returncode {proc.returncode})"
-        start = last + 2 if proc.returncode != 0 else total_n
+    results, crashes = _resumable(code, total, folder, canary)
+    total_n = len(results)
     names = sorted(f for f in os.listdir(folder) if f != "CANARY_CODE_RAN")
     clear = sum(r == "clear" for r in results)
     return {
         "tried": total_n,
         "code_executed": int(os.path.exists(canary)),
-        "crashes": crashes,
+        "crashes": len(crashes),
         "clear_errors": clear,
         "clear_error_rate": clear / max(total_n, 1),
         "not_clear": {names[i]: r for i, r in enumerate(results) if r != "clear"},
