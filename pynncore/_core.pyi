@@ -1,5 +1,6 @@
 """Typed stub of the native extension module pynncore._core."""
 
+from collections.abc import Sequence
 from types import NotImplementedType
 
 import numpy as np
@@ -172,3 +173,10 @@ def optim_kernel() -> str: ...
 def get_deterministic() -> bool: ...
 def set_deterministic(on: bool) -> None: ...
 def forked_single_threaded() -> bool: ...
+
+# -- Dense-chain inference ---------------------------------------------------------------------
+def dense_chain_forward(
+    x: npt.NDArray[np.float32],
+    layers: Sequence[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None, str, float | None, bool]],
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]: ...

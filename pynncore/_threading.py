@@ -43,6 +43,7 @@ class ModelLock:
         self._writer: int | None = None  # thread id of the exclusive holder
         self._writer_depth = 0
         self._writers_waiting = 0
+        self._nested_reads = 0  # reads taken by the exclusive holder inside its hold
         _ALL_LOCKS.add(self)
 
     def _after_fork_in_child(self) -> None:
@@ -53,7 +54,7 @@ class ModelLock:
         self._cond = threading.Condition(threading.Lock())
         self._readers = {t: d for t, d in self._readers.items() if t == me}
         if self._writer != me:
-            self._writer, self._writer_depth = None, 0
+            self._writer, self._writer_depth, self._nested_reads = None, 0, 0
         self._writers_waiting = 0
 
     # A lock is never copied or pickled with its model: the copy gets a fresh one.
@@ -66,32 +67,43 @@ class ModelLock:
     def __reduce__(self) -> tuple:
         return (ModelLock, ())
 
+    def acquire_read(self) -> None:
+        """Start holding the model shared; pair with :meth:`release_read` (try/finally)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._nested_reads += 1  # inside this thread's own exclusive hold
+                return
+            depth = self._readers.get(me)
+            if depth:
+                self._readers[me] = depth + 1
+                return
+            while self._writer is not None or self._writers_waiting:
+                self._cond.wait()
+            self._readers[me] = 1
+
+    def release_read(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me and me not in self._readers:
+                self._nested_reads -= 1
+                return
+            depth = self._readers[me] - 1
+            if depth:
+                self._readers[me] = depth
+            else:
+                del self._readers[me]
+                if not self._readers:
+                    self._cond.notify_all()
+
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
         """Hold the model shared (many readers at once)."""
-        me = threading.get_ident()
-        with self._cond:
-            if self._writer == me or me in self._readers:
-                if self._writer != me:
-                    self._readers[me] += 1
-                nested_writer = self._writer == me
-            else:
-                while self._writer is not None or self._writers_waiting:
-                    self._cond.wait()
-                self._readers[me] = 1
-                nested_writer = False
+        self.acquire_read()
         try:
             yield
         finally:
-            if not nested_writer:
-                with self._cond:
-                    depth = self._readers[me] - 1
-                    if depth:
-                        self._readers[me] = depth
-                    else:
-                        del self._readers[me]
-                        if not self._readers:
-                            self._cond.notify_all()
+            self.release_read()
 
     @contextlib.contextmanager
     def writing(self, what: str) -> Iterator[None]:

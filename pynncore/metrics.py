@@ -349,6 +349,10 @@ class Mean(Metric):
         self.count = 0.0
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        if type(values) is float and type(sample_weight) is int:  # a batch's loss, per step
+            self.total += values * sample_weight
+            self.count += float(sample_weight)
+            return
         who = f"{type(self).__name__} '{self.name}'"
         arr = _array(values, "values", who).astype(np.float64)
         arr, weight = _samplewise(arr, sample_weight, np.mean, who)

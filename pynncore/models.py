@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from pynncore import _inference
 from pynncore._threading import ModelLock
 from pynncore.layers.base import InputLayer, KerasTensor, Layer, Node, shape_str
 
@@ -254,9 +255,23 @@ class Model(Layer):
     def call(self, inputs: Any, training: bool = False) -> np.ndarray:
         x = self._check_input(inputs)
         self._build_exclusive(x)
-        with self._lock.reading():
-            y, _ = self.forward(x, training=training)
-        return y
+        if training:  # training-mode layers update state (BatchNormalization's moving statistics)
+            with self._lock.writing("call(training=True)"):
+                return self.forward(x, training=True)[0]
+        lock = self._lock
+        lock.acquire_read()
+        try:
+            return self._infer(x)
+        finally:
+            lock.release_read()
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """Inference output for a float32 C-contiguous batch, in one native call when it can."""
+        if x.ndim == 2 and x.shape[0]:
+            y = _inference.run(self, x)
+            if y is not None:
+                return y
+        return self.forward(x, training=False)[0]
 
     def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
         if isinstance(inputs, KerasTensor):
@@ -305,6 +320,24 @@ class Model(Layer):
             return trainer.evaluate(x, y, **kwargs)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", steps: Any = None, callbacks: Any = None) -> np.ndarray:
+        if (
+            callbacks is None
+            and type(x) is np.ndarray
+            and x.ndim == 2
+            and x.dtype == np.float32
+            and x.flags.c_contiguous
+            and self.built
+            and (batch_size is None or (type(batch_size) is int and batch_size > 0))
+            and 0 < x.shape[0] <= (batch_size or 32)
+        ):  # an invalid batch_size takes the general path, which reports it
+            lock = self._lock
+            lock.acquire_read()
+            try:
+                y = _inference.run(self, x)  # one native call for chains of Dense layers
+            finally:
+                lock.release_read()
+            if y is not None:
+                return y
         from pynncore.trainer import Trainer, _as_input
 
         trainer = self._trainer or Trainer(self)

@@ -339,7 +339,7 @@ class Trainer:
         out_shape = tuple(d if d is not None else 0 for d in model.output_shape[1:])
         if n == 0:
             return np.zeros((0,) + out_shape, np.float32)
-        parts = [model.forward(x[s : s + bs], training=False)[0] for s in range(0, n, bs)]
+        parts = [model._infer(x[s : s + bs]) for s in range(0, n, bs)]
         # Layers may hand back views of their inputs: the result is always a fresh array.
         return np.array(parts[0], dtype=np.float32) if len(parts) == 1 else np.concatenate(parts, axis=0)
 

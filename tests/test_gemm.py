@@ -913,3 +913,37 @@ def test_matmul_matches_torch(transpose_a, transpose_b, rng):
     diff = np.abs(result.astype(np.float64) - expected.astype(np.float64))
     assert (diff <= 2 * gemm_tolerance(k, bound)).all(), float(diff.max())
     check_matmul(result, a, b, transpose_a, transpose_b)
+
+
+# Products with 1-4 rows and B not transposed take the GEMV-shaped kernel: column chunks of
+# 16, 8 and 4 vectors, then register-tile tails. Widths cover each chunk boundary on every
+# path (4, 8 and 16 floats per vector), with the columns split across two threads.
+FEW_ROWS_N = [1, 15, 16, 33, 64, 100, 128, 255, 256, 257, 300, 520, 1000]
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4], ids=lambda m: f"m{m}")
+@pytest.mark.parametrize("transpose_a", [False, True], ids=["N", "T"])
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.5, 2.0)], ids=str)
+def test_matmul_few_rows(cpu_path, num_threads, transpose_a, alpha, beta, m, rng):
+    for n in FEW_ROWS_N:
+        for k in (1, 7, 300):
+            a, b = _operands(rng, m, n, k, transpose_a, False)
+            if beta == 0:
+                c = np.full((m, n), np.nan, dtype=np.float32)  # must not be read
+            else:
+                c = rng.standard_normal((m, n)).astype(np.float32)
+            out = c.copy()
+            ops.matmul(a, b, transpose_a=transpose_a, out=out, alpha=alpha, beta=beta)
+            check_matmul(out, a, b, transpose_a, False, alpha, beta, c)
+
+
+@pytest.mark.parametrize("m", [1, 4], ids=lambda m: f"m{m}")
+def test_matmul_few_rows_strided_operands(cpu_path, num_threads, m, rng):
+    # Column slices of larger arrays: lda and ldb larger than the logical widths.
+    k, n = 300, 260
+    big_a = rng.standard_normal((m, k + 5)).astype(np.float32)
+    big_b = rng.standard_normal((k, n + 9)).astype(np.float32)
+    a, b = big_a[:, :k], big_b[:, :n]
+    out = np.full((m, n), np.nan, dtype=np.float32)
+    ops.matmul(a, b, out=out)
+    check_matmul(out, a, b, False, False, 1.0, 0.0, None)

@@ -91,25 +91,6 @@ F32 new_like(const F32& a) {
   return r;
 }
 
-ActParams make_params(const char* fn, Act act, std::optional<float> alpha, bool approximate) {
-  ActParams p = default_activation_params(act);
-  if (alpha) {
-    if (!activation_has_alpha(act))
-      throw py::value_error(std::string(fn) + ": " + activation_name(act) +
-                            " takes no alpha (only leaky_relu and elu do); got alpha=" +
-                            std::to_string(*alpha));
-    if (!std::isfinite(*alpha))
-      throw py::value_error(std::string(fn) + ": alpha must be finite; got " +
-                            std::to_string(*alpha));
-    p.alpha = *alpha;
-  }
-  if (approximate && act != Act::kGelu)
-    throw py::value_error(std::string(fn) + ": approximate=True applies only to gelu; got " +
-                          activation_name(act));
-  p.approximate = approximate;
-  return p;
-}
-
 // rows x cols view of an array over its last axis (softmax).
 void rows_cols(const F32& a, const char* fn, const char* act, int64_t* rows, int64_t* cols) {
   if (a.arr.ndim() < 1)
@@ -134,7 +115,7 @@ py::object forward(const std::string& name, py::handle x_h, py::handle out_h, py
                    std::optional<float> alpha, bool approximate) {
   constexpr const char* fn = "activation_forward";
   const Act act = parse_activation(name);
-  const ActParams p = make_params(fn, act, alpha, approximate);
+  const ActParams p = activation_params(fn, act, alpha, approximate);
   const F32 x = checked_array(x_h, fn, "x", false);
   F32 out;
   if (out_h.is_none()) {
@@ -177,7 +158,7 @@ py::object backward(const std::string& name, py::handle x_h, py::handle y_h, py:
                     py::handle dx_h, std::optional<float> alpha, bool approximate) {
   constexpr const char* fn = "activation_backward";
   const Act act = parse_activation(name);
-  const ActParams p = make_params(fn, act, alpha, approximate);
+  const ActParams p = activation_params(fn, act, alpha, approximate);
   const F32 dy = checked_array(dy_h, fn, "dy", false);
   const bool needs_x = activation_backward_needs_x(act);
   const bool needs_y = activation_backward_needs_y(act);
@@ -229,6 +210,26 @@ py::object math(const std::string& name, py::handle x_h, py::handle out_h) {
 }
 
 }  // namespace
+
+ActParams activation_params(const char* fn, Act act, std::optional<float> alpha, bool approximate) {
+  ActParams p = default_activation_params(act);
+  if (alpha) {
+    if (!activation_has_alpha(act))
+      throw py::value_error(std::string(fn) + ": " + activation_name(act) +
+                            " takes no alpha (only leaky_relu and elu do); got alpha=" +
+                            std::to_string(*alpha));
+    if (!std::isfinite(*alpha))
+      throw py::value_error(std::string(fn) + ": alpha must be finite; got " +
+                            std::to_string(*alpha));
+    p.alpha = *alpha;
+  }
+  if (approximate && act != Act::kGelu)
+    throw py::value_error(std::string(fn) + ": approximate=True applies only to gelu; got " +
+                          activation_name(act));
+  p.approximate = approximate;
+  return p;
+}
+
 
 void bind_activation(py::module_& m) {
   m.def("activation_forward", &forward, py::arg("name"), py::arg("x"), py::arg("out") = py::none(),

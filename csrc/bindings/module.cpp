@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
   pyn::bind_activation(m);
   pyn::bind_loss(m);
   pyn::bind_optim(m);
+  pyn::bind_dense(m);
 }

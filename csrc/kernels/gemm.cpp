@@ -179,6 +179,27 @@ void gemm_small(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64_
   });
 }
 
+// m <= 4 with B not transposed: the GEMV-shaped kernel streams each row of B once for all
+// rows of A; columns it leaves over (fewer than a few vectors) go through the register tile.
+// Threads split the columns, so each core streams (and keeps in its own L2) part of B.
+void gemm_gemv(const GemmUkr& u, bool ta, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+               int64_t ldc, int nt) {
+  const int NR = u.nr;
+  const int64_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
+  const GemmUkrFn fn = ta ? u.cols : u.rows;
+  parallel(nt, [&](int tid, int nth) {
+    int64_t j0 = 0, j1 = n;
+    split_range(n, 4 * NR, nth, tid, &j0, &j1);
+    int64_t j = j0 + u.gemv(static_cast<int>(m), k, a, rsa, csa, b + j0, ldb, c + j0, ldc,
+                            j1 - j0, alpha, beta);
+    for (; j < j1; j += NR) {
+      const int cols = static_cast<int>(std::min<int64_t>(NR, j1 - j));
+      fn(k, a, rsa, csa, b + j, ldb, c + j, ldc, static_cast<int>(m), cols, alpha, beta);
+    }
+  });
+}
+
 void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                  float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
                  float beta, float* c, int64_t ldc, int nt) {
@@ -272,7 +293,12 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   const double flops = 2.0 * static_cast<double>(m) * n * k;
   const int max_t = num_threads > 0 ? num_threads : get_num_threads();
   const int nt = threads_for(flops, kGemmParallelFlops / 2, max_t);
-  if (use_small_path(m, n, k))
+  if (m <= 4 && !trans_b) {
+    // Bandwidth-bound: a second thread pays once B no longer fits one core's L2.
+    const double b_bytes = 4.0 * static_cast<double>(n) * k;
+    gemm_gemv(u, trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+              threads_for(b_bytes, kGemvParallelBytes, max_t));
+  } else if (use_small_path(m, n, k))
     gemm_small(u, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nt);
   else
     gemm_packed(u, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nt);

@@ -22,6 +22,10 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 
 // Floating-point operations below which gemm stays on one thread.
 constexpr double kGemmParallelFlops = 2.0e6;
+// For products with m <= 4 rows (bandwidth-bound): bytes of B per thread before a second
+// thread joins. B up to 2 MiB stays on one thread: it streams from that core's L2, and
+// single-sample inference served from several Python threads runs one call per core.
+constexpr double kGemvParallelBytes = 1024.0 * 1024;
 
 // Name of the microkernel gemm uses on the current CPU path (e.g. "avx512 12x32").
 const char* gemm_kernel_name();

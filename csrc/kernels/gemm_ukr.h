@@ -34,6 +34,11 @@ struct GemmUkr {
   //                op(B)(p, j) = b[j * ldb + p] for j < cols -> dst[p * NR + j], zeros beyond.
   void (*pack_a_rows)(const float* a, int64_t lda, int rows, int64_t kc, float* dst);
   void (*pack_b_cols)(const float* b, int64_t ldb, int cols, int64_t kc, float* dst);
+  // Few-row product (m in 1..4) of A read in place, A(i, p) = a[i * rsa + p * csa], against a
+  // row-major unpacked B: computes columns [0, returned) of C (a multiple of the vector
+  // width) with all m rows sharing each B load; the caller finishes the remaining columns.
+  int64_t (*gemv)(int m, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+                  int64_t ldb, float* c, int64_t ldc, int64_t n, float alpha, float beta);
   // Peak probe: `iters` rounds of independent FMAs on this instruction set; returns the
   // number of floating-point operations executed and writes a checksum to *sink.
   double (*fma_loop)(int64_t iters, float* sink);

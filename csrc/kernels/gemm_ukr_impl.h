@@ -183,6 +183,84 @@ void pack_b_cols(const float* b, int64_t ldb, int cols, int64_t kc, float* dst) 
   }
 }
 
+// A few rows (m <= 4, single-sample or tiny-batch inference) against an unpacked row-major B:
+//
+//   c[i, j] = alpha * sum_p A(i, p) * b[p * ldb + j] + beta * c[i, j]     i < M, j < NV * W
+//
+// The M x NV accumulators stay in registers for the whole k loop: each B row segment is loaded
+// once for all M rows, and M * NV independent FMA chains hide the FMA latency, so the loop runs
+// at the speed B streams in from cache (a register tile of 2 vectors would wait on latency).
+template <class V, int M, int NV>
+void gemv_chunk(int64_t k, const float* __restrict a, int64_t rsa, int64_t csa,
+                const float* __restrict b, int64_t ldb, float* __restrict c, int64_t ldc,
+                float alpha, float beta) {
+  constexpr int W = V::kWidth;
+  using Reg = typename V::Reg;
+  Reg acc[M][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 32
+    for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+  for (int64_t p = 0; p < k; ++p, b += ldb, a += csa) {
+    Reg bv[NV];
+#pragma GCC unroll 32
+    for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * W);
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) {
+      const Reg av = V::set1(a[i * rsa]);
+#pragma GCC unroll 32
+      for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
+    }
+  }
+  const Reg va = V::set1(alpha), vb = V::set1(beta);
+#pragma GCC unroll 4
+  for (int i = 0; i < M; ++i) {
+    float* ci = c + i * ldc;
+#pragma GCC unroll 32
+    for (int j = 0; j < NV; ++j) {
+      Reg r = V::mul(va, acc[i][j]);
+      if (beta != 0.f) r = V::fmadd(vb, V::load(ci + j * W), r);
+      V::store(ci + j * W, r);
+    }
+  }
+}
+
+// Columns [0, returned) of the M-row product in chunks of NV, NV/2 and NV/4 vectors; NV is
+// the largest power of two with M * NV <= ACC accumulators (the register budget). The remaining columns
+// (fewer than NV/4 vectors) are left to the caller's register-tile kernel.
+template <class V, int M, int ACC>
+int64_t gemv_rows(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+                  int64_t ldb, float* c, int64_t ldc, int64_t n, float alpha, float beta) {
+  constexpr int W = V::kWidth;
+  constexpr int NV = ACC / M >= 16 ? 16 : ACC / M >= 8 ? 8 : ACC / M >= 4 ? 4 : 2;
+  int64_t j = 0;
+  for (; j + NV * W <= n; j += NV * W)
+    gemv_chunk<V, M, NV>(k, a, rsa, csa, b + j, ldb, c + j, ldc, alpha, beta);
+  if (j + (NV / 2) * W <= n) {
+    gemv_chunk<V, M, NV / 2>(k, a, rsa, csa, b + j, ldb, c + j, ldc, alpha, beta);
+    j += (NV / 2) * W;
+  }
+  if constexpr (NV >= 4) {
+    if (j + (NV / 4) * W <= n) {
+      gemv_chunk<V, M, NV / 4>(k, a, rsa, csa, b + j, ldb, c + j, ldc, alpha, beta);
+      j += (NV / 4) * W;
+    }
+  }
+  return j;
+}
+
+template <class V, int ACC>
+int64_t gemv(int m, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+             int64_t ldb, float* c, int64_t ldc, int64_t n, float alpha, float beta) {
+  switch (m) {
+    case 1: return gemv_rows<V, 1, ACC>(k, a, rsa, csa, b, ldb, c, ldc, n, alpha, beta);
+    case 2: return gemv_rows<V, 2, ACC>(k, a, rsa, csa, b, ldb, c, ldc, n, alpha, beta);
+    case 3: return gemv_rows<V, 3, ACC>(k, a, rsa, csa, b, ldb, c, ldc, n, alpha, beta);
+    case 4: return gemv_rows<V, 4, ACC>(k, a, rsa, csa, b, ldb, c, ldc, n, alpha, beta);
+    default: return 0;
+  }
+}
+
 template <class V, int NACC>
 double fma_loop(int64_t iters, float* sink) {
   using Reg = typename V::Reg;
@@ -216,6 +294,7 @@ GemmUkr make_ukr(const char* name) {
                  &tile_inplace<V, MR, NV, 1, 0>,
                  &pack_a_rows<V, MR>,
                  &pack_b_cols<V, NV * V::kWidth>,
+                 &gemv<V, NACC>,
                  &fma_loop<V, NACC>};
 }
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -84,6 +85,7 @@ def test_set_weights_during_predict_never_tears():
         while not stop.is_set():
             model.set_weights(wb if i % 2 else wa)
             i += 1
+            time.sleep(0.0005)  # writers are preferred: give the readers room between writes
 
     def reader(_: int) -> None:
         for _ in range(25):
@@ -119,6 +121,7 @@ def test_load_weights_during_predict_never_tears(tmp_path):
         while not stop.is_set():
             model.load_weights(pa if i % 2 else pb)
             i += 1
+            time.sleep(0.0005)
 
     def reader(_: int) -> None:
         for _ in range(30):
@@ -243,3 +246,63 @@ def test_models_copy_with_a_fresh_lock():
     assert clone._lock is not model._lock
     x = np.ones((2, 33), np.float32)
     np.testing.assert_array_equal(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_set_weights_during_fast_path_predict_never_tears():
+    """Dense chains with small batches run in one native call (pynncore._inference); that
+    path reads the weights under the same lock."""
+    pynncore.utils.set_random_seed(8)
+    model = pynncore.Sequential([layers.Dense(256, activation="relu", input_dim=64), layers.Dense(256, activation="tanh"), layers.Dense(4)])
+    x = np.random.default_rng(8).standard_normal((16, 64)).astype(np.float32)
+    wa = model.get_weights()
+    wb = [w * np.float32(-1.5) for w in wa]
+    ya = model.predict(x, verbose=0)
+    model.set_weights(wb)
+    yb = model.predict(x, verbose=0)
+    model.set_weights(wa)
+    stop = threading.Event()
+    torn = []
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            model.set_weights(wb if i % 2 else wa)
+            i += 1
+            time.sleep(0.0005)  # writers are preferred: give the readers room between writes
+
+    def reader(_: int) -> None:
+        for r in range(60):
+            y = model.predict(x, verbose=0) if r % 2 else model(x)
+            if not (np.array_equal(y, ya) or np.array_equal(y, yb)):
+                torn.append(y)
+
+    w = threading.Thread(target=writer)
+    w.start()
+    try:
+        errors = _run_threads(reader, 4)
+    finally:
+        stop.set()
+        w.join()
+    assert errors == [] and torn == []
+
+
+def test_model_lock_explicit_acquire_release():
+    lock = ModelLock()
+    lock.acquire_read()
+    lock.acquire_read()
+    lock.release_read()
+    lock.release_read()
+    with lock.writing("fit"):
+        lock.acquire_read()  # the exclusive holder may read
+        lock.release_read()
+    assert lock._readers == {} and lock._writer is None and lock._nested_reads == 0
+
+
+def test_call_in_training_mode_is_exclusive():
+    model = _model()
+    x = np.ones((8, 33), np.float32)
+    lock = model._lock
+    with lock.reading():
+        with pytest.raises(RuntimeError, match=r"call\(training=True\): this thread is running inference"):
+            model(x, training=True)
+    assert model(x, training=True).shape == (8, 5)
