@@ -6,7 +6,14 @@ Keras 3 API: ``Sequential``/``Model``, layers, losses, optimizers, metrics and c
 """
 
 from pynncore import _core, ops
-from pynncore._config import get_config, get_num_threads, set_num_threads, show_config
+from pynncore._config import (
+    get_config,
+    get_deterministic,
+    get_num_threads,
+    set_deterministic,
+    set_num_threads,
+    show_config,
+)
 
 from pynncore import (  # noqa: E402  (the framework modules use _core above)
     activations,
@@ -36,6 +43,7 @@ __all__ = [
     "activations",
     "callbacks",
     "get_config",
+    "get_deterministic",
     "get_num_threads",
     "initializers",
     "layers",
@@ -47,6 +55,7 @@ __all__ = [
     "optimizers",
     "register_serializable",
     "regularizers",
+    "set_deterministic",
     "set_num_threads",
     "show_config",
     "utils",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import numpy as np
+
 from pynncore import _core
 
 
@@ -31,12 +33,51 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+def set_deterministic(enabled: bool = True) -> None:
+    """Make training results independent of the thread count.
+
+    With ``set_deterministic(True)``, every reduction whose partial sums would follow the split
+    of the work between threads (the sums of squares behind ``clipnorm`` and
+    ``global_clipnorm``) adds fixed-size blocks in a fixed order instead. The other kernels
+    already compute each output element in one fixed order whatever the thread count: GEMM
+    never splits the ``k`` dimension between threads, and losses, activations and optimizer
+    updates work row by row or element by element. Together with
+    ``pynncore.utils.set_random_seed``, training the same model on the same data then gives
+    bitwise identical weights with 1 or many threads.
+
+    The guarantee holds for one build on one CPU path (``get_config()["cpu_path"]``):
+    different instruction sets (AVX-512, AVX2, generic) and different pynncore versions may
+    round differently. See ``docs/determinism.md``.
+
+    Args:
+        enabled: True to turn the mode on, False to go back to the default.
+
+    Raises:
+        TypeError: `enabled` is not a bool.
+
+    Example:
+        >>> import pynncore
+        >>> pynncore.set_deterministic(True)
+        >>> pynncore.get_deterministic()
+        True
+        >>> pynncore.set_deterministic(False)
+    """
+    if not isinstance(enabled, (bool, np.bool_)):
+        raise TypeError(f"set_deterministic: expected True or False; got {enabled!r} of type {type(enabled).__name__}")
+    _core.set_deterministic(bool(enabled))
+
+
+def get_deterministic() -> bool:
+    """Return whether deterministic mode (see :func:`set_deterministic`) is on."""
+    return bool(_core.get_deterministic())
+
+
 def get_config() -> dict[str, Any]:
     """Return the build and runtime configuration as a dict.
 
     Keys: ``version``, ``cpu_path`` (the instruction-set path in use: ``generic``, ``avx2`` or
     ``avx512``), ``cpu_paths_available`` (paths this CPU supports), ``gemm_kernel``,
-    ``openmp``, ``num_threads``, ``cuda``.
+    ``openmp``, ``num_threads``, ``cuda``, ``deterministic``.
     """
     return {
         "version": _core.__version__,
@@ -46,6 +87,7 @@ def get_config() -> dict[str, Any]:
         "openmp": bool(_core.openmp_enabled),
         "num_threads": _core.get_num_threads(),
         "cuda": bool(_core.cuda_built),
+        "deterministic": bool(_core.get_deterministic()),
     }
 
 

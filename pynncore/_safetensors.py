@@ -18,8 +18,17 @@ exactly (no gaps, no overlaps, nothing after the last one) and that each size is
 that says what is wrong; the reader never allocates more than the file's own size.
 
 The writer stores every tensor in C order (strided and Fortran-order arrays included), and
-writes to a temporary file in the target folder that is flushed, fsynced and then renamed
-over the target, so a failure never leaves a partial file behind.
+writes to a temporary file in the target folder (named ``.<name>.<random>.tmp``) that is
+flushed, fsynced and then renamed over the target, after which the folder is fsynced too; on
+any error the temporary file is removed, so a failure never leaves a partial file behind. A
+process killed outright (SIGKILL, power loss) may leave such a temporary file; it is never
+read and the next save of the same target does not depend on it.
+
+With ``checksum=True`` the writer also stores, under the metadata key ``pynncore.crc32``, a
+CRC-32 of the tensor data and of a canonical form of the rest of the header (every tensor's
+name, dtype, shape and offsets, and the other metadata). The reader verifies it whenever it
+is present, so a bit flip or an edit anywhere in the file is refused with a ``ValueError``
+instead of loading wrong weights. Other safetensors readers ignore the key.
 """
 
 from __future__ import annotations
@@ -28,17 +37,21 @@ import json
 import math
 import os
 import tempfile
+import zlib
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 import numpy as np
 
-__all__ = ["MAX_HEADER_SIZE", "load_bytes", "load_file", "save_bytes", "save_file"]
+__all__ = ["CHECKSUM_KEY", "MAX_HEADER_SIZE", "load_bytes", "load_file", "save_bytes", "save_file"]
 
 #: Largest header accepted, as in the official implementation (a guard against huge JSON).
 MAX_HEADER_SIZE = 100_000_000
 
 _METADATA_KEY = "__metadata__"
+
+#: Metadata key of the optional checksum (``"crc32:<8 hex digits>"``).
+CHECKSUM_KEY = "pynncore.crc32"
 
 _DTYPES: dict[str, np.dtype] = {
     "BOOL": np.dtype("bool"),
@@ -89,7 +102,24 @@ def _prepare(tensors: Mapping[str, Any]) -> list[tuple[str, str, np.ndarray]]:
     return out
 
 
-def _header(entries: list[tuple[str, str, np.ndarray]], metadata: Mapping[str, str] | None) -> bytes:
+def _describe(metadata: Mapping[str, str], tensors: list[tuple[str, str, list[int], int, int]]) -> bytes:
+    """Canonical bytes of everything in a header except the checksum itself."""
+    meta = {k: v for k, v in metadata.items() if k != CHECKSUM_KEY}
+    return json.dumps(
+        {"metadata": meta, "tensors": sorted([list(t) for t in tensors])}, sort_keys=True, separators=(",", ":")
+    ).encode("ascii")
+
+
+def _checksum(description: bytes, chunks: Any) -> str:
+    crc = zlib.crc32(description)
+    for chunk in chunks:
+        crc = zlib.crc32(chunk, crc)
+    return f"crc32:{crc & 0xFFFFFFFF:08x}"
+
+
+def _header(
+    entries: list[tuple[str, str, np.ndarray]], metadata: Mapping[str, str] | None, checksum: bool = False
+) -> bytes:
     header: dict[str, Any] = {}
     if metadata is not None:
         if not isinstance(metadata, Mapping):
@@ -98,6 +128,15 @@ def _header(entries: list[tuple[str, str, np.ndarray]], metadata: Mapping[str, s
             if not isinstance(k, str) or not isinstance(v, str):
                 raise TypeError(f"safetensors: metadata must map str -> str. Received the entry {k!r}: {v!r}")
         header[_METADATA_KEY] = dict(metadata)
+    if checksum:
+        meta = {k: v for k, v in (metadata or {}).items() if k != CHECKSUM_KEY}
+        described, offset = [], 0
+        for name, code, arr in entries:
+            described.append((name, code, list(arr.shape), offset, offset + arr.nbytes))
+            offset += arr.nbytes
+        chunks = (arr.reshape(-1).view(np.uint8) for _, _, arr in entries if arr.size)
+        meta[CHECKSUM_KEY] = _checksum(_describe(meta, described), chunks)
+        header[_METADATA_KEY] = meta
     offset = 0
     for name, code, arr in entries:
         header[name] = {"dtype": code, "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
@@ -119,12 +158,15 @@ def _write_payload(f: BinaryIO, header: bytes, entries: list[tuple[str, str, np.
             f.write(arr.reshape(-1).view(np.uint8))
 
 
-def save_bytes(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> bytes:
+def save_bytes(
+    tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None, checksum: bool = False
+) -> bytes:
     """Serialize `tensors` (and `metadata`) to safetensors bytes.
 
     Args:
         tensors: name -> array-like of bool, int8-64, uint8-64 or float16/32/64.
         metadata: optional str -> str pairs stored in the header.
+        checksum: also store a CRC-32 of the content (see the module description).
 
     Returns:
         The file contents.
@@ -143,32 +185,38 @@ def save_bytes(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = 
     import io
 
     entries = _prepare(tensors)
-    header = _header(entries, metadata)
+    header = _header(entries, metadata, checksum=checksum)
     buf = io.BytesIO()
     _write_payload(buf, header, entries)
     return buf.getvalue()
 
 
 def save_file(
-    tensors: Mapping[str, Any], path: str | os.PathLike[str], metadata: Mapping[str, str] | None = None
+    tensors: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
+    checksum: bool = False,
 ) -> None:
     """Write `tensors` to `path` atomically.
 
     The data go to a temporary file in the folder of `path`, which is flushed, fsynced and
-    renamed over `path` only once complete; on any error the temporary file is removed and
-    an existing `path` is left as it was.
+    renamed over `path` only once complete (the folder is then fsynced so that the rename
+    itself survives a crash); on any error the temporary file is removed and an existing
+    `path` is left as it was.
 
     Args:
         tensors: name -> array-like (see :func:`save_bytes`).
         path: the target file.
         metadata: optional str -> str pairs stored in the header.
+        checksum: also store a CRC-32 of the whole file's content (see the module
+            description), verified by every load.
 
     Raises:
         TypeError, ValueError: as :func:`save_bytes`.
-        OSError: the folder cannot be written.
+        OSError: the folder cannot be written, or the disk is full.
     """
     entries = _prepare(tensors)
-    header = _header(entries, metadata)
+    header = _header(entries, metadata, checksum=checksum)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
@@ -309,6 +357,25 @@ def _parse_header(
     return entries, metadata
 
 
+def _verify(metadata: dict[str, str], entries: list, data: Any) -> None:
+    """Check the stored checksum, when there is one, against the header and `data`."""
+    stored = metadata.get(CHECKSUM_KEY)
+    if stored is None:
+        return
+    if not (isinstance(stored, str) and len(stored) == 14 and stored.startswith("crc32:")):
+        raise ValueError(f"safetensors: the checksum entry {CHECKSUM_KEY!r} is malformed: {stored!r}")
+    described = [
+        (name, _CODES[(dtype.kind, dtype.itemsize)], list(shape), begin, end)
+        for name, dtype, shape, begin, end in entries
+    ]
+    actual = _checksum(_describe(metadata, described), [data])
+    if actual != stored.lower():
+        raise ValueError(
+            f"safetensors: checksum mismatch (stored {stored}, computed {actual}): the file is corrupt "
+            "(damaged, truncated or edited after it was written)"
+        )
+
+
 def _arrays(
     buffer: Any, base: int, entries: list[tuple[str, np.dtype, tuple[int, ...], int, int]]
 ) -> dict[str, np.ndarray]:
@@ -344,6 +411,7 @@ def load_bytes(data: bytes | bytearray | memoryview) -> tuple[dict[str, np.ndarr
     total = view.nbytes
     n = _parse_header_length(bytes(view[:8]), total)
     entries, metadata = _parse_header(bytes(view[8 : 8 + n]), total - 8 - n)
+    _verify(metadata, entries, view[8 + n :])
     return _arrays(data, 8 + n, entries), metadata
 
 
@@ -384,4 +452,5 @@ def load_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict
         got = f.readinto(buffer) if data_size else 0
         if got != data_size or f.read(1):
             raise ValueError("safetensors: the file changed size while it was read")
+    _verify(metadata, entries, buffer)
     return _arrays(buffer, 0, entries), metadata

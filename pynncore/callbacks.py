@@ -925,6 +925,10 @@ class LearningRateScheduler(Callback):
 class TerminateOnNaN(Callback):
     """Stops training when a batch's ``loss`` is NaN or infinite.
 
+    The message names the batch (counted from 0 within the epoch, as Keras does) and the
+    epoch, and gives the loss value, e.g. ``Batch 3: Invalid loss, terminating training
+    (epoch 2, loss nan)``.
+
     Args:
         raise_error: raise ``RuntimeError`` at once instead of setting
             ``model.stop_training`` (then ``on_train_end`` of other callbacks does not run).
@@ -936,6 +940,12 @@ class TerminateOnNaN(Callback):
     def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
         self.raise_error = bool(raise_error)
+        self._epoch = 0
+        #: ``(epoch, batch)`` at which training was stopped, or None.
+        self.stopped_at: tuple[int, int] | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self._epoch = int(epoch)
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
@@ -944,11 +954,13 @@ class TerminateOnNaN(Callback):
         value = np.asarray(loss, dtype=np.float64)
         if np.isfinite(value).all():
             return
+        self.stopped_at = (self._epoch, int(batch))
         if self.raise_error:
             raise RuntimeError(
-                f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. Terminating training immediately."
+                f"NaN or Inf loss encountered at batch {batch} (epoch {self._epoch}). Loss value: {loss}. "
+                "Terminating training immediately."
             )
-        _print(f"Batch {batch}: Invalid loss, terminating training")
+        _print(f"Batch {batch}: Invalid loss, terminating training (epoch {self._epoch}, loss {loss})")
         self._model.stop_training = True
 
 

@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from pynncore import _inference
+from pynncore._threading import ModelLock
 from pynncore.layers.base import InputLayer, KerasTensor, Layer, Node, _tensor_list, shape_str
 
 __all__ = ["Model", "Sequential"]
@@ -59,6 +60,12 @@ class Model(Layer):
         outputs: ``KerasTensor``, list or dict of them, computed from ``inputs``.
         name: model name.
 
+    Threads: inference (``predict``, ``model(x)``, ``predict_on_batch``, ``get_weights``,
+    ``save``) may run from many threads at once. ``fit``, ``evaluate``, ``train_on_batch``,
+    ``test_on_batch``, ``set_weights``, ``load_weights`` and ``compile`` hold the model
+    exclusively: they wait for running predictions to finish, and predictions started
+    meanwhile wait for them, so no call ever sees half-updated weights (``docs/threading.md``).
+
     Raises:
         ValueError: outputs that do not depend only on the given inputs, inputs that do not
             come from ``pynncore.Input``, two different layers with the same name.
@@ -76,6 +83,7 @@ class Model(Layer):
     def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None, **kwargs: Any):
         trainable = kwargs.pop("trainable", True)
         super().__init__(name=name, trainable=trainable, **kwargs)
+        self._lock = ModelLock()
         self.optimizer = None
         self.loss = None
         self.compiled = False
@@ -297,9 +305,14 @@ class Model(Layer):
         return [w for w in self.weights if id(w) not in trainable]
 
     def get_weights(self) -> list:
-        return [w.value.copy() for w in self.weights]
+        with self._lock.reading():
+            return [w.value.copy() for w in self.weights]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
+        with self._lock.writing("set_weights"):
+            self._set_weights(weights)
+
+    def _set_weights(self, weights: Sequence[Any]) -> None:
         ws = self.weights
         weights = list(weights)
         if len(weights) != len(ws):
@@ -401,13 +414,25 @@ class Model(Layer):
                 total += node.layer.activity_penalty(layer_ctx)
         return total
 
+    def _build_exclusive(self, x: Any) -> None:
+        """Builds on first use while holding the model exclusively."""
+        if not self.built:
+            with self._lock.writing("build"):
+                self._ensure_built(x)
+
     def call(self, inputs: Any, training: bool = False) -> Any:
         xs = self._input_list(inputs, "call")
-        self._ensure_built(xs[0])
-        if len(xs) == 1:
-            return self._infer(xs[0]) if not training else self.forward(xs[0], training=True)[0]
-        y, _ = self.forward(xs, training=training)
-        return y
+        self._build_exclusive(xs[0])
+        x = xs[0] if len(xs) == 1 else xs
+        if training:  # training-mode layers update state (BatchNormalization's moving statistics)
+            with self._lock.writing("call(training=True)"):
+                return self.forward(x, training=True)[0]
+        lock = self._lock
+        lock.acquire_read()
+        try:
+            return self._infer(x)
+        finally:
+            lock.release_read()
 
     def _infer(self, x: Any) -> Any:
         """Inference output for a float32 C-contiguous batch (a list of them for several
@@ -469,11 +494,13 @@ class Model(Layer):
         """Configures the model for training (Keras 3 signature)."""
         from pynncore.trainer import Trainer
 
-        self._trainer = Trainer(self)
-        self._trainer.compile(
-            optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted_metrics, loss_weights=loss_weights
-        )
-        self.compiled = True
+        with self._lock.writing("compile"):
+            trainer = Trainer(self)
+            trainer.compile(
+                optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted_metrics, loss_weights=loss_weights
+            )
+            self._trainer = trainer
+            self.compiled = True
 
     def _require_trainer(self, what: str):
         if self._trainer is None:
@@ -481,10 +508,14 @@ class Model(Layer):
         return self._trainer
 
     def fit(self, x: Any = None, y: Any = None, **kwargs: Any):
-        return self._require_trainer("fit").fit(x, y, **kwargs)
+        trainer = self._require_trainer("fit")
+        with self._lock.writing("fit"):
+            return trainer.fit(x, y, **kwargs)
 
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any):
-        return self._require_trainer("evaluate").evaluate(x, y, **kwargs)
+        trainer = self._require_trainer("evaluate")
+        with self._lock.writing("evaluate"):  # the metrics' running state is shared
+            return trainer.evaluate(x, y, **kwargs)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", steps: Any = None, callbacks: Any = None) -> Any:
         if (
@@ -495,21 +526,34 @@ class Model(Layer):
             and x.flags.c_contiguous
             and self.built
             and self._output_struct is None
-            and 0 < x.shape[0] <= (batch_size if type(batch_size) is int and batch_size > 0 else 32)
-        ):
-            y = _inference.run(self, x)  # one native call for chains of Dense layers
+            and (batch_size is None or (type(batch_size) is int and batch_size > 0))
+            and 0 < x.shape[0] <= (batch_size or 32)
+        ):  # an invalid batch_size takes the general path, which reports it
+            lock = self._lock
+            lock.acquire_read()
+            try:
+                y = _inference.run(self, x)  # one native call for chains of Dense layers
+            finally:
+                lock.release_read()
             if y is not None:
                 return y
-        from pynncore.trainer import Trainer
+        from pynncore.trainer import Trainer, _as_input
 
         trainer = self._trainer or Trainer(self)
-        return trainer.predict(x, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
+        x = _as_input(x, "predict")
+        self._build_exclusive(x if x.shape[0] else np.zeros((1,) + x.shape[1:], np.float32))
+        with self._lock.reading():
+            return trainer.predict(x, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None, return_dict: bool = False):
-        return self._require_trainer("train_on_batch").train_on_batch(x, y, sample_weight=sample_weight, class_weight=class_weight, return_dict=return_dict)
+        trainer = self._require_trainer("train_on_batch")
+        with self._lock.writing("train_on_batch"):
+            return trainer.train_on_batch(x, y, sample_weight=sample_weight, class_weight=class_weight, return_dict=return_dict)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):
-        return self._require_trainer("test_on_batch").test_on_batch(x, y, sample_weight=sample_weight, return_dict=return_dict)
+        trainer = self._require_trainer("test_on_batch")
+        with self._lock.writing("test_on_batch"):
+            return trainer.test_on_batch(x, y, sample_weight=sample_weight, return_dict=return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
         y = self.call(x, training=False)
@@ -526,7 +570,8 @@ class Model(Layer):
 
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"{filepath} exists and overwrite=False")
-        saving.save_model(self, filepath)
+        with self._lock.reading():
+            saving.save_model(self, filepath)
 
     def save_weights(self, filepath: str, overwrite: bool = True) -> None:
         import os
@@ -535,12 +580,14 @@ class Model(Layer):
 
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"{filepath} exists and overwrite=False")
-        saving.save_weights(self, filepath)
+        with self._lock.reading():
+            saving.save_weights(self, filepath)
 
     def load_weights(self, filepath: str) -> None:
         from pynncore import saving
 
-        saving.load_weights(self, filepath)
+        with self._lock.writing("load_weights"):
+            saving.load_weights(self, filepath)
 
     # -- description -----------------------------------------------------------------------------
 

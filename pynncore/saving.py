@@ -372,25 +372,54 @@ def save_model(model: Any, path: str) -> None:
     cc = _compile_config(model)
     if cc is not None:
         meta["compile"] = json.dumps(cc)
-    _safetensors.save_file(tensors, path, metadata=meta)
+    _safetensors.save_file(tensors, path, metadata=meta, checksum=True)
+
+
+def _json_field(meta: dict, key: str, path: str) -> Any:
+    """A JSON document from the metadata: strict JSON (no NaN/Infinity), bounded nesting."""
+    try:
+        return json.loads(meta[key], parse_constant=_reject_json_constant)
+    except KeyError:
+        raise ValueError(f"{path}: the model description is missing (no '{key}' entry)") from None
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"{path}: the '{key}' entry is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: the '{key}' entry is nested too deeply") from None
+
+
+def _reject_json_constant(name: str) -> Any:
+    raise ValueError(f"model file: the description holds {name}, which is not valid JSON")
 
 
 def load_model(path: str, compile: bool = True) -> Any:
     """Loads a model saved with ``model.save(path)``; weights, and compile settings and
-    optimizer state when present (training resumes where it stopped)."""
+    optimizer state when present (training resumes where it stopped).
+
+    Nothing in the file is executed. A file that is not a pynncore model, is damaged
+    (checksum, truncation), or describes an unknown class or an invalid configuration raises
+    ``ValueError``; ``OSError`` only when the file cannot be read."""
+    try:
+        return _load_model(path, compile)
+    except RecursionError:
+        raise ValueError(f"{path}: the model description is nested too deeply") from None
+    except (TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        raise ValueError(f"{path}: invalid model description ({type(exc).__name__}: {exc})") from exc
+    except MemoryError as exc:
+        raise ValueError(f"{path}: the model description asks for more memory than is available ({exc})") from None
+
+
+def _load_model(path: str, compile: bool) -> Any:
     tensors, meta = _safetensors.load_file(path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a pynncore model file (metadata format={meta.get('format') if isinstance(meta, dict) else None!r})")
-    try:
-        spec = json.loads(meta["model"])
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: the model description is missing or not valid JSON ({exc})") from None
+    _require_checksum(meta, path)
+    spec = _json_field(meta, "model", path)
     model = deserialize_layer(spec)
     if not model.built:
         raise ValueError(f"{path}: the saved model has no input shape, so its weights cannot be restored")
     _set_weights_from(model, tensors, path)
     if compile and "compile" in meta:
-        cc = json.loads(meta["compile"])
+        cc = _json_field(meta, "compile", path)
         model.compile(**_compile_args(cc, path))
         state = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
         if state:
@@ -401,11 +430,25 @@ def load_model(path: str, compile: bool = True) -> Any:
 
 
 def save_weights(model: Any, path: str) -> None:
-    _safetensors.save_file(_weight_tensors(model), path, metadata={"format": FORMAT + ".weights", "format_version": FORMAT_VERSION})
+    _safetensors.save_file(
+        _weight_tensors(model), path, metadata={"format": FORMAT + ".weights", "format_version": FORMAT_VERSION}, checksum=True
+    )
+
+
+def _require_checksum(meta: dict, path: str) -> None:
+    """pynncore writes a checksum into every model and weights file, and the reader verifies
+    it; a pynncore file without one has been damaged (for instance in the checksum's name)."""
+    if _safetensors.CHECKSUM_KEY not in meta:
+        raise ValueError(
+            f"{path}: the file says it is a pynncore file ({meta.get('format')!r}) but carries no "
+            f"'{_safetensors.CHECKSUM_KEY}' checksum: it is damaged or was not written by pynncore"
+        )
 
 
 def load_weights(model: Any, path: str) -> None:
     tensors, meta = _safetensors.load_file(path)
+    if meta.get("format") in (FORMAT, FORMAT + ".weights"):
+        _require_checksum(meta, path)
     if not model.built:
         raise ValueError(f"load_weights: build the model (give it an input shape) before loading {path}")
     _set_weights_from(model, tensors, path)

@@ -30,6 +30,12 @@ void bind_config(py::module_& m) {
       },
       py::arg("n"));
 
+  m.def("get_deterministic", &deterministic,
+        "Whether reductions use a fixed order independent of the thread count.");
+  m.def("set_deterministic", &set_deterministic, py::arg("on"));
+  m.def("forked_single_threaded", &forked_single_threaded,
+        "True in a child process forked after a parallel region ran: kernels use one thread.");
+
   m.def("get_cpu_path", [] { return std::string(isa_name(current_isa())); });
   m.def(
       "set_cpu_path", [](const std::string& name) { set_isa(parse_isa(name)); },

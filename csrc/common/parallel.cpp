@@ -1,5 +1,7 @@
 #include "common/parallel.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <thread>
 
@@ -20,9 +22,26 @@ std::atomic<int>& thread_setting() {
   return n;
 }
 
+std::atomic<bool> g_deterministic{false};
+std::atomic<bool> g_team_started{false};  // this process has opened a parallel region
+std::atomic<bool> g_forked_child{false};  // forked after a region ran: no more teams
+
+// Runs in the child right after fork(), before fork() returns there; only async-signal-safe
+// work (atomic stores) happens here.
+void on_fork_child() {
+  if (g_team_started.load(std::memory_order_relaxed))
+    g_forked_child.store(true, std::memory_order_relaxed);
+}
+
+// Registered once when the library is loaded.
+const int g_atfork_registered = pthread_atfork(nullptr, nullptr, &on_fork_child);
+
 }  // namespace
 
-int get_num_threads() { return thread_setting().load(std::memory_order_relaxed); }
+int get_num_threads() {
+  if (g_forked_child.load(std::memory_order_relaxed)) return 1;
+  return thread_setting().load(std::memory_order_relaxed);
+}
 
 void set_num_threads(int n) {
 #ifdef _OPENMP
@@ -39,5 +58,21 @@ bool openmp_enabled() {
   return false;
 #endif
 }
+
+bool deterministic() { return g_deterministic.load(std::memory_order_relaxed); }
+
+void set_deterministic(bool on) { g_deterministic.store(on, std::memory_order_relaxed); }
+
+bool teams_usable() {
+  (void)g_atfork_registered;
+  return !g_forked_child.load(std::memory_order_relaxed);
+}
+
+void note_team_started() {
+  if (!g_team_started.load(std::memory_order_relaxed))
+    g_team_started.store(true, std::memory_order_relaxed);
+}
+
+bool forked_single_threaded() { return g_forked_child.load(std::memory_order_relaxed); }
 
 }  // namespace pyn

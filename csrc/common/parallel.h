@@ -18,6 +18,22 @@ int get_num_threads();
 void set_num_threads(int n);
 bool openmp_enabled();
 
+// Deterministic mode: reductions whose partial sums would otherwise follow the thread split
+// add fixed-size blocks in a fixed order instead, so results do not depend on the thread
+// count. Off by default (the thread-split sums are a little faster).
+bool deterministic();
+void set_deterministic(bool on);
+
+// Fork safety. libgomp's worker pool does not survive fork(): in a child process forked after
+// this process ran a parallel region, opening another region would wait forever for workers
+// that do not exist there. A pthread_atfork handler marks such a child, and from then on
+// parallel() runs every kernel on the calling thread (get_num_threads() reports 1 and
+// set_num_threads() is accepted but cannot add threads). A child forked before any parallel
+// region ran keeps full threading.
+bool teams_usable();
+void note_team_started();
+bool forked_single_threaded();
+
 inline bool in_parallel() {
 #ifdef _OPENMP
   return omp_in_parallel() != 0;
@@ -44,7 +60,8 @@ inline thread_local int serial_depth = 0;
 template <class Fn>
 void parallel(int nthreads, Fn&& fn) {
 #ifdef _OPENMP
-  if (nthreads > 1 && !in_parallel()) {
+  if (nthreads > 1 && !in_parallel() && teams_usable()) {
+    note_team_started();
     const int outer_serial = detail::serial_depth;  // a real team starts afresh
     detail::serial_depth = 0;
 #pragma omp parallel num_threads(nthreads)

@@ -7,6 +7,7 @@
 //                           aligned array
 #include "kernels/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -249,11 +250,52 @@ double nadam_update(int64_t n, float* p, const float* g, float* m, float* v,
   return prod_t;
 }
 
+namespace {
+
+// Deterministic mode: sums of squares are taken over fixed blocks of kFixedBlock elements
+// (counted from the start of each range), whichever thread computes a block, and the block
+// sums are added in block order; the result is the same for every thread count.
+constexpr int64_t kFixedBlock = 16384;  // a multiple of kAlign
+
+// One block: segment `seg`, elements [lo, hi).
+struct SumBlock {
+  int64_t seg, lo, hi;
+};
+
+void fixed_block_sums(const float* x, int64_t num_segments, const int64_t* offsets, double* out,
+                      int num_threads) {
+  const auto sum_sq = current_kernels().sum_sq;
+  std::vector<SumBlock> blocks;
+  for (int64_t s = 0; s < num_segments; ++s)
+    for (int64_t lo = offsets[s]; lo < offsets[s + 1]; lo += kFixedBlock)
+      blocks.push_back({s, lo, std::min(lo + kFixedBlock, offsets[s + 1])});
+  std::vector<double> part(blocks.size(), 0.0);
+  const int64_t nb = static_cast<int64_t>(blocks.size());
+  const int nt = update_threads(offsets[num_segments] - offsets[0], num_threads);
+  parallel(nt, [&](int tid, int nth) {
+    int64_t b0, b1;
+    split_range(nb, 1, nth, tid, &b0, &b1);
+    for (int64_t b = b0; b < b1; ++b)
+      part[static_cast<size_t>(b)] = sum_sq(x, blocks[static_cast<size_t>(b)].lo,
+                                            blocks[static_cast<size_t>(b)].hi);
+  });
+  for (int64_t s = 0; s < num_segments; ++s) out[s] = 0.0;
+  for (int64_t b = 0; b < nb; ++b) out[blocks[static_cast<size_t>(b)].seg] += part[static_cast<size_t>(b)];
+}
+
+}  // namespace
+
 double sum_of_squares(int64_t n, const float* x, int num_threads) {
   PYN_CHECK(n >= 0, "sum_of_squares: expected a number of elements >= 0; got ", n);
   if (n == 0) return 0.0;
   PYN_CHECK(x != nullptr, "sum_of_squares: x must not be null");
   const auto sum_sq = current_kernels().sum_sq;
+  if (deterministic()) {
+    const int64_t offsets[2] = {0, n};
+    double out = 0.0;
+    fixed_block_sums(x, 1, offsets, &out, num_threads);
+    return out;
+  }
   const int nt = update_threads(n, num_threads);
   if (nt <= 1) return sum_sq(x, 0, n);
   double partial[64] = {};
@@ -282,6 +324,7 @@ void segment_sum_of_squares(int64_t n, const float* x, int64_t num_segments,
               " got offsets[", s - 1, "]=", offsets[s - 1], " > offsets[", s, "]=", offsets[s]);
   }
   PYN_CHECK(offsets[num_segments] == offsets[0] || x != nullptr, fn, ": x must not be null");
+  if (deterministic()) return fixed_block_sums(x, num_segments, offsets, out, num_threads);
   const auto sum_sq = current_kernels().sum_sq;
   const int64_t first = offsets[0], total = offsets[num_segments] - first;
   const int nt = update_threads(total, num_threads);
