@@ -537,13 +537,13 @@ class Model(Layer):
                 lock.release_read()
             if y is not None:
                 return y
-        from pynncore.trainer import Trainer, _as_input
+        from pynncore.trainer import Trainer
 
         trainer = self._trainer or Trainer(self)
-        x = _as_input(x, "predict")
-        self._build_exclusive(x if x.shape[0] else np.zeros((1,) + x.shape[1:], np.float32))
+        xs = trainer._inputs(x, "predict")
+        self._build_exclusive(xs[0] if xs[0].shape[0] else np.zeros((1,) + xs[0].shape[1:], np.float32))
         with self._lock.reading():
-            return trainer.predict(x, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
+            return trainer.predict(xs if len(xs) > 1 else xs[0], batch_size=batch_size, verbose=verbose, callbacks=callbacks)
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None, return_dict: bool = False):
         trainer = self._require_trainer("train_on_batch")
