@@ -14,18 +14,19 @@ Supported: ``Sequential`` models and functional models with one input, made of
 - ``MaxPooling1D/2D`` and ``AveragePooling1D/2D`` (``"valid"``, ``"same"``; the ``"same"``
   average leaves the padding out), ``GlobalMaxPooling1D/2D``, ``GlobalAveragePooling1D/2D``
   (``keepdims`` either way);
-- ``ZeroPadding1D/2D``, ``Cropping1D/2D``, ``UpSampling1D/2D`` (``"nearest"``),
+- ``ZeroPadding1D/2D``, ``Cropping1D/2D``, ``UpSampling1D/2D`` (``"nearest"``, ``"bilinear"``),
   ``SpatialDropout1D/2D`` (the identity);
 - ``Embedding`` (the ids arrive as float32 in ``"input"`` and are cast to int64);
 - ``SimpleRNN``, ``LSTM`` and ``GRU`` (both ``reset_after``) as ONNX ``RNN`` / ``LSTM`` /
   ``GRU`` with activations tanh, sigmoid or relu, ``return_sequences`` either way and
   ``go_backwards``, and ``Bidirectional`` over them (``merge_mode`` concat, sum, ave, mul);
+- ``TimeDistributed`` over any exported layer (known per-step shapes);
 
 with every activation in ``pynncore.activations``. Any other layer raises
 ``NotImplementedError`` naming it, unless an exporter is registered for its class, and so do
 configurations with no single-output inference graph: ``Embedding(mask_zero=True)`` (masks are
 not exported), ``stateful`` or ``return_state`` recurrent layers, ``Bidirectional`` with
-``merge_mode=None``, bilinear ``UpSampling2D``.
+``merge_mode=None``.
 
 The file uses ONNX opset ``OPSET`` and IR version ``IR_VERSION`` (ONNX 1.12's pair), which
 onnxruntime has read since version 1.13. It is written to a temporary file in the target
@@ -276,6 +277,7 @@ def _register_builtin() -> None:
         MaxPooling1D,
         MaxPooling2D,
         SimpleRNN,
+        TimeDistributed,
         UpSampling1D,
         UpSampling2D,
         ZeroPadding1D,
@@ -295,6 +297,7 @@ def _register_builtin() -> None:
         ((Embedding,), _embedding),
         ((SimpleRNN, LSTM, GRU), _recurrent),
         ((Bidirectional,), _bidirectional),
+        ((TimeDistributed,), _time_distributed),
     ]
     for classes, fn in table:
         for cls in classes:
@@ -443,19 +446,29 @@ def _cropping(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
 
 
 def _upsampling(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    nd = len(layer._factors)
     interpolation = getattr(layer, "interpolation", "nearest")
-    if interpolation != "nearest":
-        raise NotImplementedError(f"{_what(layer)}: only interpolation='nearest' is exported. Received: {interpolation!r}")
-    scales = g.constant([1.0] + [float(f) for f in layer._factors] + [1.0], f"{layer.name}/scales")
-    # integer factors, asymmetric coordinates and floor: each pixel becomes a block
-    return g.node(
+    if interpolation == "nearest":
+        # integer factors, asymmetric coordinates and floor: each pixel becomes a block
+        scales = g.constant([1.0] + [float(f) for f in layer._factors] + [1.0], f"{layer.name}/scales")
+        return g.node(
+            "Resize",
+            [x, "", scales],
+            base=layer.name,
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
+    # bilinear, half-pixel centres, edges clamped; resized on channels-first data
+    scales = g.constant([1.0, 1.0] + [float(f) for f in layer._factors], f"{layer.name}/scales")
+    y = g.node(
         "Resize",
-        [x, "", scales],
-        base=layer.name,
-        mode="nearest",
-        coordinate_transformation_mode="asymmetric",
-        nearest_mode="floor",
+        [_to_channels_first(g, x, nd, layer.name), "", scales],
+        base=f"{layer.name}/resize",
+        mode="linear",
+        coordinate_transformation_mode="half_pixel",
     )
+    return _to_channels_last(g, y, nd, layer.name)
 
 
 def _dropout(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
@@ -701,3 +714,35 @@ def export_onnx(model: Any, filepath: Any) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+# -- wrappers ----------------------------------------------------------------------------------
+
+
+def _time_distributed(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    """(N, T, ...) -> (N * T, ...) -> the wrapped layer -> (N, T, ...)."""
+    inner = layer.layer
+    exporter = _EXPORTERS.get(type(inner))
+    if exporter is None:
+        raise NotImplementedError(
+            f"{_what(layer)}: the wrapped layer '{inner.name}' of class {type(inner).__name__} has no ONNX exporter"
+        )
+    frame = tuple(input_shape[2:])
+    if any(d is None for d in frame):
+        raise NotImplementedError(f"{_what(layer)}: needs known per-step shapes. Received: shape={input_shape}")
+    out_frame = tuple(inner.compute_output_shape((None,) + frame)[1:])
+    base = layer.name
+    flat = g.node("Reshape", [x, g.constant([-1, *frame], f"{base}/frames", dtype=np.int64)], base=f"{base}/frames")
+    y = exporter(inner, g, flat, (None,) + frame)
+    lead = g.node(
+        "Slice",
+        [
+            g.node("Shape", [x], base=f"{base}/shape"),
+            g.constant([0], f"{base}/zero", dtype=np.int64),
+            g.constant([2], f"{base}/two", dtype=np.int64),
+        ],
+        base=f"{base}/batch_time",
+    )
+    frame_shape = g.constant(list(out_frame), f"{base}/frame_shape", dtype=np.int64)
+    shape = g.node("Concat", [lead, frame_shape], base=f"{base}/out_shape", axis=0)
+    return g.node("Reshape", [y, shape], base=base)

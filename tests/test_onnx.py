@@ -385,7 +385,8 @@ def test_unsupported_configurations_raise(onnx, tmp_path):
         ([layers.Embedding(5, 2, mask_zero=True, input_shape=(3,))], "mask_zero"),
         ([layers.SimpleRNN(2, activation="elu", input_shape=(3, 2))], "activation 'elu'"),
         ([layers.GRU(2, recurrent_activation="hard_sigmoid", input_shape=(3, 2))], "hard_sigmoid"),
-        ([layers.UpSampling2D(2, interpolation="bilinear", input_shape=(3, 3, 1))], "nearest"),
+        ([layers.TimeDistributed(layers.Conv1D(2, 2), input_shape=(3, None, 2))], "per-step shapes"),
+        ([layers.TimeDistributed(layers.Masking(), input_shape=(3, 2))], "Masking has no ONNX exporter"),
         ([layers.Conv2DTranspose(2, 3, input_shape=(None, None, 1))], "spatial input sizes"),
         ([layers.LSTM(2, stateful=True, batch_size=2, input_shape=(3, 2))], "stateful"),
     ]
@@ -402,3 +403,27 @@ def test_unsupported_configurations_raise(onnx, tmp_path):
         layer.build((None, 3, 2))
         with pytest.raises(NotImplementedError, match=match):
             onnx_export._EXPORTERS[type(layer)](layer, onnx_export.OnnxGraph(), "input", (None, 3, 2))
+
+
+def test_bilinear_upsampling(ort, tmp_path, rng):
+    model = Sequential([layers.UpSampling2D((2, 3), interpolation="bilinear", input_shape=(4, 5, 3))])
+    _check_batches(ort, model, (4, 5, 3), tmp_path, rng)
+
+
+def test_time_distributed(ort, tmp_path, rng):
+    model = Sequential([
+        layers.TimeDistributed(layers.Conv2D(4, 3, strides=2, padding="same", activation="relu"), input_shape=(3, 7, 5, 2)),
+        layers.TimeDistributed(layers.MaxPooling2D(2, padding="same")),
+        layers.TimeDistributed(layers.Flatten()),
+        layers.TimeDistributed(layers.Dense(5, activation="tanh")),
+        layers.LSTM(3),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (3, 7, 5, 2), tmp_path, rng)
+    model = Sequential([layers.TimeDistributed(layers.Dense(4), input_shape=(None, 6))])
+    _randomize(model, rng)
+    path = str(tmp_path / "m.onnx")
+    model.export_onnx(path)
+    for n, t in ((1, 1), (3, 5)):
+        x = rng.standard_normal((n, t, 6)).astype(np.float32)
+        np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
