@@ -277,14 +277,14 @@ def _register_builtin() -> None:
         MaxPooling1D,
         MaxPooling2D,
         SimpleRNN,
+        SpatialDropout1D,
+        SpatialDropout2D,
         TimeDistributed,
         UpSampling1D,
         UpSampling2D,
         ZeroPadding1D,
         ZeroPadding2D,
     )
-    from pynncore.layers.regularization import _SpatialDropout
-
     table = [
         ((Conv1D, Conv2D), _conv),
         ((Conv2DTranspose,), _conv_transpose),
@@ -293,7 +293,7 @@ def _register_builtin() -> None:
         ((ZeroPadding1D, ZeroPadding2D), _zero_padding),
         ((Cropping1D, Cropping2D), _cropping),
         ((UpSampling1D, UpSampling2D), _upsampling),
-        (tuple(_SpatialDropout.__subclasses__()), _dropout),
+        ((SpatialDropout1D, SpatialDropout2D), _dropout),
         ((Embedding,), _embedding),
         ((SimpleRNN, LSTM, GRU), _recurrent),
         ((Bidirectional,), _bidirectional),
@@ -340,6 +340,10 @@ def _window_pads(layer: Any, spatial: Sequence[Optional[int]], kernel: Sequence[
                 begins.append(keff - 1)
                 ends.append(0)
                 continue
+            if s == 1:  # "same" pads keff - 1 whatever the size
+                begins.append((keff - 1) // 2)
+                ends.append(keff - 1 - (keff - 1) // 2)
+                continue
             return None
         out, before = conv_output_size(int(n), k, s, d, layer.padding)
         begins.append(before)
@@ -359,6 +363,11 @@ def _conv(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
     if layer.use_bias:
         inputs.append(g.constant(layer.bias.value, f"{layer.name}/bias"))
     pads = _window_pads(layer, input_shape[1 : 1 + nd], layer.kernel_size, layer.strides, layer.dilation_rate)
+    if pads is None and max(layer.dilation_rate) > 1:
+        raise NotImplementedError(
+            f"{_what(layer)}: padding='same' with strides > 1 and dilation > 1 needs known spatial "
+            f"sizes. Received: shape={input_shape}"
+        )
     y = g.node(
         "Conv",
         inputs,

@@ -244,12 +244,15 @@ def test_conv1d(ort, padding, strides, dilation, tmp_path, rng):
 def test_conv1d_variable_length(ort, padding, tmp_path, rng):
     model = Sequential([
         layers.Conv1D(4, 4, strides=2, padding=padding, input_shape=(None, 3)),
+        layers.Conv1D(3, 3, dilation_rate=2, padding=padding),
+        layers.MaxPooling1D(3, strides=2, padding="same"),
+        layers.AveragePooling1D(2, padding="same"),
         layers.GlobalAveragePooling1D(),
     ])
     _randomize(model, rng)
     path = str(tmp_path / "m.onnx")
     model.export_onnx(path)
-    for t in (5, 8, 13):
+    for t in (4, 8, 13):
         x = rng.standard_normal((2, t, 3)).astype(np.float32)
         np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
 
@@ -388,6 +391,7 @@ def test_unsupported_configurations_raise(onnx, tmp_path):
         ([layers.TimeDistributed(layers.Conv1D(2, 2), input_shape=(3, None, 2))], "per-step shapes"),
         ([layers.TimeDistributed(layers.Masking(), input_shape=(3, 2))], "Masking has no ONNX exporter"),
         ([layers.Conv2DTranspose(2, 3, input_shape=(None, None, 1))], "spatial input sizes"),
+        ([layers.Conv2D(2, 3, strides=2, dilation_rate=2, padding="same", input_shape=(None, 5, 1))], "known spatial"),
         ([layers.LSTM(2, stateful=True, batch_size=2, input_shape=(3, 2))], "stateful"),
     ]
     for stack, match in cases:
