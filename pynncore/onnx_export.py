@@ -26,7 +26,8 @@ with every activation in ``pynncore.activations``. Any other layer raises
 ``NotImplementedError`` naming it, unless an exporter is registered for its class, and so do
 configurations with no single-output inference graph: ``Embedding(mask_zero=True)`` (masks are
 not exported), ``stateful`` or ``return_state`` recurrent layers, ``Bidirectional`` with
-``merge_mode=None``.
+``merge_mode=None``, and ``"same"`` convolutions that are both strided and dilated over axes of
+unknown size (onnxruntime's ``auto_pad`` does not take dilation).
 
 The file uses ONNX opset ``OPSET`` and IR version ``IR_VERSION`` (ONNX 1.12's pair), which
 onnxruntime has read since version 1.13. It is written to a temporary file in the target
