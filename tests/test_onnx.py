@@ -393,6 +393,8 @@ def test_unsupported_configurations_raise(onnx, tmp_path):
         ([layers.Conv2DTranspose(2, 3, input_shape=(None, None, 1))], "spatial input sizes"),
         ([layers.Conv2D(2, 3, strides=2, dilation_rate=2, padding="same", input_shape=(None, 5, 1))], "known spatial"),
         ([layers.LSTM(2, stateful=True, batch_size=2, input_shape=(3, 2))], "stateful"),
+        ([layers.Bidirectional(layers.GRU(2, go_backwards=True), input_shape=(3, 2))], "forward then backward"),
+        ([layers.Bidirectional(layers.GRU(2, activation="linear"), input_shape=(3, 2))], "activation .linear."),
     ]
     for stack, match in cases:
         with pytest.raises(NotImplementedError, match=match):
