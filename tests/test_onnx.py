@@ -433,3 +433,21 @@ def test_time_distributed(ort, tmp_path, rng):
     for n, t in ((1, 1), (3, 5)):
         x = rng.standard_normal((n, t, 6)).astype(np.float32)
         np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_dilated_conv2d_transpose_and_unknown_image_size(ort, padding, tmp_path, rng):
+    model = Sequential([layers.Conv2DTranspose(3, (3, 2), dilation_rate=2, padding=padding, input_shape=(4, 5, 2))])
+    _randomize(model, rng)
+    _check_batches(ort, model, (4, 5, 2), tmp_path, rng)
+    model = Sequential([
+        layers.Conv2D(3, 3, strides=2, padding=padding, input_shape=(None, None, 2)),
+        layers.MaxPooling2D(2, strides=(2, 1), padding=padding),
+        layers.GlobalMaxPooling2D(),
+    ])
+    _randomize(model, rng)
+    path = str(tmp_path / "m.onnx")
+    model.export_onnx(path)
+    for h, w in ((5, 6), (8, 7)):
+        x = rng.standard_normal((2, h, w, 2)).astype(np.float32)
+        np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
