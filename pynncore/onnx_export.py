@@ -323,7 +323,13 @@ def _to_channels_last(g: OnnxGraph, x: str, nd: int, base: str) -> str:
     return g.node("Transpose", [x], base=f"{base}/to_nhwc", perm=[0] + list(range(2, nd + 2)) + [1])
 
 
-def _window_pads(layer: Any, spatial: Sequence[Optional[int]], kernel: Sequence[int], strides: Sequence[int], dilation: Sequence[int]) -> Optional[list]:
+def _window_pads(
+    layer: Any,
+    spatial: Sequence[Optional[int]],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    dilation: Sequence[int],
+) -> Optional[list]:
     """ONNX ``pads`` (begins, then ends) of a window op as pynncore computes them (Keras /
     TensorFlow: the odd padding element at the end for ``"same"``, all before for
     ``"causal"``); None for ``"same"`` along an axis of unknown size (``auto_pad`` does it)."""
@@ -605,7 +611,9 @@ def _recurrent(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
 def _bidirectional(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
     fwd, bwd = layer.forward_layer, layer.backward_layer
     if type(fwd) not in _recurrent_classes() or type(bwd) is not type(fwd):
-        raise NotImplementedError(f"{_what(layer)}: wraps {type(fwd).__name__}; only SimpleRNN, LSTM and GRU are exported")
+        raise NotImplementedError(
+            f"{_what(layer)}: wraps {type(fwd).__name__}; only SimpleRNN, LSTM and GRU are exported"
+        )
     _check_recurrent(fwd)
     _check_recurrent(bwd)
     if layer.return_state or layer.merge_mode is None:
@@ -629,7 +637,8 @@ def _bidirectional(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
         axis = 0
         src = y_h
     if mode == "sum":
-        out = g.node("ReduceSum", [src, g.constant([axis], f"{base}/axes", dtype=np.int64)], base=f"{base}/merge", keepdims=0)
+        axes = g.constant([axis], f"{base}/axes", dtype=np.int64)
+        out = g.node("ReduceSum", [src, axes], base=f"{base}/merge", keepdims=0)
     elif mode == "ave":
         out = g.node("ReduceMean", [src], base=f"{base}/merge", axes=[axis], keepdims=0)
     else:  # mul
