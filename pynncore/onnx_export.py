@@ -5,10 +5,29 @@ The graph has one float32 input ``"input"`` of shape ``(batch, ...)`` and one ou
 stored as initializers. Inference behaviour is exported: Dropout is the identity and
 BatchNormalization uses its moving statistics (folded into one multiply and one add).
 
-Supported: ``Sequential`` models and functional models with one input, made of ``Dense``,
-``Activation``, ``Dropout``, ``Flatten``, ``Reshape`` and ``BatchNormalization``, with every
-activation in ``pynncore.activations``. Any other layer raises ``NotImplementedError`` naming
-it, unless an exporter is registered for its class.
+Supported: ``Sequential`` models and functional models with one input, made of
+
+- ``Dense``, ``Activation``, ``Dropout``, ``Flatten``, ``Reshape``, ``BatchNormalization``;
+- ``Conv1D`` and ``Conv2D`` (strides, dilation, groups; padding ``"valid"``, ``"same"`` with
+  the odd padding element at the end, ``"causal"`` for Conv1D) and ``Conv2DTranspose``
+  (``output_padding`` included; known spatial sizes only);
+- ``MaxPooling1D/2D`` and ``AveragePooling1D/2D`` (``"valid"``, ``"same"``; the ``"same"``
+  average leaves the padding out), ``GlobalMaxPooling1D/2D``, ``GlobalAveragePooling1D/2D``
+  (``keepdims`` either way);
+- ``ZeroPadding1D/2D``, ``Cropping1D/2D``, ``UpSampling1D/2D`` (``"nearest"``, ``"bilinear"``),
+  ``SpatialDropout1D/2D`` (the identity);
+- ``Embedding`` (the ids arrive as float32 in ``"input"`` and are cast to int64);
+- ``SimpleRNN``, ``LSTM`` and ``GRU`` (both ``reset_after``) as ONNX ``RNN`` / ``LSTM`` /
+  ``GRU`` with activations tanh, sigmoid or relu, ``return_sequences`` either way and
+  ``go_backwards``, and ``Bidirectional`` over them (``merge_mode`` concat, sum, ave, mul);
+- ``TimeDistributed`` over any exported layer (known per-step shapes);
+
+with every activation in ``pynncore.activations``. Any other layer raises
+``NotImplementedError`` naming it, unless an exporter is registered for its class, and so do
+configurations with no single-output inference graph: ``Embedding(mask_zero=True)`` (masks are
+not exported), ``stateful`` or ``return_state`` recurrent layers, ``Bidirectional`` with
+``merge_mode=None``, and ``"same"`` convolutions that are both strided and dilated over axes of
+unknown size (onnxruntime's ``auto_pad`` does not take dilation).
 
 The file uses ONNX opset ``OPSET`` and IR version ``IR_VERSION`` (ONNX 1.12's pair), which
 onnxruntime has read since version 1.13. It is written to a temporary file in the target
@@ -240,6 +259,400 @@ def _register_builtin() -> None:
         y = g.node("Mul", [x, g.constant(scale.reshape(bshape), f"{layer.name}/scale")], base=f"{layer.name}/mul")
         return g.node("Add", [y, g.constant(shift.reshape(bshape), f"{layer.name}/shift")], base=layer.name)
 
+    from pynncore.layers import (
+        GRU,
+        LSTM,
+        AveragePooling1D,
+        AveragePooling2D,
+        Bidirectional,
+        Conv1D,
+        Conv2D,
+        Conv2DTranspose,
+        Cropping1D,
+        Cropping2D,
+        Embedding,
+        GlobalAveragePooling1D,
+        GlobalAveragePooling2D,
+        GlobalMaxPooling1D,
+        GlobalMaxPooling2D,
+        MaxPooling1D,
+        MaxPooling2D,
+        SimpleRNN,
+        SpatialDropout1D,
+        SpatialDropout2D,
+        TimeDistributed,
+        UpSampling1D,
+        UpSampling2D,
+        ZeroPadding1D,
+        ZeroPadding2D,
+    )
+    table = [
+        ((Conv1D, Conv2D), _conv),
+        ((Conv2DTranspose,), _conv_transpose),
+        ((MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D), _pool),
+        ((GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D), _global_pool),
+        ((ZeroPadding1D, ZeroPadding2D), _zero_padding),
+        ((Cropping1D, Cropping2D), _cropping),
+        ((UpSampling1D, UpSampling2D), _upsampling),
+        ((SpatialDropout1D, SpatialDropout2D), _dropout),
+        ((Embedding,), _embedding),
+        ((SimpleRNN, LSTM, GRU), _recurrent),
+        ((Bidirectional,), _bidirectional),
+        ((TimeDistributed,), _time_distributed),
+    ]
+    for classes, fn in table:
+        for cls in classes:
+            register_builtin(cls)(fn)
+
+
+# -- channels-last spatial layers --------------------------------------------------------------
+
+_INT64_MAX = np.iinfo(np.int64).max
+_INT64_MIN = np.iinfo(np.int64).min
+
+
+def _what(layer: Any) -> str:
+    return f"ONNX export: layer '{layer.name}' of class {type(layer).__name__}"
+
+
+def _to_channels_first(g: OnnxGraph, x: str, nd: int, base: str) -> str:
+    return g.node("Transpose", [x], base=f"{base}/to_nchw", perm=[0, nd + 1] + list(range(1, nd + 1)))
+
+
+def _to_channels_last(g: OnnxGraph, x: str, nd: int, base: str) -> str:
+    return g.node("Transpose", [x], base=f"{base}/to_nhwc", perm=[0] + list(range(2, nd + 2)) + [1])
+
+
+def _window_pads(
+    layer: Any,
+    spatial: Sequence[Optional[int]],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    dilation: Sequence[int],
+) -> Optional[list]:
+    """ONNX ``pads`` (begins, then ends) of a window op as pynncore computes them (Keras /
+    TensorFlow: the odd padding element at the end for ``"same"``, all before for
+    ``"causal"``); None for ``"same"`` along an axis of unknown size (``auto_pad`` does it)."""
+    from pynncore.ops import conv_output_size
+
+    begins, ends = [], []
+    for n, k, s, d in zip(spatial, kernel, strides, dilation):
+        if layer.padding == "valid":
+            begins.append(0)
+            ends.append(0)
+            continue
+        keff = (k - 1) * d + 1
+        if n is None:
+            if layer.padding == "causal":
+                begins.append(keff - 1)
+                ends.append(0)
+                continue
+            if s == 1:  # "same" pads keff - 1 whatever the size
+                begins.append((keff - 1) // 2)
+                ends.append(keff - 1 - (keff - 1) // 2)
+                continue
+            return None
+        out, before = conv_output_size(int(n), k, s, d, layer.padding)
+        begins.append(before)
+        ends.append(max((out - 1) * s + keff - int(n) - before, 0))
+    return begins + ends
+
+
+def _pad_attrs(pads: Optional[list]) -> dict:
+    return {"auto_pad": "SAME_UPPER"} if pads is None else {"pads": pads}
+
+
+def _conv(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    nd = layer._rank
+    # (k..., C / groups, filters) -> (filters, C / groups, k...)
+    w = np.transpose(layer.kernel.value, (nd + 1, nd) + tuple(range(nd)))
+    inputs = [_to_channels_first(g, x, nd, layer.name), g.constant(w, f"{layer.name}/kernel")]
+    if layer.use_bias:
+        inputs.append(g.constant(layer.bias.value, f"{layer.name}/bias"))
+    pads = _window_pads(layer, input_shape[1 : 1 + nd], layer.kernel_size, layer.strides, layer.dilation_rate)
+    if pads is None and max(layer.dilation_rate) > 1:
+        raise NotImplementedError(
+            f"{_what(layer)}: padding='same' with strides > 1 and dilation > 1 needs known spatial "
+            f"sizes. Received: shape={input_shape}"
+        )
+    y = g.node(
+        "Conv",
+        inputs,
+        base=f"{layer.name}/conv",
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.strides),
+        dilations=list(layer.dilation_rate),
+        group=int(layer.groups),
+        **_pad_attrs(pads),
+    )
+    return export_activation(g, layer.activation, _to_channels_last(g, y, nd, layer.name))
+
+
+def _conv_transpose(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    from pynncore.ops import conv_transpose_output_size
+
+    spatial = input_shape[1:3]
+    if any(n is None for n in spatial):
+        raise NotImplementedError(f"{_what(layer)}: needs known spatial input sizes. Received: shape={input_shape}")
+    begins, ends, extra = [], [], []
+    for i, n in enumerate(spatial):
+        k, s, d = layer.kernel_size[i], layer.strides[i], layer.dilation_rate[i]
+        op = None if layer.output_padding is None else layer.output_padding[i]
+        out, before = conv_transpose_output_size(int(n), k, s, d, layer.padding, op)
+        # ONNX: out = (n - 1) s + keff - begin - end + output_padding
+        rest = (int(n) - 1) * s + (k - 1) * d + 1 - before - out
+        begins.append(before)
+        ends.append(max(rest, 0))
+        extra.append(max(-rest, 0))
+    # (kh, kw, filters, C) -> (C, filters, kh, kw)
+    w = np.transpose(layer.kernel.value, (3, 2, 0, 1))
+    inputs = [_to_channels_first(g, x, 2, layer.name), g.constant(w, f"{layer.name}/kernel")]
+    if layer.use_bias:
+        inputs.append(g.constant(layer.bias.value, f"{layer.name}/bias"))
+    y = g.node(
+        "ConvTranspose",
+        inputs,
+        base=f"{layer.name}/conv_transpose",
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.strides),
+        dilations=list(layer.dilation_rate),
+        pads=begins + ends,
+        output_padding=extra,
+    )
+    return export_activation(g, layer.activation, _to_channels_last(g, y, 2, layer.name))
+
+
+def _pool(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    nd = layer._nd
+    pads = _window_pads(layer, input_shape[1 : 1 + nd], layer.pool_size, layer.strides, (1,) * nd)
+    attrs = dict(kernel_shape=list(layer.pool_size), strides=list(layer.strides), **_pad_attrs(pads))
+    if layer._mode == "max":
+        op = "MaxPool"
+    else:
+        op = "AveragePool"
+        attrs["count_include_pad"] = 0  # "same": the mean of the window's pixels inside the input
+    y = g.node(op, [_to_channels_first(g, x, nd, layer.name)], base=f"{layer.name}/pool", **attrs)
+    return _to_channels_last(g, y, nd, layer.name)
+
+
+def _global_pool(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    op = "ReduceMax" if layer._mode == "max" else "ReduceMean"
+    axes = list(range(1, layer._nd + 1))
+    return g.node(op, [x], base=layer.name, axes=axes, keepdims=int(layer.keepdims))
+
+
+def _zero_padding(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    begins = [0] + [a for a, _ in layer.padding] + [0]
+    ends = [0] + [b for _, b in layer.padding] + [0]
+    pads = g.constant(begins + ends, f"{layer.name}/pads", dtype=np.int64)
+    return g.node("Pad", [x, pads], base=layer.name, mode="constant")
+
+
+def _cropping(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    nd = len(layer.cropping)
+    starts = [a for a, _ in layer.cropping]
+    ends = [-b if b else _INT64_MAX for _, b in layer.cropping]
+    inputs = [
+        x,
+        g.constant(starts, f"{layer.name}/starts", dtype=np.int64),
+        g.constant(ends, f"{layer.name}/ends", dtype=np.int64),
+        g.constant(list(range(1, nd + 1)), f"{layer.name}/axes", dtype=np.int64),
+    ]
+    return g.node("Slice", inputs, base=layer.name)
+
+
+def _upsampling(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    nd = len(layer._factors)
+    interpolation = getattr(layer, "interpolation", "nearest")
+    if interpolation == "nearest":
+        # integer factors, asymmetric coordinates and floor: each pixel becomes a block
+        scales = g.constant([1.0] + [float(f) for f in layer._factors] + [1.0], f"{layer.name}/scales")
+        return g.node(
+            "Resize",
+            [x, "", scales],
+            base=layer.name,
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
+    # bilinear, half-pixel centres, edges clamped; resized on channels-first data
+    scales = g.constant([1.0, 1.0] + [float(f) for f in layer._factors], f"{layer.name}/scales")
+    y = g.node(
+        "Resize",
+        [_to_channels_first(g, x, nd, layer.name), "", scales],
+        base=f"{layer.name}/resize",
+        mode="linear",
+        coordinate_transformation_mode="half_pixel",
+    )
+    return _to_channels_last(g, y, nd, layer.name)
+
+
+def _dropout(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    return x  # inference: identity
+
+
+def _embedding(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    if layer.mask_zero:
+        raise NotImplementedError(f"{_what(layer)}: mask_zero=True (masks are not exported)")
+    ids = g.node("Cast", [x], base=f"{layer.name}/ids", to=g._onnx.TensorProto.INT64)
+    table = g.constant(layer.embeddings.value, f"{layer.name}/embeddings")
+    return g.node("Gather", [table, ids], base=layer.name, axis=0)
+
+
+# -- recurrent layers --------------------------------------------------------------------------
+
+_RNN_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
+_RNN_OPS = {"simple_rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+_LSTM_GATES = (0, 3, 1, 2)  # Keras i, f, c, o -> ONNX i, o, f, c
+
+
+def _rnn_activation(layer: Any, activation: Any) -> str:
+    name = _RNN_ACTIVATIONS.get(getattr(activation, "name", None))
+    if name is None:
+        raise NotImplementedError(
+            f"{_what(layer)}: activation {getattr(activation, 'name', activation)!r} is not exported "
+            f"in recurrent layers (supported: {', '.join(sorted(_RNN_ACTIVATIONS))})"
+        )
+    return name
+
+
+def _check_recurrent(layer: Any) -> None:
+    if layer.stateful:
+        raise NotImplementedError(f"{_what(layer)}: stateful=True is not exported")
+    if layer.return_state:
+        raise NotImplementedError(f"{_what(layer)}: return_state=True is not exported (one output)")
+
+
+def _rnn_direction(layer: Any) -> tuple:
+    """(W, R, B, activations, attributes) of one direction in ONNX layouts."""
+    u = layer.units
+    k = layer.kernel.value.astype(np.float32)
+    r = layer.recurrent_kernel.value.astype(np.float32)
+    cell = layer._cell
+    n_gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[cell]
+    b_in = np.zeros(n_gates * u, np.float32)
+    b_rec = np.zeros(n_gates * u, np.float32)
+    attrs: dict = {}
+    if cell == "gru":
+        attrs["linear_before_reset"] = int(layer.reset_after)
+    if layer.use_bias:
+        b = layer.bias.value.astype(np.float32)
+        if cell == "gru" and layer.reset_after:
+            b_in, b_rec = b[0], b[1]
+        else:
+            b_in = b
+    if cell == "lstm":
+
+        def order(m: np.ndarray) -> np.ndarray:
+            return np.concatenate([m[..., j * u : (j + 1) * u] for j in _LSTM_GATES], axis=-1)
+
+        k, r, b_in = order(k), order(r), order(b_in)
+    act = _rnn_activation(layer, layer.activation)
+    if cell == "simple_rnn":
+        acts = [act]
+    else:
+        rec = _rnn_activation(layer, layer.recurrent_activation)
+        acts = [rec, act, act] if cell == "lstm" else [rec, act]
+    return k.T, r.T, np.concatenate([b_in, b_rec]), acts, attrs
+
+
+def _rnn_node(g: OnnxGraph, directions: Sequence[Any], x_tnf: str, base: str, direction: str) -> tuple:
+    """Adds one ONNX RNN/LSTM/GRU node; returns (Y, Y_h): (T, D, N, U) and (D, N, U)."""
+    parts = [_rnn_direction(layer) for layer in directions]
+    if len({p[4].get("linear_before_reset") for p in parts}) > 1:
+        raise NotImplementedError(f"{_what(directions[0])}: both directions must share reset_after")
+    w = g.constant(np.stack([p[0] for p in parts]), f"{base}/W")
+    r = g.constant(np.stack([p[1] for p in parts]), f"{base}/R")
+    b = g.constant(np.stack([p[2] for p in parts]), f"{base}/B")
+    outs = [g.name(f"{base}/Y"), g.name(f"{base}/Y_h")]
+    g.nodes.append(
+        g._onnx.helper.make_node(
+            _RNN_OPS[directions[0]._cell],
+            [x_tnf, w, r, b],
+            outs,
+            name=g.name(f"node_{base}"),
+            hidden_size=int(directions[0].units),
+            direction=direction,
+            activations=[a for p in parts for a in p[3]],
+            **parts[0][4],
+        )
+    )
+    return outs[0], outs[1]
+
+
+def _time_major(g: OnnxGraph, x: str, base: str, reverse: bool) -> str:
+    x = g.node("Transpose", [x], base=f"{base}/time_major", perm=[1, 0, 2])
+    if reverse:
+        x = g.node(
+            "Slice",
+            [
+                x,
+                g.constant([-1], f"{base}/starts", dtype=np.int64),
+                g.constant([_INT64_MIN], f"{base}/ends", dtype=np.int64),
+                g.constant([0], f"{base}/axes", dtype=np.int64),
+                g.constant([-1], f"{base}/steps", dtype=np.int64),
+            ],
+            base=f"{base}/reversed",
+        )
+    return x
+
+
+def _recurrent(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    _check_recurrent(layer)
+    # go_backwards: the layer reads the reversed sequence and returns its outputs in that
+    # (processed) order, which is a forward run over the reversed input.
+    y, y_h = _rnn_node(g, [layer], _time_major(g, x, layer.name, layer.go_backwards), layer.name, "forward")
+    if layer.return_sequences:
+        y = g.node("Squeeze", [y, g.constant([1], f"{layer.name}/axis1", dtype=np.int64)], base=f"{layer.name}/seq")
+        return g.node("Transpose", [y], base=layer.name, perm=[1, 0, 2])
+    return g.node("Squeeze", [y_h, g.constant([0], f"{layer.name}/axis0", dtype=np.int64)], base=layer.name)
+
+
+def _bidirectional(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    fwd, bwd = layer.forward_layer, layer.backward_layer
+    if type(fwd) not in _recurrent_classes() or type(bwd) is not type(fwd):
+        raise NotImplementedError(
+            f"{_what(layer)}: wraps {type(fwd).__name__}; only SimpleRNN, LSTM and GRU are exported"
+        )
+    _check_recurrent(fwd)
+    _check_recurrent(bwd)
+    if layer.return_state or layer.merge_mode is None:
+        raise NotImplementedError(f"{_what(layer)}: return_state=True or merge_mode=None is not exported (one output)")
+    if fwd.go_backwards or not bwd.go_backwards or fwd.units != bwd.units:
+        raise NotImplementedError(f"{_what(layer)}: the directions must be forward then backward with equal units")
+    base = layer.name
+    # ONNX's reverse direction returns its outputs in input time order, as Bidirectional does.
+    y, y_h = _rnn_node(g, [fwd, bwd], _time_major(g, x, base, False), base, "bidirectional")
+    mode = layer.merge_mode
+    if layer.return_sequences:
+        if mode == "concat":  # (T, 2, N, U) -> (N, T, 2, U) -> (N, T, 2U)
+            y = g.node("Transpose", [y], base=f"{base}/batch_major", perm=[2, 0, 1, 3])
+            return g.node("Reshape", [y, g.constant([0, 0, -1], f"{base}/shape", dtype=np.int64)], base=base)
+        axis = 1
+        src = y
+    else:
+        if mode == "concat":  # (2, N, U) -> (N, 2, U) -> (N, 2U)
+            y = g.node("Transpose", [y_h], base=f"{base}/batch_major", perm=[1, 0, 2])
+            return g.node("Reshape", [y, g.constant([0, -1], f"{base}/shape", dtype=np.int64)], base=base)
+        axis = 0
+        src = y_h
+    if mode == "sum":
+        axes = g.constant([axis], f"{base}/axes", dtype=np.int64)
+        out = g.node("ReduceSum", [src, axes], base=f"{base}/merge", keepdims=0)
+    elif mode == "ave":
+        out = g.node("ReduceMean", [src], base=f"{base}/merge", axes=[axis], keepdims=0)
+    else:  # mul
+        out = g.node("ReduceProd", [src], base=f"{base}/merge", axes=[axis], keepdims=0)
+    if layer.return_sequences:
+        out = g.node("Transpose", [out], base=base, perm=[1, 0, 2])
+    return out
+
+
+def _recurrent_classes() -> tuple:
+    from pynncore.layers import GRU, LSTM, SimpleRNN
+
+    return (SimpleRNN, LSTM, GRU)
+
 
 # -- the model ---------------------------------------------------------------------------------
 
@@ -320,3 +733,35 @@ def export_onnx(model: Any, filepath: Any) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+# -- wrappers ----------------------------------------------------------------------------------
+
+
+def _time_distributed(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    """(N, T, ...) -> (N * T, ...) -> the wrapped layer -> (N, T, ...)."""
+    inner = layer.layer
+    exporter = _EXPORTERS.get(type(inner))
+    if exporter is None:
+        raise NotImplementedError(
+            f"{_what(layer)}: the wrapped layer '{inner.name}' of class {type(inner).__name__} has no ONNX exporter"
+        )
+    frame = tuple(input_shape[2:])
+    if any(d is None for d in frame):
+        raise NotImplementedError(f"{_what(layer)}: needs known per-step shapes. Received: shape={input_shape}")
+    out_frame = tuple(inner.compute_output_shape((None,) + frame)[1:])
+    base = layer.name
+    flat = g.node("Reshape", [x, g.constant([-1, *frame], f"{base}/frames", dtype=np.int64)], base=f"{base}/frames")
+    y = exporter(inner, g, flat, (None,) + frame)
+    lead = g.node(
+        "Slice",
+        [
+            g.node("Shape", [x], base=f"{base}/shape"),
+            g.constant([0], f"{base}/zero", dtype=np.int64),
+            g.constant([2], f"{base}/two", dtype=np.int64),
+        ],
+        base=f"{base}/batch_time",
+    )
+    frame_shape = g.constant(list(out_frame), f"{base}/frame_shape", dtype=np.int64)
+    shape = g.node("Concat", [lead, frame_shape], base=f"{base}/out_shape", axis=0)
+    return g.node("Reshape", [y, shape], base=base)

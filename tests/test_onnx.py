@@ -190,3 +190,264 @@ def test_missing_onnx_is_a_clear_import_error(monkeypatch, tmp_path):
     model = Sequential([layers.Dense(2, input_shape=(3,))])
     with pytest.raises(ImportError, match="pip install onnx"):
         model.export_onnx(str(tmp_path / "m.onnx"))
+
+
+# -- channels-last spatial layers --------------------------------------------------------------
+
+
+def _check_batches(ort, model, shape, tmp_path, rng, rtol=1e-4, atol=1e-4, batches=(1, 2, 5)):
+    """One exported file, several batch sizes, compared with model.predict."""
+    path = str(tmp_path / "m.onnx")
+    model.export_onnx(path)
+    for n in batches:
+        x = rng.standard_normal((n,) + tuple(shape)).astype(np.float32)
+        got = _run(ort, path, x)
+        want = model.predict(x, verbose=0)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides,dilation", [(1, 1), (2, 1), (3, 1), (1, 2)])
+def test_conv2d(ort, padding, strides, dilation, tmp_path, rng):
+    model = Sequential([
+        layers.Conv2D(5, (3, 2), strides=strides, dilation_rate=dilation, padding=padding,
+                      activation="relu", input_shape=(9, 7, 3)),
+        layers.Conv2D(4, 1, use_bias=False, activation="softmax"),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (9, 7, 3), tmp_path, rng)
+
+
+def test_conv2d_groups_and_even_kernel_same(ort, tmp_path, rng):
+    model = Sequential([
+        layers.Conv2D(6, (4, 2), strides=(2, 3), padding="same", groups=2, input_shape=(8, 11, 4)),
+        layers.Conv2D(3, 2, padding="same", groups=3, activation="tanh"),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (8, 11, 4), tmp_path, rng)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same", "causal"])
+@pytest.mark.parametrize("strides,dilation", [(1, 1), (2, 1), (1, 3)])
+def test_conv1d(ort, padding, strides, dilation, tmp_path, rng):
+    model = Sequential([
+        layers.Conv1D(5, 3, strides=strides, dilation_rate=dilation, padding=padding,
+                      activation="gelu", input_shape=(13, 3)),
+        layers.Conv1D(4, 2, padding=padding, groups=1),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (13, 3), tmp_path, rng)
+
+
+@pytest.mark.parametrize("padding", ["same", "causal"])
+def test_conv1d_variable_length(ort, padding, tmp_path, rng):
+    model = Sequential([
+        layers.Conv1D(4, 4, strides=2, padding=padding, input_shape=(None, 3)),
+        layers.Conv1D(3, 3, dilation_rate=2, padding=padding),
+        layers.MaxPooling1D(3, strides=2, padding="same"),
+        layers.AveragePooling1D(2, padding="same"),
+        layers.GlobalAveragePooling1D(),
+    ])
+    _randomize(model, rng)
+    path = str(tmp_path / "m.onnx")
+    model.export_onnx(path)
+    for t in (4, 8, 13):
+        x = rng.standard_normal((2, t, 3)).astype(np.float32)
+        np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides,kernel,output_padding", [(1, 3, None), (2, 3, None), (2, (4, 3), None), (3, 2, (1, 2))])
+def test_conv2d_transpose(ort, padding, strides, kernel, output_padding, tmp_path, rng):
+    model = Sequential([
+        layers.Conv2DTranspose(4, kernel, strides=strides, padding=padding, output_padding=output_padding,
+                               activation="relu", input_shape=(5, 3, 2)),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (5, 3, 2), tmp_path, rng)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("pool,strides", [(2, None), (3, 2), ((3, 2), (1, 2)), (2, 3)])
+def test_pooling2d(ort, padding, pool, strides, tmp_path, rng):
+    model = Sequential([
+        layers.MaxPooling2D(pool, strides=strides, padding=padding, input_shape=(9, 7, 3)),
+        layers.AveragePooling2D(pool, strides=strides, padding=padding),
+    ])
+    _check_batches(ort, model, (9, 7, 3), tmp_path, rng)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("pool,strides", [(2, None), (3, 2), (4, 3)])
+def test_pooling1d(ort, padding, pool, strides, tmp_path, rng):
+    model = Sequential([
+        layers.AveragePooling1D(pool, strides=strides, padding=padding, input_shape=(17, 3)),
+        layers.MaxPooling1D(pool, strides=strides, padding=padding),
+    ])
+    _check_batches(ort, model, (17, 3), tmp_path, rng)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pooling(ort, keepdims, tmp_path, rng):
+    for cls in (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D):
+        model = Sequential([cls(keepdims=keepdims, input_shape=(5, 3, 4))])
+        _check_batches(ort, model, (5, 3, 4), tmp_path, rng)
+    for cls in (layers.GlobalAveragePooling1D, layers.GlobalMaxPooling1D):
+        model = Sequential([cls(keepdims=keepdims, input_shape=(7, 3))])
+        _check_batches(ort, model, (7, 3), tmp_path, rng)
+
+
+def test_padding_cropping_upsampling_spatial_dropout(ort, tmp_path, rng):
+    model = Sequential([
+        layers.ZeroPadding2D(((1, 2), (0, 3)), input_shape=(5, 4, 3)),
+        layers.Cropping2D(((2, 0), (1, 1))),
+        layers.UpSampling2D((2, 3)),
+        layers.SpatialDropout2D(0.4),
+        layers.Conv2D(2, 3, padding="same"),
+        layers.Cropping2D(1),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (5, 4, 3), tmp_path, rng)
+    model = Sequential([
+        layers.ZeroPadding1D((2, 1), input_shape=(7, 3)),
+        layers.Cropping1D((0, 3)),
+        layers.UpSampling1D(3),
+        layers.SpatialDropout1D(0.5),
+        layers.Cropping1D((1, 0)),
+        layers.ZeroPadding1D(1),
+    ])
+    _check_batches(ort, model, (7, 3), tmp_path, rng)
+
+
+def test_embedding(ort, tmp_path, rng):
+    model = Sequential([
+        layers.Embedding(11, 5, input_shape=(7,)),
+        layers.Conv1D(3, 3, padding="same"),
+        layers.Flatten(),
+    ])
+    _randomize(model, rng)
+    path = str(tmp_path / "m.onnx")
+    model.export_onnx(path)
+    for n in (1, 4):
+        x = rng.integers(0, 11, (n, 7)).astype(np.float32)
+        np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+# -- recurrent layers --------------------------------------------------------------------------
+
+
+def _rnn(kind, units, **kw):
+    return {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[kind](units, **kw)
+
+
+RNN_KINDS = ["simple", "lstm", "gru"]
+
+
+@pytest.mark.parametrize("kind", RNN_KINDS)
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_recurrent(ort, kind, return_sequences, go_backwards, tmp_path, rng):
+    model = Sequential([
+        _rnn(kind, 5, return_sequences=return_sequences, go_backwards=go_backwards, input_shape=(6, 3)),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (6, 3), tmp_path, rng)
+
+
+def test_recurrent_variants(ort, tmp_path, rng):
+    model = Sequential([
+        layers.GRU(4, reset_after=False, return_sequences=True, input_shape=(None, 3)),
+        layers.LSTM(3, activation="relu", use_bias=False, return_sequences=True),
+        layers.SimpleRNN(5, activation="sigmoid", dropout=0.3),
+        layers.Dense(2),
+    ])
+    _randomize(model, rng)
+    path = str(tmp_path / "m.onnx")
+    model.export_onnx(path)
+    for n, t in ((1, 1), (3, 7), (2, 4)):
+        x = rng.standard_normal((n, t, 3)).astype(np.float32)
+        np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", RNN_KINDS)
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "ave", "mul"])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_bidirectional(ort, kind, merge_mode, return_sequences, tmp_path, rng):
+    model = Sequential([
+        layers.Bidirectional(_rnn(kind, 4, return_sequences=return_sequences), merge_mode=merge_mode,
+                             input_shape=(5, 3)),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (5, 3), tmp_path, rng)
+
+
+def test_unsupported_configurations_raise(onnx, tmp_path):
+    path = str(tmp_path / "m.onnx")
+    cases = [
+        ([layers.Embedding(5, 2, mask_zero=True, input_shape=(3,))], "mask_zero"),
+        ([layers.SimpleRNN(2, activation="elu", input_shape=(3, 2))], "activation 'elu'"),
+        ([layers.GRU(2, recurrent_activation="hard_sigmoid", input_shape=(3, 2))], "hard_sigmoid"),
+        ([layers.TimeDistributed(layers.Conv1D(2, 2), input_shape=(3, None, 2))], "per-step shapes"),
+        ([layers.TimeDistributed(layers.Masking(), input_shape=(3, 2))], "Masking has no ONNX exporter"),
+        ([layers.Conv2DTranspose(2, 3, input_shape=(None, None, 1))], "spatial input sizes"),
+        ([layers.Conv2D(2, 3, strides=2, dilation_rate=2, padding="same", input_shape=(None, 5, 1))], "known spatial"),
+        ([layers.LSTM(2, stateful=True, batch_size=2, input_shape=(3, 2))], "stateful"),
+        ([layers.Bidirectional(layers.GRU(2, go_backwards=True), input_shape=(3, 2))], "forward then backward"),
+        ([layers.Bidirectional(layers.GRU(2, activation="linear"), input_shape=(3, 2))], "activation .linear."),
+    ]
+    for stack, match in cases:
+        with pytest.raises(NotImplementedError, match=match):
+            Sequential(stack).export_onnx(path)
+    assert not os.listdir(tmp_path)
+    # layers with several outputs do not fit in a model's graph: call their exporters directly
+    onnx_export._register_builtin()
+    for layer, match in [
+        (layers.LSTM(2, return_state=True), "return_state"),
+        (layers.Bidirectional(layers.GRU(2), merge_mode=None), "merge_mode=None"),
+    ]:
+        layer.build((None, 3, 2))
+        with pytest.raises(NotImplementedError, match=match):
+            onnx_export._EXPORTERS[type(layer)](layer, onnx_export.OnnxGraph(), "input", (None, 3, 2))
+
+
+def test_bilinear_upsampling(ort, tmp_path, rng):
+    model = Sequential([layers.UpSampling2D((2, 3), interpolation="bilinear", input_shape=(4, 5, 3))])
+    _check_batches(ort, model, (4, 5, 3), tmp_path, rng)
+
+
+def test_time_distributed(ort, tmp_path, rng):
+    model = Sequential([
+        layers.TimeDistributed(layers.Conv2D(4, 3, strides=2, padding="same", activation="relu"), input_shape=(3, 7, 5, 2)),
+        layers.TimeDistributed(layers.MaxPooling2D(2, padding="same")),
+        layers.TimeDistributed(layers.Flatten()),
+        layers.TimeDistributed(layers.Dense(5, activation="tanh")),
+        layers.LSTM(3),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (3, 7, 5, 2), tmp_path, rng)
+    model = Sequential([layers.TimeDistributed(layers.Dense(4), input_shape=(None, 6))])
+    _randomize(model, rng)
+    path = str(tmp_path / "m.onnx")
+    model.export_onnx(path)
+    for n, t in ((1, 1), (3, 5)):
+        x = rng.standard_normal((n, t, 6)).astype(np.float32)
+        np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_dilated_conv2d_transpose_and_unknown_image_size(ort, padding, tmp_path, rng):
+    model = Sequential([layers.Conv2DTranspose(3, (3, 2), dilation_rate=2, padding=padding, input_shape=(4, 5, 2))])
+    _randomize(model, rng)
+    _check_batches(ort, model, (4, 5, 2), tmp_path, rng)
+    model = Sequential([
+        layers.Conv2D(3, 3, strides=2, padding=padding, input_shape=(None, None, 2)),
+        layers.MaxPooling2D(2, strides=(2, 1), padding=padding),
+        layers.GlobalMaxPooling2D(),
+    ])
+    _randomize(model, rng)
+    path = str(tmp_path / "m.onnx")
+    model.export_onnx(path)
+    for h, w in ((5, 6), (8, 7)):
+        x = rng.standard_normal((2, h, w, 2)).astype(np.float32)
+        np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
