@@ -179,8 +179,13 @@ void for_each_segment(const ConvGeom& g, const Plan& p, int64_t grp, int64_t m0,
         const int64_t iw0 = ow * g.sw - g.pl + b * g.dw;  // input column of pixel j = 0
         int64_t lo = 0, hi = 0;
         if (row_in) {
-          lo = iw0 >= 0 ? 0 : ceil_div(-iw0, g.sw);
-          hi = iw0 < g.w ? ceil_div(g.w - iw0, g.sw) : 0;
+          if (g.sw == 1) {  // the common case, without divisions
+            lo = std::max<int64_t>(-iw0, 0);
+            hi = std::max<int64_t>(g.w - iw0, 0);
+          } else {
+            lo = iw0 >= 0 ? 0 : ceil_div(-iw0, g.sw);
+            hi = iw0 < g.w ? ceil_div(g.w - iw0, g.sw) : 0;
+          }
           lo = std::min(lo, seg);
           hi = std::clamp(hi, lo, seg);
         }
@@ -310,9 +315,14 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
           im2col_t(g, p, x, grp, m0, r, col);
           gemm(true, false, p.fg, r, p.k, 1.f, w + grp * p.fg, g.f, col, r, 0.f, yT, r,
                gemm_threads);
+          // Transposed into y with the bias added: the epilogue below then runs on contiguous
+          // data without a bias, which is faster than broadcasting a bias of a few floats.
           float* yg = yt + grp * p.fg;
-          for (int64_t i = 0; i < r; ++i)
-            for (int64_t f = 0; f < p.fg; ++f) yg[i * g.f + f] = yT[f * r + i];
+          for (int64_t f = 0; f < p.fg; ++f) {
+            const float bf = bias != nullptr ? bias[grp * p.fg + f] : 0.f;
+            const float* s = yT + f * r;
+            for (int64_t i = 0; i < r; ++i) yg[i * g.f + f] = s[i] + bf;
+          }
           continue;
         }
         const float* a = x + m0 * g.c + grp * p.cg;
@@ -325,7 +335,7 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
         gemm(false, false, r, p.fg, p.k, 1.f, a, lda, w + grp * p.fg, g.f, 0.f, yt + grp * p.fg,
              g.f, gemm_threads);
       }
-      epilogue(yt, r, g.f, bias, act, ap);
+      epilogue(yt, r, g.f, p.pixel_major ? nullptr : bias, act, ap);
     }
   });
 }
@@ -382,7 +392,7 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
       if (dx != nullptr) dcol = tl_dcol.floats(static_cast<size_t>(rows * p.k));
     }
     float* dzT = nullptr;
-    if (p.pixel_major && dx != nullptr) dzT = tl_dzt.floats(static_cast<size_t>(rows * p.fg));
+    if (p.pixel_major) dzT = tl_dzt.floats(static_cast<size_t>(rows * p.fg));
     float* pw = nullptr;
     float* pb = nullptr;
     if (want_w) {
@@ -402,13 +412,13 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
       }
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         if (p.pixel_major) {
-          if (dw != nullptr) {
+          transpose_to(dzt + grp * p.fg, g.f, r, p.fg, dzT);
+          if (dw != nullptr) {  // dw_g^T (Fg x K) += dz_tile^T * colT^T, private as F x K
             im2col_t(g, p, x, grp, m0, r, col);
-            gemm(false, false, p.k, p.fg, r, 1.f, col, r, dzt + grp * p.fg, g.f, 1.f,
-                 pw + grp * p.fg, g.f, gemm_threads);
+            gemm(false, true, p.fg, p.k, r, 1.f, dzT, r, col, r, 1.f, pw + grp * p.fg * p.k,
+                 p.k, gemm_threads);
           }
           if (dx != nullptr) {
-            transpose_to(dzt + grp * p.fg, g.f, r, p.fg, dzT);
             gemm(false, false, p.k, r, p.fg, 1.f, w + grp * p.fg, g.f, dzT, r, 0.f, dcol, r,
                  gemm_threads);
             col2im_t_add(g, p, dcol, grp, m0, r, dx);
@@ -460,7 +470,9 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
     split_range(wsize + g.f, 16, nth, tid, &lo, &hi);
     for (int64_t i = lo; i < hi; ++i) {
       float s = 0.f;
-      for (int t = 0; t < nth; ++t) s += priv[static_cast<size_t>(t)][i];
+      // Pixel-major tiles keep the private dw transposed, as (F, KH*KW*Cg).
+      const int64_t src = i < wsize && p.pixel_major ? (i % g.f) * p.k + i / g.f : i;
+      for (int t = 0; t < nth; ++t) s += priv[static_cast<size_t>(t)][src];
       if (i < wsize) {
         if (dw != nullptr) dw[i] += s;
       } else if (db != nullptr) {
