@@ -167,6 +167,64 @@ def test_conv2d_larger_problems_threaded_paths(shape, f, num_threads, rng):
     _close(db, dy.astype(np.float64).sum(axis=(0, 1, 2)), y.size // f, "dbias")
 
 
+# Groups with fewer than 16 filters run pixel-major tiles (GEMMs with n = output pixels); the
+# last two cases sit on either side of that boundary. Sizes are large enough for several tiles,
+# tiles that cross image rows and images, and the threaded paths.
+PIXEL_MAJOR_CASES = [
+    ((9, 28, 28, 1), (5, 5), 6, (1, 1), (1, 1), "same", 1),
+    ((5, 17, 19, 1), (5, 3), 1, (1, 1), (1, 1), "valid", 1),
+    ((4, 23, 21, 3), (3, 5), 7, (2, 3), (1, 1), "same", 1),
+    ((3, 19, 17, 2), (4, 3), 5, (3, 2), (1, 1), "valid", 1),
+    ((3, 21, 22, 3), (3, 3), 6, (1, 2), (2, 3), "same", 1),
+    ((2, 15, 33, 6), (3, 3), 24, (1, 1), (1, 1), "same", 2),
+    ((2, 13, 11, 6), (5, 5), 9, (2, 2), (1, 2), "valid", 3),
+    ((3, 14, 14, 6), (5, 5), 15, (1, 1), (1, 1), "valid", 1),
+    ((3, 14, 14, 6), (5, 5), 16, (1, 1), (1, 1), "valid", 1),
+]
+
+
+@pytest.mark.parametrize("case", PIXEL_MAJOR_CASES, ids=[f"{c[0]}-k{c[1]}-f{c[2]}-s{c[3]}-d{c[4]}-{c[5]}-g{c[6]}" for c in PIXEL_MAJOR_CASES])
+def test_conv2d_few_filters_match_reference(case, cpu_path, num_threads, rng):
+    xs, khw, f, s, d, padding, groups = case
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(khw + (xs[3] // groups, f)) * 0.3).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    out_hw, pads = _geom(xs, khw, s, d, padding)
+    k = khw[0] * khw[1] * xs[3] // groups
+    ref = ref_conv2d(x, w, b, s, pads, d, out_hw)
+    _close(ops.conv2d(x, w, b, strides=s, padding=padding, dilation_rate=d), ref, k, "y")
+    y = ops.conv2d(x, w, b, strides=s, padding=padding, dilation_rate=d, activation="tanh")
+    _close(y, np.tanh(ref), k, "tanh(y)")
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    want_dk = ref_conv2d_kernel_grad(x, dy, w.shape, s, pads, d)
+    want_db = dy.astype(np.float64).sum(axis=(0, 1, 2))
+    m = y.size // f
+    dx, dk, db = ops.conv2d_backward(x, w, dy, strides=s, padding=padding, dilation_rate=d)
+    _close(dx, ref_conv2d_input_grad(dy, w, xs, s, pads, d), f * khw[0] * khw[1], "dx")
+    _close(dk, want_dk, m, "dkernel")
+    _close(db, want_db, m, "dbias")
+    none, dk2, db2 = ops.conv2d_backward(x, w, dy, strides=s, padding=padding, dilation_rate=d, need_dx=False)
+    assert none is None
+    _close(dk2, want_dk, m, "dkernel without dx")
+    _close(db2, want_db, m, "dbias without dx")
+
+
+def test_conv2d_few_filters_layer_accumulates_gradients(cpu_path, rng):
+    """Two backward passes through a pixel-major Conv2D add up their kernel gradients."""
+    layer = layers.Conv2D(6, 5, padding="same", activation="tanh")
+    x = rng.standard_normal((3, 12, 11, 1)).astype(np.float32)
+    layer.build(x.shape)
+    y, ctx = layer.forward(x, True)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    layer.backward(ctx, dy, False)
+    once = [np.array(v.grad, copy=True) for v in (layer.kernel, layer.bias)]
+    layer.backward(ctx, dy, False)
+    for v, g in zip((layer.kernel, layer.bias), once):
+        np.testing.assert_allclose(v.grad, 2 * g, rtol=1e-6, atol=1e-6)
+    dz = dy.astype(np.float64) * (1 - np.asarray(y, np.float64) ** 2)
+    _close(once[0], ref_conv2d_kernel_grad(x, dz, (5, 5, 1, 6), (1, 1), (2, 2), (1, 1)), 3 * 12 * 11, "dkernel")
+
+
 @pytest.mark.parametrize("padding", ["valid", "same", "causal"])
 @pytest.mark.parametrize("s, d, groups", [(1, 1, 1), (2, 1, 1), (1, 2, 1), (1, 1, 2)], ids=str)
 def test_conv1d_ops_match_reference(padding, s, d, groups, cpu_path, rng):

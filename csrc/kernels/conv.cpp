@@ -30,6 +30,7 @@ namespace {
 thread_local ScratchBuffer tl_col;
 thread_local ScratchBuffer tl_dcol;
 thread_local ScratchBuffer tl_dw;
+thread_local ScratchBuffer tl_dzt;
 
 // Floating-point operations per thread below which a convolution runs on one thread.
 constexpr double kConvGrainFlops = 1.0e6;
@@ -40,6 +41,8 @@ constexpr int64_t kMaxTileRows = 2048;
 // Backward tiles are shorter: the weight-gradient GEMM runs over a tile's rows (its depth),
 // and up to 512 of them it reads the im2col buffer in place instead of packing it.
 constexpr int64_t kMaxBackwardTileRows = 512;
+// Groups with fewer filters than this use pixel-major tiles (see im2col_t).
+constexpr int64_t kPixelMajorFilters = 16;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -48,6 +51,7 @@ struct Plan {
   int64_t pixels;     // OH*OW per image
   int64_t m;          // N*OH*OW
   bool direct;        // 1x1 kernel, unit stride, no padding, same size: x rows are col rows
+  bool pixel_major;   // few filters per group: GEMMs run with n = output pixels
   int64_t rows;       // tile height (output pixels)
 };
 
@@ -60,6 +64,7 @@ Plan make_plan(const ConvGeom& g) {
   p.m = g.n * p.pixels;
   p.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 &&
              g.oh == g.h && g.ow == g.w;
+  p.pixel_major = !p.direct && p.fg < kPixelMajorFilters;
   p.rows = std::clamp<int64_t>(kTileFloats / std::max<int64_t>(p.k, 1), kMinTileRows,
                                kMaxTileRows);
   return p;
@@ -139,6 +144,114 @@ void col2im_add(const ConvGeom& g, const Plan& p, const float* col, int64_t grp,
   });
 }
 
+// Pixel-major ("transposed") tiles, used when a group has few filters (Fg < kPixelMajorFilters),
+// where a GEMM with n = Fg would leave most vector lanes of the microkernel idle. The same
+// products are computed with the output pixels as the GEMM's n dimension:
+//
+//           R pixels                    R                          R
+//        +-----------+             +---------+               +---------+
+//    K   |  colT     |   W_g^T  *  |  colT   |  =  yT  Fg      | yT      |  then y[r, f] = yT[f, r]
+//        +-----------+   (Fg x K)  +---------+                 +---------+
+//
+//   yT (Fg x R)    = W_g^T * colT          forward (then transposed into y, bias + act)
+//   dcolT (K x R)  = W_g * dzT             backward data (then scattered into dx)
+//   dw_g (K x Fg) += colT * dz_tile        backward weights
+//
+// colT[(kh*KW + kw)*Cg + c][r] is the input value that output pixel r reads through that tap
+// and channel. Within one output row the pixels of a tap read x with a fixed stride (SW*C
+// floats, one float apart when C = 1 and SW = 1), so colT is built one (tap, channel, row
+// segment) at a time: a strided copy between two runs of zeros.
+// Calls fn(colT_row, r0, seg, lo, hi, src, stride) for every (tap, channel, row segment) of the
+// tile: colT_row[r0 + j] for j in [0, seg) belongs to this segment; j in [lo, hi) reads
+// x[src + j * stride], the rest is padding.
+template <class Fn>
+void for_each_segment(const ConvGeom& g, const Plan& p, int64_t grp, int64_t m0, int64_t rows,
+                      Fn&& fn) {
+  int64_t n = m0 / p.pixels, rem = m0 % p.pixels;
+  int64_t oh = rem / g.ow, ow = rem % g.ow;
+  const int64_t cg = p.cg, c0 = grp * cg, stride = g.sw * g.c;
+  for (int64_t r0 = 0; r0 < rows;) {
+    const int64_t seg = std::min(rows - r0, g.ow - ow);
+    for (int64_t a = 0; a < g.kh; ++a) {
+      const int64_t ih = oh * g.sh - g.pt + a * g.dh;
+      const bool row_in = ih >= 0 && ih < g.h;
+      for (int64_t b = 0; b < g.kw; ++b) {
+        const int64_t iw0 = ow * g.sw - g.pl + b * g.dw;  // input column of pixel j = 0
+        int64_t lo = 0, hi = 0;
+        if (row_in) {
+          if (g.sw == 1) {  // the common case, without divisions
+            lo = std::max<int64_t>(-iw0, 0);
+            hi = std::max<int64_t>(g.w - iw0, 0);
+          } else {
+            lo = iw0 >= 0 ? 0 : ceil_div(-iw0, g.sw);
+            hi = iw0 < g.w ? ceil_div(g.w - iw0, g.sw) : 0;
+          }
+          lo = std::min(lo, seg);
+          hi = std::clamp(hi, lo, seg);
+        }
+        const int64_t base = row_in ? ((n * g.h + ih) * g.w + iw0) * g.c + c0 : 0;
+        const int64_t krow = (a * g.kw + b) * cg;
+        for (int64_t c = 0; c < cg; ++c) fn(krow + c, r0, seg, lo, hi, base + c, stride);
+      }
+    }
+    r0 += seg;
+    ow += seg;
+    if (ow == g.ow) {
+      ow = 0;
+      if (++oh == g.oh) {
+        oh = 0;
+        ++n;
+      }
+    }
+  }
+}
+
+// colT (K x rows, ld rows) for output pixels [m0, m0 + rows) and group grp.
+void im2col_t(const ConvGeom& g, const Plan& p, const float* x, int64_t grp, int64_t m0,
+              int64_t rows, float* colT) {
+  for_each_segment(g, p, grp, m0, rows,
+                   [&](int64_t kr, int64_t r0, int64_t seg, int64_t lo, int64_t hi, int64_t src,
+                       int64_t stride) {
+                     float* d = colT + kr * rows + r0;
+                     for (int64_t j = 0; j < lo; ++j) d[j] = 0.f;
+                     // src + j * stride is inside x for every j in [lo, hi); src itself may
+                     // lie before x when lo > 0, so index from x rather than offset a pointer.
+                     if (stride == 1) {
+                       const float* s = x + (src + lo);
+#pragma omp simd
+                       for (int64_t j = lo; j < hi; ++j) d[j] = s[j - lo];
+                     } else {
+                       for (int64_t j = lo; j < hi; ++j) d[j] = x[src + j * stride];
+                     }
+                     for (int64_t j = hi; j < seg; ++j) d[j] = 0.f;
+                   });
+}
+
+// dx[...] += dcolT (K x rows, ld rows), the scatter that im2col_t gathers.
+void col2im_t_add(const ConvGeom& g, const Plan& p, const float* dcolT, int64_t grp, int64_t m0,
+                  int64_t rows, float* dx) {
+  for_each_segment(g, p, grp, m0, rows,
+                   [&](int64_t kr, int64_t r0, int64_t, int64_t lo, int64_t hi, int64_t src,
+                       int64_t stride) {
+                     const float* s = dcolT + kr * rows + r0;
+                     if (stride == 1) {
+                       float* d = dx + (src + lo);
+#pragma omp simd
+                       for (int64_t j = lo; j < hi; ++j) d[j - lo] += s[j];
+                     } else {
+                       for (int64_t j = lo; j < hi; ++j) dx[src + j * stride] += s[j];
+                     }
+                   });
+}
+
+// dst (cols x rows, ld rows) = transpose of src (rows x cols, ld lds).
+void transpose_to(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* s = src + r * lds;
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = s[c];
+  }
+}
+
 // bias + activation over `rows` rows of `cols` values, on the calling thread.
 void epilogue(float* y, int64_t rows, int64_t cols, const float* bias, Act act,
               const ActParams& ap) {
@@ -192,11 +305,26 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
   std::atomic<int64_t> next{0};
   parallel(nt, [&](int, int) {
     float* col = p.direct ? nullptr : tl_col.floats(static_cast<size_t>(rows * p.k));
+    float* yT = p.pixel_major ? tl_dcol.floats(static_cast<size_t>(rows * p.fg)) : nullptr;
     const int gemm_threads = outer ? 1 : max_t;
     for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntiles;) {
       const int64_t m0 = t * rows, r = std::min(rows, p.m - m0);
       float* yt = y + m0 * g.f;
       for (int64_t grp = 0; grp < g.groups; ++grp) {
+        if (p.pixel_major) {
+          im2col_t(g, p, x, grp, m0, r, col);
+          gemm(true, false, p.fg, r, p.k, 1.f, w + grp * p.fg, g.f, col, r, 0.f, yT, r,
+               gemm_threads);
+          // Transposed into y with the bias added: the epilogue below then runs on contiguous
+          // data without a bias, which is faster than broadcasting a bias of a few floats.
+          float* yg = yt + grp * p.fg;
+          for (int64_t f = 0; f < p.fg; ++f) {
+            const float bf = bias != nullptr ? bias[grp * p.fg + f] : 0.f;
+            const float* s = yT + f * r;
+            for (int64_t i = 0; i < r; ++i) yg[i * g.f + f] = s[i] + bf;
+          }
+          continue;
+        }
         const float* a = x + m0 * g.c + grp * p.cg;
         int64_t lda = g.c;
         if (!p.direct) {
@@ -207,7 +335,7 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
         gemm(false, false, r, p.fg, p.k, 1.f, a, lda, w + grp * p.fg, g.f, 0.f, yt + grp * p.fg,
              g.f, gemm_threads);
       }
-      epilogue(yt, r, g.f, bias, act, ap);
+      epilogue(yt, r, g.f, p.pixel_major ? nullptr : bias, act, ap);
     }
   });
 }
@@ -263,6 +391,8 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
       if (dw != nullptr) col = tl_col.floats(static_cast<size_t>(rows * p.k));
       if (dx != nullptr) dcol = tl_dcol.floats(static_cast<size_t>(rows * p.k));
     }
+    float* dzT = nullptr;
+    if (p.pixel_major) dzT = tl_dzt.floats(static_cast<size_t>(rows * p.fg));
     float* pw = nullptr;
     float* pb = nullptr;
     if (want_w) {
@@ -281,6 +411,20 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
         }
       }
       for (int64_t grp = 0; grp < g.groups; ++grp) {
+        if (p.pixel_major) {
+          transpose_to(dzt + grp * p.fg, g.f, r, p.fg, dzT);
+          if (dw != nullptr) {  // dw_g^T (Fg x K) += dz_tile^T * colT^T, private as F x K
+            im2col_t(g, p, x, grp, m0, r, col);
+            gemm(false, true, p.fg, p.k, r, 1.f, dzT, r, col, r, 1.f, pw + grp * p.fg * p.k,
+                 p.k, gemm_threads);
+          }
+          if (dx != nullptr) {
+            gemm(false, false, p.k, r, p.fg, 1.f, w + grp * p.fg, g.f, dzT, r, 0.f, dcol, r,
+                 gemm_threads);
+            col2im_t_add(g, p, dcol, grp, m0, r, dx);
+          }
+          continue;
+        }
         if (dw != nullptr) {
           const float* a = x + m0 * g.c + grp * p.cg;
           int64_t lda = g.c;
@@ -326,7 +470,9 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
     split_range(wsize + g.f, 16, nth, tid, &lo, &hi);
     for (int64_t i = lo; i < hi; ++i) {
       float s = 0.f;
-      for (int t = 0; t < nth; ++t) s += priv[static_cast<size_t>(t)][i];
+      // Pixel-major tiles keep the private dw transposed, as (F, KH*KW*Cg).
+      const int64_t src = i < wsize && p.pixel_major ? (i % g.f) * p.k + i / g.f : i;
+      for (int t = 0; t < nth; ++t) s += priv[static_cast<size_t>(t)][src];
       if (i < wsize) {
         if (dw != nullptr) dw[i] += s;
       } else if (db != nullptr) {
