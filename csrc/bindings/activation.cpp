@@ -17,80 +17,6 @@
 namespace pyn {
 namespace {
 
-// Below this many elements the GIL is kept (a few microseconds of work at most).
-constexpr int64_t kReleaseGilElems = 16384;
-
-struct F32 {
-  py::array arr;
-  float* data = nullptr;
-  int64_t size = 0;
-};
-
-std::string type_name(py::handle h) {
-  return std::string(py::str(py::type::handle_of(h).attr("__name__")));
-}
-
-// A float32, C-contiguous, aligned ndarray (writable when `output`); TypeError or ValueError
-// naming `fn`, `what`, the expectation and what came otherwise.
-F32 checked_array(py::handle h, const char* fn, const char* what, bool output) {
-  if (!py::isinstance<py::array>(h))
-    throw py::type_error(std::string(fn) + ": " + what +
-                         " must be a numpy.ndarray of dtype float32; got an object of type " +
-                         type_name(h));
-  F32 r;
-  r.arr = py::reinterpret_borrow<py::array>(h);
-  py::dtype dt = r.arr.dtype();
-  if (dt.num() != kNpyFloat32 || dt.byteorder() == '>')
-    throw py::type_error(std::string(fn) + ": " + what + " must have dtype float32; got dtype " +
-                         std::string(py::str(dt)));
-  const int flags = r.arr.flags();
-  const char* role = output ? " (it is written in place, never copied)" : "";
-  if (!(flags & kNpyCContiguous))
-    throw py::value_error(std::string(fn) + ": " + what + " must be C-contiguous" + role +
-                          "; got a non-contiguous array of shape " + shape_str(r.arr));
-  if (!(flags & kNpyAligned))
-    throw py::value_error(std::string(fn) + ": " + what + " must be aligned to 4 bytes" + role +
-                          "; got an unaligned array");
-  if (output && !(flags & kNpyWriteable))
-    throw py::value_error(std::string(fn) + ": " + what + " is read-only");
-  r.size = static_cast<int64_t>(r.arr.size());
-  r.data = static_cast<float*>(const_cast<void*>(r.arr.data()));
-  return r;
-}
-
-bool same_shape(const py::array& a, const py::array& b) {
-  if (a.ndim() != b.ndim()) return false;
-  for (py::ssize_t i = 0; i < a.ndim(); ++i)
-    if (a.shape(i) != b.shape(i)) return false;
-  return true;
-}
-
-void check_same_shape(const F32& a, const F32& ref, const char* fn, const char* what,
-                      const char* ref_name) {
-  if (!same_shape(a.arr, ref.arr))
-    throw py::value_error(std::string(fn) + ": " + what + " must have the shape of " + ref_name +
-                          " " + shape_str(ref.arr) + "; got shape " + shape_str(a.arr));
-}
-
-// An output may be the very same memory as an input (in place), but must not partly overlap it.
-void check_no_partial_overlap(const F32& out, const F32& in, const char* fn, const char* out_name,
-                              const char* in_name) {
-  if (out.data == in.data && out.size == in.size) return;
-  if (ranges_overlap(out.data, out.size * 4, in.data, in.size * 4))
-    throw py::value_error(std::string(fn) + ": " + out_name + " overlaps " + in_name +
-                          " without being the same memory; pass the same array (in place) or "
-                          "a separate one");
-}
-
-F32 new_like(const F32& a) {
-  std::vector<py::ssize_t> shape(a.arr.shape(), a.arr.shape() + a.arr.ndim());
-  F32 r;
-  r.arr = py::array_t<float>(shape);
-  r.data = static_cast<float*>(r.arr.mutable_data());
-  r.size = a.size;
-  return r;
-}
-
 // rows x cols view of an array over its last axis (softmax).
 void rows_cols(const F32& a, const char* fn, const char* act, int64_t* rows, int64_t* cols) {
   if (a.arr.ndim() < 1)
@@ -101,34 +27,24 @@ void rows_cols(const F32& a, const char* fn, const char* act, int64_t* rows, int
   *rows = *cols > 0 ? a.size / *cols : 0;
 }
 
-template <class Fn>
-void run(int64_t n, Fn&& fn) {
-  if (n >= kReleaseGilElems) {
-    py::gil_scoped_release nogil;
-    fn();
-  } else {
-    fn();
-  }
-}
-
 py::object forward(const std::string& name, py::handle x_h, py::handle out_h, py::handle bias_h,
                    std::optional<float> alpha, bool approximate) {
   constexpr const char* fn = "activation_forward";
   const Act act = parse_activation(name);
   const ActParams p = activation_params(fn, act, alpha, approximate);
-  const F32 x = checked_array(x_h, fn, "x", false);
+  const F32 x = checked_f32(x_h, fn, "x", false);
   F32 out;
   if (out_h.is_none()) {
     out = new_like(x);
   } else {
-    out = checked_array(out_h, fn, "out", true);
+    out = checked_f32(out_h, fn, "out", true);
     check_same_shape(out, x, fn, "out", "x");
     check_no_partial_overlap(out, x, fn, "out", "x");
   }
   const float* bias = nullptr;
   int64_t bias_len = 0;
   if (!bias_h.is_none()) {
-    const F32 b = checked_array(bias_h, fn, "bias", false);
+    const F32 b = checked_f32(bias_h, fn, "bias", false);
     if (x.arr.ndim() < 1)
       throw py::value_error(std::string(fn) +
                             ": bias broadcasts over the last axis and needs x with at least 1 "
@@ -159,7 +75,7 @@ py::object backward(const std::string& name, py::handle x_h, py::handle y_h, py:
   constexpr const char* fn = "activation_backward";
   const Act act = parse_activation(name);
   const ActParams p = activation_params(fn, act, alpha, approximate);
-  const F32 dy = checked_array(dy_h, fn, "dy", false);
+  const F32 dy = checked_f32(dy_h, fn, "dy", false);
   const bool needs_x = activation_backward_needs_x(act);
   const bool needs_y = activation_backward_needs_y(act);
   const char* reads = needs_x ? "x" : "y";
@@ -170,14 +86,14 @@ py::object backward(const std::string& name, py::handle x_h, py::handle y_h, py:
       throw py::value_error(std::string(fn) + ": " + activation_name(act) + " backward reads " +
                             (needs_x ? "x (the pre-activation)" : "y (the output)") +
                             "; got " + reads + "=None");
-    v = checked_array(v_h, fn, reads, false);
+    v = checked_f32(v_h, fn, reads, false);
     check_same_shape(v, dy, fn, reads, "dy");
   }
   F32 dx;
   if (dx_h.is_none()) {
     dx = new_like(dy);
   } else {
-    dx = checked_array(dx_h, fn, "dx", true);
+    dx = checked_f32(dx_h, fn, "dx", true);
     check_same_shape(dx, dy, fn, "dx", "dy");
     check_no_partial_overlap(dx, dy, fn, "dx", "dy");
     if (v.data != nullptr) check_no_partial_overlap(dx, v, fn, "dx", reads);
@@ -196,12 +112,12 @@ py::object backward(const std::string& name, py::handle x_h, py::handle y_h, py:
 py::object math(const std::string& name, py::handle x_h, py::handle out_h) {
   constexpr const char* fn = "vector_math";
   const MathFn f = parse_math_fn(name);
-  const F32 x = checked_array(x_h, fn, "x", false);
+  const F32 x = checked_f32(x_h, fn, "x", false);
   F32 out;
   if (out_h.is_none()) {
     out = new_like(x);
   } else {
-    out = checked_array(out_h, fn, "out", true);
+    out = checked_f32(out_h, fn, "out", true);
     check_same_shape(out, x, fn, "out", "x");
     check_no_partial_overlap(out, x, fn, "out", "x");
   }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pyn {
 namespace py = pybind11;
@@ -118,6 +119,131 @@ inline bool ranges_overlap(const void* p, int64_t np, const void* q, int64_t nq)
   if (np <= 0 || nq <= 0) return false;
   auto a = reinterpret_cast<uintptr_t>(p), b = reinterpret_cast<uintptr_t>(q);
   return a < b + static_cast<uintptr_t>(nq) && b < a + static_cast<uintptr_t>(np);
+}
+
+// Below this much work (elements touched, or flops where a binding says so) a binding keeps
+// the GIL: a few microseconds at most.
+constexpr double kReleaseGilElems = 16384;
+// The same for work counted in flops (products, recurrences): releasing and re-taking the
+// GIL costs more than a smaller product.
+constexpr double kReleaseGilFlops = 1.0e5;
+
+// Returns fn(), with the GIL released when `work` reaches `release_at`.
+template <class Fn>
+auto run(double work, Fn&& fn, double release_at = kReleaseGilElems) {
+  if (work >= release_at) {
+    py::gil_scoped_release nogil;
+    return fn();
+  }
+  return fn();
+}
+
+inline std::string type_name(py::handle h) {
+  return std::string(py::str(py::type::handle_of(h).attr("__name__")));
+}
+
+inline std::string dims_str(const std::vector<int64_t>& d) {
+  std::string s = "(";
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(d[i]);
+  }
+  if (d.size() == 1) s += ",";
+  return s + ")";
+}
+
+// A checked float32 ndarray: the array (kept alive), its data and its element count.
+struct F32 {
+  py::array arr;
+  float* data = nullptr;
+  int64_t size = 0;
+};
+
+// A float32, C-contiguous, aligned ndarray (writable when `output`), never copied; TypeError
+// or ValueError naming `fn`, `what`, the expectation and what came otherwise.
+inline F32 checked_f32(py::handle h, const char* fn, const char* what, bool output) {
+  if (!py::isinstance<py::array>(h))
+    throw py::type_error(std::string(fn) + ": " + what +
+                         " must be a numpy.ndarray of dtype float32; got an object of type " +
+                         type_name(h));
+  F32 r;
+  r.arr = py::reinterpret_borrow<py::array>(h);
+  py::dtype dt = r.arr.dtype();
+  if (dt.num() != kNpyFloat32 || dt.byteorder() == '>')
+    throw py::type_error(std::string(fn) + ": " + what + " must have dtype float32; got dtype " +
+                         std::string(py::str(dt)));
+  const int flags = r.arr.flags();
+  const char* role = output ? " (it is written in place, never copied)" : "";
+  if (!(flags & kNpyCContiguous))
+    throw py::value_error(std::string(fn) + ": " + what + " must be C-contiguous" + role +
+                          "; got a non-contiguous array of shape " + shape_str(r.arr));
+  if (!(flags & kNpyAligned))
+    throw py::value_error(std::string(fn) + ": " + what + " must be aligned to 4 bytes" + role +
+                          "; got an unaligned array");
+  if (output && !(flags & kNpyWriteable))
+    throw py::value_error(std::string(fn) + ": " + what + " is read-only");
+  r.size = static_cast<int64_t>(r.arr.size());
+  r.data = static_cast<float*>(const_cast<void*>(r.arr.data()));
+  return r;
+}
+
+// A new C-contiguous float32 array of `shape`.
+inline F32 new_f32(const std::vector<py::ssize_t>& shape) {
+  F32 r;
+  r.arr = py::array_t<float>(shape);
+  r.data = static_cast<float*>(r.arr.mutable_data());
+  r.size = static_cast<int64_t>(r.arr.size());
+  return r;
+}
+
+inline F32 new_like(const F32& a) {
+  return new_f32(std::vector<py::ssize_t>(a.arr.shape(), a.arr.shape() + a.arr.ndim()));
+}
+
+inline bool same_shape(const py::array& a, const py::array& b) {
+  if (a.ndim() != b.ndim()) return false;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i)
+    if (a.shape(i) != b.shape(i)) return false;
+  return true;
+}
+
+// ValueError unless `a` has exactly the shape `want`.
+inline void check_shape(const py::array& a, const std::vector<int64_t>& want, const char* fn,
+                        const char* what) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(want.size());
+  for (size_t i = 0; ok && i < want.size(); ++i) ok = a.shape(i) == want[i];
+  if (!ok)
+    throw py::value_error(std::string(fn) + ": " + what + " must have shape " + dims_str(want) +
+                          "; got shape " + shape_str(a));
+}
+
+// ValueError unless `a` has the shape of `ref` (named `ref_name`).
+inline void check_same_shape(const F32& a, const F32& ref, const char* fn, const char* what,
+                             const char* ref_name) {
+  if (!same_shape(a.arr, ref.arr))
+    throw py::value_error(std::string(fn) + ": " + what + " must have the shape of " + ref_name +
+                          " " + shape_str(ref.arr) + "; got shape " + shape_str(a.arr));
+}
+
+// An output may be the very same memory as an input (in place), but must not partly overlap it.
+inline void check_no_partial_overlap(const F32& out, const F32& in, const char* fn,
+                                     const char* out_name, const char* in_name) {
+  if (out.data == in.data && out.size == in.size) return;
+  if (ranges_overlap(out.data, out.size * 4, in.data, in.size * 4))
+    throw py::value_error(std::string(fn) + ": " + out_name + " overlaps " + in_name +
+                          " without being the same memory; pass the same array (in place) or "
+                          "a separate one");
+}
+
+// `out` checked as an output of the shape of `like` that may be `like` itself but must not
+// partly overlap it; None gives a new array.
+inline F32 output_like(py::handle out_h, const F32& like, const char* fn, const char* what,
+                       const char* like_name) {
+  if (out_h.is_none()) return new_like(like);
+  F32 out = checked_f32(out_h, fn, what, true);
+  check_same_shape(out, like, fn, what, like_name);
+  check_no_partial_overlap(out, like, fn, what, like_name);
+  return out;
 }
 
 }  // namespace pyn

@@ -12,7 +12,6 @@
 namespace pyn {
 namespace {
 
-constexpr double kReleaseGilFlops = 1.0e5;
 constexpr const char* kFn = "dense_chain_forward";
 
 std::string label(const char* what, size_t layer) {
@@ -23,7 +22,7 @@ std::string label(const char* what, size_t layer) {
 py::array checked_input(py::handle h, const std::string& what, int ndim) {
   if (!py::isinstance<py::array>(h))
     throw py::type_error(what + " must be a numpy.ndarray of dtype float32; got an object of type " +
-                         std::string(py::str(py::type::handle_of(h).attr("__name__"))));
+                         type_name(h));
   auto arr = py::reinterpret_borrow<py::array>(h);
   if (!is_f32_array(arr))
     throw py::type_error(what + " must be an aligned float32 array; got dtype " +
@@ -95,12 +94,7 @@ py::object dense_chain(py::handle x_h, py::sequence layers_seq, py::handle out_h
         throw py::value_error(std::string(kFn) + ": out overlaps a weight array");
   }
   const float* xd = static_cast<const float*>(x.data());
-  if (flops >= kReleaseGilFlops) {
-    py::gil_scoped_release nogil;
-    dense_chain_forward(rows, xd, layers, y);
-  } else {
-    dense_chain_forward(rows, xd, layers, y);
-  }
+  run(flops, [&] { dense_chain_forward(rows, xd, layers, y); }, kReleaseGilFlops);
   return out;
 }
 

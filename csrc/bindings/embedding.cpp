@@ -15,13 +15,10 @@
 namespace pyn {
 namespace {
 
-// Below this many floats moved the GIL is kept.
-constexpr int64_t kReleaseGilElements = 16384;
-
 py::array checked(py::handle h, const std::string& fn, const char* what, bool output) {
   if (!py::isinstance<py::array>(h))
     throw py::type_error(fn + ": " + what + " must be a numpy.ndarray; got an object of type " +
-                         std::string(py::str(py::type::handle_of(h).attr("__name__"))));
+                         type_name(h));
   auto a = py::reinterpret_borrow<py::array>(h);
   const int flags = a.flags();
   if (!(flags & kNpyCContiguous) || !(flags & kNpyAligned))
@@ -61,15 +58,6 @@ void check_rows(const py::array& a, int64_t n, int64_t d, const std::string& fn,
                           " (ids.size, embedding width); got shape " + shape_str(a));
 }
 
-template <class Run>
-int64_t maybe_without_gil(int64_t work, Run&& run) {
-  if (work >= kReleaseGilElements) {
-    py::gil_scoped_release nogil;
-    return run();
-  }
-  return run();
-}
-
 int64_t lookup(py::handle table_h, py::handle ids_h, py::handle out_h) {
   const std::string fn = "embedding_lookup";
   py::array table = f32_matrix(table_h, fn, "table", false);
@@ -85,7 +73,7 @@ int64_t lookup(py::handle table_h, py::handle ids_h, py::handle out_h) {
   const float* t = static_cast<const float*>(table.data());
   float* o = static_cast<float*>(out.mutable_data());
   const void* p = ids.data();
-  return maybe_without_gil(n * d, [&]() -> int64_t {
+  return run(static_cast<double>(n * d), [&]() -> int64_t {
     if (kind == 0) return embedding_lookup(t, v, d, static_cast<const float*>(p), n, o);
     if (kind == 4) return embedding_lookup(t, v, d, static_cast<const int32_t*>(p), n, o);
     return embedding_lookup(t, v, d, static_cast<const int64_t*>(p), n, o);
@@ -107,7 +95,7 @@ int64_t grad(py::handle grad_h, py::handle ids_h, py::handle dy_h) {
   float* gp = static_cast<float*>(g.mutable_data());
   const float* s = static_cast<const float*>(dy.data());
   const void* p = ids.data();
-  return maybe_without_gil(n * d, [&]() -> int64_t {
+  return run(static_cast<double>(n * d), [&]() -> int64_t {
     if (kind == 0) return embedding_grad(gp, v, d, static_cast<const float*>(p), n, s);
     if (kind == 4) return embedding_grad(gp, v, d, static_cast<const int32_t*>(p), n, s);
     return embedding_grad(gp, v, d, static_cast<const int64_t*>(p), n, s);

@@ -10,9 +10,6 @@
 namespace pyn {
 namespace {
 
-// Below this many flops the GIL is kept: releasing and re-taking it costs more than the
-// product itself, and no other thread could get much done in that time.
-constexpr double kReleaseGilFlops = 1.0e5;
 
 py::object matmul(py::handle a_h, py::handle b_h, bool transpose_a, bool transpose_b,
                   py::handle out_h, float alpha, float beta) {
@@ -55,13 +52,9 @@ py::object matmul(py::handle a_h, py::handle b_h, bool transpose_a, bool transpo
     dst = tmp.data();
   }
   const bool ta = transpose_a != a.transposed, tb = transpose_b != b.transposed;
-  auto run = [&] { gemm(ta, tb, m, n, k, alpha, a.data, a.ld, b.data, b.ld, beta, dst, n); };
-  if (2.0 * m * n * k >= kReleaseGilFlops) {
-    py::gil_scoped_release nogil;
-    run();
-  } else {
-    run();
-  }
+  run(2.0 * m * n * k,
+      [&] { gemm(ta, tb, m, n, k, alpha, a.data, a.ld, b.data, b.ld, beta, dst, n); },
+      kReleaseGilFlops);
   if (alias) std::memcpy(c, dst, static_cast<size_t>(c_bytes));
   return result;
 }

@@ -13,14 +13,6 @@
 namespace pyn {
 namespace {
 
-// Below this many elements of y_pred the GIL is kept: the loss takes about as long as
-// releasing and re-taking it.
-constexpr int64_t kReleaseGilElements = 16384;
-
-std::string type_name(py::handle h) {
-  return std::string(py::str(py::type::handle_of(h).attr("__name__")));
-}
-
 py::array as_ndarray(py::handle h, const std::string& fn, const char* what, const char* dtype) {
   if (!py::isinstance<py::array>(h))
     throw py::type_error(fn + ": " + what + " must be a numpy.ndarray of dtype " + dtype +
@@ -165,7 +157,7 @@ void loss(const std::string& name, py::handle y_true_h, py::handle y_pred_h,
 
   float* ps = static_cast<float*>(per_sample.mutable_data());
   const float* yp = static_cast<const float*>(y_pred.data());
-  auto run = [&] {
+  auto compute = [&] {
     if (!sparse) {
       loss_forward_backward(kind, n, c, static_cast<const float*>(y_true.data()), yp, ps, grad,
                             row_scale, params);
@@ -177,12 +169,7 @@ void loss(const std::string& name, py::handle y_true_h, py::handle y_pred_h,
                                            ps, grad, row_scale, params);
     }
   };
-  if (n * c >= kReleaseGilElements) {
-    py::gil_scoped_release nogil;
-    run();
-  } else {
-    run();
-  }
+  run(static_cast<double>(n * c), compute);
 }
 
 }  // namespace

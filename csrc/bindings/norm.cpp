@@ -15,38 +15,8 @@
 namespace pyn {
 namespace {
 
-constexpr int64_t kReleaseGilElems = 16384;
-
-struct F32 {
-  py::array arr;
-  float* data = nullptr;
-  int64_t size = 0;
-};
-
-F32 checked(py::handle h, const char* fn, const char* what, bool output) {
-  if (!py::isinstance<py::array>(h))
-    throw py::type_error(std::string(fn) + ": " + what +
-                         " must be a numpy.ndarray of dtype float32; got an object of type " +
-                         std::string(py::str(py::type::handle_of(h).attr("__name__"))));
-  F32 r;
-  r.arr = py::reinterpret_borrow<py::array>(h);
-  py::dtype dt = r.arr.dtype();
-  if (dt.num() != kNpyFloat32 || dt.byteorder() == '>')
-    throw py::type_error(std::string(fn) + ": " + what + " must have dtype float32; got dtype " +
-                         std::string(py::str(dt)));
-  const int flags = r.arr.flags();
-  if (!(flags & kNpyCContiguous) || !(flags & kNpyAligned))
-    throw py::value_error(std::string(fn) + ": " + what +
-                          " must be C-contiguous and aligned; got shape " + shape_str(r.arr));
-  if (output && !(flags & kNpyWriteable))
-    throw py::value_error(std::string(fn) + ": " + what + " is read-only");
-  r.size = static_cast<int64_t>(r.arr.size());
-  r.data = static_cast<float*>(const_cast<void*>(r.arr.data()));
-  return r;
-}
-
 F32 data_array(py::handle h, const char* fn, const char* what, int64_t* rows, int64_t* c) {
-  F32 a = checked(h, fn, what, false);
+  F32 a = checked_f32(h, fn, what, false);
   if (a.arr.ndim() < 1)
     throw py::value_error(std::string(fn) + ": " + what +
                           " must have at least 1 dimension (channels last); got a 0-d array");
@@ -56,13 +26,6 @@ F32 data_array(py::handle h, const char* fn, const char* what, int64_t* rows, in
   return a;
 }
 
-bool same_shape(const py::array& a, const py::array& b) {
-  if (a.ndim() != b.ndim()) return false;
-  for (py::ssize_t i = 0; i < a.ndim(); ++i)
-    if (a.shape(i) != b.shape(i)) return false;
-  return true;
-}
-
 // A (C,) float32 array or None (nullptr).
 const float* channel_array(py::handle h, const char* fn, const char* what, int64_t c,
                            bool allow_none, std::vector<F32>* keep) {
@@ -70,7 +33,7 @@ const float* channel_array(py::handle h, const char* fn, const char* what, int64
     if (!allow_none) throw py::value_error(std::string(fn) + ": " + what + " must not be None");
     return nullptr;
   }
-  F32 a = checked(h, fn, what, false);
+  F32 a = checked_f32(h, fn, what, false);
   if (a.arr.ndim() != 1 || a.size != c)
     throw py::value_error(std::string(fn) + ": " + what + " must have shape (" +
                           std::to_string(c) + ",); got " + shape_str(a.arr));
@@ -78,48 +41,10 @@ const float* channel_array(py::handle h, const char* fn, const char* what, int64
   return a.data;
 }
 
-F32 new_array(const std::vector<py::ssize_t>& shape) {
-  F32 r;
-  r.arr = py::array_t<float>(shape);
-  r.data = static_cast<float*>(r.arr.mutable_data());
-  r.size = static_cast<int64_t>(r.arr.size());
-  return r;
-}
-
-std::vector<py::ssize_t> shape_of(const py::array& a) {
-  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
-}
-
-// `out` (None: a new array shaped like `like`); it may be `like` itself but must not partly
-// overlap it.
-F32 output_like(py::handle out_h, const F32& like, const char* fn, const char* what,
-                const char* like_name) {
-  if (out_h.is_none()) return new_array(shape_of(like.arr));
-  F32 out = checked(out_h, fn, what, true);
-  if (!same_shape(out.arr, like.arr))
-    throw py::value_error(std::string(fn) + ": " + what + " must have the shape of " + like_name +
-                          " " + shape_str(like.arr) + "; got " + shape_str(out.arr));
-  if (!(out.data == like.data) &&
-      ranges_overlap(out.data, out.size * 4, like.data, like.size * 4))
-    throw py::value_error(std::string(fn) + ": " + what + " overlaps " + like_name +
-                          " without being the same array");
-  return out;
-}
-
 void check_eps(const char* fn, double eps) {
   if (!(std::isfinite(eps) && eps > 0.0))
     throw py::value_error(std::string(fn) + ": epsilon must be finite and > 0; got " +
                           std::to_string(eps));
-}
-
-template <class Fn>
-void run(int64_t n, Fn&& fn) {
-  if (n >= kReleaseGilElems) {
-    py::gil_scoped_release nogil;
-    fn();
-  } else {
-    fn();
-  }
 }
 
 py::tuple forward_train(py::handle x_h, py::handle gamma_h, py::handle beta_h, double eps,
@@ -136,9 +61,9 @@ py::tuple forward_train(py::handle x_h, py::handle gamma_h, py::handle beta_h, d
   const float* gamma = channel_array(gamma_h, fn, "gamma", c, true, &keep);
   const float* beta = channel_array(beta_h, fn, "beta", c, true, &keep);
   F32 y = output_like(out_h, x, fn, "out", "x");
-  F32 mean = new_array({static_cast<py::ssize_t>(c)});
-  F32 var = new_array({static_cast<py::ssize_t>(c)});
-  F32 inv_std = new_array({static_cast<py::ssize_t>(c)});
+  F32 mean = new_f32({static_cast<py::ssize_t>(c)});
+  F32 var = new_f32({static_cast<py::ssize_t>(c)});
+  F32 inv_std = new_f32({static_cast<py::ssize_t>(c)});
   run(x.size, [&] {
     batch_norm_forward_train(rows, c, x.data, gamma, beta, static_cast<float>(eps), y.data,
                              mean.data, var.data, inv_std.data);
@@ -170,10 +95,8 @@ py::tuple backward(py::handle x_h, py::handle dy_h, py::handle mean_h, py::handl
   constexpr const char* fn = "batch_norm_backward";
   int64_t rows, c;
   const F32 x = data_array(x_h, fn, "x", &rows, &c);
-  const F32 dy = checked(dy_h, fn, "dy", false);
-  if (!same_shape(dy.arr, x.arr))
-    throw py::value_error(std::string(fn) + ": dy must have the shape of x " + shape_str(x.arr) +
-                          "; got " + shape_str(dy.arr));
+  const F32 dy = checked_f32(dy_h, fn, "dy", false);
+  check_same_shape(dy, x, fn, "dy", "x");
   if (rows < 1)
     throw py::value_error(std::string(fn) + ": needs at least one value per channel; got x of "
                           "shape " + shape_str(x.arr));
@@ -187,8 +110,8 @@ py::tuple backward(py::handle x_h, py::handle dy_h, py::handle mean_h, py::handl
     if (ranges_overlap(dx.data, dx.size * 4, x.data, x.size * 4))
       throw py::value_error(std::string(fn) + ": dx overlaps x");
   }
-  F32 dgamma = new_array({static_cast<py::ssize_t>(c)});
-  F32 dbeta = new_array({static_cast<py::ssize_t>(c)});
+  F32 dgamma = new_f32({static_cast<py::ssize_t>(c)});
+  F32 dbeta = new_f32({static_cast<py::ssize_t>(c)});
   run(x.size, [&] {
     batch_norm_backward(rows, c, x.data, dy.data, mean, inv_std, gamma,
                         need_dx ? dx.data : nullptr, dgamma.data, dbeta.data);

@@ -20,10 +20,6 @@ namespace {
 // Below this many elements the GIL is kept (the update takes a few microseconds at most).
 constexpr int64_t kReleaseGilElements = 16384;
 
-std::string type_name(py::handle h) {
-  return std::string(py::str(py::type::handle_of(h).attr("__name__")));
-}
-
 // The arrays of one call: pointers, sizes and names, checked as they are added.
 class ArraySet {
  public:

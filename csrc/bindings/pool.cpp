@@ -15,49 +15,13 @@
 namespace pyn {
 namespace {
 
-constexpr int64_t kReleaseGilElems = 16384;
-
-struct F32 {
-  py::array arr;
-  float* data = nullptr;
-  int64_t size = 0;
-};
-
+// A float32, C-contiguous, aligned (N, H, W, C) array.
 F32 checked(py::handle h, const char* fn, const char* what, bool output) {
-  if (!py::isinstance<py::array>(h))
-    throw py::type_error(std::string(fn) + ": " + what +
-                         " must be a numpy.ndarray of dtype float32; got an object of type " +
-                         std::string(py::str(py::type::handle_of(h).attr("__name__"))));
-  F32 r;
-  r.arr = py::reinterpret_borrow<py::array>(h);
-  py::dtype dt = r.arr.dtype();
-  if (dt.num() != kNpyFloat32 || dt.byteorder() == '>')
-    throw py::type_error(std::string(fn) + ": " + what + " must have dtype float32; got dtype " +
-                         std::string(py::str(dt)));
-  const int flags = r.arr.flags();
-  if (!(flags & kNpyCContiguous) || !(flags & kNpyAligned))
-    throw py::value_error(std::string(fn) + ": " + what +
-                          " must be C-contiguous and aligned; got shape " + shape_str(r.arr));
-  if (output && !(flags & kNpyWriteable))
-    throw py::value_error(std::string(fn) + ": " + what + " is read-only");
+  F32 r = checked_f32(h, fn, what, output);
   if (r.arr.ndim() != 4)
     throw py::value_error(std::string(fn) + ": " + what + " must be 4-D (N, H, W, C); got shape " +
                           shape_str(r.arr));
-  r.size = static_cast<int64_t>(r.arr.size());
-  r.data = static_cast<float*>(const_cast<void*>(r.arr.data()));
   return r;
-}
-
-void check_shape(const F32& a, const std::vector<int64_t>& want, const char* fn,
-                 const char* what) {
-  bool ok = a.arr.ndim() == static_cast<py::ssize_t>(want.size());
-  for (size_t i = 0; ok && i < want.size(); ++i) ok = a.arr.shape(i) == want[i];
-  if (!ok) {
-    std::string s = "(";
-    for (size_t i = 0; i < want.size(); ++i) s += (i ? ", " : "") + std::to_string(want[i]);
-    throw py::value_error(std::string(fn) + ": " + what + " must have shape " + s + "); got " +
-                          shape_str(a.arr));
-  }
 }
 
 PoolMode parse_mode(const std::string& mode, const char* fn) {
@@ -103,16 +67,6 @@ PoolParams make_params(const char* fn, int64_t n, int64_t h, int64_t w, int64_t 
   return p;
 }
 
-template <class Fn>
-void run(int64_t n, Fn&& fn) {
-  if (n >= kReleaseGilElems) {
-    py::gil_scoped_release nogil;
-    fn();
-  } else {
-    fn();
-  }
-}
-
 py::object forward(const std::string& mode_s, py::handle x_h, int64_t kh, int64_t kw, int64_t sh,
                    int64_t sw, const std::string& padding, py::handle out_h) {
   constexpr const char* fn = "pool2d_forward";
@@ -129,7 +83,7 @@ py::object forward(const std::string& mode_s, py::handle x_h, int64_t kh, int64_
     out.size = static_cast<int64_t>(out.arr.size());
   } else {
     out = checked(out_h, fn, "out", true);
-    check_shape(out, yshape, fn, "out");
+    check_shape(out.arr, yshape, fn, "out");
     if (ranges_overlap(out.data, out.size * 4, x.data, x.size * 4))
       throw py::value_error(std::string(fn) + ": out overlaps x");
   }
@@ -152,16 +106,16 @@ py::object backward(const std::string& mode_s, py::handle dy_h, std::vector<int6
       make_params(fn, x_shape[0], x_shape[1], x_shape[2], x_shape[3], kh, kw, sh, sw, same);
   const std::vector<int64_t> yshape = {p.n, p.oh, p.ow, p.c};
   const F32 dy = checked(dy_h, fn, "dy", false);
-  check_shape(dy, yshape, fn, "dy");
+  check_shape(dy.arr, yshape, fn, "dy");
   F32 x, y;
   if (mode == PoolMode::kMax) {
     if (x_h.is_none() || y_h.is_none())
       throw py::value_error(std::string(fn) +
                             ": max pooling backward reads x and y (the forward output); got None");
     x = checked(x_h, fn, "x", false);
-    check_shape(x, x_shape, fn, "x");
+    check_shape(x.arr, x_shape, fn, "x");
     y = checked(y_h, fn, "y", false);
-    check_shape(y, yshape, fn, "y");
+    check_shape(y.arr, yshape, fn, "y");
   }
   F32 dx;
   if (dx_h.is_none()) {
@@ -170,7 +124,7 @@ py::object backward(const std::string& mode_s, py::handle dy_h, std::vector<int6
     dx.size = static_cast<int64_t>(dx.arr.size());
   } else {
     dx = checked(dx_h, fn, "dx", true);
-    check_shape(dx, x_shape, fn, "dx");
+    check_shape(dx.arr, x_shape, fn, "dx");
     for (const F32* in : {&dy, static_cast<const F32*>(&x), static_cast<const F32*>(&y)})
       if (in->data != nullptr && ranges_overlap(dx.data, dx.size * 4, in->data, in->size * 4))
         throw py::value_error(std::string(fn) + ": dx overlaps an input");

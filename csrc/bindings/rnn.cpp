@@ -22,23 +22,13 @@ namespace {
 constexpr int kNpyBool = 0;
 constexpr int kNpyUint8 = 2;
 
-std::string dims_str(const std::vector<int64_t>& d) {
-  std::string s = "(";
-  for (size_t i = 0; i < d.size(); ++i) {
-    if (i) s += ", ";
-    s += std::to_string(d[i]);
-  }
-  if (d.size() == 1) s += ",";
-  return s + ")";
-}
-
 // Checks dtype number, contiguity, alignment, exact shape (and writability); returns data.
 void* checked(py::handle h, const char* fn, const char* what, int dtype_num, const char* dtype,
               const std::vector<int64_t>& shape, bool writable) {
   if (!py::isinstance<py::array>(h))
     throw py::type_error(std::string(fn) + ": " + what + " must be a numpy.ndarray of dtype " +
                          dtype + "; got an object of type " +
-                         std::string(py::str(py::type::handle_of(h).attr("__name__"))));
+                         type_name(h));
   auto arr = py::reinterpret_borrow<py::array>(h);
   py::dtype dt = arr.dtype();
   const bool ok_dtype = dtype_num == kNpyUint8
@@ -47,11 +37,7 @@ void* checked(py::handle h, const char* fn, const char* what, int dtype_num, con
   if (!ok_dtype)
     throw py::type_error(std::string(fn) + ": " + what + " must have dtype " + dtype +
                          "; got dtype " + std::string(py::str(dt)));
-  bool same = arr.ndim() == static_cast<py::ssize_t>(shape.size());
-  for (size_t i = 0; same && i < shape.size(); ++i) same = arr.shape(i) == shape[i];
-  if (!same)
-    throw py::value_error(std::string(fn) + ": " + what + " must have shape " + dims_str(shape) +
-                          "; got shape " + shape_str(arr));
+  check_shape(arr, shape, fn, what);
   const int flags = arr.flags();
   if (!(flags & kNpyCContiguous) || !(flags & kNpyAligned))
     throw py::value_error(std::string(fn) + ": " + what +
@@ -115,16 +101,6 @@ int64_t units_of(py::handle rk_h, const char* fn) {
   return rk.shape(0);
 }
 
-template <class Fn>
-void run(double work, Fn&& fn) {
-  if (work >= 1.0e5) {
-    py::gil_scoped_release nogil;
-    fn();
-  } else {
-    fn();
-  }
-}
-
 py::tuple forward(int cell, const std::string& act, std::optional<float> act_alpha,
                   const std::string& rec_act, std::optional<float> rec_alpha, bool reset_after,
                   py::handle x_h, py::handle k_h, py::handle rk_h, py::handle b_h, py::handle h0_h,
@@ -177,7 +153,7 @@ py::tuple forward(int cell, const std::string& act, std::optional<float> act_alp
       cp = cpa;
     }
   }
-  run(2.0 * N * T * G * (I + U), [&] { rnn_forward(s, a, num_threads); });
+  run(2.0 * N * T * G * (I + U), [&] { rnn_forward(s, a, num_threads); }, kReleaseGilFlops);
   return py::make_tuple(y, h, c, saved, hp, cp);
 }
 
@@ -244,7 +220,7 @@ py::tuple backward(int cell, const std::string& act, std::optional<float> act_al
     a.dc0 = dca.mutable_data();
     dc0 = dca;
   }
-  run(4.0 * N * T * G * (I + U), [&] { rnn_backward(s, a, num_threads); });
+  run(4.0 * N * T * G * (I + U), [&] { rnn_backward(s, a, num_threads); }, kReleaseGilFlops);
   return py::make_tuple(dx, dh0, dc0);
 }
 

@@ -76,17 +76,6 @@ constexpr NameEntry kNames[] = {
     {"tanh", Act::kTanh},
 };
 
-const ActivationKernels& current_kernels() {
-  switch (current_isa()) {
-    case Isa::kAvx512:
-      return activation_kernels_avx512();
-    case Isa::kAvx2:
-      return activation_kernels_avx2();
-    default:
-      return activation_kernels_generic();
-  }
-}
-
 int max_threads(int num_threads) { return num_threads > 0 ? num_threads : get_num_threads(); }
 
 void check_params(const char* fn, Act act, const ActParams& p, bool backward) {
@@ -98,6 +87,17 @@ void check_params(const char* fn, Act act, const ActParams& p, bool backward) {
 }
 
 }  // namespace
+
+const ActivationKernels& activation_kernels() {
+  switch (current_isa()) {
+    case Isa::kAvx512:
+      return activation_kernels_avx512();
+    case Isa::kAvx2:
+      return activation_kernels_avx2();
+    default:
+      return activation_kernels_generic();
+  }
+}
 
 Act parse_activation(const std::string& name) {
   for (const NameEntry& e : kNames)
@@ -207,7 +207,7 @@ void activation_forward(Act act, int64_t n, const float* x, const float* bias, i
     bias_len *= reps;
   }
 
-  const ActivationKernels& k = current_kernels();
+  const ActivationKernels& k = activation_kernels();
   const int nt =
       threads_for(static_cast<double>(n), forward_grain(act), max_threads(num_threads));
   parallel(nt, [&](int tid, int nth) {
@@ -237,7 +237,7 @@ void activation_backward(Act act, int64_t n, const float* x, const float* y, con
     return;
   }
   const float* v = needs_x ? x : y;
-  const ActivationKernels& k = current_kernels();
+  const ActivationKernels& k = activation_kernels();
   const int nt =
       threads_for(static_cast<double>(n), backward_grain(act), max_threads(num_threads));
   parallel(nt, [&](int tid, int nth) {
@@ -255,7 +255,7 @@ void softmax_forward(Act act, int64_t rows, int64_t cols, const float* x, const 
             " and ", cols);
   if (rows == 0 || cols == 0) return;
   PYN_CHECK(x != nullptr && y != nullptr, "softmax_forward: x and y must not be null");
-  const ActivationKernels& k = current_kernels();
+  const ActivationKernels& k = activation_kernels();
   const int nt = threads_for(static_cast<double>(rows) * static_cast<double>(cols), kGrain,
                              max_threads(num_threads));
   parallel(nt > rows ? static_cast<int>(rows) : nt, [&](int tid, int nth) {
@@ -274,7 +274,7 @@ void softmax_backward(Act act, int64_t rows, int64_t cols, const float* y, const
   if (rows == 0 || cols == 0) return;
   PYN_CHECK(y != nullptr && dy != nullptr && dx != nullptr,
             "softmax_backward: y, dy and dx must not be null");
-  const ActivationKernels& k = current_kernels();
+  const ActivationKernels& k = activation_kernels();
   const int nt = threads_for(static_cast<double>(rows) * static_cast<double>(cols),
                              backward_grain(act), max_threads(num_threads));
   parallel(nt > rows ? static_cast<int>(rows) : nt, [&](int tid, int nth) {
@@ -296,7 +296,7 @@ MathFn parse_math_fn(const std::string& name) {
 void vector_math(MathFn fn, int64_t n, const float* x, float* y) {
   PYN_CHECK(n >= 0, "vector_math: n must be >= 0; got ", n);
   if (n == 0) return;
-  current_kernels().math(fn, n, x, y);
+  activation_kernels().math(fn, n, x, y);
 }
 
 }  // namespace pyn

@@ -135,5 +135,7 @@ struct ActivationKernels {
 const ActivationKernels& activation_kernels_generic();
 const ActivationKernels& activation_kernels_avx2();    // only callable with AVX2 + FMA
 const ActivationKernels& activation_kernels_avx512();  // only callable with AVX-512
+// The kernels of the instruction set in use (current_isa(), PYNNCORE_CPU honoured).
+const ActivationKernels& activation_kernels();
 
 }  // namespace pyn

@@ -39,17 +39,6 @@
 namespace pyn {
 namespace {
 
-const GemmUkr& current_ukr() {
-  switch (current_isa()) {
-    case Isa::kAvx512:
-      return gemm_ukr_avx512();
-    case Isa::kAvx2:
-      return gemm_ukr_avx2();
-    default:
-      return gemm_ukr_generic();
-  }
-}
-
 // Scratch for packed operands, one set per OS thread (worker threads of the OpenMP pool
 // persist, so steady-state calls do not allocate).
 thread_local ScratchBuffer tl_pack_a;
@@ -276,6 +265,17 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
 
 }  // namespace
 
+const GemmUkr& gemm_ukr() {
+  switch (current_isa()) {
+    case Isa::kAvx512:
+      return gemm_ukr_avx512();
+    case Isa::kAvx2:
+      return gemm_ukr_avx2();
+    default:
+      return gemm_ukr_generic();
+  }
+}
+
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
           int64_t ldc, int num_threads) {
@@ -289,7 +289,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   PYN_CHECK(lda >= (trans_a ? m : k), "gemm: lda=", lda, " too small");
   PYN_CHECK(ldb >= (trans_b ? k : n), "gemm: ldb=", ldb, " too small");
 
-  const GemmUkr& u = current_ukr();
+  const GemmUkr& u = gemm_ukr();
   const double flops = 2.0 * static_cast<double>(m) * n * k;
   const int max_t = num_threads > 0 ? num_threads : get_num_threads();
   const int nt = threads_for(flops, kGemmParallelFlops / 2, max_t);
@@ -304,10 +304,10 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
     gemm_packed(u, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nt);
 }
 
-const char* gemm_kernel_name() { return current_ukr().name; }
+const char* gemm_kernel_name() { return gemm_ukr().name; }
 
 double fma_peak_gflops(int num_threads, double seconds) {
-  const GemmUkr& u = current_ukr();
+  const GemmUkr& u = gemm_ukr();
   const int nt = num_threads > 0 ? num_threads : get_num_threads();
   std::vector<double> rate(static_cast<size_t>(std::max(nt, 1)), 0.0);
   parallel(nt, [&](int tid, int) {

@@ -47,5 +47,7 @@ struct GemmUkr {
 const GemmUkr& gemm_ukr_generic();
 const GemmUkr& gemm_ukr_avx2();    // only callable when the CPU supports AVX2 + FMA
 const GemmUkr& gemm_ukr_avx512();  // only callable when the CPU supports AVX-512
+// The microkernel of the instruction set in use (current_isa(), PYNNCORE_CPU honoured).
+const GemmUkr& gemm_ukr();
 
 }  // namespace pyn

@@ -26,17 +26,6 @@
 namespace pyn {
 namespace {
 
-const ActivationKernels& act_kernels() {
-  switch (current_isa()) {
-    case Isa::kAvx512:
-      return activation_kernels_avx512();
-    case Isa::kAvx2:
-      return activation_kernels_avx2();
-    default:
-      return activation_kernels_generic();
-  }
-}
-
 // Step buffers of all threads, allocated by the calling thread before the parallel region
 // (nothing inside a region may throw); thread `tid` uses the slice of its rows.
 thread_local ScratchBuffer tl_step;
@@ -63,17 +52,6 @@ int rnn_threads(const RnnSpec& s, int num_threads) {
 //             p=1: B(1, q*NR) .. B(1, q*NR+NR-1)     (k rows of NR floats)
 //
 // This is gemm's small-matrix path with the B packing hoisted out of the time loop.
-const GemmUkr& ukr() {
-  switch (current_isa()) {
-    case Isa::kAvx512:
-      return gemm_ukr_avx512();
-    case Isa::kAvx2:
-      return gemm_ukr_avx2();
-    default:
-      return gemm_ukr_generic();
-  }
-}
-
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 int64_t packed_size(const GemmUkr& u, int64_t k, int64_t n) { return ceil_div(n, u.nr) * u.nr * k; }
@@ -228,10 +206,10 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
        num_threads);
 
   const int nt = rnn_threads(s, num_threads);
-  const Acts ac{act_kernels(), s.activation, s.recurrent_activation, s.act_params,
+  const Acts ac{activation_kernels(), s.activation, s.recurrent_activation, s.act_params,
                 s.rec_params};
   const float* R = a.recurrent_kernel;
-  const GemmUkr& u = ukr();
+  const GemmUkr& u = gemm_ukr();
   // Packed R: [0, 2U) and [2U, 3U) separately for gru reset_before (two products per step).
   const bool split_r = gru && !s.reset_after;
   const int64_t n1 = split_r ? 2 * U : G;
@@ -439,10 +417,10 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   float* hm_all = a.rec_mask ? ext + extra : nullptr;
 
   const int nt = rnn_threads(s, num_threads);
-  const Acts ac{act_kernels(), s.activation, s.recurrent_activation, s.act_params,
+  const Acts ac{activation_kernels(), s.activation, s.recurrent_activation, s.act_params,
                 s.rec_params};
   const float* R = a.recurrent_kernel;
-  const GemmUkr& u = ukr();
+  const GemmUkr& u = gemm_ukr();
   // Packed R^T: (G x U), or for gru reset_before R_h^T (U x U) and R_zr^T (2U x U).
   const bool split_r = gru && !ra;
   const int64_t k1 = split_r ? U : G;

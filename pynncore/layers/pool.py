@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from pynncore import ops
+from pynncore.layers._spatial import check_data_format, check_spatial_rank
 from pynncore.layers.base import Layer, shape_str
 
 __all__ = [
@@ -31,15 +32,6 @@ __all__ = [
     "MaxPooling1D",
     "MaxPooling2D",
 ]
-
-
-def _check_data_format(layer: Layer, data_format: Any) -> str:
-    if data_format in (None, "channels_last"):
-        return "channels_last"
-    raise ValueError(
-        f"{type(layer).__name__} '{layer.name}': only data_format='channels_last' (N, ..., C) is "
-        f"supported. Received: data_format={data_format!r}"
-    )
 
 
 def _size_tuple(layer: Layer, value: Any, n: int, name: str) -> tuple:
@@ -78,16 +70,11 @@ class _Pooling(Layer):
                 f"Received: padding={padding!r}"
             )
         self.padding = pad
-        self.data_format = _check_data_format(self, data_format)
+        self.data_format = check_data_format(self, data_format)
 
     def _check_shape(self, shape: tuple) -> None:
         nd = self._nd
-        layout = "(batch, steps, channels)" if nd == 1 else "(batch, height, width, channels)"
-        if len(shape) != nd + 2:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': expected a {nd + 2}-D input {layout}. "
-                f"Received: shape={shape_str(shape)}"
-            )
+        check_spatial_rank(self, shape, nd)
         spatial = shape[1 : 1 + nd]
         if self.padding == "valid" and any(
             d is not None and k > d for d, k in zip(spatial, self.pool_size)
@@ -213,17 +200,11 @@ class _GlobalPooling(Layer):
 
     def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        self.data_format = _check_data_format(self, data_format)
+        self.data_format = check_data_format(self, data_format)
         self.keepdims = bool(keepdims)
 
     def _check_shape(self, shape: tuple) -> None:
-        nd = self._nd
-        if len(shape) != nd + 2:
-            layout = "(batch, steps, channels)" if nd == 1 else "(batch, height, width, channels)"
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': expected a {nd + 2}-D input {layout}. "
-                f"Received: shape={shape_str(shape)}"
-            )
+        check_spatial_rank(self, shape, self._nd)
 
     def build(self, input_shape: tuple) -> None:
         self._check_shape(tuple(input_shape))

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from pynncore.layers.base import shape_str
+from pynncore.layers._spatial import check_data_format, check_spatial_rank
 from pynncore.layers.core import Dropout
 
 __all__ = ["SpatialDropout1D", "SpatialDropout2D"]
@@ -22,13 +22,7 @@ class _SpatialDropout(Dropout):
         super().__init__(rate, seed=seed, **kwargs)
 
     def _check_rank(self, shape: tuple) -> None:
-        nd = self._nd
-        if len(shape) != nd + 2:
-            layout = "(batch, steps, channels)" if nd == 1 else "(batch, height, width, channels)"
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': expected a {nd + 2}-D input {layout}. "
-                f"Received: shape={shape_str(shape)}"
-            )
+        check_spatial_rank(self, shape, self._nd)
 
     def build(self, input_shape: tuple) -> None:
         self._check_rank(tuple(input_shape))
@@ -60,12 +54,7 @@ class SpatialDropout2D(_SpatialDropout):
 
     def __init__(self, rate: float, data_format: str | None = None, seed: int | None = None, **kwargs: Any):
         super().__init__(rate, seed=seed, **kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(
-                f"SpatialDropout2D '{self.name}': only data_format='channels_last' is supported. "
-                f"Received: data_format={data_format!r}"
-            )
-        self.data_format = "channels_last"
+        self.data_format = check_data_format(self, data_format)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from pynncore.layers._spatial import check_data_format, check_spatial_rank
 from pynncore.layers.base import Layer, shape_str
 
 __all__ = ["Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D"]
@@ -56,26 +57,11 @@ def _pairs(layer: Layer, value: Any, nd: int, name: str) -> tuple:
     return pairs
 
 
-def _check_data_format(layer: Layer, data_format: Any) -> str:
-    if data_format in (None, "channels_last"):
-        return "channels_last"
-    raise ValueError(
-        f"{type(layer).__name__} '{layer.name}': only data_format='channels_last' is supported. "
-        f"Received: data_format={data_format!r}"
-    )
-
-
 class _Spatial(Layer):
     _nd = 2
 
     def _check_rank(self, shape: tuple) -> None:
-        nd = self._nd
-        if len(shape) != nd + 2:
-            layout = "(batch, steps, channels)" if nd == 1 else "(batch, height, width, channels)"
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': expected a {nd + 2}-D input {layout}. "
-                f"Received: shape={shape_str(shape)}"
-            )
+        check_spatial_rank(self, shape, self._nd)
 
     def build(self, input_shape: tuple) -> None:
         self.compute_output_shape(tuple(input_shape))
@@ -87,7 +73,7 @@ class _ZeroPadding(_Spatial):
         super().__init__(**kwargs)
         self.padding = _pairs(self, padding, self._nd, "padding")
         if self._nd == 2:
-            self.data_format = _check_data_format(self, data_format)
+            self.data_format = check_data_format(self, data_format)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         self._check_rank(input_shape)
@@ -144,7 +130,7 @@ class _Cropping(_Spatial):
         super().__init__(**kwargs)
         self.cropping = _pairs(self, self._default if cropping is None else cropping, self._nd, "cropping")
         if self._nd == 2:
-            self.data_format = _check_data_format(self, data_format)
+            self.data_format = check_data_format(self, data_format)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         self._check_rank(input_shape)
@@ -289,7 +275,7 @@ class UpSampling2D(_UpSampling):
         super().__init__(**kwargs)
         self._factors = self._size(size)
         self.size = self._factors
-        self.data_format = _check_data_format(self, data_format)
+        self.data_format = check_data_format(self, data_format)
         if interpolation not in ("nearest", "bilinear"):
             raise ValueError(
                 f"UpSampling2D '{self.name}': interpolation must be 'nearest' or 'bilinear'. "
