@@ -155,8 +155,9 @@ class Dense(Layer):
 
 
 def _serialize(obj: Any) -> Any:
-    """Initializers/regularizers as config: strings stay, objects become {class_name, config}."""
-    if obj is None or isinstance(obj, (str, int, float)):
+    """Initializers/regularizers as config: strings and configs stay, objects become
+    {class_name, config}."""
+    if obj is None or isinstance(obj, (str, int, float, dict)):
         return obj
     if hasattr(obj, "get_config"):
         return {"class_name": type(obj).__name__, "config": obj.get_config()}

@@ -21,10 +21,6 @@ from pynncore.layers.core import _serialize
 
 __all__ = ["GRU", "LSTM", "SimpleRNN"]
 
-def _ser(obj: Any) -> Any:
-    return obj if isinstance(obj, dict) else _serialize(obj)
-
-
 def _rate(value: Any, what: str, who: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{who}: {what} must be a float in [0, 1). Received: {what}={value!r}")
@@ -381,13 +377,13 @@ class _RNN(Layer):
             units=self.units,
             activation=_activations.serialize(self.activation),
             use_bias=self.use_bias,
-            kernel_initializer=_ser(self.kernel_initializer),
-            recurrent_initializer=_ser(self.recurrent_initializer),
-            bias_initializer=_ser(self.bias_initializer),
-            kernel_regularizer=_ser(self.kernel_regularizer),
-            recurrent_regularizer=_ser(self.recurrent_regularizer),
-            bias_regularizer=_ser(self.bias_regularizer),
-            activity_regularizer=_ser(self.activity_regularizer),
+            kernel_initializer=_serialize(self.kernel_initializer),
+            recurrent_initializer=_serialize(self.recurrent_initializer),
+            bias_initializer=_serialize(self.bias_initializer),
+            kernel_regularizer=_serialize(self.kernel_regularizer),
+            recurrent_regularizer=_serialize(self.recurrent_regularizer),
+            bias_regularizer=_serialize(self.bias_regularizer),
+            activity_regularizer=_serialize(self.activity_regularizer),
             kernel_constraint=None,
             recurrent_constraint=None,
             bias_constraint=None,
