@@ -640,16 +640,9 @@ def _trainable_snapshot(model: Any) -> list:
 def _rebind(optimizer: Any) -> None:
     """Points the optimizer's variables back at its flat buffers (another optimizer built over
     the same variables since) without touching the optimizer state."""
-    params, grads = optimizer._params, optimizer._grads
-    if params is None or all(v.value.base is params for v in optimizer.variables):
+    if optimizer._params is None or optimizer._is_bound():
         return
-    offset = 0
-    for v in optimizer.variables:
-        size = v.value.size
-        params[offset : offset + size] = v.value.reshape(-1)
-        v.value = params[offset : offset + size].reshape(v.value.shape)
-        v.grad = grads[offset : offset + size].reshape(v.value.shape)
-        offset += size
+    optimizer._bind_variables(copy_values=True)
 
 
 def _seed_from_global() -> int:

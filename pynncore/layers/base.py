@@ -32,6 +32,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from pynncore import _memory
 from pynncore import initializers as _initializers
 from pynncore import regularizers as _regularizers
 
@@ -74,8 +75,8 @@ class Variable:
         regularizer: Any = None,
         constraint: Any = None,
     ):
-        self.value = np.ascontiguousarray(value, dtype=np.float32)
-        self.grad = np.zeros_like(self.value) if trainable else None
+        self.value = _memory.copy(np.asarray(value, dtype=np.float32))
+        self.grad = _memory.zeros(self.value.size).reshape(self.value.shape) if trainable else None
         self.name = name
         self.path = name
         self.trainable = trainable

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from pynncore import _core
+from pynncore import _core, _memory
 from pynncore.optimizers import schedules
 from pynncore.optimizers.schedules import LearningRateSchedule
 
@@ -80,6 +80,7 @@ class Optimizer:
         self.iterations = 0
         self.variables: list = []
         self._params = self._grads = None
+        self._offsets: list = []
         self._state: dict = {}
 
     # -- learning rate -----------------------------------------------------------------------------
@@ -112,19 +113,46 @@ class Optimizer:
     def build(self, variables: Sequence[Any]) -> None:
         """Moves the variables' values and gradients into flat buffers and creates the state."""
         variables = list(variables)
-        total = int(sum(v.value.size for v in variables))
-        params = np.empty(total, np.float32)
-        grads = np.zeros(total, np.float32)
-        offset = 0
+        # Every weight starts on a cache line; the gaps stay zero in the parameters, the
+        # gradients and the state, so every update rule leaves them at zero.
+        offsets = []
+        total = 0
         for v in variables:
-            n = v.value.size
-            params[offset : offset + n] = v.value.reshape(-1)
-            v.value = params[offset : offset + n].reshape(v.value.shape)
-            v.grad = grads[offset : offset + n].reshape(v.value.shape)
-            offset += n
+            offsets.append(total)
+            total += _memory.padded(v.value.size)
+        params = _memory.zeros(total)
+        grads = _memory.zeros(total)
         self.variables = variables
+        self._offsets = offsets
         self._params, self._grads = params, grads
-        self._state = {slot: np.full(total, self._slot_init(slot), np.float32) for slot in self._active_slots()}
+        self._bind_variables(copy_values=True)
+        self._state = {}
+        for slot in self._active_slots():
+            init = self._slot_init(slot)
+            buf = _memory.zeros(total)
+            if init:
+                for o, v in zip(offsets, variables):
+                    buf[o : o + v.value.size] = init
+            self._state[slot] = buf
+
+    def _bind_variables(self, copy_values: bool) -> None:
+        """Points every variable's ``value`` and ``grad`` at its slice of the flat buffers."""
+        for o, v in zip(self._offsets, self.variables):
+            n = v.value.size
+            if copy_values:
+                self._params[o : o + n] = v.value.reshape(-1)
+            v.value = self._params[o : o + n].reshape(v.value.shape)
+            v.grad = self._grads[o : o + n].reshape(v.value.shape)
+
+    def _is_bound(self) -> bool:
+        """True when every variable's ``value`` is still its slice of the flat parameters."""
+        base = self._params.ctypes.data
+        return all(v.value.ctypes.data == base + 4 * o for o, v in zip(self._offsets, self.variables))
+
+    def _compact(self, flat: np.ndarray) -> np.ndarray:
+        """The weights' elements of a flat buffer, without the alignment gaps."""
+        return np.concatenate([flat[o : o + v.value.size] for o, v in zip(self._offsets, self.variables)]) \
+            if self.variables else flat[:0].copy()
 
     def _active_slots(self) -> tuple:
         return self._slots
@@ -191,14 +219,26 @@ class Optimizer:
 
     # Flat state for saving and resuming.
     def get_state(self) -> dict:
-        return {"iterations": self.iterations, **{k: v.copy() for k, v in self._state.items()}}
+        """The iteration count and each state slot as one flat array over all weights, in
+        variable order (the layout of saved files)."""
+        return {"iterations": self.iterations, **{k: self._compact(v) for k, v in self._state.items()}}
 
     def set_state(self, state: dict) -> None:
+        size = sum(v.value.size for v in self.variables)
+        for k in self._state:
+            if k not in state or np.shape(state[k]) != (size,):
+                raise ValueError(
+                    f"{self.name}: optimizer state '{k}' missing or of the wrong size "
+                    f"(expected {size} values; got {np.shape(state[k]) if k in state else 'none'})"
+                )
         self.iterations = int(state["iterations"])
-        for k, v in self._state.items():
-            if k not in state or np.shape(state[k]) != v.shape:
-                raise ValueError(f"{self.name}: optimizer state '{k}' missing or of the wrong size")
-            v[...] = state[k]
+        for k, buf in self._state.items():
+            flat = np.asarray(state[k], dtype=np.float32)
+            start = 0
+            for o, v in zip(self._offsets, self.variables):
+                n = v.value.size
+                buf[o : o + n] = flat[start : start + n]
+                start += n
 
 
 class SGD(Optimizer):
