@@ -81,8 +81,9 @@ py::object dense_chain(py::handle x_h, py::sequence layers_seq, py::handle out_h
   py::array out;
   float* y;
   if (out_h.is_none()) {
-    out = py::array_t<float>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(width)});
-    y = static_cast<float*>(out.mutable_data());
+    F32 fresh = new_f32({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(width)});
+    out = fresh.arr;
+    y = fresh.data;
   } else {
     y = checked_output(out_h, "dense_chain_forward: out", rows, width);
     out = py::reinterpret_borrow<py::array>(out_h);
