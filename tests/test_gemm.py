@@ -514,7 +514,8 @@ ALPHA_BETA = [
 ]
 
 
-@pytest.mark.parametrize("shape", [(33, 47, 65), (70, 50, 300)], ids=_shape_id)
+# (130, 70, 2300): packed path with several blocks of k, so later blocks accumulate into C.
+@pytest.mark.parametrize("shape", [(33, 47, 65), (70, 50, 300), (130, 70, 2300)], ids=_shape_id)
 @pytest.mark.parametrize("alpha, beta", ALPHA_BETA)
 @pytest.mark.parametrize("transpose_a, transpose_b", TRANSPOSES)
 def test_matmul_alpha_beta_out(cpu_path, transpose_a, transpose_b, alpha, beta, shape, rng):

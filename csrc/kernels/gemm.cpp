@@ -204,8 +204,12 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
   //   else:    a task is a group of column panels; each thread packs the few rows of A once.
   const bool split_m = m >= int64_t(4) * MR * nt;
   const int64_t row_blocks = ceil_div(m, MR);
-  const int64_t m_tasks =
-      std::max(std::min<int64_t>(row_blocks, 4 * nt), ceil_div(m, static_cast<int64_t>(u.mc)));
+  // A whole number of tasks per thread (9 bands on 2 threads would leave one thread idle for
+  // a ninth of every k block), each band no taller than MC.
+  const int64_t m_tasks = std::min(
+      row_blocks,
+      ceil_div(std::max(std::min<int64_t>(row_blocks, 4 * nt), ceil_div(m, static_cast<int64_t>(u.mc))),
+               int64_t(nt)) * nt);
   const int64_t a_rows = split_m ? ceil_div(row_blocks, m_tasks) * MR : row_blocks * MR;
   const int64_t n_iter = ceil_div(n, NC) * ceil_div(k, KC);
   std::vector<std::atomic<int64_t>> claims(static_cast<size_t>(2 * n_iter));
