@@ -434,6 +434,26 @@ class Model(Layer):
         finally:
             lock.release_read()
 
+    def _fast_infer(self, x: Any) -> Optional[np.ndarray]:
+        """The inference output of a float32 C-contiguous 2-D batch in one native call (a new
+        array), or None when the model or the input needs the general path."""
+        if not (
+            type(x) is np.ndarray
+            and x.ndim == 2
+            and x.dtype == np.float32
+            and x.flags.c_contiguous
+            and x.shape[0]
+            and self.built
+            and self._output_struct is None
+        ):
+            return None
+        lock = self._lock
+        lock.acquire_read()
+        try:
+            return _inference.run(self, x)
+        finally:
+            lock.release_read()
+
     def _infer(self, x: Any) -> Any:
         """Inference output for a float32 C-contiguous batch (a list of them for several
         inputs), in one native call when it can."""
@@ -457,6 +477,10 @@ class Model(Layer):
             return super().__call__(inputs, training=training, **kwargs)
         if kwargs:
             raise TypeError(f"Model '{self.name}': unexpected call argument(s) {sorted(kwargs)}")
+        if not training:
+            y = self._fast_infer(inputs)
+            if y is not None:
+                return y
         return self.call(inputs, training=bool(training))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -521,20 +545,11 @@ class Model(Layer):
         if (
             callbacks is None
             and type(x) is np.ndarray
-            and x.ndim == 2
-            and x.dtype == np.float32
-            and x.flags.c_contiguous
-            and self.built
-            and self._output_struct is None
             and (batch_size is None or (type(batch_size) is int and batch_size > 0))
-            and 0 < x.shape[0] <= (batch_size or 32)
-        ):  # an invalid batch_size takes the general path, which reports it
-            lock = self._lock
-            lock.acquire_read()
-            try:
-                y = _inference.run(self, x)  # one native call for chains of Dense layers
-            finally:
-                lock.release_read()
+            and x.ndim == 2
+            and x.shape[0] <= (batch_size or 32)
+        ):  # one batch; an invalid batch_size takes the general path, which reports it
+            y = self._fast_infer(x)  # one native call for chains of Dense layers
             if y is not None:
                 return y
         from pynncore.trainer import Trainer
@@ -556,6 +571,9 @@ class Model(Layer):
             return trainer.test_on_batch(x, y, sample_weight=sample_weight, return_dict=return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
+        y = self._fast_infer(x)
+        if y is not None:
+            return y
         y = self.call(x, training=False)
         ys = [np.array(v, dtype=np.float32) for v in (y if isinstance(y, list) else [y])]
         return self._pack_outputs(ys)

@@ -207,3 +207,17 @@ def test_binding_rejects_bad_or_overlapping_out():
     k = np.ones((4, 3), np.float32)
     with pytest.raises(ValueError, match="overlaps a weight"):
         _core.dense_chain_forward(x, [(k, None, "relu", None, False)], k[:2])
+
+
+def test_call_and_predict_on_batch_return_new_arrays_and_respect_training(rng):
+    model = _mlp([6, 9, 4], ["relu", "softmax"])
+    model.add(layers.Dropout(0.5, seed=1))
+    x = rng.standard_normal((3, 6)).astype(np.float32)
+    model(x)  # builds
+    a, b = model(x), model.predict_on_batch(x)
+    assert a is not b and not np.shares_memory(a, b) and not np.shares_memory(a, x)
+    a[...] = 7.0  # the caller owns the result
+    np.testing.assert_array_equal(model(x), b)
+    # training=True runs Dropout (the fast path only serves inference).
+    dropped = model(x, training=True)
+    assert np.any(dropped == 0.0) and not np.array_equal(dropped, b)
