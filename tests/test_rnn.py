@@ -337,7 +337,7 @@ def test_layer_semantics(cls, kw, rng):
     y_masked, _ = seq.forward(x, training=False, mask=mask)
     np.testing.assert_allclose(y_masked, _ref_layer(seq, x, mask=mask)[0], rtol=2e-5, atol=2e-5)
     assert seq.compute_mask(x, mask) is mask
-    assert st.compute_mask(x, mask) is None
+    assert st.compute_mask(x, mask) == [None] * (1 + n_states)  # Keras 3: no mask on outputs or states
     assert seq.consumes_mask and seq.supports_masking
 
 
@@ -363,9 +363,11 @@ def test_layer_backward_with_states_and_go_backwards(cls, kw, rng):
     for v in layer.weights:
         v.grad[...] = 0
     dy = [wy.astype(np.float32), wh.astype(np.float32)] + [None] * (n_states - 1)
-    dx = layer.backward(ctx, dy)
+    # With initial states given, backward also returns their gradients (keyword-input protocol).
+    dx, state_grads = layer.backward(ctx, dy)
+    assert list(state_grads) == ["initial_state"] and len(state_grads["initial_state"]) == n_states
     assert_grad_close(dx, numeric_grad(lambda v: loss(v, init[0]), x), what="dx")
-    assert_grad_close(ctx.initial_state_grads[0], numeric_grad(lambda v: loss(x, v), init[0]), what="dh0")
+    assert_grad_close(state_grads["initial_state"][0], numeric_grad(lambda v: loss(x, v), init[0]), what="dh0")
 
     def loss_k(v):
         w[0] = v
@@ -631,7 +633,7 @@ def test_matches_pytorch_outputs_and_gradients(name, rng):
     np.testing.assert_allclose(out[0], t_out.detach().numpy(), rtol=1e-4, atol=1e-5)
     for v in layer.weights:
         v.grad[...] = 0
-    dx = layer.backward(ctx, [wy] + [None] * len(init))
+    dx, _ = layer.backward(ctx, [wy] + [None] * len(init))  # (dx, initial-state gradients)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
     dk = layer.kernel.grad
     if name == "GRU":

@@ -34,15 +34,17 @@ class _RNNContext:
     """Backward context of one recurrent layer call; ``initial_state_grads`` is filled by
     ``backward`` with the gradients of the initial states."""
 
-    __slots__ = ("op", "go_backwards", "dropout_mask", "n_states", "initial_state_grads", "shape")
+    __slots__ = ("op", "go_backwards", "dropout_mask", "n_states", "initial_state_grads", "shape", "given_states")
 
-    def __init__(self, op: Any, go_backwards: bool, dropout_mask: Any, n_states: int, shape: tuple):
+    def __init__(self, op: Any, go_backwards: bool, dropout_mask: Any, n_states: int, shape: tuple,
+                 given_states: bool = False):
         self.op = op
         self.go_backwards = go_backwards
         self.dropout_mask = dropout_mask
         self.n_states = n_states
         self.initial_state_grads = None
         self.shape = shape
+        self.given_states = given_states  # the call passed initial_state
 
 
 class _RNN(Layer):
@@ -184,8 +186,11 @@ class _RNN(Layer):
             return [out] + [(n, self.units)] * self._n_states
         return out
 
-    def compute_mask(self, x: Any, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
-        return mask if self.return_sequences else None
+    def compute_mask(self, x: Any, mask: Optional[np.ndarray] = None) -> Any:
+        out = mask if self.return_sequences else None
+        if self.return_state:  # the states carry no mask
+            return [out] + [None] * self._n_states
+        return out
 
     # -- running ---------------------------------------------------------------------------
 
@@ -225,6 +230,21 @@ class _RNN(Layer):
                 )
             out.append(np.ascontiguousarray(arr, dtype=np.float32))
         return out
+
+    def _check_symbolic_states(self, inputs: KerasTensor, initial_state: Any) -> None:
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        if len(states) != self._n_states or not all(isinstance(s, KerasTensor) for s in states):
+            raise ValueError(
+                f"{self._who}: initial_state must be {self._n_states} symbolic tensor(s) of shape "
+                f"(batch, {self.units}) when the layer is called on a symbolic input. "
+                f"Received: {[type(v).__name__ for v in states]}"
+            )
+        for s in states:
+            if len(s.shape) != 2 or s.shape[1] not in (None, self.units):
+                raise ValueError(
+                    f"{self._who}: expected initial states of shape (batch, {self.units}). "
+                    f"Received: shape={tuple(s.shape)}"
+                )
 
     def _check_mask(self, mask: Any, n: int, t: int) -> Optional[np.ndarray]:
         if mask is None:
@@ -314,7 +334,8 @@ class _RNN(Layer):
         out = [y] + final if self.return_state else y
         ctx = None
         if training:
-            ctx = _RNNContext(op_ctx, self.go_backwards, dmask, self._n_states, x.shape)
+            ctx = _RNNContext(op_ctx, self.go_backwards, dmask, self._n_states, x.shape,
+                              given_states=initial_state is not None)
         return out, ctx
 
     def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Optional[np.ndarray]:
@@ -340,27 +361,28 @@ class _RNN(Layer):
         else:
             dx, dh0, *_ = ops.simple_rnn_backward(op, d_out, d_states[0], dk, drk, db, need_dx)
             ctx.initial_state_grads = [dh0]
-        if not need_dx:
-            return None
-        if ctx.dropout_mask is not None:
-            dx *= ctx.dropout_mask
-        if ctx.go_backwards:
-            dx = np.ascontiguousarray(dx[:, ::-1])
+        if need_dx:
+            if ctx.dropout_mask is not None:
+                dx *= ctx.dropout_mask
+            if ctx.go_backwards:
+                dx = np.ascontiguousarray(dx[:, ::-1])
+        else:
+            dx = None
+        if ctx.given_states:  # the gradients reach the tensors passed as initial_state
+            return dx, {"initial_state": list(ctx.initial_state_grads)}
         return dx
 
     def __call__(self, inputs: Any, training: Optional[bool] = None, initial_state: Any = None,
                  mask: Any = None, **kwargs: Any) -> Any:
         if isinstance(inputs, KerasTensor):
-            if initial_state is not None or mask is not None:
+            if mask is not None:
                 raise ValueError(
-                    f"{self._who}: initial_state= and mask= are supported when the layer is "
-                    "called on arrays; in a model, masks come from a Masking or Embedding layer"
+                    f"{self._who}: mask= is supported when the layer is called on arrays; in a "
+                    "model, masks come from a Masking or Embedding layer"
                 )
-            if self.return_state:
-                raise ValueError(
-                    f"{self._who}: return_state=True is supported when the layer is called on "
-                    "arrays; models take layers with a single output"
-                )
+            if initial_state is not None:
+                self._check_symbolic_states(inputs, initial_state)
+                kwargs["initial_state"] = initial_state
             return super().__call__(inputs, training=training, **kwargs)
         if kwargs:
             raise TypeError(f"Layer '{self.name}': unexpected call argument(s) {sorted(kwargs)}")

@@ -469,8 +469,10 @@ class Bidirectional(_Wrapper):
             dy_b = [d_b] + d_states[n_states:]
         else:
             dy_f, dy_b = d_f, d_b
-        dx_f = self.forward_layer.backward(ctx_f, dy_f, need_dx=need_dx)
-        dx_b = self.backward_layer.backward(ctx_b, dy_b, need_dx=need_dx)
+        # Each direction also returns its initial states' gradients when it was given states;
+        # eager calls with initial_state have no tensors to send them to.
+        dx_f = _main_grad(self.forward_layer.backward(ctx_f, dy_f, need_dx=need_dx))
+        dx_b = _main_grad(self.backward_layer.backward(ctx_b, dy_b, need_dx=need_dx))
         if not need_dx:
             return None
         return dx_f + dx_b
@@ -507,3 +509,8 @@ class Bidirectional(_Wrapper):
         if backward is not None:
             backward = deserialize_layer(backward)
         return cls(layer, backward_layer=backward, **config)
+
+
+def _main_grad(res: Any) -> Any:
+    """The input gradient of a backward result that may also carry keyword-input gradients."""
+    return res[0] if isinstance(res, tuple) else res
