@@ -553,8 +553,14 @@ class Model(Layer):
             if y is not None:
                 return y
         from pynncore.trainer import Trainer
+        from pynncore.utils import dataset as _dataset
 
         trainer = self._trainer or Trainer(self)
+        if _dataset.is_batch_source(x):
+            # the first batch may build the model: hold it exclusively until it is built
+            lock = self._lock.reading() if self.built else self._lock.writing("predict")
+            with lock:
+                return trainer.predict(x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, steps=steps)
         xs = trainer._inputs(x, "predict")
         self._build_exclusive(xs[0] if xs[0].shape[0] else np.zeros((1,) + xs[0].shape[1:], np.float32))
         with self._lock.reading():

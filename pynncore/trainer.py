@@ -36,6 +36,7 @@ from pynncore import callbacks as _callbacks
 from pynncore import losses as _losses
 from pynncore import metrics as _metrics
 from pynncore import optimizers as _optimizers
+from pynncore.utils import dataset as _dataset
 
 __all__ = ["Trainer"]
 
@@ -421,8 +422,20 @@ class Trainer:
         validation_batch_size: Optional[int] = None,
         validation_freq: int = 1,
     ):
-        """Trains for ``epochs`` epochs; returns the ``History`` callback (Keras semantics)."""
+        """Trains for ``epochs`` epochs; returns the ``History`` callback (Keras semantics).
+
+        ``x`` may also be a ``pynncore.utils.PyDataset``, a generator or iterator, or another
+        iterable of batches (a PyTorch ``DataLoader``): each batch is ``(x, y)`` or
+        ``(x, y, sample_weight)``, ``y`` and ``sample_weight`` are not given separately, and
+        ``steps_per_epoch`` limits the batches per epoch (see ``pynncore.utils.dataset``).
+        """
         self._require_compiled("fit")
+        if _dataset.is_batch_source(x):
+            return self._fit_batches(
+                x, y, sample_weight, epochs, verbose, callbacks, validation_split, validation_data,
+                shuffle, class_weight, initial_epoch, steps_per_epoch, validation_steps,
+                validation_batch_size, validation_freq,
+            )
         xs = self._inputs(x, "fit")
         n = xs[0].shape[0]
         if n == 0:
@@ -444,16 +457,8 @@ class Trainer:
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"fit: epochs must be a non-negative integer. Received: {epochs!r}")
 
-        val = None
-        if validation_data is not None:
-            vd = tuple(validation_data)
-            if len(vd) not in (2, 3):
-                raise ValueError("fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
-            vx = self._inputs(vd[0], "fit(validation_data)")
-            vy = self._targets(vd[1], vx[0].shape[0], "fit(validation_data)")
-            vw = _as_weights(vd[2], vx[0].shape[0], "fit(validation_data)") if len(vd) == 3 else None
-            val = (vx, vy, vw)
-        elif validation_split:
+        val = self._validation_data(validation_data, validation_steps)
+        if val is None and validation_split:
             if not 0.0 < float(validation_split) < 1.0:
                 raise ValueError(f"fit: validation_split must be in (0, 1). Received: {validation_split}")
             split = int(n * (1.0 - float(validation_split)))
@@ -463,46 +468,132 @@ class Trainer:
             xs, ys, sw = _take(xs, slice(None, split)), _take(ys, slice(None, split)), (None if sw is None else sw[:split])
             n = split
 
-        model = self.model
         steps = math.ceil(n / batch_size)
         if steps_per_epoch is not None:
             steps = min(steps, int(steps_per_epoch))
+        rng = np.random.default_rng(_seed_from_global())
+
+        def epoch_batches():
+            order = rng.permutation(n) if shuffle else None
+            for step in range(steps):
+                sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
+                idx = order[sl] if order is not None else sl
+                yield _take(xs, idx), _take(ys, idx), None if sw is None else sw[idx]
+
+        return self._train_epochs(epoch_batches, steps, epochs, initial_epoch, verbose, callbacks, val,
+                                  validation_batch_size or batch_size, validation_freq)
+
+    def _train_epochs(self, epoch_batches: Any, steps: Optional[int], epochs: int, initial_epoch: int,
+                      verbose: Any, callbacks: Any, val: Any, val_batch_size: int, validation_freq: int):
+        """The epoch loop of ``fit`` over ``epoch_batches()`` (the ``(xs, ys, w)`` batches of one
+        epoch); an epoch that gets no batch ends training (an iterator that ran out)."""
+        model = self.model
         cbs = _callbacks.CallbackList(
-            callbacks,
-            add_history=True,
-            add_progbar=verbose != 0,
-            model=model,
-            verbose=verbose,
-            epochs=epochs,
-            steps=steps,
+            callbacks, add_history=True, add_progbar=verbose != 0, model=model, verbose=verbose,
+            epochs=epochs, steps=steps,
         )
         history = cbs.history
         model.stop_training = False
-        rng = np.random.default_rng(_seed_from_global())
         cbs.on_train_begin()
         logs: dict = {}
         for epoch in range(int(initial_epoch), int(epochs)):
             self._reset_metrics()
             cbs.on_epoch_begin(epoch)
-            order = rng.permutation(n) if shuffle else None
-            for step in range(steps):
+            done = 0
+            for step, (xb, yb, wb) in enumerate(epoch_batches()):
                 cbs.on_train_batch_begin(step)
-                sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
-                idx = order[sl] if order is not None else sl
-                self._train_batch(_take(xs, idx), _take(ys, idx), None if sw is None else sw[idx])
+                self._train_batch(xb, yb, wb)
                 logs = self._logs()
                 cbs.on_train_batch_end(step, logs)
+                done += 1
                 if model.stop_training:
                     break
+            if done == 0:
+                break
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % int(validation_freq) == 0:
-                epoch_logs.update(self._evaluate_arrays(*val, batch_size=validation_batch_size or batch_size, prefix="val_"))
+                epoch_logs.update(self._validate(val, val_batch_size))
             cbs.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
                 break
         cbs.on_train_end(logs)
         model.history = history
         return history
+
+    def _validation_data(self, validation_data: Any, validation_steps: Optional[int]) -> Any:
+        """``validation_data`` as a batch source or checked ``(xs, ys, w)`` arrays (or None)."""
+        if validation_data is None:
+            return None
+        if _dataset.is_batch_source(validation_data):
+            return _dataset.Batches(validation_data, validation_steps, "fit(validation_data)")
+        vd = tuple(validation_data)
+        if len(vd) not in (2, 3):
+            raise ValueError("fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
+        vx = self._inputs(vd[0], "fit(validation_data)")
+        vy = self._targets(vd[1], vx[0].shape[0], "fit(validation_data)")
+        vw = _as_weights(vd[2], vx[0].shape[0], "fit(validation_data)") if len(vd) == 3 else None
+        return (vx, vy, vw)
+
+    def _validate(self, val: Any, batch_size: int) -> dict:
+        if isinstance(val, _dataset.Batches):
+            return self._evaluate_batches(self._source_batches(val, "fit(validation_data)"), prefix="val_")
+        return self._evaluate_arrays(*val, batch_size=batch_size, prefix="val_")
+
+    def _batch_arrays(self, batch: Any, what: str, class_weight: Optional[dict] = None, train: bool = False) -> tuple:
+        """``(xs, ys, sample_weight)`` of one batch from a batch source, checked like arrays."""
+        bx, by, bw = _dataset.split_batch(batch, what)
+        xs = self._inputs(bx, what)
+        n = xs[0].shape[0]
+        if n == 0:
+            raise ValueError(f"{what}: a batch holds no samples")
+        self._prepare(xs)
+        ys = self._targets(by, n, what)
+        if train:
+            for a in xs:
+                _check_finite(a, "x")
+            for a in ys:
+                if a is not None:
+                    _check_finite(a, "y")
+        w = _as_weights(bw, n, what)
+        if class_weight is not None:
+            if len(ys) != 1:
+                raise ValueError(f"{what}: class_weight is only supported for models with one output")
+            cw = _class_weights_to_sample(class_weight, ys[0])
+            w = cw if w is None else w * cw
+        return xs, ys, w
+
+    def _source_batches(self, batches: "_dataset.Batches", what: str):
+        for batch in batches.epoch():
+            yield self._batch_arrays(batch, what)
+
+    def _fit_batches(
+        self, source: Any, y: Any, sample_weight: Any, epochs: int, verbose: Any, callbacks: Any,
+        validation_split: float, validation_data: Any, shuffle: bool, class_weight: Optional[dict], initial_epoch: int,
+        steps_per_epoch: Optional[int], validation_steps: Optional[int], validation_batch_size: Optional[int],
+        validation_freq: int,
+    ):
+        kind = type(source).__name__
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                f"fit: y and sample_weight come from the batches when x is a {kind} "
+                "(a dataset, generator or iterator). Received: y or sample_weight as well"
+            )
+        if validation_split:
+            raise ValueError(
+                f"fit: validation_split needs arrays; x is a {kind}. Pass validation_data instead"
+            )
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"fit: epochs must be a non-negative integer. Received: {epochs!r}")
+        batches = _dataset.Batches(source, steps_per_epoch, "fit", warn_exhausted=True)
+        rng = np.random.default_rng(_seed_from_global()) if shuffle else None
+        val = self._validation_data(validation_data, validation_steps)
+
+        def epoch_batches():
+            for batch in batches.epoch(rng):
+                yield self._batch_arrays(batch, "fit", class_weight, train=True)
+
+        return self._train_epochs(epoch_batches, batches.steps, epochs, initial_epoch, verbose, callbacks, val,
+                                  validation_batch_size or 32, validation_freq)
 
     def _batch_size(self, batch_size: Any, what: str) -> int:
         if batch_size is None:
@@ -512,15 +603,22 @@ class Trainer:
         return int(batch_size)
 
     def _evaluate_arrays(self, xs: list, ys: list, w: Optional[np.ndarray], batch_size: int, prefix: str = "") -> dict:
+        n = xs[0].shape[0]
+        parts = (
+            (_take(xs, sl), _take(ys, sl), None if w is None else w[sl])
+            for sl in (slice(start, min(n, start + batch_size)) for start in range(0, n, batch_size))
+        )
+        return self._evaluate_batches(parts, prefix)
+
+    def _evaluate_batches(self, parts: Any, prefix: str = "") -> dict:
+        """Loss and metrics over ``(xs, ys, sample_weight)`` batches, with fresh trackers."""
         saved = (self._loss_tracker, [None if t is None else (t.name, t) for t in self._output_trackers])
         self._loss_tracker = _metrics.Mean(name="loss")
         self._output_trackers = [None if t is None else _metrics.Mean(name=t.name) for t in self._output_trackers]
         for m in self.metrics:
             m.reset_state()
-        n = xs[0].shape[0]
-        for start in range(0, n, batch_size):
-            sl = slice(start, min(n, start + batch_size))
-            self._test_batch(_take(xs, sl), _take(ys, sl), None if w is None else w[sl])
+        for xb, yb, wb in parts:
+            self._test_batch(xb, yb, wb)
         logs = self._logs(prefix)
         self._loss_tracker = saved[0]
         self._output_trackers = [None if t is None else t[1] for t in saved[1]]
@@ -537,8 +635,20 @@ class Trainer:
         callbacks: Optional[Sequence[Any]] = None,
         return_dict: bool = False,
     ):
-        """Returns the loss (and metrics) on the given data, as Keras does."""
+        """Returns the loss (and metrics) on the given data, as Keras does. ``x`` may be a
+        dataset, generator or iterator of ``(x, y[, sample_weight])`` batches (``steps``
+        limits how many are read)."""
         self._require_compiled("evaluate")
+        if _dataset.is_batch_source(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError(
+                    f"evaluate: y and sample_weight come from the batches when x is a {type(x).__name__}"
+                )
+            logs = self._evaluate_batches(self._source_batches(_dataset.Batches(x, steps, "evaluate"), "evaluate"))
+            if return_dict:
+                return logs
+            values = list(logs.values())
+            return values[0] if len(values) == 1 else values
         xs = self._inputs(x, "evaluate")
         n = xs[0].shape[0]
         if n == 0:
@@ -552,9 +662,14 @@ class Trainer:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", callbacks: Any = None) -> Any:
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Any = "auto", callbacks: Any = None,
+                steps: Optional[int] = None) -> Any:
         """Runs the model in inference mode over ``x`` in batches; returns float32 outputs
-        (a list, or a dict when the model's outputs were given as a dict, for several)."""
+        (a list, or a dict when the model's outputs were given as a dict, for several).
+        ``x`` may be a dataset, generator or iterator of batches (targets in them are
+        ignored; ``steps`` limits how many are read)."""
+        if _dataset.is_batch_source(x):
+            return self._predict_batches(_dataset.Batches(x, steps, "predict"))
         xs = self._inputs(x, "predict")
         model = self.model
         model._ensure_built(xs[0] if xs[0].shape[0] else np.zeros((1,) + xs[0].shape[1:], np.float32))
@@ -572,6 +687,22 @@ class Trainer:
                 parts[k].append(v)
         # Layers may hand back views of their inputs: the result is always a fresh array.
         outs = [np.array(p[0], dtype=np.float32) if len(p) == 1 else np.concatenate(p, axis=0).astype(np.float32, copy=False) for p in parts]
+        return model._pack_outputs(outs)
+
+    def _predict_batches(self, batches: "_dataset.Batches") -> Any:
+        model = self.model
+        n_out = len(model._outputs)
+        parts: list = [[] for _ in range(n_out)]
+        for batch in batches.epoch():
+            bx, _, _ = _dataset.split_batch(batch, "predict")
+            xs = self._inputs(bx, "predict")
+            model._ensure_built(xs[0])
+            y = model._infer(xs if len(xs) > 1 else xs[0])
+            for k, v in enumerate(y if n_out > 1 else [y]):
+                parts[k].append(np.asarray(v, dtype=np.float32))
+        if not parts[0]:
+            raise ValueError("predict: the input gave no batches")
+        outs = [np.concatenate(p, axis=0) if len(p) > 1 else np.array(p[0], dtype=np.float32) for p in parts]
         return model._pack_outputs(outs)
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Optional[dict] = None, return_dict: bool = False):
