@@ -17,7 +17,9 @@ from pynncore._config import (
 
 from pynncore import (  # noqa: E402  (the framework modules use _core above)
     activations,
+    backend,
     callbacks,
+    constraints,
     initializers,
     layers,
     losses,
@@ -41,7 +43,9 @@ __all__ = [
     "Trainer",
     "__version__",
     "activations",
+    "backend",
     "callbacks",
+    "constraints",
     "get_config",
     "get_deterministic",
     "get_num_threads",

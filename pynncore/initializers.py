@@ -17,13 +17,13 @@ makes a whole run reproducible.
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from typing import Any, Callable
 
 import numpy as np
 
+from pynncore import _lookup as _identifiers
 from pynncore.utils.rng import make_generator
 
 __all__ = [
@@ -643,14 +643,4 @@ def get(identifier: Any) -> Initializer | Callable[..., Any] | None:
         >>> get("he_normal")
         HeNormal(seed=None)
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        return _lookup(identifier, None)()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if inspect.isclass(identifier) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+    return _identifiers.get(identifier, _REGISTRY, Initializer, deserialize, "initializer")

@@ -216,6 +216,21 @@ class Model(Layer):
     def outputs(self) -> list:
         return list(self._outputs)
 
+    def _own_tensors(self, tensors: list, what: str) -> Any:
+        if not tensors:
+            raise AttributeError(f"Model '{self.name}' has no {what} yet: build it or give it an Input")
+        return tensors[0] if len(tensors) == 1 else list(tensors)
+
+    @property
+    def input(self) -> Any:
+        """The model's symbolic input (a list for several), as in Keras."""
+        return self._own_tensors(self._inputs, "input")
+
+    @property
+    def output(self) -> Any:
+        """The model's symbolic output (a list for several), as in Keras."""
+        return self._own_tensors(self._outputs, "output")
+
     @property
     def input_shape(self) -> Any:
         if not self._inputs:
@@ -672,6 +687,7 @@ class Sequential(Model):
         super().__init__(name=name, trainable=trainable, **kwargs)
         self._stack: list = []
         self._input_layer: Optional[InputLayer] = None
+        self._own_nodes: list = []
         for layer in layers or []:
             self.add(layer)
 
@@ -728,13 +744,18 @@ class Sequential(Model):
                 f"Received: shape={shape_str(input_shape)}"
             )
         nodes = [self._input_layer._inbound_nodes[0]]
+        for node in self._own_nodes:  # calls of an earlier build no longer count
+            node.live = False
+        self._own_nodes = []
         for layer in self._stack:
-            try:
-                layer._maybe_build(t.shape)
-                out = KerasTensor(layer.compute_output_shape(t.shape), name=layer.name)
-            except ValueError:
-                raise
+            layer._maybe_build(t.shape)
+            # Registered as a call of the layer, so layer.output / layer.input work and a
+            # functional Model can be cut out of this one.
+            out = KerasTensor(layer.compute_output_shape(t.shape), name=layer.name,
+                              history=(layer, len(layer._inbound_nodes), 0))
             node = Node(layer, [t], [out])
+            layer._inbound_nodes.append(node)
+            self._own_nodes.append(node)
             nodes.append(node)
             t = out
         self._inputs, self._outputs, self._nodes = [self._input_layer.output], [t], nodes

@@ -12,12 +12,13 @@ and returned as Python floats.
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from typing import Any, Callable
 
 import numpy as np
+
+from pynncore import _lookup
 
 __all__ = [
     "L1",
@@ -255,13 +256,7 @@ def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = 
     Raises:
         ValueError: a dict without ``class_name``, or an unknown class name.
     """
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"regularizers.deserialize: expected a dict with a 'class_name' key. Received: {config!r}")
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _CLASS_NAMES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown regularizer class: {name!r}. Valid names are: {', '.join(sorted(_CLASS_NAMES))}")
-    return cls.from_config(dict(config.get("config") or {}))
+    return _lookup.deserialize(config, custom_objects, _CLASS_NAMES, "regularizer")
 
 
 def get(identifier: Any) -> Regularizer | Callable[..., Any] | None:
@@ -285,19 +280,4 @@ def get(identifier: Any) -> Regularizer | Callable[..., Any] | None:
         >>> get("l2")
         L2(l2=0.01)
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        try:
-            return _REGISTRY[identifier]()
-        except KeyError:
-            raise ValueError(
-                f"Unknown regularizer: {identifier!r}. Valid names are: {', '.join(sorted(_REGISTRY))}"
-            ) from None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if inspect.isclass(identifier) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
+    return _lookup.get(identifier, _REGISTRY, Regularizer, deserialize, "regularizer")

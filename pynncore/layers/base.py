@@ -33,6 +33,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from pynncore import _memory
+from pynncore import constraints as _constraints
 from pynncore import initializers as _initializers
 from pynncore import regularizers as _regularizers
 
@@ -154,7 +155,7 @@ class Node:
     ``multi_output``: the layer returned a list.
     """
 
-    __slots__ = ("layer", "inputs", "outputs", "n_main", "as_list", "multi_output", "kwargs", "kw_tensors")
+    __slots__ = ("layer", "inputs", "outputs", "n_main", "as_list", "multi_output", "kwargs", "kw_tensors", "live")
 
     def __init__(
         self,
@@ -175,6 +176,7 @@ class Node:
         self.multi_output = bool(multi_output)
         self.kwargs = dict(kwargs or {})
         self.kw_tensors = dict(kw_tensors or {})
+        self.live = True  # False once the model that made it rebuilt its graph
 
     def call_arguments(self, arrays: list) -> tuple:
         """``(x, kwargs)`` for ``forward`` from the arrays of ``inputs`` (same order)."""
@@ -328,7 +330,7 @@ class Layer:
         init = _initializers.get(initializer)
         value = init(tuple(int(d) for d in shape), dtype="float32")
         var = Variable(value, name=name, trainable=trainable, regularizer=_regularizers.get(regularizer))
-        var.constraint = constraint
+        var.constraint = _constraints.get(constraint)
         var.path = f"{self.name}/{name}"
         self._weights.append(var)
         return var
@@ -366,6 +368,35 @@ class Layer:
                 )
         for var, value in zip(self._weights, weights):
             var.assign(value)
+
+    # -- graph tensors (Keras's layer.input / layer.output) -----------------------------------
+
+    def _only_node(self, what: str) -> "Node":
+        nodes = [n for n in self._inbound_nodes if n.live]
+        if not nodes:
+            raise AttributeError(
+                f"Layer '{self.name}' has never been called on a symbolic input and thus has no defined {what}"
+            )
+        if len(nodes) > 1:
+            raise AttributeError(
+                f"Layer '{self.name}' has been called {len(nodes)} times (it is shared), so its {what} is "
+                "ambiguous; use the tensors returned by each call"
+            )
+        return nodes[0]
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of the layer's single call (a list for several inputs)."""
+        node = self._only_node("input")
+        main = node.inputs[: node.n_main]
+        return list(main) if node.as_list else main[0]
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output of the layer's single call (a list for several outputs); use
+        it to build a model from part of another: ``Model(model.input, layer.output)``."""
+        node = self._only_node("output")
+        return list(node.outputs) if node.multi_output else node.outputs[0]
 
     def count_params(self) -> int:
         return int(sum(w.value.size for w in self._weights))
@@ -534,8 +565,8 @@ class InputLayer(Layer):
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.batch_size = batch_size
         self.built = True
-        self.output = KerasTensor((batch_size,) + self.shape, name=self.name, history=(self, 0, 0))
-        self._inbound_nodes.append(Node(self, [], [self.output]))
+        t = KerasTensor((batch_size,) + self.shape, name=self.name, history=(self, 0, 0))
+        self._inbound_nodes.append(Node(self, [], [t]))
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple:
         return x, None

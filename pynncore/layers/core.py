@@ -7,6 +7,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from pynncore import activations as _activations
+from pynncore import constraints as _constraints
 from pynncore import ops
 from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer, shape_str
@@ -32,7 +33,8 @@ class Dense(Layer):
         use_bias: whether to add a bias vector.
         kernel_initializer, bias_initializer: initializers (names or objects).
         kernel_regularizer, bias_regularizer, activity_regularizer: regularizers or None.
-        kernel_constraint, bias_constraint: accepted for compatibility; not applied.
+        kernel_constraint, bias_constraint: projections applied after every optimizer step
+            (``pynncore.constraints``).
 
     Call arguments:
         inputs: array ``(..., input_dim)``.
@@ -79,8 +81,8 @@ class Dense(Layer):
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
         self.bias_regularizer = _regularizers.get(bias_regularizer)
         self.activity_regularizer = _regularizers.get(activity_regularizer)
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
         self.kernel = None
         self.bias = None
 
@@ -92,10 +94,12 @@ class Dense(Layer):
             )
         in_dim = int(input_shape[-1])
         self.kernel = self.add_weight(
-            "kernel", (in_dim, self.units), self.kernel_initializer, self.kernel_regularizer
+            "kernel", (in_dim, self.units), self.kernel_initializer, self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer,
+                                        constraint=self.bias_constraint)
         self.built = True
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -148,8 +152,8 @@ class Dense(Layer):
             kernel_regularizer=_serialize(self.kernel_regularizer),
             bias_regularizer=_serialize(self.bias_regularizer),
             activity_regularizer=_serialize(self.activity_regularizer),
-            kernel_constraint=None,
-            bias_constraint=None,
+            kernel_constraint=_constraints.config_of(self.kernel_constraint),
+            bias_constraint=_constraints.config_of(self.bias_constraint),
         )
         return config
 

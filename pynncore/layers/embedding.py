@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from pynncore import constraints as _constraints
 from pynncore import ops
 from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer
@@ -37,7 +38,8 @@ class Embedding(Layer):
         embeddings_initializer: initializer of the ``(input_dim, output_dim)`` matrix
             (default ``"uniform"``: uniform on [-0.05, 0.05)).
         embeddings_regularizer: regularizer of the matrix, or None.
-        embeddings_constraint: accepted for compatibility; not applied.
+        embeddings_constraint: a projection applied after every optimizer step
+            (``pynncore.constraints``).
         activity_regularizer: regularizer of the output, or None.
         mask_zero: whether id 0 is padding; the output mask is then ``x != 0``.
         weights: optional list holding one initial ``(input_dim, output_dim)`` matrix.
@@ -93,7 +95,7 @@ class Embedding(Layer):
         self.output_dim = int(output_dim)
         self.embeddings_initializer = embeddings_initializer
         self.embeddings_regularizer = _regularizers.get(embeddings_regularizer)
-        self.embeddings_constraint = embeddings_constraint
+        self.embeddings_constraint = _constraints.get(embeddings_constraint)
         self.activity_regularizer = _regularizers.get(activity_regularizer)
         self.mask_zero = bool(mask_zero)
         self.input_length = None if input_length is None else int(input_length)
@@ -118,6 +120,7 @@ class Embedding(Layer):
                 (self.input_dim, self.output_dim),
                 self.embeddings_initializer,
                 self.embeddings_regularizer,
+                constraint=self.embeddings_constraint,
             )
             if self._initial_weights is not None:
                 self.set_weights(self._initial_weights)
@@ -170,7 +173,7 @@ class Embedding(Layer):
             embeddings_initializer=_serialize(self.embeddings_initializer),
             embeddings_regularizer=_serialize(self.embeddings_regularizer),
             activity_regularizer=_serialize(self.activity_regularizer),
-            embeddings_constraint=None,
+            embeddings_constraint=_constraints.config_of(self.embeddings_constraint),
             mask_zero=self.mask_zero,
         )
         if self.input_length is not None and "batch_input_shape" not in config:

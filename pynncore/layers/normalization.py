@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from pynncore import constraints as _constraints
 from pynncore import ops
 from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer, shape_str
@@ -75,8 +76,8 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = moving_variance_initializer
         self.beta_regularizer = _regularizers.get(beta_regularizer)
         self.gamma_regularizer = _regularizers.get(gamma_regularizer)
-        self.beta_constraint = beta_constraint
-        self.gamma_constraint = gamma_constraint
+        self.beta_constraint = _constraints.get(beta_constraint)
+        self.gamma_constraint = _constraints.get(gamma_constraint)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
 
     def build(self, input_shape: tuple) -> None:
@@ -90,9 +91,11 @@ class BatchNormalization(Layer):
         self._axis = axis
         c = int(input_shape[axis])
         if self.scale:
-            self.gamma = self.add_weight("gamma", (c,), self.gamma_initializer, self.gamma_regularizer)
+            self.gamma = self.add_weight("gamma", (c,), self.gamma_initializer, self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
         if self.center:
-            self.beta = self.add_weight("beta", (c,), self.beta_initializer, self.beta_regularizer)
+            self.beta = self.add_weight("beta", (c,), self.beta_initializer, self.beta_regularizer,
+                                        constraint=self.beta_constraint)
         self.moving_mean = self.add_weight("moving_mean", (c,), self.moving_mean_initializer, trainable=False)
         self.moving_variance = self.add_weight(
             "moving_variance", (c,), self.moving_variance_initializer, trainable=False
@@ -177,5 +180,7 @@ class BatchNormalization(Layer):
             moving_variance_initializer=_serialize(self.moving_variance_initializer),
             beta_regularizer=_serialize(self.beta_regularizer),
             gamma_regularizer=_serialize(self.gamma_regularizer),
+            beta_constraint=_constraints.config_of(self.beta_constraint),
+            gamma_constraint=_constraints.config_of(self.gamma_constraint),
         )
         return config

@@ -13,6 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from pynncore import activations as _activations
+from pynncore import constraints as _constraints
 from pynncore import initializers as _initializers
 from pynncore import ops
 from pynncore import regularizers as _regularizers
@@ -103,9 +104,9 @@ class _RNN(Layer):
         self.recurrent_regularizer = _regularizers.get(recurrent_regularizer)
         self.bias_regularizer = _regularizers.get(bias_regularizer)
         self.activity_regularizer = _regularizers.get(activity_regularizer)
-        self.kernel_constraint = kernel_constraint
-        self.recurrent_constraint = recurrent_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.recurrent_constraint = _constraints.get(recurrent_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
         self.dropout = _rate(dropout, "dropout", who)
         self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout", who)
         self.seed = seed
@@ -171,12 +172,15 @@ class _RNN(Layer):
         f = int(input_shape[-1])
         g = self._gates * self.units
         self._features = f
-        self.kernel = self.add_weight("kernel", (f, g), self.kernel_initializer, self.kernel_regularizer)
+        self.kernel = self.add_weight("kernel", (f, g), self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.recurrent_kernel = self.add_weight(
-            "recurrent_kernel", (self.units, g), self.recurrent_initializer, self.recurrent_regularizer
+            "recurrent_kernel", (self.units, g), self.recurrent_initializer, self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
         )
         if self.use_bias:
-            self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initial(), self.bias_regularizer)
+            self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initial(), self.bias_regularizer,
+                                        constraint=self.bias_constraint)
         self.built = True
 
     def compute_output_shape(self, input_shape: tuple) -> Any:
@@ -406,9 +410,9 @@ class _RNN(Layer):
             recurrent_regularizer=_serialize(self.recurrent_regularizer),
             bias_regularizer=_serialize(self.bias_regularizer),
             activity_regularizer=_serialize(self.activity_regularizer),
-            kernel_constraint=None,
-            recurrent_constraint=None,
-            bias_constraint=None,
+            kernel_constraint=_constraints.config_of(self.kernel_constraint),
+            recurrent_constraint=_constraints.config_of(self.recurrent_constraint),
+            bias_constraint=_constraints.config_of(self.bias_constraint),
             dropout=self.dropout,
             recurrent_dropout=self.recurrent_dropout,
             seed=self.seed,

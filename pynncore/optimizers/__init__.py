@@ -81,6 +81,7 @@ class Optimizer:
         self.variables: list = []
         self._params = self._grads = None
         self._offsets: list = []
+        self._constrained: list = []
         self._state: dict = {}
 
     # -- learning rate -----------------------------------------------------------------------------
@@ -123,6 +124,7 @@ class Optimizer:
         params = _memory.zeros(total)
         grads = _memory.zeros(total)
         self.variables = variables
+        self._constrained = [v for v in variables if getattr(v, "constraint", None) is not None]
         self._offsets = offsets
         self._params, self._grads = params, grads
         self._bind_variables(copy_values=True)
@@ -185,6 +187,8 @@ class Optimizer:
         lr = self.learning_rate
         self.iterations += 1
         self._update(lr, scale, self.clipvalue or 0.0)
+        for v in self._constrained:  # projections after the update, as in Keras
+            v.value[...] = v.constraint(v.value)
 
     def _common(self, lr: float, grad_scale: float, clip_value: float) -> dict:
         """Keyword arguments every native update takes (decay is fused into the same pass)."""
