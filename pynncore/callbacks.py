@@ -35,6 +35,7 @@ import numpy as np
 from pynncore.utils.progbar import Progbar, resolve_verbose
 
 __all__ = [
+    "BackupAndRestore",
     "CSVLogger",
     "Callback",
     "CallbackList",
@@ -1089,3 +1090,95 @@ class LambdaCallback(Callback):
             if not callable(fn):
                 raise TypeError(f"LambdaCallback: `{name}` must be callable. Received: {fn!r}")
             setattr(self, name, fn)
+
+
+class BackupAndRestore(Callback):
+    """Makes an interrupted ``fit`` resumable: the weights, the optimizer state and the
+    progress are saved to ``backup_dir`` after every epoch (or every ``save_freq`` batches), and
+    a later ``fit`` with the same callback starts from there (Keras 3 semantics; the optimizer
+    state is restored too, so the resumed run continues the same trajectory).
+
+    Files are written atomically with a checksum; with ``double_checkpoint`` the previous
+    backup is kept beside the latest and used if the latest cannot be read. The backup is
+    removed when training finishes normally (``delete_checkpoint=True``).
+
+    Args:
+        backup_dir: directory for the backup (created when needed).
+        save_freq: ``"epoch"``, or a number of batches between saves.
+        double_checkpoint: keep the previous backup as well.
+        delete_checkpoint: remove the backup at the end of a completed ``fit``.
+
+    Example:
+        >>> cb = BackupAndRestore("/tmp/run1")   # model.fit(x, y, epochs=10, callbacks=[cb])
+    """
+
+    def __init__(self, backup_dir: str, save_freq: Any = "epoch", double_checkpoint: bool = False,
+                 delete_checkpoint: bool = True) -> None:
+        super().__init__()
+        if not backup_dir:
+            raise ValueError(f"BackupAndRestore: backup_dir must be a directory path. Received: {backup_dir!r}")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, numbers.Integral)
+                                     or save_freq < 1):
+            raise ValueError(
+                f"BackupAndRestore: save_freq must be 'epoch' or a positive number of batches. Received: {save_freq!r}"
+            )
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.double_checkpoint = bool(double_checkpoint)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._path = os.path.join(self.backup_dir, "latest.safetensors")
+        self._prev_path = self._path + ".bkp"
+        self._epoch = 0
+        self._batches = 0
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        from pynncore import saving
+
+        model = self._model
+        paths = [p for p in (self._path, self._prev_path) if os.path.exists(p)]
+        if not paths:
+            return
+        if not model.built:
+            raise ValueError(
+                "BackupAndRestore: the model must be built before fit() to restore a backup "
+                "(give it an Input, or call it on a batch first)"
+            )
+        error: Exception | None = None
+        for path in paths:
+            try:
+                progress = saving.restore_training_state(model, path)
+            except (ValueError, OSError) as exc:
+                error = exc
+                continue
+            self._epoch = int(progress["epoch"])
+            model._initial_epoch = self._epoch
+            return
+        raise ValueError(f"BackupAndRestore: the backup in {self.backup_dir!r} cannot be restored: {error}")
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self._epoch = int(epoch)
+
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        if self.save_freq == "epoch":
+            return
+        self._batches += 1
+        if self._batches % int(self.save_freq) == 0:
+            self._save({"epoch": self._epoch, "batch": int(batch)})
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if self.save_freq == "epoch":
+            self._save({"epoch": int(epoch) + 1, "batch": 0})
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        if self.delete_checkpoint:
+            for path in (self._path, self._prev_path):
+                if os.path.exists(path):
+                    os.remove(path)
+
+    def _save(self, progress: dict) -> None:
+        from pynncore import saving
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self._path):
+            os.replace(self._path, self._prev_path)
+        saving.save_training_state(self._model, self._path, progress)

@@ -358,12 +358,51 @@ def _compile_args(cc: Any, path: str) -> dict:
     }
 
 
-def save_model(model: Any, path: str) -> None:
+def _state_tensors(model: Any) -> dict:
+    """The weights and, once the optimizer has been built, its state."""
     tensors = _weight_tensors(model)
     trainer = getattr(model, "_trainer", None)
     if trainer is not None and trainer.optimizer is not None and trainer.optimizer._params is not None:
         for k, v in trainer.optimizer.get_state().items():
             tensors[f"optimizer/{k}"] = np.ascontiguousarray(np.asarray(v, dtype=np.float64 if k in ("iterations", "u_product") else np.float32)).reshape(-1 if np.ndim(v) else 1)
+    return tensors
+
+
+def _restore_optimizer(model: Any, tensors: dict) -> None:
+    state = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
+    if state:
+        opt = model.optimizer
+        model._trainer._build_optimizer()
+        opt.set_state({k: (v.reshape(-1)[0] if k in ("iterations", "u_product") else v) for k, v in state.items()})
+
+
+TRAINING_STATE_FORMAT = FORMAT + ".training_state"
+
+
+def save_training_state(model: Any, path: str, progress: dict) -> None:
+    """Weights, optimizer state and ``progress`` (JSON numbers: epoch, batch) of a compiled
+    model, written atomically with a checksum (``callbacks.BackupAndRestore``)."""
+    meta = {"format": TRAINING_STATE_FORMAT, "format_version": FORMAT_VERSION, "progress": json.dumps(progress)}
+    _safetensors.save_file(_state_tensors(model), path, metadata=meta, checksum=True)
+
+
+def restore_training_state(model: Any, path: str) -> dict:
+    """Loads a file written by :func:`save_training_state` into ``model`` (same architecture,
+    compiled) and returns its progress dict."""
+    tensors, meta = _safetensors.load_file(path)
+    if not isinstance(meta, dict) or meta.get("format") != TRAINING_STATE_FORMAT:
+        raise ValueError(f"{path}: not a pynncore training-state file")
+    _require_checksum(meta, path)
+    progress = _json_field(meta, "progress", path)
+    if not isinstance(progress, dict) or not isinstance(progress.get("epoch"), int) or progress["epoch"] < 0:
+        raise ValueError(f"{path}: invalid training progress {progress!r}")
+    _set_weights_from(model, {k: v for k, v in tensors.items() if not k.startswith("optimizer/")}, path)
+    _restore_optimizer(model, tensors)
+    return progress
+
+
+def save_model(model: Any, path: str) -> None:
+    tensors = _state_tensors(model)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -421,11 +460,7 @@ def _load_model(path: str, compile: bool) -> Any:
     if compile and "compile" in meta:
         cc = _json_field(meta, "compile", path)
         model.compile(**_compile_args(cc, path))
-        state = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
-        if state:
-            opt = model.optimizer
-            model._trainer._build_optimizer()
-            opt.set_state({k: (v.reshape(-1)[0] if k in ("iterations", "u_product") else v) for k, v in state.items()})
+        _restore_optimizer(model, tensors)
     return model
 
 

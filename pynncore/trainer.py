@@ -494,7 +494,10 @@ class Trainer:
         )
         history = cbs.history
         model.stop_training = False
+        model.__dict__.pop("_initial_epoch", None)
         cbs.on_train_begin()
+        # a callback that restored a backup (BackupAndRestore) says where training resumes
+        initial_epoch = model.__dict__.pop("_initial_epoch", initial_epoch)
         logs: dict = {}
         for epoch in range(int(initial_epoch), int(epochs)):
             self._reset_metrics()
