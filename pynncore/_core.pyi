@@ -180,6 +180,19 @@ def dense_chain_forward(
     layers: Sequence[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None, str, float | None, bool]],
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]: ...
+def dense_chain_train_forward(
+    x: npt.NDArray[np.float32],
+    layers: Sequence[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None, str, float | None, bool]],
+) -> tuple[list[npt.NDArray[np.float32]], list[npt.NDArray[np.float32] | None]]: ...
+def dense_chain_train_backward(
+    x: npt.NDArray[np.float32],
+    layers: Sequence[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None, str, float | None, bool]],
+    hs: Sequence[npt.NDArray[np.float32]],
+    zs: Sequence[npt.NDArray[np.float32] | None],
+    dy: npt.NDArray[np.float32],
+    grads: Sequence[tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.float32] | None]],
+    accumulate: bool,
+) -> None: ...
 
 # --- convolutions -------------------------------------------------------------------------------
 def conv2d_forward(

@@ -35,6 +35,7 @@ import numpy as np
 from pynncore import callbacks as _callbacks
 from pynncore import losses as _losses
 from pynncore import metrics as _metrics
+from pynncore import _training
 from pynncore import optimizers as _optimizers
 from pynncore.utils import dataset as _dataset
 
@@ -358,6 +359,10 @@ class Trainer:
     def _train_batch(self, xb: list, yb: list, wb: Optional[np.ndarray]) -> float:
         model = self.model
         multi_out = len(self._losses) > 1
+        if wb is None and len(xb) == 1 and not multi_out:
+            loss = _training.train_step(self, xb[0], yb[0])  # chains of Dense layers: two native calls
+            if loss is not None:
+                return loss
         with self._compiled_trainable():
             y_pred, ctx = model.forward(xb if len(xb) > 1 else xb[0], training=True)
             preds = list(y_pred) if multi_out else [y_pred]
@@ -365,9 +370,14 @@ class Trainer:
             loss += model.activity_penalty(ctx)
             self.optimizer.zero_grad()
             model.backward(ctx, grads if multi_out else grads[0], need_dx=False)
+        return self._finish_train_batch(loss, yb, preds, wb, xb[0].shape[0])
+
+    def _finish_train_batch(self, loss: float, yb: list, preds: list, wb: Optional[np.ndarray], n: int) -> float:
+        """Regularization, the optimizer update, the loss tracker and the metrics of a step
+        whose gradients are in place."""
         loss += self._regularization(self.optimizer.variables)
         self.optimizer.apply()
-        self._loss_tracker.update_state(loss, sample_weight=xb[0].shape[0])
+        self._loss_tracker.update_state(loss, sample_weight=n)
         self._update_metrics(yb, preds, wb)
         return loss
 

@@ -31,4 +31,27 @@ struct DenseLayerRef {
 void dense_chain_forward(int64_t rows, const float* x, const std::vector<DenseLayerRef>& layers,
                          float* y, int num_threads = 0);
 
+// Training through a chain of Dense layers, in two calls around the loss:
+//
+//   forward:  h_l = f_l(h_{l-1} W_l + b_l) into hs[l] (rows x out_l); z_l (the pre-activation)
+//             also into zs[l] when f_l's backward reads it (zs[l] may be nullptr otherwise).
+//   backward: from dy = dL/dh_L (rows x out_L, overwritten), for l = L..1:
+//               dz   = dy * f_l'(.)                      (softmax rows: the Jacobian product)
+//               dW_l = h_{l-1}^T dz    (+= when accumulate)    db_l = column sums of dz (+=)
+//               dy   = dz W_l^T        (not formed for the first layer)
+//             A layer with kernel_grad == nullptr is frozen: no dW/db, only dy passes.
+// work: scratch of 2 * rows * max(in_l) floats for the dy passed down.
+struct DenseTrainLayer {
+  DenseLayerRef ref;
+  float* kernel_grad;  // (in, out) or nullptr
+  float* bias_grad;    // out floats or nullptr
+};
+
+void dense_chain_train_forward(int64_t rows, const float* x, const std::vector<DenseTrainLayer>& layers,
+                               const std::vector<float*>& hs, const std::vector<float*>& zs,
+                               int num_threads = 0);
+void dense_chain_train_backward(int64_t rows, const float* x, const std::vector<DenseTrainLayer>& layers,
+                                const std::vector<float*>& hs, const std::vector<float*>& zs, float* dy,
+                                float* work, bool accumulate, int num_threads = 0);
+
 }  // namespace pyn
