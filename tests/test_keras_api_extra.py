@@ -77,16 +77,18 @@ def test_constraints_are_applied_after_every_step_and_saved(tmp_path, rng):
         lambda c: layers.LSTM(3, kernel_constraint=c, recurrent_constraint=c, bias_constraint=c),
         lambda c: layers.Embedding(10, 4, embeddings_constraint=c),
         lambda c: layers.BatchNormalization(beta_constraint=c, gamma_constraint=c),
+        lambda c: layers.Conv1D(3, 2, kernel_constraint=c, bias_constraint=c),
     ],
-    ids=["LSTM", "Embedding", "BatchNormalization"],
+    ids=["LSTM", "Embedding", "BatchNormalization", "Conv1D"],
 )
 def test_other_layers_apply_their_constraints(make, rng):
     layer = make(constraints.NonNeg())
     if isinstance(layer, layers.Embedding):
         m = pynncore.Sequential([pynncore.Input((3,)), layer, layers.Flatten(), layers.Dense(1)])
         x = rng.integers(0, 10, (16, 3))
-    elif isinstance(layer, layers.LSTM):
-        m = pynncore.Sequential([pynncore.Input((4, 2)), layer, layers.Dense(1)])
+    elif isinstance(layer, (layers.LSTM, layers.Conv1D)):
+        tail = [layers.Flatten()] if isinstance(layer, layers.Conv1D) else []
+        m = pynncore.Sequential([pynncore.Input((4, 2)), layer, *tail, layers.Dense(1)])
         x = rng.standard_normal((16, 4, 2)).astype(np.float32)
     else:
         m = pynncore.Sequential([pynncore.Input((3,)), layer, layers.Dense(1)])

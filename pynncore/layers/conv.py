@@ -14,6 +14,7 @@ import numpy as np
 
 from pynncore import _core
 from pynncore import activations as _activations
+from pynncore import constraints as _constraints
 from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer, shape_str
 from pynncore.layers.core import _serialize
@@ -93,8 +94,8 @@ class _ConvBase(Layer):
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
         self.bias_regularizer = _regularizers.get(bias_regularizer)
         self.activity_regularizer = _regularizers.get(activity_regularizer)
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
         self.kernel = None
         self.bias = None
 
@@ -168,9 +169,11 @@ class _ConvBase(Layer):
                 f"Received: shape={shape_str(input_shape)}"
             )
         self._in_channels = c
-        self.kernel = self.add_weight("kernel", self._kernel_shape(c), self.kernel_initializer, self.kernel_regularizer)
+        self.kernel = self.add_weight("kernel", self._kernel_shape(c), self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer,
+                                        constraint=self.bias_constraint)
         self.built = True
 
     def _prepare(self, x: np.ndarray) -> tuple:
@@ -213,8 +216,8 @@ class _ConvBase(Layer):
             kernel_regularizer=_serialize(self.kernel_regularizer),
             bias_regularizer=_serialize(self.bias_regularizer),
             activity_regularizer=_serialize(self.activity_regularizer),
-            kernel_constraint=None,
-            bias_constraint=None,
+            kernel_constraint=_constraints.config_of(self.kernel_constraint),
+            bias_constraint=_constraints.config_of(self.bias_constraint),
         )
         if not self._transpose:
             config["groups"] = self.groups
@@ -297,7 +300,8 @@ class Conv2D(_Conv):
         use_bias: whether to add a bias vector.
         kernel_initializer, bias_initializer: initializers (names or objects).
         kernel_regularizer, bias_regularizer, activity_regularizer: regularizers or None.
-        kernel_constraint, bias_constraint: accepted for compatibility; not applied.
+        kernel_constraint, bias_constraint: projections applied after every optimizer step
+            (``pynncore.constraints``).
 
     Call arguments:
         inputs: array ``(N, H, W, C)``.
