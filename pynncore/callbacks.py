@@ -46,6 +46,7 @@ __all__ = [
     "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]
 
@@ -1182,3 +1183,110 @@ class BackupAndRestore(Callback):
         if self.double_checkpoint and os.path.exists(self._path):
             os.replace(self._path, self._prev_path)
         saving.save_training_state(self._model, self._path, progress)
+
+
+class TensorBoard(Callback):
+    """Writes the training curves as TensorBoard scalars (``tensorboard --logdir logs``).
+
+    As in Keras: ``log_dir/train`` gets ``epoch_<name>`` for each training log and
+    ``epoch_learning_rate``, ``log_dir/validation`` gets ``epoch_<name>`` for each ``val_``
+    log (prefix removed), both at step = epoch; with ``update_freq`` = ``"batch"`` or N, also
+    ``batch_<name>`` every N batches at the global batch count. Event files are written
+    natively (no TensorFlow needed) and flushed at every write.
+
+    Args:
+        log_dir: directory of the event files.
+        update_freq: ``"epoch"``, ``"batch"`` or a number of batches.
+        histogram_freq, write_graph, write_images, write_steps_per_second, profile_batch,
+            embeddings_freq, embeddings_metadata: Keras's arguments. Only their defaults
+            (nothing beyond scalars) and ``write_steps_per_second`` are supported; asking for
+            histograms, images, profiling or embeddings raises ``ValueError``.
+    """
+
+    def __init__(self, log_dir: Any = "logs", histogram_freq: int = 0, write_graph: bool = True,
+                 write_images: bool = False, write_steps_per_second: bool = False, update_freq: Any = "epoch",
+                 profile_batch: Any = 0, embeddings_freq: int = 0, embeddings_metadata: Any = None) -> None:
+        super().__init__()
+        unsupported = {k: v for k, v in (("histogram_freq", histogram_freq), ("write_images", write_images),
+                                         ("profile_batch", profile_batch), ("embeddings_freq", embeddings_freq),
+                                         ("embeddings_metadata", embeddings_metadata)) if v}
+        if unsupported:
+            raise ValueError(
+                f"TensorBoard: pynncore writes scalar summaries only; histograms, images, profiles and "
+                f"embeddings are not supported. Received: {unsupported}"
+            )
+        if update_freq == "batch":
+            update_freq = 1
+        if update_freq != "epoch" and (isinstance(update_freq, bool) or not isinstance(update_freq, numbers.Integral)
+                                       or update_freq < 1):
+            raise ValueError(
+                f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive integer. Received: {update_freq!r}"
+            )
+        self.log_dir = os.fspath(log_dir)
+        self.update_freq = update_freq
+        self.write_graph = write_graph  # no graph is written; accepted as in Keras
+        self.write_steps_per_second = bool(write_steps_per_second)
+        self._writers: dict = {}
+        self._global_batch = 0
+        self._epoch_start = 0.0
+        self._epoch_batches = 0
+
+    def _writer(self, which: str) -> Any:
+        from pynncore.utils.event_file import EventFileWriter
+
+        if which not in self._writers:
+            self._writers[which] = EventFileWriter(os.path.join(self.log_dir, which))
+        return self._writers[which]
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self._global_batch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        import time
+
+        self._epoch_start = time.perf_counter()
+        self._epoch_batches = 0
+
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self._global_batch += 1
+        self._epoch_batches += 1
+        if self.update_freq == "epoch" or self._global_batch % int(self.update_freq):
+            return
+        scalars = {f"batch_{k}": _as_float(v) for k, v in (logs or {}).items() if _as_float(v) is not None}
+        if scalars:
+            self._writer("train").add_scalars(scalars, self._global_batch)
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        import time
+
+        logs = logs or {}
+        values = {k: _as_float(v) for k, v in logs.items()}
+        train = {f"epoch_{k}": v for k, v in values.items() if not k.startswith("val_") and v is not None}
+        val = {f"epoch_{k[4:]}": v for k, v in values.items() if k.startswith("val_") and v is not None}
+        optimizer = getattr(self._model, "optimizer", None)
+        if optimizer is not None and "epoch_learning_rate" not in train:
+            try:
+                train["epoch_learning_rate"] = float(optimizer.learning_rate)
+            except (TypeError, ValueError, AttributeError):
+                pass
+        if self.write_steps_per_second:
+            seconds = time.perf_counter() - self._epoch_start
+            train["epoch_steps_per_second"] = self._epoch_batches / seconds if seconds > 0 else 0.0
+        if train:
+            self._writer("train").add_scalars(train, int(epoch))
+        if val:
+            self._writer("validation").add_scalars(val, int(epoch))
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}
+
+
+def _as_float(value: Any) -> float | None:
+    """A log value as a float, or None for values that are not one number."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return float(arr.reshape(-1)[0]) if arr.size == 1 else None
