@@ -22,7 +22,9 @@
 #include "common/buffer.h"
 #include "common/check.h"
 #include "common/parallel.h"
+#include "kernels/conv_direct.h"
 #include "kernels/gemm.h"
+#include "cpu/cpuinfo.h"
 
 namespace pyn {
 namespace {
@@ -285,6 +287,132 @@ void conv2d_check(const ConvGeom& g) {
   PYN_CHECK(g.f % g.groups == 0, "conv2d: filters ", g.f, " not divisible by groups ", g.groups);
 }
 
+namespace {
+
+// -- direct single-channel convolution (conv_direct.h) ---------------------------------------
+
+struct DirectSizes {
+  int64_t owp, wp, hp;  // output row padded to whole vectors; padded image width and height
+};
+
+DirectSizes direct_sizes(const ConvGeom& g, int width) {
+  DirectSizes d;
+  d.owp = ceil_div(g.ow, width) * width;
+  d.wp = d.owp + g.kw - 1;
+  d.hp = g.oh + g.kh - 1;
+  return d;
+}
+
+// xp (hp x wp) = image x_img placed at (PT, PL), zeros around it; rows and columns that no
+// output reads are left out.
+void pad_single_channel(const ConvGeom& g, const float* x_img, const DirectSizes& d, float* xp) {
+  std::fill(xp, xp + d.hp * d.wp, 0.f);
+  const int64_t iw1 = std::min(g.w, d.wp - g.pl);
+  if (iw1 <= 0) return;
+  for (int64_t ih = 0; ih < g.h; ++ih) {
+    const int64_t r = ih + g.pt;
+    if (r >= d.hp) break;
+    std::memcpy(xp + r * d.wp + g.pl, x_img + ih * g.w, static_cast<size_t>(iw1) * sizeof(float));
+  }
+}
+
+void direct_forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y,
+                    Act act, const ActParams& ap, int max_t) {
+  const ConvDirectKernels& k = conv_direct_kernels();
+  const DirectSizes d = direct_sizes(g, k.width);
+  const double flops = 2.0 * g.n * g.oh * g.ow * g.kh * g.kw * g.f;
+  const int nt = static_cast<int>(std::min<int64_t>(threads_for(flops, kConvGrainFlops, max_t), g.n));
+  std::atomic<int64_t> next{0};
+  parallel(nt, [&](int, int) {
+    float* xp = tl_col.floats(static_cast<size_t>(d.hp * d.wp));
+    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < g.n;) {
+      pad_single_channel(g, x + i * g.h * g.w, d, xp);
+      float* yi = y + i * g.oh * g.ow * g.f;
+      k.forward(g, xp, d.wp, w, yi);
+      epilogue(yi, g.oh * g.ow, g.f, bias, act, ap);
+    }
+  });
+}
+
+void direct_backward(const ConvGeom& g, const float* x, const float* w, const float* dz, float* dx, float* dw,
+                     float* db, const float* bias_dx, Act act_dx, const ActParams& ap, int max_t) {
+  const ConvDirectKernels& k = conv_direct_kernels();
+  const DirectSizes d = direct_sizes(g, k.width);
+  const int64_t wsize = g.kh * g.kw * g.f, pix = g.oh * g.ow;
+  const double flops = 2.0 * g.n * pix * g.kh * g.kw * g.f * ((dx != nullptr) + (dw != nullptr));
+  const int nt = static_cast<int>(std::min<int64_t>(threads_for(flops, kConvGrainFlops, max_t), g.n));
+  const bool want_w = dw != nullptr || db != nullptr;
+  std::vector<float*> priv(static_cast<size_t>(nt), nullptr);
+  std::atomic<int64_t> next{0};
+  parallel(nt, [&](int tid, int nth) {
+    float* xp = dw != nullptr ? tl_col.floats(static_cast<size_t>(d.hp * d.wp)) : nullptr;
+    float* dxp = dx != nullptr ? tl_dcol.floats(static_cast<size_t>(d.hp * d.wp)) : nullptr;
+    float* dzt = tl_dzt.floats(static_cast<size_t>(g.oh * g.f * d.owp));
+    float* pw = nullptr;
+    if (want_w) {
+      pw = tl_dw.floats(static_cast<size_t>(wsize + g.f));
+      std::fill(pw, pw + wsize + g.f, 0.f);
+      priv[static_cast<size_t>(tid)] = pw;
+    }
+    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < g.n;) {
+      const float* dzi = dz + i * pix * g.f;
+      for (int64_t oh = 0; oh < g.oh; ++oh) {
+        for (int64_t f = 0; f < g.f; ++f) {
+          float* row = dzt + (oh * g.f + f) * d.owp;
+          const float* s = dzi + oh * g.ow * g.f + f;
+          for (int64_t ow = 0; ow < g.ow; ++ow) row[ow] = s[ow * g.f];
+          for (int64_t ow = g.ow; ow < d.owp; ++ow) row[ow] = 0.f;
+        }
+      }
+      if (db != nullptr) {
+        float* pb = pw + wsize;
+        for (int64_t q = 0; q < pix; ++q)
+          for (int64_t f = 0; f < g.f; ++f) pb[f] += dzi[q * g.f + f];
+      }
+      if (xp != nullptr) pad_single_channel(g, x + i * g.h * g.w, d, xp);
+      if (dxp != nullptr) std::fill(dxp, dxp + d.hp * d.wp, 0.f);
+      k.backward(g, xp, d.wp, w, dzt, d.owp, dw != nullptr ? pw : nullptr, dxp);
+      if (dxp != nullptr) {
+        float* dxi = dx + i * g.h * g.w;
+        for (int64_t ih = 0; ih < g.h; ++ih) {
+          const int64_t r = ih + g.pt;
+          for (int64_t iw = 0; iw < g.w; ++iw) {
+            const int64_t c = iw + g.pl;
+            dxi[ih * g.w + iw] = r < d.hp && c < d.wp ? dxp[r * d.wp + c] : 0.f;
+          }
+        }
+        epilogue(dxi, g.h * g.w, 1, bias_dx, act_dx, ap);
+      }
+    }
+    if (!want_w) return;
+    barrier();
+    int64_t lo, hi;
+    split_range(wsize + g.f, 16, nth, tid, &lo, &hi);
+    for (int64_t e = lo; e < hi; ++e) {
+      float s = 0.f;
+      for (int t = 0; t < nth; ++t) s += priv[static_cast<size_t>(t)][e];
+      if (e < wsize) {
+        if (dw != nullptr) dw[e] += s;
+      } else if (db != nullptr) {
+        db[e - wsize] += s;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+const ConvDirectKernels& conv_direct_kernels() {
+  switch (current_isa()) {
+    case Isa::kAvx512:
+      return conv_direct_kernels_avx512();
+    case Isa::kAvx2:
+      return conv_direct_kernels_avx2();
+    default:
+      return conv_direct_kernels_generic();
+  }
+}
+
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
                     float* y, Act act, ActParams ap, int num_threads) {
   conv2d_check(g);
@@ -296,6 +424,7 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
     return;
   }
   const int max_t = num_threads > 0 ? num_threads : get_num_threads();
+  if (conv_direct_applies(g)) return direct_forward(g, x, w, bias, y, act, ap, max_t);
   const int64_t ntiles = ceil_div(p.m, p.rows);
   const int64_t rows = ceil_div(p.m, ntiles);
   int nt = threads_for(conv_flops(g, p), kConvGrainFlops, max_t);
@@ -357,6 +486,9 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
   }
   if (p.m == 0 || p.k == 0 || g.f == 0) return;
   if (dw == nullptr && db == nullptr && dx == nullptr) return;
+  if (conv_direct_applies(g))
+    return direct_backward(g, x, w, dz, dx, dw, db, bias_dx, act_dx, ap,
+                           num_threads > 0 ? num_threads : get_num_threads());
 
   // Work units: whole images when dx is written (no two threads scatter into one image),
   // otherwise tiles of the flattened N*OH*OW pixels.
