@@ -328,8 +328,8 @@ void direct_forward(const ConvGeom& g, const float* x, const float* w, const flo
     for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < g.n;) {
       pad_single_channel(g, x + i * g.h * g.w, d, xp);
       float* yi = y + i * g.oh * g.ow * g.f;
-      k.forward(g, xp, d.wp, w, yi);
-      epilogue(yi, g.oh * g.ow, g.f, bias, act, ap);
+      k.forward(g, xp, d.wp, w, bias, yi);  // the bias is added in the store: a bias of a few
+      epilogue(yi, g.oh * g.ow, g.f, nullptr, act, ap);  // floats is slow to broadcast later
     }
   });
 }

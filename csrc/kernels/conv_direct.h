@@ -11,7 +11,7 @@
 //   dx:        dxp[oh + a, ow + b : +W] += sum_f w[a, b, f] * dz[oh, ow : +W, f]
 //
 // (W = the vector width; dz is transposed per row so that its pixels are contiguous.) The
-// forward pass writes the plain convolution; the caller adds the bias and the activation.
+// forward pass writes the convolution plus the bias; the caller applies the activation.
 #pragma once
 
 #include <cstdint>
@@ -22,9 +22,9 @@ namespace pyn {
 
 struct ConvDirectKernels {
   const char* name;
-  // y (OH, OW, F) of one image from xp, the padded image (hp x wp, hp = OH + KH - 1,
-  // wp = conv_direct_padded_width(g)).
-  void (*forward)(const ConvGeom& g, const float* xp, int64_t wp, const float* w, float* y);
+  // y (OH, OW, F) = conv + bias (bias may be nullptr) of one image from xp, the padded image
+  // (hp x wp, hp = OH + KH - 1, wp = OW rounded up to whole vectors + KW - 1).
+  void (*forward)(const ConvGeom& g, const float* xp, int64_t wp, const float* w, const float* bias, float* y);
   // One image's contributions: dw (KH*KW*F, +=) and/or dxp (hp x wp, +=) from dzt, the
   // image's dz transposed per row: dzt[(oh * F + f) * owp + ow], zero for ow >= OW.
   void (*backward)(const ConvGeom& g, const float* xp, int64_t wp, const float* w, const float* dzt,

@@ -13,7 +13,7 @@ namespace pyn {
 namespace conv_direct_impl {
 
 template <class V, int F>
-void forward_f(const ConvGeom& g, const float* xp, int64_t wp, const float* w, float* y) {
+void forward_f(const ConvGeom& g, const float* xp, int64_t wp, const float* w, const float* bias, float* y) {
   using Reg = typename V::Reg;
   constexpr int W = V::kWidth;
   alignas(64) float tmp[F * W];
@@ -35,9 +35,12 @@ void forward_f(const ConvGeom& g, const float* xp, int64_t wp, const float* w, f
       for (int f = 0; f < F; ++f) V::store(tmp + f * W, acc[f]);
       const int64_t cnt = g.ow - ow0 < W ? g.ow - ow0 : W;
       float* yr = y + (oh * g.ow + ow0) * F;
+      float bf[F];
+#pragma GCC unroll 16
+      for (int f = 0; f < F; ++f) bf[f] = bias != nullptr ? bias[f] : 0.f;
       for (int64_t j = 0; j < cnt; ++j)
 #pragma GCC unroll 16
-        for (int f = 0; f < F; ++f) yr[j * F + f] = tmp[f * W + j];
+        for (int f = 0; f < F; ++f) yr[j * F + f] = tmp[f * W + j] + bf[f];
     }
   }
 }
@@ -48,25 +51,28 @@ void backward_f(const ConvGeom& g, const float* xp, int64_t wp, const float* w, 
   using Reg = typename V::Reg;
   constexpr int W = V::kWidth;
   if (dw != nullptr) {
-    // For each kernel row a and filter f, the KW accumulators stay in registers over the image.
+    // For each tap (a, b) the F accumulators stay in registers over the whole image.
+    alignas(64) float lanes[W];
     for (int64_t a = 0; a < g.kh; ++a) {
-      for (int f = 0; f < F; ++f) {
-        Reg acc[16];
-        for (int64_t b = 0; b < g.kw; ++b) acc[b] = V::zero();
+      for (int64_t b = 0; b < g.kw; ++b) {
+        Reg acc[F];
+#pragma GCC unroll 16
+        for (int f = 0; f < F; ++f) acc[f] = V::zero();
         for (int64_t oh = 0; oh < g.oh; ++oh) {
-          const float* row = xp + (oh + a) * wp;
-          const float* d = dzt + (oh * F + f) * owp;
+          const float* row = xp + (oh + a) * wp + b;
+          const float* d = dzt + oh * F * owp;
           for (int64_t ow0 = 0; ow0 < owp; ow0 += W) {
-            const Reg dv = V::load(d + ow0);
-            for (int64_t b = 0; b < g.kw; ++b) acc[b] = V::fmadd(V::load(row + ow0 + b), dv, acc[b]);
+            const Reg xv = V::load(row + ow0);
+#pragma GCC unroll 16
+            for (int f = 0; f < F; ++f) acc[f] = V::fmadd(xv, V::load(d + f * owp + ow0), acc[f]);
           }
         }
-        alignas(64) float lanes[W];
-        for (int64_t b = 0; b < g.kw; ++b) {
-          V::store(lanes, acc[b]);
+        float* dwab = dw + (a * g.kw + b) * F;
+        for (int f = 0; f < F; ++f) {
+          V::store(lanes, acc[f]);
           float s = 0.f;
           for (int j = 0; j < W; ++j) s += lanes[j];
-          dw[(a * g.kw + b) * F + f] += s;
+          dwab[f] += s;
         }
       }
     }
@@ -92,15 +98,15 @@ void backward_f(const ConvGeom& g, const float* xp, int64_t wp, const float* w, 
   }
 }
 
-using ForwardFn = void (*)(const ConvGeom&, const float*, int64_t, const float*, float*);
+using ForwardFn = void (*)(const ConvGeom&, const float*, int64_t, const float*, const float*, float*);
 using BackwardFn = void (*)(const ConvGeom&, const float*, int64_t, const float*, const float*, int64_t,
                             float*, float*);
 
 template <class V, size_t... I>
 void forward_any(std::index_sequence<I...>, const ConvGeom& g, const float* xp, int64_t wp, const float* w,
-                 float* y) {
+                 const float* bias, float* y) {
   static constexpr ForwardFn table[] = {&forward_f<V, int(I) + 1>...};
-  table[g.f - 1](g, xp, wp, w, y);
+  table[g.f - 1](g, xp, wp, w, bias, y);
 }
 
 template <class V, size_t... I>
@@ -111,8 +117,8 @@ void backward_any(std::index_sequence<I...>, const ConvGeom& g, const float* xp,
 }
 
 template <class V>
-void forward(const ConvGeom& g, const float* xp, int64_t wp, const float* w, float* y) {
-  forward_any<V>(std::make_index_sequence<16>{}, g, xp, wp, w, y);
+void forward(const ConvGeom& g, const float* xp, int64_t wp, const float* w, const float* bias, float* y) {
+  forward_any<V>(std::make_index_sequence<16>{}, g, xp, wp, w, bias, y);
 }
 
 template <class V>
