@@ -1,6 +1,7 @@
-"""The direct single-channel convolution (kernels/conv_direct.h): C = 1, one group, unit
-strides and dilations, up to 16 filters. Every shape here takes that path; the float64
-references are the ones of test_conv.py."""
+"""The direct convolution (kernels/conv_direct.h): one group, unit strides and dilations; the
+forward pass for up to 8 channels (filters in blocks of 16), the backward pass for one channel
+and up to 16 filters. Every shape here takes the direct forward pass, the single-channel ones
+the direct backward pass too; the float64 references are the ones of test_conv.py."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ CASES = [
     ((1, 5, 40, 1), (2, 16), 4, "valid"),
     ((5, 16, 16, 1), (4, 4), 12, "same"),
     ((1, 3, 20, 1), (3, 1), 2, "valid"),
+    ((2, 11, 19, 3), (3, 3), 32, "same"),
+    ((3, 14, 14, 6), (5, 5), 16, "valid"),
+    ((1, 9, 18, 8), (2, 3), 20, "same"),
+    ((2, 6, 7, 2), (3, 2), 17, "valid"),
 ]
 
 
@@ -29,10 +34,10 @@ CASES = [
 def test_direct_forward_and_backward_match_reference(case, cpu_path, num_threads, rng):
     xs, khw, f, padding = case
     x = rng.standard_normal(xs).astype(np.float32)
-    w = (rng.standard_normal(khw + (1, f)) * 0.3).astype(np.float32)
+    w = (rng.standard_normal(khw + (xs[3], f)) * 0.3).astype(np.float32)
     b = rng.standard_normal(f).astype(np.float32)
     out_hw, pads = _geom(xs, khw, (1, 1), (1, 1), padding)
-    k = khw[0] * khw[1]
+    k = khw[0] * khw[1] * xs[3]
     ref = ref_conv2d(x, w, b, (1, 1), pads, (1, 1), out_hw)
     _close(ops.conv2d(x, w, b, padding=padding), ref, k, "y")
     _close(ops.conv2d(x, w, b, padding=padding, activation="tanh"), np.tanh(ref), k, "tanh(y)")
@@ -40,7 +45,7 @@ def test_direct_forward_and_backward_match_reference(case, cpu_path, num_threads
     m = dy.size // f
     want_dk = ref_conv2d_kernel_grad(x, dy, w.shape, (1, 1), pads, (1, 1))
     dx, dk, db = ops.conv2d_backward(x, w, dy, padding=padding)
-    _close(dx, ref_conv2d_input_grad(dy, w, xs, (1, 1), pads, (1, 1)), f * k, "dx")
+    _close(dx, ref_conv2d_input_grad(dy, w, xs, (1, 1), pads, (1, 1)), f * khw[0] * khw[1], "dx")
     _close(dk, want_dk, m, "dkernel")
     _close(db, dy.astype(np.float64).sum(axis=(0, 1, 2)), m, "dbias")
     none, dk2, _ = ops.conv2d_backward(x, w, dy, padding=padding, need_dx=False)

@@ -303,16 +303,24 @@ DirectSizes direct_sizes(const ConvGeom& g, int width) {
   return d;
 }
 
-// xp (hp x wp) = image x_img placed at (PT, PL), zeros around it; rows and columns that no
-// output reads are left out.
-void pad_single_channel(const ConvGeom& g, const float* x_img, const DirectSizes& d, float* xp) {
-  std::fill(xp, xp + d.hp * d.wp, 0.f);
+// xp (C planes of hp x wp) = image x_img (H, W, C) placed at (PT, PL), zeros around it; rows
+// and columns that no output reads are left out.
+void pad_planes(const ConvGeom& g, const float* x_img, const DirectSizes& d, float* xp) {
+  std::fill(xp, xp + g.c * d.hp * d.wp, 0.f);
   const int64_t iw1 = std::min(g.w, d.wp - g.pl);
   if (iw1 <= 0) return;
   for (int64_t ih = 0; ih < g.h; ++ih) {
     const int64_t r = ih + g.pt;
     if (r >= d.hp) break;
-    std::memcpy(xp + r * d.wp + g.pl, x_img + ih * g.w, static_cast<size_t>(iw1) * sizeof(float));
+    const float* src = x_img + ih * g.w * g.c;
+    if (g.c == 1) {
+      std::memcpy(xp + r * d.wp + g.pl, src, static_cast<size_t>(iw1) * sizeof(float));
+      continue;
+    }
+    for (int64_t c = 0; c < g.c; ++c) {
+      float* dst = xp + (c * d.hp + r) * d.wp + g.pl;
+      for (int64_t iw = 0; iw < iw1; ++iw) dst[iw] = src[iw * g.c + c];
+    }
   }
 }
 
@@ -320,15 +328,15 @@ void direct_forward(const ConvGeom& g, const float* x, const float* w, const flo
                     Act act, const ActParams& ap, int max_t) {
   const ConvDirectKernels& k = conv_direct_kernels();
   const DirectSizes d = direct_sizes(g, k.width);
-  const double flops = 2.0 * g.n * g.oh * g.ow * g.kh * g.kw * g.f;
+  const double flops = 2.0 * g.n * g.oh * g.ow * g.kh * g.kw * g.c * g.f;
   const int nt = static_cast<int>(std::min<int64_t>(threads_for(flops, kConvGrainFlops, max_t), g.n));
   std::atomic<int64_t> next{0};
   parallel(nt, [&](int, int) {
-    float* xp = tl_col.floats(static_cast<size_t>(d.hp * d.wp));
+    float* xp = tl_col.floats(static_cast<size_t>(g.c * d.hp * d.wp));
     for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < g.n;) {
-      pad_single_channel(g, x + i * g.h * g.w, d, xp);
+      pad_planes(g, x + i * g.h * g.w * g.c, d, xp);
       float* yi = y + i * g.oh * g.ow * g.f;
-      k.forward(g, xp, d.wp, w, bias, yi);  // the bias is added in the store: a bias of a few
+      k.forward(g, xp, d.hp, d.wp, w, bias, yi);  // the bias is added in the store: a bias of a few
       epilogue(yi, g.oh * g.ow, g.f, nullptr, act, ap);  // floats is slow to broadcast later
     }
   });
@@ -338,15 +346,15 @@ void direct_backward(const ConvGeom& g, const float* x, const float* w, const fl
                      float* db, const float* bias_dx, Act act_dx, const ActParams& ap, int max_t) {
   const ConvDirectKernels& k = conv_direct_kernels();
   const DirectSizes d = direct_sizes(g, k.width);
-  const int64_t wsize = g.kh * g.kw * g.f, pix = g.oh * g.ow;
-  const double flops = 2.0 * g.n * pix * g.kh * g.kw * g.f * ((dx != nullptr) + (dw != nullptr));
+  const int64_t wsize = g.kh * g.kw * g.c * g.f, pix = g.oh * g.ow, plane = d.hp * d.wp;
+  const double flops = 2.0 * g.n * pix * g.kh * g.kw * g.c * g.f * ((dx != nullptr) + (dw != nullptr));
   const int nt = static_cast<int>(std::min<int64_t>(threads_for(flops, kConvGrainFlops, max_t), g.n));
   const bool want_w = dw != nullptr || db != nullptr;
   std::vector<float*> priv(static_cast<size_t>(nt), nullptr);
   std::atomic<int64_t> next{0};
   parallel(nt, [&](int tid, int nth) {
-    float* xp = dw != nullptr ? tl_col.floats(static_cast<size_t>(d.hp * d.wp)) : nullptr;
-    float* dxp = dx != nullptr ? tl_dcol.floats(static_cast<size_t>(d.hp * d.wp)) : nullptr;
+    float* xp = dw != nullptr ? tl_col.floats(static_cast<size_t>(g.c * plane)) : nullptr;
+    float* dxp = dx != nullptr ? tl_dcol.floats(static_cast<size_t>(g.c * plane)) : nullptr;
     float* dzt = tl_dzt.floats(static_cast<size_t>(g.oh * g.f * d.owp));
     float* pw = nullptr;
     if (want_w) {
@@ -369,19 +377,21 @@ void direct_backward(const ConvGeom& g, const float* x, const float* w, const fl
         for (int64_t q = 0; q < pix; ++q)
           for (int64_t f = 0; f < g.f; ++f) pb[f] += dzi[q * g.f + f];
       }
-      if (xp != nullptr) pad_single_channel(g, x + i * g.h * g.w, d, xp);
-      if (dxp != nullptr) std::fill(dxp, dxp + d.hp * d.wp, 0.f);
-      k.backward(g, xp, d.wp, w, dzt, d.owp, dw != nullptr ? pw : nullptr, dxp);
+      if (xp != nullptr) pad_planes(g, x + i * g.h * g.w * g.c, d, xp);
+      if (dxp != nullptr) std::fill(dxp, dxp + g.c * plane, 0.f);
+      k.backward(g, xp, d.hp, d.wp, w, dzt, d.owp, dw != nullptr ? pw : nullptr, dxp);
       if (dxp != nullptr) {
-        float* dxi = dx + i * g.h * g.w;
+        float* dxi = dx + i * g.h * g.w * g.c;
         for (int64_t ih = 0; ih < g.h; ++ih) {
           const int64_t r = ih + g.pt;
           for (int64_t iw = 0; iw < g.w; ++iw) {
-            const int64_t c = iw + g.pl;
-            dxi[ih * g.w + iw] = r < d.hp && c < d.wp ? dxp[r * d.wp + c] : 0.f;
+            const int64_t col = iw + g.pl;
+            const bool inside = r < d.hp && col < d.wp;
+            for (int64_t c = 0; c < g.c; ++c)
+              dxi[(ih * g.w + iw) * g.c + c] = inside ? dxp[(c * d.hp + r) * d.wp + col] : 0.f;
           }
         }
-        epilogue(dxi, g.h * g.w, 1, bias_dx, act_dx, ap);
+        epilogue(dxi, g.h * g.w, g.c, bias_dx, act_dx, ap);
       }
     }
     if (!want_w) return;
@@ -486,7 +496,7 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
   }
   if (p.m == 0 || p.k == 0 || g.f == 0) return;
   if (dw == nullptr && db == nullptr && dx == nullptr) return;
-  if (conv_direct_applies(g))
+  if (conv_direct_backward_applies(g))
     return direct_backward(g, x, w, dz, dx, dw, db, bias_dx, act_dx, ap,
                            num_threads > 0 ? num_threads : get_num_threads());
 
