@@ -7,7 +7,6 @@ and C-contiguous with the right shape: they are never silently copied.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 import numpy as np
@@ -618,31 +617,14 @@ def loss_and_grad(
 
 
 # Each update below is described once, by its signature: after params and grads come its
-# state slots (positional, None for an absent optional slot), then its hyper-parameters
-# (keyword-only, with Keras 3's defaults). _update passes them on to the native function of
-# the same name, whose binding takes the same arguments.
-_UPDATE_ARGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-
-
-def _update(fn: Callable[..., Any], args: dict[str, Any], native: str | None = None) -> Any:
-    """Calls ``_core.<native>`` (default: fn's name) with `args`, the arguments `fn` received
-    (its ``locals()`` on entry); grads becomes a float32 array first."""
-    names = _UPDATE_ARGS.get(fn.__name__)
-    if names is None:
-        rest = list(inspect.signature(fn).parameters.values())[2:]
-        names = (
-            tuple(a.name for a in rest if a.kind is a.POSITIONAL_OR_KEYWORD),
-            tuple(a.name for a in rest if a.kind is a.KEYWORD_ONLY),
-        )
-        _UPDATE_ARGS[fn.__name__] = names
-    slots, hyper = names
-    name = native or fn.__name__
-    return getattr(_core, name)(
-        args["params"],
-        _as_f32_input(args["grads"], "grads", name),
-        *(args[k] for k in slots),
-        **{k: args[k] for k in hyper},
-    )
+# state slots (None for an absent optional slot), then its hyper-parameters (keyword-only,
+# with Keras 3's defaults). The native function of the same name takes the same arguments
+# under the same names, so _update passes them on by name.
+def _update(args: dict[str, Any], native: Callable[..., Any]) -> Any:
+    """Calls `native` with `args`, the arguments an update received (its ``locals()`` on
+    entry); grads becomes a float32 array first."""
+    args["grads"] = _as_f32_input(args["grads"], "grads", native.__name__)
+    return native(**args)
 
 
 def sgd_update(
@@ -684,7 +666,7 @@ def sgd_update(
         >>> p
         array([0.95, 0.95, 0.95], dtype=float32)
     """
-    return _update(sgd_update, locals())
+    return _update(locals(), _core.sgd_update)
 
 
 def rmsprop_update(
@@ -710,7 +692,7 @@ def rmsprop_update(
     ``b = momentum * b + inc; p -= b``, else ``p -= inc``. Arrays, gradient transform and
     errors as in `sgd_update`.
     """
-    return _update(rmsprop_update, locals())
+    return _update(locals(), _core.rmsprop_update)
 
 
 def adagrad_update(
@@ -729,7 +711,7 @@ def adagrad_update(
     Keras starts the accumulator at ``initial_accumulator_value`` (0.1): fill it before the
     first step. Arrays, gradient transform and errors as in `sgd_update`.
     """
-    return _update(adagrad_update, locals())
+    return _update(locals(), _core.adagrad_update)
 
 
 def adadelta_update(
@@ -752,7 +734,7 @@ def adadelta_update(
     ``av = rho * av + (1 - rho) * dx**2``; ``p += lr * dx``. Arrays, gradient transform and
     errors as in `sgd_update`.
     """
-    return _update(adadelta_update, locals())
+    return _update(locals(), _core.adadelta_update)
 
 
 def adam_update(
@@ -780,7 +762,7 @@ def adam_update(
     "epsilon hat"), not after as in PyTorch. Arrays, gradient transform and errors as in
     `sgd_update`.
     """
-    return _update(adam_update, locals())
+    return _update(locals(), _core.adam_update)
 
 
 def adamw_update(
@@ -803,7 +785,7 @@ def adamw_update(
 
     The decay ``params -= params * weight_decay * learning_rate`` comes before the Adam rule.
     """
-    return _update(adamw_update, locals(), native="adam_update")
+    return _update(locals(), _core.adam_update)
 
 
 def adamax_update(
@@ -827,7 +809,7 @@ def adamax_update(
     ``p -= lr * m / ((1 - beta_1**t) * (u + epsilon))``. Arrays, gradient transform and
     errors as in `sgd_update`.
     """
-    return _update(adamax_update, locals())
+    return _update(locals(), _core.adamax_update)
 
 
 def nadam_update(
@@ -864,7 +846,7 @@ def nadam_update(
         >>> for t in (1, 2):
         ...     u = ops.nadam_update(p, np.ones(4), m, v, step=t, u_product=u)
     """
-    return _update(nadam_update, locals())
+    return _update(locals(), _core.nadam_update)
 
 
 def sum_of_squares(x: Any) -> float:
