@@ -7,7 +7,7 @@ and C-contiguous with the right shape: they are never silently copied.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -616,8 +616,15 @@ def loss_and_grad(
     )
 
 
-def _grads(grads: Any, fn: str) -> np.ndarray:
-    return _as_f32_input(grads, "grads", fn)
+# Each update below is described once, by its signature: after params and grads come its
+# state slots (None for an absent optional slot), then its hyper-parameters (keyword-only,
+# with Keras 3's defaults). The native function of the same name takes the same arguments
+# under the same names, so _update passes them on by name.
+def _update(args: dict[str, Any], native: Callable[..., Any]) -> Any:
+    """Calls `native` with `args`, the arguments an update received (its ``locals()`` on
+    entry); grads becomes a float32 array first."""
+    args["grads"] = _as_f32_input(args["grads"], "grads", native.__name__)
+    return native(**args)
 
 
 def sgd_update(
@@ -659,18 +666,7 @@ def sgd_update(
         >>> p
         array([0.95, 0.95, 0.95], dtype=float32)
     """
-    fn = "sgd_update"
-    _core.sgd_update(
-        params,
-        _grads(grads, fn),
-        momentum_buf,
-        learning_rate=learning_rate,
-        momentum=momentum,
-        nesterov=nesterov,
-        weight_decay=weight_decay,
-        grad_scale=grad_scale,
-        clip_value=clip_value,
-    )
+    return _update(locals(), _core.sgd_update)
 
 
 def rmsprop_update(
@@ -696,21 +692,7 @@ def rmsprop_update(
     ``b = momentum * b + inc; p -= b``, else ``p -= inc``. Arrays, gradient transform and
     errors as in `sgd_update`.
     """
-    fn = "rmsprop_update"
-    _core.rmsprop_update(
-        params,
-        _grads(grads, fn),
-        velocity,
-        momentum_buf,
-        average_grad,
-        learning_rate=learning_rate,
-        rho=rho,
-        momentum=momentum,
-        epsilon=epsilon,
-        weight_decay=weight_decay,
-        grad_scale=grad_scale,
-        clip_value=clip_value,
-    )
+    return _update(locals(), _core.rmsprop_update)
 
 
 def adagrad_update(
@@ -729,17 +711,7 @@ def adagrad_update(
     Keras starts the accumulator at ``initial_accumulator_value`` (0.1): fill it before the
     first step. Arrays, gradient transform and errors as in `sgd_update`.
     """
-    fn = "adagrad_update"
-    _core.adagrad_update(
-        params,
-        _grads(grads, fn),
-        accumulator,
-        learning_rate=learning_rate,
-        epsilon=epsilon,
-        weight_decay=weight_decay,
-        grad_scale=grad_scale,
-        clip_value=clip_value,
-    )
+    return _update(locals(), _core.adagrad_update)
 
 
 def adadelta_update(
@@ -762,19 +734,7 @@ def adadelta_update(
     ``av = rho * av + (1 - rho) * dx**2``; ``p += lr * dx``. Arrays, gradient transform and
     errors as in `sgd_update`.
     """
-    fn = "adadelta_update"
-    _core.adadelta_update(
-        params,
-        _grads(grads, fn),
-        accum_grad,
-        accum_var,
-        learning_rate=learning_rate,
-        rho=rho,
-        epsilon=epsilon,
-        weight_decay=weight_decay,
-        grad_scale=grad_scale,
-        clip_value=clip_value,
-    )
+    return _update(locals(), _core.adadelta_update)
 
 
 def adam_update(
@@ -802,22 +762,7 @@ def adam_update(
     "epsilon hat"), not after as in PyTorch. Arrays, gradient transform and errors as in
     `sgd_update`.
     """
-    fn = "adam_update"
-    _core.adam_update(
-        params,
-        _grads(grads, fn),
-        m,
-        v,
-        vhat,
-        step=step,
-        learning_rate=learning_rate,
-        beta_1=beta_1,
-        beta_2=beta_2,
-        epsilon=epsilon,
-        weight_decay=weight_decay,
-        grad_scale=grad_scale,
-        clip_value=clip_value,
-    )
+    return _update(locals(), _core.adam_update)
 
 
 def adamw_update(
@@ -840,21 +785,7 @@ def adamw_update(
 
     The decay ``params -= params * weight_decay * learning_rate`` comes before the Adam rule.
     """
-    adam_update(
-        params,
-        grads,
-        m,
-        v,
-        vhat,
-        step=step,
-        learning_rate=learning_rate,
-        beta_1=beta_1,
-        beta_2=beta_2,
-        epsilon=epsilon,
-        weight_decay=weight_decay,
-        grad_scale=grad_scale,
-        clip_value=clip_value,
-    )
+    return _update(locals(), _core.adam_update)
 
 
 def adamax_update(
@@ -878,21 +809,7 @@ def adamax_update(
     ``p -= lr * m / ((1 - beta_1**t) * (u + epsilon))``. Arrays, gradient transform and
     errors as in `sgd_update`.
     """
-    fn = "adamax_update"
-    _core.adamax_update(
-        params,
-        _grads(grads, fn),
-        m,
-        u,
-        step=step,
-        learning_rate=learning_rate,
-        beta_1=beta_1,
-        beta_2=beta_2,
-        epsilon=epsilon,
-        weight_decay=weight_decay,
-        grad_scale=grad_scale,
-        clip_value=clip_value,
-    )
+    return _update(locals(), _core.adamax_update)
 
 
 def nadam_update(
@@ -929,22 +846,7 @@ def nadam_update(
         >>> for t in (1, 2):
         ...     u = ops.nadam_update(p, np.ones(4), m, v, step=t, u_product=u)
     """
-    fn = "nadam_update"
-    return _core.nadam_update(
-        params,
-        _grads(grads, fn),
-        m,
-        v,
-        step=step,
-        u_product=u_product,
-        learning_rate=learning_rate,
-        beta_1=beta_1,
-        beta_2=beta_2,
-        epsilon=epsilon,
-        weight_decay=weight_decay,
-        grad_scale=grad_scale,
-        clip_value=clip_value,
-    )
+    return _update(locals(), _core.nadam_update)
 
 
 def sum_of_squares(x: Any) -> float:

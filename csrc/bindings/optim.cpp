@@ -91,13 +91,27 @@ auto run(const ArraySet& s, Fn&& fn) {
   return fn();
 }
 
-void set_common(OptimCommon* c, double lr, double weight_decay, double grad_scale,
-                double clip_value) {
-  c->lr = lr;
-  c->weight_decay = weight_decay;
-  c->grad_scale = grad_scale;
-  c->clip_value = clip_value;
-}
+// One update call: its checked params and grads, the slots the binding adds after them, and
+// its hyper-parameters with the shared ones set.
+template <class Params>
+struct Update {
+  Update(const char* fn, py::handle params, py::handle grads, double lr, double weight_decay,
+         double grad_scale, double clip_value)
+      : arrays(fn), p(arrays.add(params, "params", true)), g(arrays.add(grads, "grads", false)) {
+    hp.lr = lr;
+    hp.weight_decay = weight_decay;
+    hp.grad_scale = grad_scale;
+    hp.clip_value = clip_value;
+  }
+  float* slot(py::handle h, const char* what) { return arrays.add(h, what, true); }
+  float* optional_slot(py::handle h, const char* what) { return arrays.add_optional(h, what); }
+  int64_t n() const { return arrays.n(); }
+
+  ArraySet arrays;
+  float* p;
+  const float* g;
+  Params hp;
+};
 
 // Keyword arguments every update takes, after its own hyper-parameters.
 #define PYN_COMMON_KWARGS                                                                  \
@@ -118,15 +132,12 @@ void bind_optim(py::module_& m) {
       [](py::handle params, py::handle grads, py::handle momentum_buf, double learning_rate,
          double momentum, bool nesterov, double weight_decay, double grad_scale,
          double clip_value) {
-        ArraySet s("sgd_update");
-        float* p = s.add(params, "params", true);
-        const float* g = s.add(grads, "grads", false);
-        float* mb = s.add_optional(momentum_buf, "momentum_buf");
-        SgdParams hp;
-        set_common(&hp, learning_rate, weight_decay, grad_scale, clip_value);
-        hp.momentum = momentum;
-        hp.nesterov = nesterov;
-        run(s, [&] { sgd_update(s.n(), p, g, mb, hp); });
+        Update<SgdParams> call("sgd_update", params, grads, learning_rate, weight_decay,
+                               grad_scale, clip_value);
+        float* mb = call.optional_slot(momentum_buf, "momentum_buf");
+        call.hp.momentum = momentum;
+        call.hp.nesterov = nesterov;
+        run(call.arrays, [&] { sgd_update(call.n(), call.p, call.g, mb, call.hp); });
       },
       py::arg("params"), py::arg("grads"), py::arg("momentum_buf") = py::none(), py::kw_only(),
       py::arg("learning_rate") = 0.01, py::arg("momentum") = 0.0, py::arg("nesterov") = false,
@@ -140,18 +151,15 @@ void bind_optim(py::module_& m) {
       [](py::handle params, py::handle grads, py::handle velocity, py::handle momentum_buf,
          py::handle average_grad, double learning_rate, double rho, double momentum,
          double epsilon, double weight_decay, double grad_scale, double clip_value) {
-        ArraySet s("rmsprop_update");
-        float* p = s.add(params, "params", true);
-        const float* g = s.add(grads, "grads", false);
-        float* v = s.add(velocity, "velocity", true);
-        float* mb = s.add_optional(momentum_buf, "momentum_buf");
-        float* ag = s.add_optional(average_grad, "average_grad");
-        RmspropParams hp;
-        set_common(&hp, learning_rate, weight_decay, grad_scale, clip_value);
-        hp.rho = rho;
-        hp.momentum = momentum;
-        hp.epsilon = epsilon;
-        run(s, [&] { rmsprop_update(s.n(), p, g, v, mb, ag, hp); });
+        Update<RmspropParams> call("rmsprop_update", params, grads, learning_rate, weight_decay,
+                                   grad_scale, clip_value);
+        float* v = call.slot(velocity, "velocity");
+        float* mb = call.optional_slot(momentum_buf, "momentum_buf");
+        float* ag = call.optional_slot(average_grad, "average_grad");
+        call.hp.rho = rho;
+        call.hp.momentum = momentum;
+        call.hp.epsilon = epsilon;
+        run(call.arrays, [&] { rmsprop_update(call.n(), call.p, call.g, v, mb, ag, call.hp); });
       },
       py::arg("params"), py::arg("grads"), py::arg("velocity"),
       py::arg("momentum_buf") = py::none(), py::arg("average_grad") = py::none(), py::kw_only(),
@@ -166,14 +174,11 @@ void bind_optim(py::module_& m) {
       "adagrad_update",
       [](py::handle params, py::handle grads, py::handle accumulator, double learning_rate,
          double epsilon, double weight_decay, double grad_scale, double clip_value) {
-        ArraySet s("adagrad_update");
-        float* p = s.add(params, "params", true);
-        const float* g = s.add(grads, "grads", false);
-        float* acc = s.add(accumulator, "accumulator", true);
-        AdagradParams hp;
-        set_common(&hp, learning_rate, weight_decay, grad_scale, clip_value);
-        hp.epsilon = epsilon;
-        run(s, [&] { adagrad_update(s.n(), p, g, acc, hp); });
+        Update<AdagradParams> call("adagrad_update", params, grads, learning_rate, weight_decay,
+                                   grad_scale, clip_value);
+        float* acc = call.slot(accumulator, "accumulator");
+        call.hp.epsilon = epsilon;
+        run(call.arrays, [&] { adagrad_update(call.n(), call.p, call.g, acc, call.hp); });
       },
       py::arg("params"), py::arg("grads"), py::arg("accumulator"), py::kw_only(),
       py::arg("learning_rate") = 0.001, py::arg("epsilon") = 1e-7, PYN_COMMON_KWARGS,
@@ -186,16 +191,13 @@ void bind_optim(py::module_& m) {
       [](py::handle params, py::handle grads, py::handle accum_grad, py::handle accum_var,
          double learning_rate, double rho, double epsilon, double weight_decay,
          double grad_scale, double clip_value) {
-        ArraySet s("adadelta_update");
-        float* p = s.add(params, "params", true);
-        const float* g = s.add(grads, "grads", false);
-        float* ag = s.add(accum_grad, "accum_grad", true);
-        float* av = s.add(accum_var, "accum_var", true);
-        AdadeltaParams hp;
-        set_common(&hp, learning_rate, weight_decay, grad_scale, clip_value);
-        hp.rho = rho;
-        hp.epsilon = epsilon;
-        run(s, [&] { adadelta_update(s.n(), p, g, ag, av, hp); });
+        Update<AdadeltaParams> call("adadelta_update", params, grads, learning_rate, weight_decay,
+                                    grad_scale, clip_value);
+        float* ag = call.slot(accum_grad, "accum_grad");
+        float* av = call.slot(accum_var, "accum_var");
+        call.hp.rho = rho;
+        call.hp.epsilon = epsilon;
+        run(call.arrays, [&] { adadelta_update(call.n(), call.p, call.g, ag, av, call.hp); });
       },
       py::arg("params"), py::arg("grads"), py::arg("accum_grad"), py::arg("accum_var"),
       py::kw_only(), py::arg("learning_rate") = 0.001, py::arg("rho") = 0.95,
@@ -209,19 +211,16 @@ void bind_optim(py::module_& m) {
       [](py::handle params, py::handle grads, py::handle m_h, py::handle v_h, py::handle vhat_h,
          int64_t step, double learning_rate, double beta_1, double beta_2, double epsilon,
          double weight_decay, double grad_scale, double clip_value) {
-        ArraySet s("adam_update");
-        float* p = s.add(params, "params", true);
-        const float* g = s.add(grads, "grads", false);
-        float* m = s.add(m_h, "m", true);
-        float* v = s.add(v_h, "v", true);
-        float* vh = s.add_optional(vhat_h, "vhat");
-        AdamParams hp;
-        set_common(&hp, learning_rate, weight_decay, grad_scale, clip_value);
-        hp.beta_1 = beta_1;
-        hp.beta_2 = beta_2;
-        hp.epsilon = epsilon;
-        hp.step = step;
-        run(s, [&] { adam_update(s.n(), p, g, m, v, vh, hp); });
+        Update<AdamParams> call("adam_update", params, grads, learning_rate, weight_decay,
+                                grad_scale, clip_value);
+        float* m = call.slot(m_h, "m");
+        float* v = call.slot(v_h, "v");
+        float* vh = call.optional_slot(vhat_h, "vhat");
+        call.hp.beta_1 = beta_1;
+        call.hp.beta_2 = beta_2;
+        call.hp.epsilon = epsilon;
+        call.hp.step = step;
+        run(call.arrays, [&] { adam_update(call.n(), call.p, call.g, m, v, vh, call.hp); });
       },
       py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"),
       py::arg("vhat") = py::none(), py::kw_only(), py::arg("step"),
@@ -237,18 +236,15 @@ void bind_optim(py::module_& m) {
       [](py::handle params, py::handle grads, py::handle m_h, py::handle u_h, int64_t step,
          double learning_rate, double beta_1, double beta_2, double epsilon, double weight_decay,
          double grad_scale, double clip_value) {
-        ArraySet s("adamax_update");
-        float* p = s.add(params, "params", true);
-        const float* g = s.add(grads, "grads", false);
-        float* m = s.add(m_h, "m", true);
-        float* u = s.add(u_h, "u", true);
-        AdamaxParams hp;
-        set_common(&hp, learning_rate, weight_decay, grad_scale, clip_value);
-        hp.beta_1 = beta_1;
-        hp.beta_2 = beta_2;
-        hp.epsilon = epsilon;
-        hp.step = step;
-        run(s, [&] { adamax_update(s.n(), p, g, m, u, hp); });
+        Update<AdamaxParams> call("adamax_update", params, grads, learning_rate, weight_decay,
+                                  grad_scale, clip_value);
+        float* m = call.slot(m_h, "m");
+        float* u = call.slot(u_h, "u");
+        call.hp.beta_1 = beta_1;
+        call.hp.beta_2 = beta_2;
+        call.hp.epsilon = epsilon;
+        call.hp.step = step;
+        run(call.arrays, [&] { adamax_update(call.n(), call.p, call.g, m, u, call.hp); });
       },
       py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("u"), py::kw_only(),
       py::arg("step"), py::arg("learning_rate") = 0.001, py::arg("beta_1") = 0.9,
@@ -262,19 +258,16 @@ void bind_optim(py::module_& m) {
       [](py::handle params, py::handle grads, py::handle m_h, py::handle v_h, int64_t step,
          double u_product, double learning_rate, double beta_1, double beta_2, double epsilon,
          double weight_decay, double grad_scale, double clip_value) {
-        ArraySet s("nadam_update");
-        float* p = s.add(params, "params", true);
-        const float* g = s.add(grads, "grads", false);
-        float* m = s.add(m_h, "m", true);
-        float* v = s.add(v_h, "v", true);
-        NadamParams hp;
-        set_common(&hp, learning_rate, weight_decay, grad_scale, clip_value);
-        hp.beta_1 = beta_1;
-        hp.beta_2 = beta_2;
-        hp.epsilon = epsilon;
-        hp.step = step;
-        hp.u_product = u_product;
-        return run(s, [&] { return nadam_update(s.n(), p, g, m, v, hp); });
+        Update<NadamParams> call("nadam_update", params, grads, learning_rate, weight_decay,
+                                 grad_scale, clip_value);
+        float* m = call.slot(m_h, "m");
+        float* v = call.slot(v_h, "v");
+        call.hp.beta_1 = beta_1;
+        call.hp.beta_2 = beta_2;
+        call.hp.epsilon = epsilon;
+        call.hp.step = step;
+        call.hp.u_product = u_product;
+        return run(call.arrays, [&] { return nadam_update(call.n(), call.p, call.g, m, v, call.hp); });
       },
       py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"), py::kw_only(),
       py::arg("step"), py::arg("u_product"), py::arg("learning_rate") = 0.001,

@@ -60,6 +60,32 @@ void repeat(const float* v, int64_t c, int64_t len, float* out) {
   for (int64_t j = 0; j < len; ++j) out[j] = v[j % c];
 }
 
+// Calls fn(offset, rows, row_len) on thread tid's share of the rows: its groups of k rows as
+// rows of g.len values starting at element offset, then (last thread) the rest at length c.
+template <class Fn>
+void for_thread_rows(const Grouping& g, int64_t c, int tid, int nt, Fn&& fn) {
+  int64_t lo, hi;
+  split_range(g.groups, 1, nt, tid, &lo, &hi);
+  fn(lo * g.len, hi - lo, g.len);
+  if (tid == nt - 1 && g.rest > 0) fn(g.groups * g.len, g.rest, c);
+}
+
+// The two per-thread partial sums of channel ch: thread th holds 2 * g.len doubles in part,
+// its first and second sums for value j of a group at [j] and [g.len + j].
+void channel_sums(const std::vector<double>& part, int nt, const Grouping& g, int64_t c,
+                  int64_t ch, double* s1, double* s2) {
+  double a = 0.0, b = 0.0;
+  for (int th = 0; th < nt; ++th) {
+    const double* q = part.data() + static_cast<size_t>(th) * 2 * g.len;
+    for (int64_t j = ch; j < g.len; j += c) {
+      a += q[j];
+      b += q[g.len + j];
+    }
+  }
+  *s1 = a;
+  *s2 = b;
+}
+
 void check_sizes(const char* fn, int64_t rows, int64_t c) {
   PYN_CHECK(rows >= 0 && c >= 0, fn, ": sizes must be >= 0; got rows=", rows, ", channels=", c);
   PYN_CHECK(c == 0 || rows <= (int64_t(1) << 62) / c, fn, ": array too large");
@@ -92,26 +118,18 @@ void batch_norm_forward_train(int64_t rows, int64_t c, const float* x, const flo
   repeat(x, c, g.len, shift);  // the first row
   std::vector<double> part(static_cast<size_t>(t) * 2 * static_cast<size_t>(g.len), 0.0);
   parallel(t, [&](int tid, int nt) {
-    int64_t lo, hi;
-    split_range(g.groups, 1, nt, tid, &lo, &hi);
     double* p1 = part.data() + static_cast<size_t>(tid) * 2 * g.len;
     double* p2 = p1 + g.len;
     float* buf = thread_scratch().floats(2 * static_cast<size_t>(g.len));
-    k.col_moments(hi - lo, g.len, x + lo * g.len, shift, buf, p1, p2);
-    if (tid == nt - 1 && g.rest > 0)
-      k.col_moments(g.rest, c, x + g.groups * g.len, shift, buf, p1, p2);
+    for_thread_rows(g, c, tid, nt, [&](int64_t off, int64_t r, int64_t len) {
+      k.col_moments(r, len, x + off, shift, buf, p1, p2);
+    });
     barrier();
     if (tid == 0) {
       const double n = static_cast<double>(rows);
       for (int64_t ch = 0; ch < c; ++ch) {
-        double s1 = 0.0, s2 = 0.0;
-        for (int th = 0; th < nt; ++th) {
-          const double* q = part.data() + static_cast<size_t>(th) * 2 * g.len;
-          for (int64_t j = ch; j < g.len; j += c) {
-            s1 += q[j];
-            s2 += q[g.len + j];
-          }
-        }
+        double s1, s2;
+        channel_sums(part, nt, g, c, ch, &s1, &s2);
         const double d = s1 / n;
         double v = s2 / n - d * d;
         if (!(v >= 0.0) && !std::isnan(v)) v = 0.0;
@@ -124,16 +142,14 @@ void batch_norm_forward_train(int64_t rows, int64_t c, const float* x, const flo
         a_rep[ch] = static_cast<float>(gamma ? static_cast<double>(gamma[ch]) * is : is);
         b_rep[ch] = beta ? beta[ch] : 0.f;
       }
-      for (int64_t j = c; j < g.len; ++j) {
-        mean_rep[j] = mean_rep[j - c];
-        a_rep[j] = a_rep[j - c];
-        b_rep[j] = b_rep[j - c];
-      }
+      repeat(mean_rep, c, g.len, mean_rep);
+      repeat(a_rep, c, g.len, a_rep);
+      repeat(b_rep, c, g.len, b_rep);
     }
     barrier();
-    k.affine(hi - lo, g.len, x + lo * g.len, mean_rep, a_rep, b_rep, y + lo * g.len);
-    if (tid == nt - 1 && g.rest > 0)
-      k.affine(g.rest, c, x + g.groups * g.len, mean_rep, a_rep, b_rep, y + g.groups * g.len);
+    for_thread_rows(g, c, tid, nt, [&](int64_t off, int64_t r, int64_t len) {
+      k.affine(r, len, x + off, mean_rep, a_rep, b_rep, y + off);
+    });
   });
 }
 
@@ -161,11 +177,9 @@ void batch_norm_forward_infer(int64_t rows, int64_t c, const float* x, const flo
   repeat(a_rep, c, g.len, a_rep);
   repeat(b_rep, c, g.len, b_rep);
   parallel(threads_for_norm(rows, c, num_threads), [&](int tid, int nt) {
-    int64_t lo, hi;
-    split_range(g.groups, 1, nt, tid, &lo, &hi);
-    k.affine(hi - lo, g.len, x + lo * g.len, mean_rep, a_rep, b_rep, y + lo * g.len);
-    if (tid == nt - 1 && g.rest > 0)
-      k.affine(g.rest, c, x + g.groups * g.len, mean_rep, a_rep, b_rep, y + g.groups * g.len);
+    for_thread_rows(g, c, tid, nt, [&](int64_t off, int64_t r, int64_t len) {
+      k.affine(r, len, x + off, mean_rep, a_rep, b_rep, y + off);
+    });
   });
 }
 
@@ -188,26 +202,18 @@ void batch_norm_backward(int64_t rows, int64_t c, const float* x, const float* d
   repeat(mean, c, g.len, mean_rep);
   std::vector<double> part(static_cast<size_t>(t) * 2 * static_cast<size_t>(g.len), 0.0);
   parallel(t, [&](int tid, int nt) {
-    int64_t lo, hi;
-    split_range(g.groups, 1, nt, tid, &lo, &hi);
     double* p1 = part.data() + static_cast<size_t>(tid) * 2 * g.len;
     double* p2 = p1 + g.len;
     float* buf = thread_scratch().floats(2 * static_cast<size_t>(g.len));
-    k.grad_sums(hi - lo, g.len, x + lo * g.len, dy + lo * g.len, mean_rep, buf, p1, p2);
-    if (tid == nt - 1 && g.rest > 0)
-      k.grad_sums(g.rest, c, x + g.groups * g.len, dy + g.groups * g.len, mean_rep, buf, p1, p2);
+    for_thread_rows(g, c, tid, nt, [&](int64_t off, int64_t r, int64_t len) {
+      k.grad_sums(r, len, x + off, dy + off, mean_rep, buf, p1, p2);
+    });
     barrier();
     if (tid == 0) {
       const double n = static_cast<double>(rows);
       for (int64_t ch = 0; ch < c; ++ch) {
-        double s1 = 0.0, s2 = 0.0;
-        for (int th = 0; th < nt; ++th) {
-          const double* q = part.data() + static_cast<size_t>(th) * 2 * g.len;
-          for (int64_t j = ch; j < g.len; j += c) {
-            s1 += q[j];
-            s2 += q[g.len + j];
-          }
-        }
+        double s1, s2;
+        channel_sums(part, nt, g, c, ch, &s1, &s2);
         const double is = static_cast<double>(inv_std[ch]);
         const double dg = s2 * is;  // sum dy * xh
         if (dbeta) dbeta[ch] = static_cast<float>(s1);
@@ -217,19 +223,15 @@ void batch_norm_backward(int64_t rows, int64_t c, const float* x, const float* d
         b_rep[ch] = static_cast<float>(-a * is * dg / n);
         d_rep[ch] = static_cast<float>(-a * s1 / n);
       }
-      for (int64_t j = c; j < g.len; ++j) {
-        a_rep[j] = a_rep[j - c];
-        b_rep[j] = b_rep[j - c];
-        d_rep[j] = d_rep[j - c];
-      }
+      repeat(a_rep, c, g.len, a_rep);
+      repeat(b_rep, c, g.len, b_rep);
+      repeat(d_rep, c, g.len, d_rep);
     }
     if (dx == nullptr) return;
     barrier();
-    k.grad_input(hi - lo, g.len, x + lo * g.len, dy + lo * g.len, mean_rep, a_rep, b_rep, d_rep,
-                 dx + lo * g.len);
-    if (tid == nt - 1 && g.rest > 0)
-      k.grad_input(g.rest, c, x + g.groups * g.len, dy + g.groups * g.len, mean_rep, a_rep,
-                   b_rep, d_rep, dx + g.groups * g.len);
+    for_thread_rows(g, c, tid, nt, [&](int64_t off, int64_t r, int64_t len) {
+      k.grad_input(r, len, x + off, dy + off, mean_rep, a_rep, b_rep, d_rep, dx + off);
+    });
   });
 }
 

@@ -88,18 +88,35 @@ void check_slot(const char* fn, int64_t n, const float* slot, const char* what) 
   PYN_CHECK(n == 0 || slot != nullptr, fn, ": ", what, " must not be null");
 }
 
+// The loop arguments of one update with the shared part filled in: params, grads and the
+// gradient transform (common_setup's checks done).
+template <class Args>
+Args start_args(const char* fn, int64_t n, float* p, const float* g, const OptimCommon& hp) {
+  Args a{};
+  a.gp = common_setup(fn, n, p, g, hp);
+  a.p = p;
+  a.g = g;
+  return a;
+}
+
+// The hyper-parameters Adam, Adamax and Nadam share.
+void check_adam_family(const char* fn, double beta_1, double beta_2, double epsilon,
+                       int64_t step) {
+  check_unit(fn, "beta_1", beta_1);
+  check_unit(fn, "beta_2", beta_2);
+  check_finite(fn, "epsilon", epsilon);
+  check_step(fn, step);
+}
+
 }  // namespace
 
 void sgd_update(int64_t n, float* p, const float* g, float* momentum_buf, const SgdParams& hp,
                 int num_threads) {
   const char* fn = "sgd_update";
-  SgdArgs a{};
-  a.gp = common_setup(fn, n, p, g, hp);
+  auto a = start_args<SgdArgs>(fn, n, p, g, hp);
   check_unit(fn, "momentum", hp.momentum);
   PYN_CHECK(hp.momentum == 0.0 || n == 0 || momentum_buf != nullptr, fn,
             ": momentum=", hp.momentum, " needs a momentum buffer; got none");
-  a.p = p;
-  a.g = g;
   a.m = momentum_buf;
   a.lr = static_cast<float>(hp.lr);
   a.momentum = static_cast<float>(hp.momentum);
@@ -110,8 +127,7 @@ void sgd_update(int64_t n, float* p, const float* g, float* momentum_buf, const 
 void rmsprop_update(int64_t n, float* p, const float* g, float* velocity, float* momentum_buf,
                     float* average_grad, const RmspropParams& hp, int num_threads) {
   const char* fn = "rmsprop_update";
-  RmspropArgs a{};
-  a.gp = common_setup(fn, n, p, g, hp);
+  auto a = start_args<RmspropArgs>(fn, n, p, g, hp);
   check_slot(fn, n, velocity, "velocity");
   check_unit(fn, "rho", hp.rho);
   check_finite(fn, "momentum", hp.momentum);
@@ -119,8 +135,6 @@ void rmsprop_update(int64_t n, float* p, const float* g, float* velocity, float*
   check_finite(fn, "epsilon", hp.epsilon);
   PYN_CHECK(hp.momentum == 0.0 || n == 0 || momentum_buf != nullptr, fn,
             ": momentum=", hp.momentum, " needs a momentum buffer; got none");
-  a.p = p;
-  a.g = g;
   a.v = velocity;
   a.mom = momentum_buf;
   a.avg = average_grad;
@@ -135,12 +149,9 @@ void rmsprop_update(int64_t n, float* p, const float* g, float* velocity, float*
 void adagrad_update(int64_t n, float* p, const float* g, float* accumulator,
                     const AdagradParams& hp, int num_threads) {
   const char* fn = "adagrad_update";
-  AdagradArgs a{};
-  a.gp = common_setup(fn, n, p, g, hp);
+  auto a = start_args<AdagradArgs>(fn, n, p, g, hp);
   check_slot(fn, n, accumulator, "accumulator");
   check_finite(fn, "epsilon", hp.epsilon);
-  a.p = p;
-  a.g = g;
   a.acc = accumulator;
   a.lr = static_cast<float>(hp.lr);
   a.eps = static_cast<float>(hp.epsilon);
@@ -150,14 +161,11 @@ void adagrad_update(int64_t n, float* p, const float* g, float* accumulator,
 void adadelta_update(int64_t n, float* p, const float* g, float* accum_grad, float* accum_var,
                      const AdadeltaParams& hp, int num_threads) {
   const char* fn = "adadelta_update";
-  AdadeltaArgs a{};
-  a.gp = common_setup(fn, n, p, g, hp);
+  auto a = start_args<AdadeltaArgs>(fn, n, p, g, hp);
   check_slot(fn, n, accum_grad, "accum_grad");
   check_slot(fn, n, accum_var, "accum_var");
   check_unit(fn, "rho", hp.rho);
   check_finite(fn, "epsilon", hp.epsilon);
-  a.p = p;
-  a.g = g;
   a.acc_grad = accum_grad;
   a.acc_var = accum_var;
   a.lr = static_cast<float>(hp.lr);
@@ -170,18 +178,12 @@ void adadelta_update(int64_t n, float* p, const float* g, float* accum_grad, flo
 void adam_update(int64_t n, float* p, const float* g, float* m, float* v, float* vhat,
                  const AdamParams& hp, int num_threads) {
   const char* fn = "adam_update";
-  AdamArgs a{};
-  a.gp = common_setup(fn, n, p, g, hp);
+  auto a = start_args<AdamArgs>(fn, n, p, g, hp);
   check_slot(fn, n, m, "m");
   check_slot(fn, n, v, "v");
-  check_unit(fn, "beta_1", hp.beta_1);
-  check_unit(fn, "beta_2", hp.beta_2);
-  check_finite(fn, "epsilon", hp.epsilon);
-  check_step(fn, hp.step);
+  check_adam_family(fn, hp.beta_1, hp.beta_2, hp.epsilon, hp.step);
   const double t = static_cast<double>(hp.step);
   const double bc1 = 1.0 - std::pow(hp.beta_1, t), bc2 = 1.0 - std::pow(hp.beta_2, t);
-  a.p = p;
-  a.g = g;
   a.m = m;
   a.v = v;
   a.vhat = vhat;
@@ -195,16 +197,10 @@ void adam_update(int64_t n, float* p, const float* g, float* m, float* v, float*
 void adamax_update(int64_t n, float* p, const float* g, float* m, float* u,
                    const AdamaxParams& hp, int num_threads) {
   const char* fn = "adamax_update";
-  AdamaxArgs a{};
-  a.gp = common_setup(fn, n, p, g, hp);
+  auto a = start_args<AdamaxArgs>(fn, n, p, g, hp);
   check_slot(fn, n, m, "m");
   check_slot(fn, n, u, "u");
-  check_unit(fn, "beta_1", hp.beta_1);
-  check_unit(fn, "beta_2", hp.beta_2);
-  check_finite(fn, "epsilon", hp.epsilon);
-  check_step(fn, hp.step);
-  a.p = p;
-  a.g = g;
+  check_adam_family(fn, hp.beta_1, hp.beta_2, hp.epsilon, hp.step);
   a.m = m;
   a.u = u;
   a.lr_corrected =
@@ -222,20 +218,14 @@ double nadam_momentum_cache(double beta_1, int64_t t) {
 double nadam_update(int64_t n, float* p, const float* g, float* m, float* v,
                     const NadamParams& hp, int num_threads) {
   const char* fn = "nadam_update";
-  NadamArgs a{};
-  a.gp = common_setup(fn, n, p, g, hp);
+  auto a = start_args<NadamArgs>(fn, n, p, g, hp);
   check_slot(fn, n, m, "m");
   check_slot(fn, n, v, "v");
-  check_unit(fn, "beta_1", hp.beta_1);
-  check_unit(fn, "beta_2", hp.beta_2);
-  check_finite(fn, "epsilon", hp.epsilon);
   check_finite(fn, "u_product", hp.u_product);
-  check_step(fn, hp.step);
+  check_adam_family(fn, hp.beta_1, hp.beta_2, hp.epsilon, hp.step);
   const double u_t = nadam_momentum_cache(hp.beta_1, hp.step);
   const double u_next = nadam_momentum_cache(hp.beta_1, hp.step + 1);
   const double prod_t = hp.u_product * u_t, prod_next = prod_t * u_next;
-  a.p = p;
-  a.g = g;
   a.m = m;
   a.v = v;
   a.lr = static_cast<float>(hp.lr);

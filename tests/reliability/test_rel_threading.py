@@ -47,6 +47,43 @@ def _run_threads(fn, n: int) -> list:
     return errors
 
 
+def _outputs_under(model, x, wa, wb) -> tuple:
+    """Predictions for x under weights wa and wb; leaves the model holding wa."""
+    model.set_weights(wb)
+    yb = model.predict(x, verbose=0)
+    model.set_weights(wa)
+    return model.predict(x, verbose=0), yb
+
+
+def _assert_reads_never_tear(write, read, allowed, readers: int, reads: int) -> None:
+    """`readers` threads call read(r) `reads` times each while another thread keeps calling
+    write(i); every read must equal one of `allowed` (the outputs of whole weight sets)."""
+    stop = threading.Event()
+    torn = []
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            write(i)
+            i += 1
+            time.sleep(0.0005)  # writers are preferred: give the readers room between writes
+
+    def reader(_: int) -> None:
+        for r in range(reads):
+            y = read(r)
+            if not any(np.array_equal(y, a) for a in allowed):
+                torn.append(y)
+
+    w = threading.Thread(target=writer)
+    w.start()
+    try:
+        errors = _run_threads(reader, readers)
+    finally:
+        stop.set()
+        w.join()
+    assert errors == [] and torn == []
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_concurrent_predict_matches_serial(threads, restore_num_threads):
     pynncore.set_num_threads(threads)
@@ -72,37 +109,15 @@ def test_set_weights_during_predict_never_tears():
     x = np.random.default_rng(2).standard_normal((200, 33)).astype(np.float32)
     wa = model.get_weights()
     wb = [w * np.float32(0.5) + np.float32(0.01) for w in wa]  # moving variances stay positive
-    ya = model.predict(x, verbose=0)
-    model.set_weights(wb)
-    yb = model.predict(x, verbose=0)
-    model.set_weights(wa)
+    ya, yb = _outputs_under(model, x, wa, wb)
     assert not np.array_equal(ya, yb)
-    stop = threading.Event()
-    torn = []
-
-    def writer() -> None:
-        i = 0
-        while not stop.is_set():
-            model.set_weights(wb if i % 2 else wa)
-            i += 1
-            time.sleep(0.0005)  # writers are preferred: give the readers room between writes
-
-    def reader(_: int) -> None:
-        for _ in range(25):
-            y = model.predict(x, verbose=0)
-            if not (np.array_equal(y, ya) or np.array_equal(y, yb)):
-                torn.append(y)
-
-    w = threading.Thread(target=writer)
-    w.start()
-    try:
-        errors = _run_threads(reader, 4)
-    finally:
-        stop.set()
-        w.join()
-    assert errors == []
-    assert torn == []
-
+    _assert_reads_never_tear(
+        lambda i: model.set_weights(wb if i % 2 else wa),
+        lambda r: model.predict(x, verbose=0),
+        (ya, yb),
+        readers=4,
+        reads=25,
+    )
 
 def test_load_weights_during_predict_never_tears(tmp_path):
     model = _model()
@@ -113,31 +128,13 @@ def test_load_weights_during_predict_never_tears(tmp_path):
     model.set_weights([w + np.float32(0.25) for w in model.get_weights()])
     model.save_weights(pb)
     yb = model.predict(x, verbose=0)
-    stop = threading.Event()
-    torn = []
-
-    def loader() -> None:
-        i = 0
-        while not stop.is_set():
-            model.load_weights(pa if i % 2 else pb)
-            i += 1
-            time.sleep(0.0005)
-
-    def reader(_: int) -> None:
-        for _ in range(30):
-            y = model(x)
-            if not (np.array_equal(y, ya) or np.array_equal(y, yb)):
-                torn.append(y)
-
-    t = threading.Thread(target=loader)
-    t.start()
-    try:
-        errors = _run_threads(reader, 3)
-    finally:
-        stop.set()
-        t.join()
-    assert errors == [] and torn == []
-
+    _assert_reads_never_tear(
+        lambda i: model.load_weights(pa if i % 2 else pb),
+        lambda r: model(x),
+        (ya, yb),
+        readers=3,
+        reads=30,
+    )
 
 def test_fit_while_predicting_waits_and_predictions_are_consistent():
     model = _model()
@@ -256,35 +253,14 @@ def test_set_weights_during_fast_path_predict_never_tears():
     x = np.random.default_rng(8).standard_normal((16, 64)).astype(np.float32)
     wa = model.get_weights()
     wb = [w * np.float32(-1.5) for w in wa]
-    ya = model.predict(x, verbose=0)
-    model.set_weights(wb)
-    yb = model.predict(x, verbose=0)
-    model.set_weights(wa)
-    stop = threading.Event()
-    torn = []
-
-    def writer() -> None:
-        i = 0
-        while not stop.is_set():
-            model.set_weights(wb if i % 2 else wa)
-            i += 1
-            time.sleep(0.0005)  # writers are preferred: give the readers room between writes
-
-    def reader(_: int) -> None:
-        for r in range(60):
-            y = model.predict(x, verbose=0) if r % 2 else model(x)
-            if not (np.array_equal(y, ya) or np.array_equal(y, yb)):
-                torn.append(y)
-
-    w = threading.Thread(target=writer)
-    w.start()
-    try:
-        errors = _run_threads(reader, 4)
-    finally:
-        stop.set()
-        w.join()
-    assert errors == [] and torn == []
-
+    ya, yb = _outputs_under(model, x, wa, wb)
+    _assert_reads_never_tear(
+        lambda i: model.set_weights(wb if i % 2 else wa),
+        lambda r: model.predict(x, verbose=0) if r % 2 else model(x),
+        (ya, yb),
+        readers=4,
+        reads=60,
+    )
 
 def test_model_lock_explicit_acquire_release():
     lock = ModelLock()
