@@ -42,7 +42,7 @@ def ref_permute(x, dims):
 
 CASES = [
     (layers.ReLU, {}, (3, 7), lambda x: ref_relu(x)),
-    (layers.ReLU, {"max_value": 0.6, "negative_slope": 0.2, "threshold": -0.3}, (2, 3, 5), lambda x: ref_relu(x, 0.6, 0.2, -0.3)),
+    (layers.ReLU, {"max_value": 0.6, "negative_slope": 0.2, "threshold": 0.3}, (2, 3, 5), lambda x: ref_relu(x, 0.6, 0.2, 0.3)),
     (layers.LeakyReLU, {}, (3, 7), lambda x: ref_leaky(x, 0.3)),
     (layers.LeakyReLU, {"negative_slope": 0.05}, (2, 3, 5), lambda x: ref_leaky(x, 0.05)),
     (layers.ELU, {}, (3, 7), lambda x: ref_elu(x, 1.0)),
@@ -60,9 +60,9 @@ IDS = [f"{c.__name__}-{k}" for c, k, *_ in CASES]
 
 def _input(rng, shape):
     x = rng.standard_normal(shape)
-    # keep finite differences away from the kinks at 0, -0.3 and 0.6
+    # keep finite differences away from the kinks at 0, 0.3 and 0.6
     x[np.abs(x) < 1e-3] += 0.01
-    for k in (-0.3, 0.6):
+    for k in (0.3, 0.6):
         x[np.abs(x - k) < 1e-3] += 0.01
     return x.astype(np.float32)
 
@@ -138,12 +138,14 @@ def test_errors_name_the_layer():
         layers.RepeatVector(2, name="rv2")(np.ones((2, 3, 4)))
     with pytest.raises(ValueError, match=r"Permute 'p': dims must be a permutation of 1..2 .* Received: dims=\(0, 1\)"):
         layers.Permute((0, 1), name="p")
-    with pytest.raises(ValueError, match=r"Permute 'p2': expected an input of rank 3 .* Received: shape=\(2, 3\)"):
+    with pytest.raises(ValueError, match=r"Permute 'p2': expected an input of rank 3 .* Received: shape=\(None, 3\)"):
         layers.Permute((2, 1), name="p2")(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"ReLU 'r': negative_slope must be a finite number >= 0.0. Received: negative_slope=-1"):
         layers.ReLU(negative_slope=-1, name="r")
     with pytest.raises(ValueError, match=r"ReLU 'r2': max_value must be"):
         layers.ReLU(max_value=-0.5, name="r2")
+    with pytest.raises(ValueError, match=r"ReLU 'r3': threshold must be a finite number >= 0.0. Received: threshold=-0.1"):
+        layers.ReLU(threshold=-0.1, name="r3")
     with pytest.raises(ValueError, match=r"LeakyReLU 'l': negative_slope must be"):
         layers.LeakyReLU(negative_slope="x", name="l")
     with pytest.raises(ValueError, match=r"ELU 'e': alpha must be a finite number"):

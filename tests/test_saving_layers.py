@@ -49,7 +49,7 @@ SINGLE = {
     "LeakyReLU": ((5,), lambda: L.LeakyReLU(0.1), False),
     "PReLU": ((4, 3), lambda: L.PReLU(alpha_initializer="random_uniform", shared_axes=[1]), False),
     "Permute": ((4, 3), lambda: L.Permute((2, 1)), False),
-    "ReLU": ((5,), lambda: L.ReLU(max_value=0.5, negative_slope=0.1, threshold=-0.2), False),
+    "ReLU": ((5,), lambda: L.ReLU(max_value=0.5, negative_slope=0.1, threshold=0.2), False),
     "RepeatVector": ((5,), lambda: L.RepeatVector(3), False),
     "Softmax": ((4, 3), lambda: L.Softmax(axis=1), False),
 }

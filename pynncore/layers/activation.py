@@ -40,7 +40,7 @@ class ReLU(Layer):
         super().__init__(**kwargs)
         self.max_value = None if max_value is None else _real(self, "max_value", max_value, 0.0)
         self.negative_slope = _real(self, "negative_slope", negative_slope, 0.0)
-        self.threshold = _real(self, "threshold", threshold)
+        self.threshold = _real(self, "threshold", threshold, 0.0)
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple:
         x = _f32(x)
