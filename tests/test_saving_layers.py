@@ -44,6 +44,14 @@ SINGLE = {
     "UpSampling2D": ((4, 3, 2), lambda: L.UpSampling2D((2, 3), interpolation="bilinear"), False),
     "ZeroPadding1D": ((5, 3), lambda: L.ZeroPadding1D((2, 1)), False),
     "ZeroPadding2D": ((4, 3, 2), lambda: L.ZeroPadding2D(((1, 0), (0, 2))), False),
+    "ELU": ((5,), lambda: L.ELU(0.7), False),
+    "Identity": ((5,), lambda: L.Identity(), False),
+    "LeakyReLU": ((5,), lambda: L.LeakyReLU(0.1), False),
+    "PReLU": ((4, 3), lambda: L.PReLU(alpha_initializer="random_uniform", shared_axes=[1]), False),
+    "Permute": ((4, 3), lambda: L.Permute((2, 1)), False),
+    "ReLU": ((5,), lambda: L.ReLU(max_value=0.5, negative_slope=0.1, threshold=0.2), False),
+    "RepeatVector": ((5,), lambda: L.RepeatVector(3), False),
+    "Softmax": ((4, 3), lambda: L.Softmax(axis=1), False),
 }
 ALIASES = {"AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "MaxPool1D", "MaxPool2D"}
 MERGE = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]

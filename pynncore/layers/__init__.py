@@ -1,8 +1,9 @@
 """Layers with Keras 3 names, arguments and weight layouts."""
 
+from pynncore.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from pynncore.layers.base import Input, InputLayer, Layer, Variable
 from pynncore.layers.conv import Conv1D, Conv2D, Conv2DTranspose
-from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Reshape
+from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Identity, Reshape
 from pynncore.layers.embedding import Embedding, Masking
 from pynncore.layers.merging import (
     Add,
@@ -37,6 +38,8 @@ from pynncore.layers.regularization import SpatialDropout1D, SpatialDropout2D
 from pynncore.layers.reshaping import (
     Cropping1D,
     Cropping2D,
+    Permute,
+    RepeatVector,
     UpSampling1D,
     UpSampling2D,
     ZeroPadding1D,
@@ -98,4 +101,12 @@ __all__ = [
     "Variable",
     "ZeroPadding1D",
     "ZeroPadding2D",
+    "ELU",
+    "Identity",
+    "LeakyReLU",
+    "PReLU",
+    "Permute",
+    "ReLU",
+    "RepeatVector",
+    "Softmax",
 ]

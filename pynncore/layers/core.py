@@ -12,7 +12,7 @@ from pynncore import ops
 from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer, shape_str
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Reshape"]
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Reshape", "Identity"]
 
 
 def _rows(x: np.ndarray, features: int) -> np.ndarray:
@@ -322,3 +322,15 @@ class Reshape(Layer):
         config = super().get_config()
         config["target_shape"] = list(self.target_shape)
         return config
+
+
+class Identity(Layer):
+    """Returns its input unchanged (masks pass through)."""
+
+    supports_masking = True
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        return x, None
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        return dy if need_dx else None

@@ -13,7 +13,8 @@ import numpy as np
 from pynncore.layers._spatial import check_data_format, check_spatial_rank
 from pynncore.layers.base import Layer, shape_str
 
-__all__ = ["Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D"]
+__all__ = ["Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
+           "Permute", "RepeatVector"]
 
 
 def _is_int(v: Any) -> bool:
@@ -307,4 +308,90 @@ class UpSampling2D(_UpSampling):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(size=list(self.size), data_format=self.data_format, interpolation=self.interpolation)
+        return config
+
+
+class RepeatVector(Layer):
+    """Repeats a ``(N, features)`` input ``n`` times: ``(N, n, features)``."""
+
+    def __init__(self, n: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"RepeatVector '{self.name}': n must be an integer >= 1. Received: n={n!r}")
+        self.n = int(n)
+
+    def _check(self, shape: tuple) -> None:
+        if len(shape) != 2:
+            raise ValueError(
+                f"RepeatVector '{self.name}': expected an input of rank 2 (batch, features). "
+                f"Received: shape={tuple(shape)}"
+            )
+
+    def build(self, input_shape: tuple) -> None:
+        self._check(tuple(input_shape))
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], self.n, input_shape[1])
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        self._check(np.shape(x))
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return np.ascontiguousarray(np.broadcast_to(x[:, None, :], (x.shape[0], self.n, x.shape[1]))), None
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Any:
+        return np.asarray(dy, dtype=np.float32).sum(axis=1, dtype=np.float32) if need_dx else None
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["n"] = self.n
+        return config
+
+
+class Permute(Layer):
+    """Permutes the non-batch axes: ``dims`` is a permutation of ``1..rank-1`` (1-based, the
+    batch axis is never moved)."""
+
+    supports_masking = True
+
+    def __init__(self, dims: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        try:
+            d = tuple(int(v) for v in dims)
+        except (TypeError, ValueError):
+            d = None
+        if d is None or sorted(d) != list(range(1, len(d) + 1)):
+            raise ValueError(
+                f"Permute '{self.name}': dims must be a permutation of 1..{len(d) if d else 'rank-1'} "
+                f"(the batch axis 0 is excluded). Received: dims={dims!r}"
+            )
+        self.dims = d
+
+    def _check(self, shape: tuple) -> None:
+        if len(shape) != len(self.dims) + 1:
+            raise ValueError(
+                f"Permute '{self.name}': expected an input of rank {len(self.dims) + 1} for "
+                f"dims={self.dims}. Received: shape={tuple(shape)}"
+            )
+
+    def build(self, input_shape: tuple) -> None:
+        self._check(tuple(input_shape))
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        self._check(np.shape(x))
+        return np.ascontiguousarray(np.transpose(x, (0,) + self.dims), dtype=np.float32), None
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Any:
+        if not need_dx:
+            return None
+        inv = np.argsort((0,) + self.dims)
+        return np.ascontiguousarray(np.transpose(dy, tuple(int(i) for i in inv)), dtype=np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["dims"] = list(self.dims)
         return config
