@@ -13,6 +13,8 @@ Before timing, both libraries run from the same weights (torch's gate order and 
 to Keras's layout) and their outputs and input gradients must agree to 1e-4 relative;
 otherwise the row says WRONG.
 
+``--quick`` times LSTM only, on both shapes.
+
 Usage:
     python benchmarks/bench_rnn.py [--quick] [--threads 1,2] [--markdown]
 """
@@ -68,7 +70,7 @@ def _pyn_fns(name, x, w):
 def layer_rows(torch, quick: bool, rounds: int) -> tuple:
     rows, notes = [], []
     names = ("LSTM",) if quick else ("LSTM", "GRU", "RNN")
-    shapes = SHAPES[:1] if quick else SHAPES
+    shapes = SHAPES
     for name in names:
         for t, n, i, u in shapes:
             rng = np.random.default_rng(0)
