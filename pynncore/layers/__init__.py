@@ -15,7 +15,7 @@ from pynncore.layers.merging import (
     Multiply,
     Subtract,
 )
-from pynncore.layers.normalization import BatchNormalization
+from pynncore.layers.normalization import BatchNormalization, LayerNormalization
 from pynncore.layers.pool import (
     AveragePooling1D,
     AveragePooling2D,
@@ -34,7 +34,8 @@ from pynncore.layers.pool import (
     MaxPooling1D,
     MaxPooling2D,
 )
-from pynncore.layers.regularization import SpatialDropout1D, SpatialDropout2D
+from pynncore.layers.preprocessing import Normalization, Rescaling
+from pynncore.layers.regularization import GaussianNoise, SpatialDropout1D, SpatialDropout2D
 from pynncore.layers.reshaping import (
     Cropping1D,
     Cropping2D,
@@ -67,9 +68,10 @@ __all__ = [
     "Dense",
     "Dot",
     "Dropout",
+    "ELU",
     "Embedding",
     "Flatten",
-    "GRU",
+    "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
     "GlobalAvgPool1D",
@@ -78,20 +80,31 @@ __all__ = [
     "GlobalMaxPool2D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "GRU",
+    "Identity",
     "Input",
     "InputLayer",
-    "LSTM",
     "Layer",
+    "LayerNormalization",
+    "LeakyReLU",
+    "LSTM",
     "Masking",
+    "Maximum",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPooling1D",
     "MaxPooling2D",
-    "Maximum",
     "Minimum",
     "Multiply",
+    "Normalization",
+    "Permute",
+    "PReLU",
+    "ReLU",
+    "RepeatVector",
+    "Rescaling",
     "Reshape",
     "SimpleRNN",
+    "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "Subtract",
@@ -101,12 +114,4 @@ __all__ = [
     "Variable",
     "ZeroPadding1D",
     "ZeroPadding2D",
-    "ELU",
-    "Identity",
-    "LeakyReLU",
-    "PReLU",
-    "Permute",
-    "ReLU",
-    "RepeatVector",
-    "Softmax",
 ]

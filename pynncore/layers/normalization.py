@@ -1,4 +1,4 @@
-"""BatchNormalization."""
+"""BatchNormalization and LayerNormalization."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer, shape_str
 from pynncore.layers.core import _serialize
 
-__all__ = ["BatchNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -178,6 +178,137 @@ class BatchNormalization(Layer):
             gamma_initializer=_serialize(self.gamma_initializer),
             moving_mean_initializer=_serialize(self.moving_mean_initializer),
             moving_variance_initializer=_serialize(self.moving_variance_initializer),
+            beta_regularizer=_serialize(self.beta_regularizer),
+            gamma_regularizer=_serialize(self.gamma_regularizer),
+            beta_constraint=_constraints.config_of(self.beta_constraint),
+            gamma_constraint=_constraints.config_of(self.gamma_constraint),
+        )
+        return config
+
+
+def _axes(axis: Any, ndim: int, who: str) -> tuple:
+    axes = [axis] if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else list(axis)
+    out = []
+    for a in axes:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -ndim <= int(a) < ndim or int(a) % ndim == 0:
+            raise ValueError(f"{who}: axis must name non-batch axes of an input of rank {ndim}. Received: axis={axis!r}")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{who}: axis lists an axis twice. Received: axis={axis!r}")
+    return tuple(sorted(out))
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over ``axis`` (the last by default), then scales by ``gamma``
+    and shifts by ``beta`` (Keras 3 ``LayerNormalization``):
+
+        y = (x - mean) / sqrt(var + epsilon) * gamma + beta
+
+    with the mean and the biased variance of each sample over the normalized axes (float64
+    statistics). ``gamma`` and ``beta`` have the shape of those axes.
+
+    Args:
+        axis: an integer or a list of non-batch axes.
+        epsilon: added to the variance, default 1e-3.
+        center, scale: whether to learn beta and gamma.
+        *_initializer, *_regularizer, *_constraint: as in Keras.
+    """
+
+    supports_masking = True
+
+    def __init__(
+        self,
+        axis: Any = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
+            raise ValueError(f"LayerNormalization '{self.name}': epsilon must be a number > 0. Received: epsilon={epsilon!r}")
+        self.axis = axis if isinstance(axis, (int, np.integer)) else list(axis)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = beta_initializer
+        self.gamma_initializer = gamma_initializer
+        self.beta_regularizer = _regularizers.get(beta_regularizer)
+        self.gamma_regularizer = _regularizers.get(gamma_regularizer)
+        self.beta_constraint = _constraints.get(beta_constraint)
+        self.gamma_constraint = _constraints.get(gamma_constraint)
+        self.gamma = self.beta = None
+        self._axes: tuple = ()
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape)
+        self._axes = _axes(self.axis, len(shape), f"LayerNormalization '{self.name}'")
+        dims = tuple(shape[a] for a in self._axes)
+        if any(d is None for d in dims):
+            raise ValueError(
+                f"LayerNormalization '{self.name}': the normalized axes need known sizes. Received: shape={shape_str(shape)}"
+            )
+        if self.scale:
+            self.gamma = self.add_weight("gamma", dims, self.gamma_initializer, self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
+        if self.center:
+            self.beta = self.add_weight("beta", dims, self.beta_initializer, self.beta_regularizer,
+                                        constraint=self.beta_constraint)
+        self._ndim = len(shape)
+        self.built = True
+
+    def _broadcast(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return v.reshape(tuple(x.shape[i] if i in self._axes else 1 for i in range(x.ndim)))
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim != self._ndim:
+            raise ValueError(
+                f"LayerNormalization '{self.name}': expected an input of rank {self._ndim}. Received: shape={x.shape}"
+            )
+        x64 = x.astype(np.float64)
+        mean = x64.mean(axis=self._axes, keepdims=True)
+        var = ((x64 - mean) ** 2).mean(axis=self._axes, keepdims=True)
+        inv = 1.0 / np.sqrt(var + self.epsilon)
+        xhat = (x64 - mean) * inv
+        y = xhat
+        if self.gamma is not None:
+            y = y * self._broadcast(self.gamma.value.astype(np.float64), x)
+        if self.beta is not None:
+            y = y + self._broadcast(self.beta.value.astype(np.float64), x)
+        return y.astype(np.float32), ((xhat, inv) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        xhat, inv = ctx
+        dy64 = np.asarray(dy, dtype=np.float64)
+        batch_axes = tuple(i for i in range(dy64.ndim) if i not in self._axes)
+        train = self.trainable
+        if self.gamma is not None and train and self.gamma.trainable:
+            self.gamma.grad += (dy64 * xhat).sum(axis=batch_axes).reshape(self.gamma.shape).astype(np.float32)
+        if self.beta is not None and train and self.beta.trainable:
+            self.beta.grad += dy64.sum(axis=batch_axes).reshape(self.beta.shape).astype(np.float32)
+        if not need_dx:
+            return None
+        g = dy64 * self._broadcast(self.gamma.value.astype(np.float64), dy64) if self.gamma is not None else dy64
+        m1 = g.mean(axis=self._axes, keepdims=True)
+        m2 = (g * xhat).mean(axis=self._axes, keepdims=True)
+        return (inv * (g - m1 - xhat * m2)).astype(np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            axis=self.axis,
+            epsilon=self.epsilon,
+            center=self.center,
+            scale=self.scale,
+            beta_initializer=_serialize(self.beta_initializer),
+            gamma_initializer=_serialize(self.gamma_initializer),
             beta_regularizer=_serialize(self.beta_regularizer),
             gamma_regularizer=_serialize(self.gamma_regularizer),
             beta_constraint=_constraints.config_of(self.beta_constraint),

@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 
 from pynncore.layers._spatial import check_data_format, check_spatial_rank
+from pynncore.layers.base import Layer
 from pynncore.layers.core import Dropout
+from pynncore.utils import rng as _rng
 
-__all__ = ["SpatialDropout1D", "SpatialDropout2D"]
+__all__ = ["GaussianNoise", "SpatialDropout1D", "SpatialDropout2D"]
 
 
 class _SpatialDropout(Dropout):
@@ -59,4 +61,42 @@ class SpatialDropout2D(_SpatialDropout):
     def get_config(self) -> dict:
         config = super().get_config()
         config["data_format"] = self.data_format
+        return config
+
+
+class GaussianNoise(Layer):
+    """Adds zero-mean Gaussian noise of standard deviation ``stddev`` in training (a
+    regularizer, and the corruption of denoising autoencoders); the identity at inference.
+
+    Args:
+        stddev: the noise's standard deviation (>= 0).
+        seed: seed of this layer's generator; without one the global generator is used
+            (``pynncore.utils.set_random_seed`` makes it reproducible).
+    """
+
+    supports_masking = True
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(stddev, bool) or not isinstance(stddev, (int, float, np.integer, np.floating)) or not stddev >= 0 \
+                or not np.isfinite(stddev):
+            raise ValueError(f"GaussianNoise '{self.name}': stddev must be a finite number >= 0. Received: stddev={stddev!r}")
+        self.stddev = float(stddev)
+        self.seed = seed
+        self._rng = _rng.make_generator(seed) if seed is not None else None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.asarray(x, dtype=np.float32)
+        if not training or self.stddev == 0.0:
+            return x, None
+        gen = self._rng if self._rng is not None else _rng.get_global_generator()
+        noise = gen.standard_normal(x.shape, dtype=np.float32) * np.float32(self.stddev)
+        return (x + noise).astype(np.float32), None
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Any:
+        return dy if need_dx else None
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(stddev=self.stddev, seed=self.seed)
         return config
