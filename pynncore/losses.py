@@ -17,11 +17,20 @@ from pynncore import _core
 __all__ = [
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "CosineSimilarity",
+    "Hinge",
     "Huber",
+    "KLDivergence",
+    "LogCosh",
     "Loss",
     "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
     "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
+    "Poisson",
     "SparseCategoricalCrossentropy",
+    "SquaredHinge",
     "get",
 ]
 
@@ -99,8 +108,14 @@ class Loss:
             scale = self._grad_scale(rows, w)
         else:
             scale = None
-        _core.loss(self.kernel, yt.reshape(rows, -1) if yt.ndim > 1 else yt, yp.reshape(rows, -1), per,
-                   None if grad is None else grad.reshape(rows, -1), scale, **self._params())
+        if self.kernel:
+            _core.loss(self.kernel, yt.reshape(rows, -1) if yt.ndim > 1 else yt, yp.reshape(rows, -1), per,
+                       None if grad is None else grad.reshape(rows, -1), scale, **self._params())
+        else:  # losses computed in numpy (float64), see _RowLoss
+            values, dvalues = self._rows(yt.reshape(rows, -1).astype(np.float64), yp.reshape(rows, -1).astype(np.float64))
+            per[...] = values
+            if grad is not None:
+                grad.reshape(rows, -1)[...] = dvalues * scale.astype(np.float64)[:, None]
         value = self._reduce(per, w)
         return value, grad, per.reshape(yp.shape[:-1])
 
@@ -251,6 +266,152 @@ class SparseCategoricalCrossentropy(Loss):
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
+_EPS = 1e-7  # Keras's backend.epsilon()
+
+
+class _RowLoss(Loss):
+    """A loss whose per-row value and gradient are computed in numpy (float64):
+    ``_rows(y_true, y_pred)`` on ``(rows, C)`` arrays returns the values ``(rows,)`` and their
+    derivatives with respect to ``y_pred`` ``(rows, C)``."""
+
+    kernel = ""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size", name: Optional[str] = None, dtype: Any = None):
+        super().__init__(name=name or self._default_name, reduction=reduction)
+
+    def _rows(self, yt: np.ndarray, yp: np.ndarray) -> tuple:
+        raise NotImplementedError
+
+
+class MeanAbsolutePercentageError(_RowLoss):
+    """``100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7))`` over the last axis."""
+
+    _default_name = "mean_absolute_percentage_error"
+
+    def _rows(self, yt, yp):
+        den = np.maximum(np.abs(yt), _EPS)
+        c = yt.shape[1]
+        return 100.0 * np.mean(np.abs(yt - yp) / den, axis=1), 100.0 * np.sign(yp - yt) / den / c
+
+
+class MeanSquaredLogarithmicError(_RowLoss):
+    """``mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2)``."""
+
+    _default_name = "mean_squared_logarithmic_error"
+
+    def _rows(self, yt, yp):
+        pc = np.maximum(yp, _EPS)
+        d = np.log(pc + 1.0) - np.log(np.maximum(yt, _EPS) + 1.0)
+        c = yt.shape[1]
+        return np.mean(d * d, axis=1), 2.0 * d / (pc + 1.0) * (yp > _EPS) / c
+
+
+class Poisson(_RowLoss):
+    """``mean(y_pred - y_true * log(y_pred + 1e-7))``."""
+
+    _default_name = "poisson"
+
+    def _rows(self, yt, yp):
+        c = yt.shape[1]
+        return np.mean(yp - yt * np.log(yp + _EPS), axis=1), (1.0 - yt / (yp + _EPS)) / c
+
+
+class LogCosh(_RowLoss):
+    """``mean(log(cosh(y_pred - y_true)))``, computed as ``x + softplus(-2x) - log 2``."""
+
+    _default_name = "log_cosh"
+
+    def _rows(self, yt, yp):
+        x = yp - yt
+        c = yt.shape[1]
+        return np.mean(x + np.logaddexp(0.0, -2.0 * x) - np.log(2.0), axis=1), np.tanh(x) / c
+
+
+def _hinge_labels(yt: np.ndarray) -> np.ndarray:
+    """Labels of 0 and 1 only become -1 and 1, as in Keras."""
+    return 2.0 * yt - 1.0 if np.all((yt == 0) | (yt == 1)) else yt
+
+
+class Hinge(_RowLoss):
+    """``mean(max(1 - y_true * y_pred, 0))`` with labels -1/1 (0/1 labels are converted)."""
+
+    _default_name = "hinge"
+
+    def _rows(self, yt, yp):
+        y = _hinge_labels(yt)
+        m = np.maximum(1.0 - y * yp, 0.0)
+        return np.mean(m, axis=1), -y * (m > 0) / yt.shape[1]
+
+
+class SquaredHinge(_RowLoss):
+    """``mean(max(1 - y_true * y_pred, 0)^2)`` with labels -1/1 (0/1 labels are converted)."""
+
+    _default_name = "squared_hinge"
+
+    def _rows(self, yt, yp):
+        y = _hinge_labels(yt)
+        m = np.maximum(1.0 - y * yp, 0.0)
+        return np.mean(m * m, axis=1), -2.0 * y * m / yt.shape[1]
+
+
+class CategoricalHinge(_RowLoss):
+    """``max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` per row."""
+
+    _default_name = "categorical_hinge"
+
+    def _rows(self, yt, yp):
+        neg_terms = (1.0 - yt) * yp
+        j = np.argmax(neg_terms, axis=1)
+        rows = np.arange(yt.shape[0])
+        v = neg_terms[rows, j] - np.sum(yt * yp, axis=1) + 1.0
+        active = (v > 0)[:, None]
+        g = -yt.copy()
+        g[rows, j] += 1.0 - yt[rows, j]
+        return np.maximum(v, 0.0), g * active
+
+
+class KLDivergence(_RowLoss):
+    """``sum(y_true * log(y_true / y_pred))`` over the last axis, both clipped to [1e-7, 1]."""
+
+    _default_name = "kl_divergence"
+
+    def _rows(self, yt, yp):
+        tc, pc = np.clip(yt, _EPS, 1.0), np.clip(yp, _EPS, 1.0)
+        inside = (yp >= _EPS) & (yp <= 1.0)
+        return np.sum(tc * np.log(tc / pc), axis=1), -tc / pc * inside
+
+
+class CosineSimilarity(_RowLoss):
+    """``-sum(l2_normalize(y_true) * l2_normalize(y_pred))`` over the last axis (-1 for
+    parallel vectors); ``axis`` other than -1 is not supported."""
+
+    _default_name = "cosine_similarity"
+
+    def __init__(self, axis: int = -1, reduction: Optional[str] = "sum_over_batch_size", name: Optional[str] = None,
+                 dtype: Any = None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        if axis != -1:
+            raise ValueError(f"{self.name}: only axis=-1 is supported. Received: axis={axis!r}")
+        self.axis = axis
+
+    def _rows(self, yt, yp):
+        def unit(v):
+            inv = np.minimum(1.0 / np.sqrt(np.maximum(np.sum(v * v, axis=1, keepdims=True), 1e-300)), 1.0 / _EPS)
+            return v * inv, inv
+
+        tn, _ = unit(yt)
+        pn, inv = unit(yp)
+        dot = np.sum(tn * pn, axis=1, keepdims=True)
+        small = inv >= 1.0 / _EPS  # the norm was clamped: y_pred / epsilon, a linear map
+        grad = np.where(small, -tn / _EPS, -(tn - pn * dot) * inv)
+        return -dot[:, 0], grad
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["axis"] = self.axis
+        return config
+
+
 _ALIASES = {
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
@@ -263,6 +424,22 @@ _ALIASES = {
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
+    "MAPE": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError,
+    "MSLE": MeanSquaredLogarithmicError,
+    "poisson": Poisson,
+    "log_cosh": LogCosh,
+    "logcosh": LogCosh,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "KLD": KLDivergence,
+    "cosine_similarity": CosineSimilarity,
 }
 _CLASSES = {c.__name__: c for c in set(_ALIASES.values())}
 
