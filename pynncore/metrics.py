@@ -27,8 +27,17 @@ from typing import Any, Callable
 
 import numpy as np
 
+from pynncore import losses as _losses
+
 __all__ = [
     "AUC",
+    "FalseNegatives",
+    "FalsePositives",
+    "LogCoshError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError",
+    "TrueNegatives",
+    "TruePositives",
     "Accuracy",
     "BinaryAccuracy",
     "CategoricalAccuracy",
@@ -933,8 +942,104 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     )
 }
 
+class _Count(_ConfusionMetric):
+    """One of the weighted confusion counts at `thresholds` (a float, or a list giving a list
+    of counts); a prediction is positive when ``y_pred > threshold``."""
+
+    _count = ""
+
+    def __init__(self, thresholds: Any = None, name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(thresholds=thresholds, name=name, dtype=dtype)
+
+    def result(self) -> Any:
+        return self._finish(getattr(self, self._count))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.pop("top_k")
+        config.pop("class_id")
+        return config
+
+
+class TruePositives(_Count):
+    """Weighted count of positive labels predicted positive."""
+
+    _count = "true_positives"
+
+
+class FalsePositives(_Count):
+    """Weighted count of negative labels predicted positive."""
+
+    _count = "false_positives"
+    _direction = "down"
+
+
+class TrueNegatives(_Count):
+    """Weighted count of negative labels predicted negative."""
+
+    _count = "true_negatives"
+
+
+class FalseNegatives(_Count):
+    """Weighted count of positive labels predicted negative."""
+
+    _count = "false_negatives"
+    _direction = "down"
+
+
+def _loss_rows(loss_cls: Any, who: str) -> Any:
+    def fn(y_true: Any, y_pred: Any) -> np.ndarray:
+        t = _array(y_true, "y_true", who).astype(np.float64)
+        p = _array(y_pred, "y_pred", who).astype(np.float64)
+        t, p = _match_rank(t, p)
+        _check_same_shape(t, p, who)
+        shape = p.shape[:-1] if p.ndim else ()
+        t2, p2 = t.reshape(-1, p.shape[-1] if p.ndim else 1), p.reshape(-1, p.shape[-1] if p.ndim else 1)
+        return loss_cls()._rows(t2, p2)[0].reshape(shape)
+
+    fn.__name__ = who
+    return fn
+
+
+class _RowLossMetric(_FixedFunctionMetric):
+    """Running mean of a loss's per-sample values (the loss computed in float64)."""
+
+    _direction = "down"
+
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(name=name or self._default_name, dtype=dtype)
+
+
+class MeanAbsolutePercentageError(_RowLossMetric):
+    """Running mean of ``100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7))`` per sample."""
+
+    _function = staticmethod(_loss_rows(_losses.MeanAbsolutePercentageError, "mean_absolute_percentage_error"))
+    _default_name = "mean_absolute_percentage_error"
+
+
+class MeanSquaredLogarithmicError(_RowLossMetric):
+    """Running mean of the per-sample mean squared logarithmic error."""
+
+    _function = staticmethod(_loss_rows(_losses.MeanSquaredLogarithmicError, "mean_squared_logarithmic_error"))
+    _default_name = "mean_squared_logarithmic_error"
+
+
+class LogCoshError(_RowLossMetric):
+    """Running mean of the per-sample mean of ``log(cosh(y_pred - y_true))``."""
+
+    _function = staticmethod(_loss_rows(_losses.LogCosh, "logcosh"))
+    _default_name = "logcosh"
+
+
 _CLASSES: tuple[type[Metric], ...] = (
     AUC,
+    FalseNegatives,
+    FalsePositives,
+    LogCoshError,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
+    TrueNegatives,
+    TruePositives,
     Accuracy,
     BinaryAccuracy,
     CategoricalAccuracy,
@@ -955,7 +1060,10 @@ _REGISTRY: dict[str, type[Metric]] = {}
 for _cls in _CLASSES:
     _REGISTRY[_cls.__name__] = _cls
     _REGISTRY[_snake(_cls.__name__)] = _cls
-_REGISTRY.update({"mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError})
+_REGISTRY.update({"mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+                  "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+                  "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+                  "logcosh": LogCoshError})
 _CONSTRUCTIBLE = sorted(k for k, v in _REGISTRY.items() if v is not MeanMetricWrapper)
 
 _ACCURACY_BY_LOSS = {
