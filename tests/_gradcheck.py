@@ -40,3 +40,22 @@ def assert_grad_close(got: np.ndarray, want: np.ndarray, rtol: float = 2e-4, ato
         f"{what}: {int(bad.sum())} of {bad.size} gradient entries differ; "
         f"max abs error {err.max():.3g} (scale {scale:.3g})"
     )
+
+
+def check_layer_against_reference(layer, x: np.ndarray, ref: Callable[[np.ndarray], np.ndarray], rng,
+                                  rtol: float = 1e-6, atol: float = 1e-6) -> None:
+    """A layer's training forward pass against the float64 reference ``ref`` (values, float32,
+    C order, eager and symbolic output shapes), and its input gradient against finite
+    differences of ``sum(ref(x) * r)`` for a random ``r``."""
+    import pynncore
+
+    y, ctx = layer.forward(x, training=True)
+    want = ref(x)
+    assert y.dtype == np.float32 and y.flags.c_contiguous
+    np.testing.assert_allclose(y, want, rtol=rtol, atol=atol)
+    assert layer.compute_output_shape((None,) + x.shape[1:]) == (None,) + want.shape[1:]
+    assert layer(pynncore.Input(x.shape[1:])).shape == (None,) + want.shape[1:]
+    r = rng.standard_normal(y.shape)
+    dx = layer.backward(ctx, r.astype(np.float32))
+    assert dx.shape == x.shape
+    assert_grad_close(dx, numeric_grad(lambda v: float((ref(v) * r).sum()), x.astype(np.float64)), what="dx")

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from _gradcheck import assert_grad_close, numeric_grad
+from _gradcheck import assert_grad_close, check_layer_against_reference, numeric_grad
 
 import pynncore
 from pynncore import layers
@@ -69,18 +69,7 @@ def _input(rng, shape):
 
 @pytest.mark.parametrize("cls, kwargs, shape, ref", CASES, ids=IDS)
 def test_forward_backward_and_shapes(cls, kwargs, shape, ref, rng):
-    layer = cls(**kwargs)
-    x = _input(rng, shape)
-    y, ctx = layer.forward(x, training=True)
-    want = ref(x)
-    assert y.dtype == np.float32
-    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
-    assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + want.shape[1:]
-    assert layer(pynncore.Input(shape[1:])).shape == (None,) + want.shape[1:]
-    r = rng.standard_normal(y.shape)
-    dx = layer.backward(ctx, r.astype(np.float32))
-    assert dx.shape == x.shape
-    assert_grad_close(dx, numeric_grad(lambda v: float((ref(v) * r).sum()), x.astype(np.float64)), what="dx")
+    check_layer_against_reference(cls(**kwargs), _input(rng, shape), ref, rng, rtol=1e-5)
 
 
 @pytest.mark.parametrize("cls, kwargs, shape, ref", CASES, ids=IDS)

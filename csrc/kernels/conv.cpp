@@ -265,6 +265,25 @@ void epilogue(float* y, int64_t rows, int64_t cols, const float* bias, Act act,
   }
 }
 
+// After a barrier: adds the per-thread buffers priv[t] (wsize dw floats, then f db floats;
+// element i of the result is read at src(i)) into dw and db, each thread a slice.
+template <class Src>
+void add_private_sums(const std::vector<float*>& priv, int tid, int nth, int64_t wsize, int64_t f,
+                      float* dw, float* db, Src src) {
+  int64_t lo, hi;
+  split_range(wsize + f, 16, nth, tid, &lo, &hi);
+  for (int64_t i = lo; i < hi; ++i) {
+    const int64_t from = src(i);
+    float s = 0.f;
+    for (int t = 0; t < nth; ++t) s += priv[static_cast<size_t>(t)][from];
+    if (i < wsize) {
+      if (dw != nullptr) dw[i] += s;
+    } else if (db != nullptr) {
+      db[i - wsize] += s;
+    }
+  }
+}
+
 double conv_flops(const ConvGeom& g, const Plan& p) {
   return 2.0 * static_cast<double>(p.m) * static_cast<double>(p.k) * static_cast<double>(g.f);
 }
@@ -396,17 +415,7 @@ void direct_backward(const ConvGeom& g, const float* x, const float* w, const fl
     }
     if (!want_w) return;
     barrier();
-    int64_t lo, hi;
-    split_range(wsize + g.f, 16, nth, tid, &lo, &hi);
-    for (int64_t e = lo; e < hi; ++e) {
-      float s = 0.f;
-      for (int t = 0; t < nth; ++t) s += priv[static_cast<size_t>(t)][e];
-      if (e < wsize) {
-        if (dw != nullptr) dw[e] += s;
-      } else if (db != nullptr) {
-        db[e - wsize] += s;
-      }
-    }
+    add_private_sums(priv, tid, nth, wsize, g.f, dw, db, [](int64_t e) { return e; });
   });
 }
 
@@ -606,21 +615,11 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
       epilogue(dxi, g.h * g.w, g.c, bias_dx, act_dx, ap);
     }
     if (!want_w) return;
-    // Sum the per-thread buffers into dw and db, each thread a slice of the elements.
     barrier();
-    int64_t lo, hi;
-    split_range(wsize + g.f, 16, nth, tid, &lo, &hi);
-    for (int64_t i = lo; i < hi; ++i) {
-      float s = 0.f;
-      // Pixel-major tiles keep the private dw transposed, as (F, KH*KW*Cg).
-      const int64_t src = i < wsize && p.pixel_major ? (i % g.f) * p.k + i / g.f : i;
-      for (int t = 0; t < nth; ++t) s += priv[static_cast<size_t>(t)][src];
-      if (i < wsize) {
-        if (dw != nullptr) dw[i] += s;
-      } else if (db != nullptr) {
-        db[i - wsize] += s;
-      }
-    }
+    // Pixel-major tiles keep the private dw transposed, as (F, KH*KW*Cg).
+    add_private_sums(priv, tid, nth, wsize, g.f, dw, db, [&](int64_t i) {
+      return i < wsize && p.pixel_major ? (i % g.f) * p.k + i / g.f : i;
+    });
   });
 }
 

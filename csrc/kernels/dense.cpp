@@ -113,8 +113,9 @@ void dense_chain_train_backward(int64_t rows, const float* x, const std::vector<
            d.out, num_threads);
     }
     if (t.bias_grad != nullptr) {
-      // column sums in double, row by row (the rows are contiguous)
-      std::vector<double> acc(static_cast<size_t>(d.out), 0.0);
+      // column sums in double, row by row (the rows are contiguous); per-thread storage
+      thread_local std::vector<double> acc;
+      acc.assign(static_cast<size_t>(d.out), 0.0);
       for (int64_t r = 0; r < rows; ++r) {
         const float* gr = g + r * d.out;
         for (int64_t j = 0; j < d.out; ++j) acc[static_cast<size_t>(j)] += gr[j];
