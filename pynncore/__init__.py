@@ -1,6 +1,6 @@
 """pynncore: Keras-style neural networks on fast native CPU kernels.
 
-The hot loops (GEMM, activations, losses, optimizer updates) are C++ with OpenMP and SIMD
+The hot loops (GEMM, activations, losses, optimizer updates) are C++ with threads and SIMD
 kernels chosen at import for the CPU; this package is the thin Python layer over them, with the
 Keras 3 API: ``Sequential``/``Model``, layers, losses, optimizers, metrics and callbacks.
 """

@@ -77,7 +77,9 @@ def get_config() -> dict[str, Any]:
 
     Keys: ``version``, ``cpu_path`` (the instruction-set path in use: ``generic``, ``avx2`` or
     ``avx512``), ``cpu_paths_available`` (paths this CPU supports), ``gemm_kernel``,
-    ``openmp``, ``num_threads``, ``cuda``, ``deterministic``.
+    ``openmp`` (built with OpenMP), ``threading`` (what runs parallel regions: ``native``, the
+    library's own thread team, or ``openmp`` when ``PYNNCORE_THREADING=openmp`` was set at
+    import in a build with OpenMP), ``num_threads``, ``cuda``, ``deterministic``.
     """
     return {
         "version": _core.__version__,
@@ -85,6 +87,7 @@ def get_config() -> dict[str, Any]:
         "cpu_paths_available": list(_core.cpu_paths_available()),
         "gemm_kernel": _core.gemm_kernel(),
         "openmp": bool(_core.openmp_enabled),
+        "threading": str(_core.threading_backend),
         "num_threads": _core.get_num_threads(),
         "cuda": bool(_core.cuda_built),
         "deterministic": bool(_core.get_deterministic()),
@@ -97,6 +100,7 @@ def show_config() -> None:
     print(f"pynncore {c['version']}")
     print(f"  cpu path:        {c['cpu_path']} (gemm kernel {c['gemm_kernel']})")
     print(f"  paths available: {', '.join(c['cpu_paths_available'])}")
-    print(f"  openmp:          {'yes' if c['openmp'] else 'no (single-threaded build)'}")
-    print(f"  threads:         {c['num_threads']}")
+    print(f"  openmp:          {'yes' if c['openmp'] else 'no'}")
+    team = "native thread team" if c["threading"] == "native" else "OpenMP (PYNNCORE_THREADING=openmp)"
+    print(f"  threads:         {c['num_threads']} ({team})")
     print(f"  cuda:            {'built' if c['cuda'] else 'not built'}")

@@ -9,6 +9,7 @@ import numpy.typing as npt
 __version__: str
 cuda_built: bool
 openmp_enabled: bool
+threading_backend: str
 
 def get_num_threads() -> int: ...
 def set_num_threads(n: int) -> None: ...

@@ -38,7 +38,8 @@ class ModelLock:
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()  # guards the fields; the condition waits on it
+        self._cond = threading.Condition(self._mutex)
         self._readers: dict = {}  # thread id -> nesting depth
         self._writer: int | None = None  # thread id of the exclusive holder
         self._writer_depth = 0
@@ -51,7 +52,8 @@ class ModelLock:
         # operations will never finish there) and replace the mutex, which one of them may
         # have held at the moment of the fork.
         me = threading.get_ident()
-        self._cond = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self._readers = {t: d for t, d in self._readers.items() if t == me}
         if self._writer != me:
             self._writer, self._writer_depth, self._nested_reads = None, 0, 0
@@ -69,7 +71,14 @@ class ModelLock:
 
     def acquire_read(self) -> None:
         """Start holding the model shared; pair with :meth:`release_read` (try/finally)."""
-        me = threading.get_ident()
+        me = _get_ident()
+        # Fast path, the common case of inference: nobody writes or waits to write. It holds
+        # the raw mutex (a C-level context manager) instead of entering the condition.
+        with self._mutex:
+            if self._writer is None and not self._writers_waiting:
+                readers = self._readers
+                readers[me] = readers.get(me, 0) + 1
+                return
         with self._cond:
             if self._writer == me:
                 self._nested_reads += 1  # inside this thread's own exclusive hold
@@ -83,18 +92,19 @@ class ModelLock:
             self._readers[me] = 1
 
     def release_read(self) -> None:
-        me = threading.get_ident()
-        with self._cond:
-            if self._writer == me and me not in self._readers:
+        me = _get_ident()
+        with self._mutex:
+            readers = self._readers
+            if self._writer == me and me not in readers:
                 self._nested_reads -= 1
                 return
-            depth = self._readers[me] - 1
+            depth = readers[me] - 1
             if depth:
-                self._readers[me] = depth
+                readers[me] = depth
             else:
-                del self._readers[me]
-                if not self._readers:
-                    self._cond.notify_all()
+                del readers[me]
+                if not readers and self._writers_waiting:
+                    self._cond.notify_all()  # the mutex is the condition's lock
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -137,6 +147,7 @@ class ModelLock:
                     self._cond.notify_all()
 
 
+_get_ident = threading.get_ident
 _ALL_LOCKS: "weakref.WeakSet[ModelLock]" = weakref.WeakSet()
 
 

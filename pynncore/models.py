@@ -20,6 +20,8 @@ from pynncore.layers.base import InputLayer, KerasTensor, Layer, Node, _tensor_l
 
 __all__ = ["Model", "Sequential"]
 
+_F32 = np.dtype(np.float32)
+
 
 def _flatten_struct(value: Any, what: str, model: str) -> tuple:
     """``(list of tensors, structure)``: structure is None (one tensor), "list", or dict keys."""
@@ -455,7 +457,7 @@ class Model(Layer):
         if not (
             type(x) is np.ndarray
             and x.ndim == 2
-            and x.dtype == np.float32
+            and x.dtype is _F32
             and x.flags.c_contiguous
             and x.shape[0]
             and self.built

@@ -20,6 +20,7 @@ void bind_config(py::module_& m) {
   m.attr("cuda_built") = false;
 #endif
   m.attr("openmp_enabled") = openmp_enabled();
+  m.attr("threading_backend") = threading_backend();
 
   m.def("get_num_threads", &get_num_threads, "Threads kernels use (one parallel team).");
   m.def(

@@ -1,9 +1,21 @@
 #include "common/parallel.h"
 
+#include "common/check.h"
+
+#include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <system_error>
 #include <thread>
+#include <vector>
 
 namespace pyn {
 namespace {
@@ -13,8 +25,168 @@ int default_threads() {
   int n = omp_get_max_threads();  // honours OMP_NUM_THREADS and the CPU affinity mask
   return n > 0 ? n : 1;
 #else
-  return 1;
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
 #endif
+}
+
+bool choose_openmp() {
+#ifdef _OPENMP
+  const char* env = std::getenv("PYNNCORE_THREADING");
+  return env != nullptr && std::strcmp(env, "openmp") == 0;
+#else
+  return false;
+#endif
+}
+
+const bool g_use_openmp = choose_openmp();
+
+inline void cpu_relax() { _mm_pause(); }
+
+// The native team. Worker w runs as thread id w + 1; the thread that opens a region is id 0.
+//
+//   open:  the caller takes `run_mu` (try_lock: a second Python thread that finds the team
+//          busy runs its kernel alone), writes the job, bumps `generation` and wakes sleepers;
+//   work:  workers see the new generation, run the job if their id < nthreads, and count
+//          `pending` down;
+//   join:  the caller runs id 0, then waits for `pending` to reach 0.
+//
+// Idle workers spin on `generation` for kSpin, then sleep on a condition variable, so a
+// training loop that calls kernels every few microseconds never pays a wake-up, and an idle
+// process costs nothing after a fraction of a millisecond.
+class Team {
+ public:
+  static constexpr auto kSpin = std::chrono::microseconds(300);
+  static constexpr int kCountBits = 16;  // thread counts up to 65535
+
+  bool run(int nthreads, void (*call)(void*, int, int), void* ctx) {
+    std::unique_lock<std::mutex> lock(run_mu_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    if (nthreads >= (1 << kCountBits) || !ensure_workers(nthreads - 1)) return false;
+    call_ = call;
+    ctx_ = ctx;
+    nthreads_ = nthreads;
+    error_ = nullptr;
+    bar_count_.store(0, std::memory_order_relaxed);
+    pending_.store(nthreads - 1, std::memory_order_relaxed);
+    // The job's thread count travels in the generation word, so a worker decides whether it
+    // takes part from the same value that woke it. Only the holder of run_mu_ writes it.
+    const unsigned long long g = generation_.load(std::memory_order_relaxed);
+    generation_.store((((g >> kCountBits) + 1) << kCountBits) | static_cast<unsigned long long>(nthreads),
+                      std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      { std::lock_guard<std::mutex> g(sleep_mu_); }
+      sleep_cv_.notify_all();
+    }
+    execute(0);
+    for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+      if (spins < 4096) cpu_relax();
+      else std::this_thread::yield();
+    }
+    if (error_) std::rethrow_exception(error_);
+    return true;
+  }
+
+  void barrier() {
+    const int n = detail::native_team_size;
+    if (n <= 1) return;
+    const unsigned gen = bar_gen_.load(std::memory_order_acquire);
+    if (bar_count_.fetch_add(1, std::memory_order_acq_rel) == n - 1) {
+      bar_count_.store(0, std::memory_order_relaxed);
+      bar_gen_.store(gen + 1, std::memory_order_release);
+      return;
+    }
+    for (unsigned spins = 0; bar_gen_.load(std::memory_order_acquire) == gen; ++spins) {
+      if (spins < 4096) cpu_relax();
+      else std::this_thread::yield();
+    }
+  }
+
+ private:
+  void execute(int tid) {
+    detail::in_native_team = true;
+    detail::native_team_size = nthreads_;
+    try {
+      call_(ctx_, tid, nthreads_);
+    } catch (...) {
+      std::lock_guard<std::mutex> g(error_mu_);
+      if (!error_) error_ = std::current_exception();
+    }
+    detail::in_native_team = false;
+    detail::native_team_size = 1;
+  }
+
+  bool ensure_workers(int n) {
+    try {
+      while (static_cast<int>(workers_) < n) {
+        // a new worker starts from the current generation: the next one is its first job
+        const unsigned long long seen = generation_.load(std::memory_order_relaxed);
+        std::thread t([this, id = static_cast<int>(workers_) + 1, seen] { work(id, seen); });
+        t.detach();
+        ++workers_;
+      }
+    } catch (const std::system_error&) {
+      return false;  // no more threads: the region runs on fewer or the caller alone
+    }
+    return true;
+  }
+
+  void work(int id, unsigned long long seen) {
+    for (;;) {
+      seen = wait_for_job(seen);
+      if (id < static_cast<int>(seen & ((1ull << kCountBits) - 1))) {
+        execute(id);
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
+      }
+    }
+  }
+
+  unsigned long long wait_for_job(unsigned long long seen) {
+    using clock = std::chrono::steady_clock;
+    const auto until = clock::now() + kSpin;
+    for (unsigned spins = 1;; ++spins) {
+      const unsigned long long g = generation_.load(std::memory_order_acquire);
+      if (g != seen) return g;
+      cpu_relax();
+      if ((spins & 255) == 0 && clock::now() > until) break;
+    }
+    std::unique_lock<std::mutex> lock(sleep_mu_);
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    unsigned long long g;
+    while ((g = generation_.load(std::memory_order_seq_cst)) == seen) sleep_cv_.wait(lock);
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return g;
+  }
+
+  std::mutex run_mu_;
+  unsigned workers_ = 0;  // started so far (under run_mu_)
+  void (*call_)(void*, int, int) = nullptr;
+  void* ctx_ = nullptr;
+  int nthreads_ = 1;
+  std::exception_ptr error_;
+  std::mutex error_mu_;
+  alignas(64) std::atomic<unsigned long long> generation_{0};
+  alignas(64) std::atomic<int> pending_{0};
+  alignas(64) std::atomic<int> bar_count_{0};
+  alignas(64) std::atomic<unsigned> bar_gen_{0};
+  alignas(64) std::atomic<int> sleepers_{0};
+  std::mutex sleep_mu_;
+  std::condition_variable sleep_cv_;
+};
+
+// Never destroyed: workers may still be running when static destructors run at exit.
+Team& team() {
+  static Team* t = new Team();
+  return *t;
 }
 
 std::atomic<int>& thread_setting() {
@@ -43,13 +215,26 @@ int get_num_threads() {
   return thread_setting().load(std::memory_order_relaxed);
 }
 
-void set_num_threads(int n) {
-#ifdef _OPENMP
-  thread_setting().store(n > 0 ? n : 1, std::memory_order_relaxed);
-#else
-  (void)n;  // a build without OpenMP always runs on one thread
-#endif
+void set_num_threads(int n) { thread_setting().store(n > 0 ? n : 1, std::memory_order_relaxed); }
+
+const char* threading_backend() { return g_use_openmp ? "openmp" : "native"; }
+
+void check_threading_env() {
+  const char* env = std::getenv("PYNNCORE_THREADING");
+  if (env == nullptr || *env == '\0' || std::strcmp(env, "native") == 0) return;
+  PYN_CHECK(std::strcmp(env, "openmp") == 0,
+            "PYNNCORE_THREADING: expected 'native' or 'openmp'; got '", env, "'");
+  PYN_CHECK(openmp_enabled(),
+            "PYNNCORE_THREADING=openmp: this build of pynncore has no OpenMP; use 'native'");
 }
+
+namespace detail {
+bool use_openmp() { return g_use_openmp; }
+bool native_run(int nthreads, void (*call)(void*, int, int), void* ctx) {
+  return team().run(nthreads, call, ctx);
+}
+void native_barrier() { team().barrier(); }
+}  // namespace detail
 
 bool openmp_enabled() {
 #ifdef _OPENMP

@@ -1,10 +1,20 @@
-// The only place OpenMP is touched. Kernels open at most one parallel region per call with
+// The only place threads are started. Kernels open at most one parallel region per call with
 // pyn::parallel(n, fn), where fn(tid, nthreads) runs once on each thread of the team, and may
-// synchronise with pyn::barrier(). Without OpenMP (or inside another region) fn runs once on
-// the calling thread with nthreads == 1, so every kernel also works single-threaded.
+// synchronise with pyn::barrier(). Inside another region, when the team is busy (another
+// Python thread holds it), or in a child process forked after threads ran, fn runs once on the
+// calling thread with nthreads == 1, so every kernel also works single-threaded: kernels must
+// split their work by the nthreads they are given, not by the count they asked for.
+//
+// Two backends run a region:
+//   native (default): a persistent team of worker threads that spin briefly between regions
+//                     and then sleep; starting and joining a region costs about 0.1 us, a
+//                     barrier about the same (libgomp's fork/join costs 0.7-5 us here).
+//   openmp:           `#pragma omp parallel` (libgomp), chosen with PYNNCORE_THREADING=openmp
+//                     in builds with OpenMP.
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -34,7 +44,28 @@ bool teams_usable();
 void note_team_started();
 bool forked_single_threaded();
 
+// The backend that runs regions ("native" or "openmp"), fixed when the library loads.
+const char* threading_backend();
+// Fails (an error naming the variable) when PYNNCORE_THREADING holds anything but "native",
+// "openmp" (in a build with OpenMP) or nothing.
+void check_threading_env();
+
+namespace detail {
+// True on the threads of a running native region (the caller included).
+inline thread_local bool in_native_team = false;
+// Size of the native region the thread is in.
+inline thread_local int native_team_size = 1;
+bool use_openmp();
+// Runs call(ctx, tid, nthreads) on `nthreads` threads of the native team and returns true, or
+// returns false without running anything when the team cannot take the region now (busy, or
+// its threads could not be started). An exception thrown by any thread is rethrown here after
+// all threads finished.
+bool native_run(int nthreads, void (*call)(void*, int, int), void* ctx);
+void native_barrier();
+}  // namespace detail
+
 inline bool in_parallel() {
+  if (detail::in_native_team) return true;
 #ifdef _OPENMP
   return omp_in_parallel() != 0;
 #else
@@ -44,8 +75,12 @@ inline bool in_parallel() {
 
 // Number of threads worth using for `work` units when one thread should get at least
 // `grain` units; 1 inside an existing parallel region.
+// The grains are set for the native team; under OpenMP, whose regions cost several times as
+// much to open, each thread needs four times the work.
 inline int threads_for(double work, double grain, int max_threads) {
-  if (max_threads <= 1 || in_parallel() || work < 2 * grain) return 1;
+  if (max_threads <= 1 || in_parallel()) return 1;
+  if (detail::use_openmp()) grain *= 4;
+  if (work < 2 * grain) return 1;
   double t = work / grain;
   return t < max_threads ? static_cast<int>(t) : max_threads;
 }
@@ -59,18 +94,26 @@ inline thread_local int serial_depth = 0;
 
 template <class Fn>
 void parallel(int nthreads, Fn&& fn) {
-#ifdef _OPENMP
   if (nthreads > 1 && !in_parallel() && teams_usable()) {
     note_team_started();
     const int outer_serial = detail::serial_depth;  // a real team starts afresh
     detail::serial_depth = 0;
+    struct Restore {
+      int depth;
+      ~Restore() { detail::serial_depth = depth; }
+    } restore{outer_serial};
+#ifdef _OPENMP
+    if (detail::use_openmp()) {
 #pragma omp parallel num_threads(nthreads)
-    { fn(omp_get_thread_num(), omp_get_num_threads()); }
-    detail::serial_depth = outer_serial;
-    return;
-  }
+      { fn(omp_get_thread_num(), omp_get_num_threads()); }
+      return;
+    }
 #endif
-  (void)nthreads;
+    using F = std::remove_reference_t<Fn>;
+    auto call = [](void* ctx, int tid, int nth) { (*static_cast<F*>(ctx))(tid, nth); };
+    if (detail::native_run(nthreads, call, const_cast<void*>(static_cast<const void*>(&fn))))
+      return;
+  }
   ++detail::serial_depth;
   struct Leave {
     ~Leave() { --detail::serial_depth; }
@@ -79,8 +122,12 @@ void parallel(int nthreads, Fn&& fn) {
 }
 
 inline void barrier() {
-#ifdef _OPENMP
   if (detail::serial_depth > 0) return;
+  if (detail::in_native_team) {
+    detail::native_barrier();
+    return;
+  }
+#ifdef _OPENMP
 #pragma omp barrier
 #endif
 }

@@ -20,12 +20,13 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
           int64_t ldc, int num_threads = 0);
 
-// Floating-point operations below which gemm stays on one thread.
-constexpr double kGemmParallelFlops = 2.0e6;
+// Floating-point operations below which gemm stays on one thread (half of it per thread:
+// about 2 us of work, twenty times what opening a region of the native team costs).
+constexpr double kGemmParallelFlops = 5.0e5;
 // For products with m <= 4 rows (bandwidth-bound): bytes of B per thread before a second
-// thread joins. B up to 2 MiB stays on one thread: it streams from that core's L2, and
-// single-sample inference served from several Python threads runs one call per core.
-constexpr double kGemvParallelBytes = 1024.0 * 1024;
+// thread joins. From 512 KiB on, each core streams its own part of B from its own L2, which
+// keeps it there between calls (single-sample inference of a 784-256-128-10 MLP).
+constexpr double kGemvParallelBytes = 256.0 * 1024;
 
 // Name of the microkernel gemm uses on the current CPU path (e.g. "avx512 12x32").
 const char* gemm_kernel_name();
