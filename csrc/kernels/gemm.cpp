@@ -116,11 +116,8 @@ void pack_b_panel(const GemmUkr& u, bool tb, const float* b, int64_t ldb, int64_
     u.pack_b_cols(b + j0 * ldb + pc, ldb, cols, kc, dst);
     return;
   }
-  const float* s = b + pc * ldb + j0;  // op(B)(p, j) = b[p * ldb + j]: row segments
-  for (int64_t p = 0; p < kc; ++p, s += ldb, dst += nr) {
-    std::memcpy(dst, s, sizeof(float) * static_cast<size_t>(cols));
-    for (int j = cols; j < nr; ++j) dst[j] = 0.f;
-  }
+  (void)nr;
+  u.pack_b_rows(b + pc * ldb + j0, ldb, cols, kc, dst);  // op(B)(p, j) = b[p * ldb + j]
 }
 
 // Unpacked when the product is small, or when A has so few rows that packing B would never

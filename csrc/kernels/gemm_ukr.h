@@ -34,6 +34,9 @@ struct GemmUkr {
   //                op(B)(p, j) = b[j * ldb + p] for j < cols -> dst[p * NR + j], zeros beyond.
   void (*pack_a_rows)(const float* a, int64_t lda, int rows, int64_t kc, float* dst);
   void (*pack_b_cols)(const float* b, int64_t ldb, int cols, int64_t kc, float* dst);
+  //   pack_b_rows: NR-column micro-panel of a row-major op(B) = `b` (ldb): row segments
+  //                b[p * ldb + j] for j < cols -> dst[p * NR + j], zeros beyond.
+  void (*pack_b_rows)(const float* b, int64_t ldb, int cols, int64_t kc, float* dst);
   // Few-row product (m in 1..4) of A read in place, A(i, p) = a[i * rsa + p * csa], against a
   // row-major unpacked B: computes columns [0, returned) of C (a multiple of the vector
   // width) with all m rows sharing each B load; the caller finishes the remaining columns.

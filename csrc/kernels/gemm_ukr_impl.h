@@ -183,6 +183,29 @@ void pack_b_cols(const float* b, int64_t ldb, int cols, int64_t kc, float* dst) 
   }
 }
 
+// Row segments of NR floats copied vector by vector (a memcpy call per 128-byte row costs
+// more than the copy); a partial panel loads under a mask and stores zeros beyond `cols`.
+template <class V, int NR>
+void pack_b_rows(const float* b, int64_t ldb, int cols, int64_t kc, float* dst) {
+  constexpr int W = V::kWidth;
+  constexpr int NV = NR / W;
+  static_assert(NR % W == 0, "NR must be a whole number of vectors");
+  if (cols == NR) {
+    for (int64_t p = 0; p < kc; ++p, b += ldb, dst += NR) {
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) V::store(dst + j * W, V::load(b + j * W));
+    }
+    return;
+  }
+  typename V::Mask mk[NV];
+  for (int j = 0; j < NV; ++j) mk[j] = V::mask(cols - j * W);
+  for (int64_t p = 0; p < kc; ++p, b += ldb, dst += NR) {
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j)
+      V::store(dst + j * W, j * W < cols ? V::maskload(b + j * W, mk[j]) : V::zero());
+  }
+}
+
 // A few rows (m <= 4, single-sample or tiny-batch inference) against an unpacked row-major B:
 //
 //   c[i, j] = alpha * sum_p A(i, p) * b[p * ldb + j] + beta * c[i, j]     i < M, j < NV * W
@@ -294,6 +317,7 @@ GemmUkr make_ukr(const char* name) {
                  &tile_inplace<V, MR, NV, 1, 0>,
                  &pack_a_rows<V, MR>,
                  &pack_b_cols<V, NV * V::kWidth>,
+                 &pack_b_rows<V, NV * V::kWidth>,
                  &gemv<V, NACC>,
                  &fma_loop<V, NACC>};
 }
