@@ -211,8 +211,16 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
   const int64_t n_iter = ceil_div(n, NC) * ceil_div(k, KC);
   std::vector<std::atomic<int64_t>> claims(static_cast<size_t>(2 * n_iter));
   for (auto& x : claims) x.store(0, std::memory_order_relaxed);
+  // With the rows split, every thread runs over all of B~. When B~ is one block of at most
+  // 1 MiB, each thread packs its own copy: packing it twice costs less than pulling half of
+  // it from the other core's cache (and invalidating it there on the next call) and waiting
+  // for the other thread at a barrier. 256 x 256 at 2 threads: packing fell from 17 % of the
+  // time to a few %.
+  const int64_t b_floats = KC * ceil_div(NC, NR) * NR;
+  const bool private_b = nt > 1 && split_m && n_iter == 1 && b_floats <= (int64_t(1) << 18);
 
   parallel(nt, [&](int tid, int nth) {
+    float* bb = private_b ? tl_pack_b.floats(static_cast<size_t>(b_floats)) : bbuf;
     float* abuf = nullptr;
     int64_t it = 0;
     for (int64_t jc = 0; jc < n; jc += NC) {
@@ -222,17 +230,23 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
         const int64_t kc = std::min(KC, k - pc);
         std::atomic<int64_t>& next_panel = claims[static_cast<size_t>(2 * it)];
         std::atomic<int64_t>& next_task = claims[static_cast<size_t>(2 * it + 1)];
-        for (int64_t q; (q = next_panel.fetch_add(1, std::memory_order_relaxed)) < npan;)
-          pack_b_panel(u, tb, b, ldb, pc, jc + q * NR, kc,
-                       static_cast<int>(std::min<int64_t>(NR, nc - q * NR)), bbuf + q * kc * NR);
-        barrier();
+        if (private_b) {
+          for (int64_t q = 0; q < npan; ++q)
+            pack_b_panel(u, tb, b, ldb, pc, jc + q * NR, kc,
+                         static_cast<int>(std::min<int64_t>(NR, nc - q * NR)), bb + q * kc * NR);
+        } else {
+          for (int64_t q; (q = next_panel.fetch_add(1, std::memory_order_relaxed)) < npan;)
+            pack_b_panel(u, tb, b, ldb, pc, jc + q * NR, kc,
+                         static_cast<int>(std::min<int64_t>(NR, nc - q * NR)), bb + q * kc * NR);
+          barrier();
+        }
 
         const float beta_p = pc == 0 ? beta : 1.f;
         // C[ic : ic+mc, jc + q0*NR : jc + q1*NR] += A~ * B~[q0:q1]
         auto macro = [&](int64_t ic, int64_t mc, int64_t q0, int64_t q1) {
           for (int64_t q = q0; q < q1; ++q) {
             const int cols = static_cast<int>(std::min<int64_t>(NR, nc - q * NR));
-            const float* bq = bbuf + q * kc * NR;
+            const float* bq = bb + q * kc * NR;
             float* cq = c + ic * ldc + jc + q * NR;
             for (int64_t ir = 0; ir < mc; ir += MR)
               u.packed(kc, abuf + ir * kc, 1, MR, bq, NR, cq + ir * ldc, ldc,
@@ -257,7 +271,7 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
             macro(0, m, t * group, std::min(npan, (t + 1) * group));
           }
         }
-        barrier();
+        if (!private_b) barrier();  // the next block's B~ overwrites this one
       }
     }
     (void)tid;
