@@ -169,12 +169,14 @@ class Team {
 
   std::mutex run_mu_;
   unsigned workers_ = 0;  // started so far (under run_mu_)
+  std::exception_ptr error_;
+  std::mutex error_mu_;
+  // The job shares the cache line of the generation word it is published with: a waiting
+  // worker fetches both in one transfer between cores.
+  alignas(64) std::atomic<unsigned long long> generation_{0};
   void (*call_)(void*, int, int) = nullptr;
   void* ctx_ = nullptr;
   int nthreads_ = 1;
-  std::exception_ptr error_;
-  std::mutex error_mu_;
-  alignas(64) std::atomic<unsigned long long> generation_{0};
   alignas(64) std::atomic<int> pending_{0};
   alignas(64) std::atomic<int> bar_count_{0};
   alignas(64) std::atomic<unsigned> bar_gen_{0};
