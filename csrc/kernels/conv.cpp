@@ -24,6 +24,7 @@
 #include "common/parallel.h"
 #include "kernels/conv_direct.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_ukr.h"
 #include "cpu/cpuinfo.h"
 
 namespace pyn {
@@ -33,6 +34,8 @@ thread_local ScratchBuffer tl_col;
 thread_local ScratchBuffer tl_dcol;
 thread_local ScratchBuffer tl_dw;
 thread_local ScratchBuffer tl_dzt;
+thread_local ScratchBuffer tl_wpack;  // calling thread: the weights packed once per call
+
 
 // Floating-point operations per thread below which a convolution runs on one thread.
 constexpr double kConvGrainFlops = 1.0e6;
@@ -70,6 +73,30 @@ Plan make_plan(const ConvGeom& g) {
   p.rows = std::clamp<int64_t>(kTileFloats / std::max<int64_t>(p.k, 1), kMinTileRows,
                                kMaxTileRows);
   return p;
+}
+
+// The weights of every group packed once per call as the B~ of the tiles' products: W
+// (K x Fg, forward) or W^T (Fg x K, backward-data), `per_group` floats each. Tiles then
+// multiply straight into their outputs with no packing of their own.
+struct PackedWeights {
+  const GemmUkr* u = nullptr;
+  float* data = nullptr;
+  int64_t per_group = 0;
+  const float* group(int64_t grp) const { return data + grp * per_group; }
+};
+
+PackedWeights pack_weights(const ConvGeom& g, const Plan& p, const float* w, bool transposed) {
+  PackedWeights pw;
+  pw.u = &gemm_ukr();
+  pw.per_group = transposed ? gemm_packed_b_size(*pw.u, p.fg, p.k) : gemm_packed_b_size(*pw.u, p.k, p.fg);
+  pw.data = tl_wpack.floats(static_cast<size_t>(pw.per_group * g.groups));
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    if (transposed)
+      gemm_pack_b(*pw.u, true, w + grp * p.fg, g.f, p.fg, p.k, pw.data + grp * pw.per_group);
+    else
+      gemm_pack_b(*pw.u, false, w + grp * p.fg, g.f, p.k, p.fg, pw.data + grp * pw.per_group);
+  }
+  return pw;
 }
 
 // Visits the input pixels that output pixels [m0, m0 + rows) read, tap by tap, for group grp.
@@ -449,6 +476,9 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
   int nt = threads_for(conv_flops(g, p), kConvGrainFlops, max_t);
   const bool outer = nt > 1 && ntiles >= 2 * nt;  // else gemm threads each tile itself
   if (!outer) nt = 1;
+  // each tile on one thread: the weights are packed once for all of them
+  const bool prepacked = !p.pixel_major && (outer || max_t == 1);
+  const PackedWeights wpk = prepacked ? pack_weights(g, p, w, false) : PackedWeights{};
 
   std::atomic<int64_t> next{0};
   parallel(nt, [&](int, int) {
@@ -480,8 +510,11 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
           a = col;
           lda = p.k;
         }
-        gemm(false, false, r, p.fg, p.k, 1.f, a, lda, w + grp * p.fg, g.f, 0.f, yt + grp * p.fg,
-             g.f, gemm_threads);
+        if (prepacked)
+          gemm_packed_b(*wpk.u, r, p.fg, p.k, a, lda, wpk.group(grp), 0.f, yt + grp * p.fg, g.f);
+        else
+          gemm(false, false, r, p.fg, p.k, 1.f, a, lda, w + grp * p.fg, g.f, 0.f,
+               yt + grp * p.fg, g.f, gemm_threads);
       }
       epilogue(yt, r, g.f, p.pixel_major ? nullptr : bias, act, ap);
     }
@@ -533,6 +566,9 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
   const size_t private_floats = static_cast<size_t>(wsize + g.f);
 
   std::vector<float*> priv(static_cast<size_t>(nt), nullptr);
+  // input gradients of each tile on one thread: W^T packed once for all of them
+  const bool prepacked = dx != nullptr && !p.pixel_major && (outer || max_t == 1);
+  const PackedWeights wpk = prepacked ? pack_weights(g, p, w, true) : PackedWeights{};
   std::atomic<int64_t> next{0};
   parallel(nt, [&](int tid, int nth) {
     const int gemm_threads = outer ? 1 : max_t;
@@ -584,18 +620,23 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
             a = col;
             lda = p.k;
           }
-          gemm(true, false, p.k, p.fg, r, 1.f, a, lda, dzt + grp * p.fg, g.f, 1.f,
-               pw + grp * p.fg, g.f, gemm_threads);
+          if (gemm_threads == 1)  // operands just written, in cache: no packing
+            gemm_unpacked(true, false, p.k, p.fg, r, 1.f, a, lda, dzt + grp * p.fg, g.f, 1.f,
+                          pw + grp * p.fg, g.f);
+          else
+            gemm(true, false, p.k, p.fg, r, 1.f, a, lda, dzt + grp * p.fg, g.f, 1.f,
+                 pw + grp * p.fg, g.f, gemm_threads);
         }
         if (dx != nullptr) {
-          if (p.direct) {
-            gemm(false, true, r, p.cg, p.fg, 1.f, dzt + grp * p.fg, g.f, w + grp * p.fg, g.f,
-                 0.f, dx + m0 * g.c + grp * p.cg, g.c, gemm_threads);
-          } else {
+          // dz_tile (r x Fg) W^T into dx directly (1x1) or into columns scattered back
+          float* c = p.direct ? dx + m0 * g.c + grp * p.cg : dcol;
+          const int64_t ldc = p.direct ? g.c : p.k;
+          if (prepacked)
+            gemm_packed_b(*wpk.u, r, p.k, p.fg, dzt + grp * p.fg, g.f, wpk.group(grp), 0.f, c, ldc);
+          else
             gemm(false, true, r, p.k, p.fg, 1.f, dzt + grp * p.fg, g.f, w + grp * p.fg, g.f, 0.f,
-                 dcol, p.k, gemm_threads);
-            col2im_add(g, p, dcol, grp, m0, r, dx);
-          }
+                 c, ldc, gemm_threads);
+          if (!p.direct) col2im_add(g, p, dcol, grp, m0, r, dx);
         }
       }
     };

@@ -321,6 +321,45 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 
 const char* gemm_kernel_name() { return gemm_ukr().name; }
 
+void gemm_unpacked(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                   int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.f) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  gemm_small(gemm_ukr(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1);
+}
+
+int64_t gemm_packed_b_size(const GemmUkr& u, int64_t k, int64_t n) {
+  return ceil_div(n, u.nr) * u.nr * k;
+}
+
+void gemm_pack_b(const GemmUkr& u, bool trans_b, const float* b, int64_t ldb, int64_t k,
+                 int64_t n, float* dst) {
+  for (int64_t q = 0; q * u.nr < n; ++q)
+    pack_b_panel(u, trans_b, b, ldb, 0, q * u.nr, k,
+                 static_cast<int>(std::min<int64_t>(u.nr, n - q * u.nr)), dst + q * k * u.nr);
+}
+
+void gemm_packed_b(const GemmUkr& u, int64_t m, int64_t n, int64_t k, const float* a,
+                   int64_t lda, const float* bp, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  const int MR = u.mr, NR = u.nr;
+  // rows in ceil(m / MR) blocks of nearly equal height (see gemm_small)
+  const int64_t nblk = ceil_div(m, MR);
+  for (int64_t q = 0; q * NR < n; ++q) {
+    const int cols = static_cast<int>(std::min<int64_t>(NR, n - q * NR));
+    const float* bq = bp + q * k * NR;
+    for (int64_t blk = 0; blk < nblk; ++blk) {
+      const int64_t i = m * blk / nblk;
+      const int rows = static_cast<int>(m * (blk + 1) / nblk - i);
+      u.rows(k, a + i * lda, lda, 1, bq, NR, c + i * ldc + q * NR, ldc, rows, cols, 1.f, beta);
+    }
+  }
+}
+
 double fma_peak_gflops(int num_threads, double seconds) {
   const GemmUkr& u = gemm_ukr();
   const int nt = num_threads > 0 ? num_threads : get_num_threads();

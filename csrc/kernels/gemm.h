@@ -20,6 +20,25 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
           int64_t ldc, int num_threads = 0);
 
+// B packed once for many products with different A (the weights of a recurrent step or of a
+// convolution's tiles). The packed op(B) (k x n) is the microkernel's B~: NR-column panels,
+// k-major, zero-padded, gemm_packed_b_size floats; op(B) = b (trans_b false, row-major k x n)
+// or b^T (trans_b true, b row-major n x k). Packing and products must use the same `u`.
+struct GemmUkr;
+int64_t gemm_packed_b_size(const GemmUkr& u, int64_t k, int64_t n);
+void gemm_pack_b(const GemmUkr& u, bool trans_b, const float* b, int64_t ldb, int64_t k,
+                 int64_t n, float* dst);
+// C (m x n, ldc) = A (m x k, row-major, lda) * packed op(B) + beta C, on the calling thread.
+void gemm_packed_b(const GemmUkr& u, int64_t m, int64_t n, int64_t k, const float* a,
+                   int64_t lda, const float* bp, float beta, float* c, int64_t ldc);
+
+// gemm on the calling thread without packing A (nor B unless transposed): gemm's small-matrix
+// path, for callers that run many mid-sized products, each on one thread, over operands that
+// are already in cache (a convolution tile's weight gradient).
+void gemm_unpacked(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                   int64_t ldc);
+
 // Floating-point operations below which gemm stays on one thread (half of it per thread:
 // about 2 us of work, twenty times what opening a region of the native team costs).
 constexpr double kGemmParallelFlops = 5.0e5;

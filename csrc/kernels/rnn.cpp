@@ -4,7 +4,7 @@
 // strided matrix (row stride T*U in the training storage h_prev, U in the inference state):
 //
 //   gbuf (rows, G) = h' R                    the GEMM microkernel over R packed once per
-//                                            call (step_gemm); a single thread over a
+//                                            call (gemm_packed_b); a single thread over a
 //                                            wide state uses the threaded gemm instead
 //   gate math per row, reading gx[n, t, :]   activations through the per-ISA tables
 //
@@ -45,52 +45,9 @@ int rnn_threads(const RnnSpec& s, int num_threads) {
 }
 
 // The per-step product h' R (and dG R^T in backward) reuses the same weights T times, so they
-// are packed once per call into the microkernel's B~ layout (NR-column micro-panels, k-major,
-// zero-padded) and every step runs the unpacked-A microkernel over them:
-//
-//   panel q:  p=0: B(0, q*NR) .. B(0, q*NR+NR-1)
-//             p=1: B(1, q*NR) .. B(1, q*NR+NR-1)     (k rows of NR floats)
-//
-// This is gemm's small-matrix path with the B packing hoisted out of the time loop.
+// are packed once per call (gemm_pack_b) and every step runs the unpacked-A microkernel over
+// them (gemm_packed_b): gemm's small-matrix path with the B packing hoisted out of the loop.
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-int64_t packed_size(const GemmUkr& u, int64_t k, int64_t n) { return ceil_div(n, u.nr) * u.nr * k; }
-
-// op(B) (k x n) = B (tb false, B row-major k x n) or B^T (tb true, B row-major n x k).
-void pack_weights(const GemmUkr& u, bool tb, const float* b, int64_t ldb, int64_t k, int64_t n,
-                  float* dst) {
-  const int NR = u.nr;
-  for (int64_t q = 0; q * NR < n; ++q) {
-    const int cols = static_cast<int>(std::min<int64_t>(NR, n - q * NR));
-    float* d = dst + q * k * NR;
-    if (tb) {
-      u.pack_b_cols(b + q * NR * ldb, ldb, cols, k, d);
-      continue;
-    }
-    const float* src = b + q * NR;
-    for (int64_t p = 0; p < k; ++p, src += ldb, d += NR) {
-      std::memcpy(d, src, sizeof(float) * static_cast<size_t>(cols));
-      for (int j = cols; j < NR; ++j) d[j] = 0.f;
-    }
-  }
-}
-
-// C (m x n, ldc) = A (m x k, row-major, lda) * packed op(B) + beta C, single-threaded.
-void step_gemm(const GemmUkr& u, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-               const float* bp, float beta, float* c, int64_t ldc) {
-  if (m <= 0 || n <= 0) return;
-  const int MR = u.mr, NR = u.nr;
-  const int64_t nblk = ceil_div(m, MR);
-  for (int64_t q = 0; q * NR < n; ++q) {
-    const int cols = static_cast<int>(std::min<int64_t>(NR, n - q * NR));
-    const float* bq = bp + q * k * NR;
-    for (int64_t blk = 0; blk < nblk; ++blk) {
-      const int64_t i = m * blk / nblk;
-      const int rows = static_cast<int>(m * (blk + 1) / nblk - i);
-      u.rows(k, a + i * lda, lda, 1, bq, NR, c + i * ldc + q * NR, ldc, rows, cols, 1.f, beta);
-    }
-  }
-}
 
 struct Acts {
   const ActivationKernels& k;
@@ -213,10 +170,10 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
   // Packed R: [0, 2U) and [2U, 3U) separately for gru reset_before (two products per step).
   const bool split_r = gru && !s.reset_after;
   const int64_t n1 = split_r ? 2 * U : G;
-  const int64_t p1 = packed_size(u, U, n1);
-  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + (split_r ? packed_size(u, U, U) : 0)));
-  pack_weights(u, false, R, G, U, n1, rp);
-  if (split_r) pack_weights(u, false, R + 2 * U, G, U, U, rp + p1);
+  const int64_t p1 = gemm_packed_b_size(u, U, n1);
+  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + (split_r ? gemm_packed_b_size(u, U, U) : 0)));
+  gemm_pack_b(u, false, R, G, U, n1, rp);
+  if (split_r) gemm_pack_b(u, false, R + 2 * U, G, U, U, rp + p1);
 
   float* steps = tl_step.floats(static_cast<size_t>(N * (G + 3 * U)));
 
@@ -293,7 +250,7 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
       if (threaded_gemm)
         gemm(false, false, rows, n1, U, 1.f, A, lda, R, G, 0.f, gbuf, G, gemm_threads);
       else
-        step_gemm(u, rows, n1, U, A, lda, rp, 0.f, gbuf, G);
+        gemm_packed_b(u, rows, n1, U, A, lda, rp, 0.f, gbuf, G);
 
       auto keep = [&](int64_t r) { return !a.mask || a.mask[(r0 + r) * T + t] != 0; };
 
@@ -316,7 +273,7 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
           gemm(false, false, rows, U, U, 1.f, tmp, U, R + 2 * U, G, 0.f, gbuf + 2 * U, G,
                gemm_threads);
         else
-          step_gemm(u, rows, U, U, tmp, U, rp + p1, 0.f, gbuf + 2 * U, G);
+          gemm_packed_b(u, rows, U, U, tmp, U, rp + p1, 0.f, gbuf + 2 * U, G);
       }
 
       for (int64_t r = 0; r < rows; ++r) {
@@ -424,13 +381,13 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   // Packed R^T: (G x U), or for gru reset_before R_h^T (U x U) and R_zr^T (2U x U).
   const bool split_r = gru && !ra;
   const int64_t k1 = split_r ? U : G;
-  const int64_t p1 = packed_size(u, k1, U);
-  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + (split_r ? packed_size(u, 2 * U, U) : 0)));
+  const int64_t p1 = gemm_packed_b_size(u, k1, U);
+  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + (split_r ? gemm_packed_b_size(u, 2 * U, U) : 0)));
   if (split_r) {
-    pack_weights(u, true, R + 2 * U, G, U, U, rp);
-    pack_weights(u, true, R, G, 2 * U, U, rp + p1);
+    gemm_pack_b(u, true, R + 2 * U, G, U, U, rp);
+    gemm_pack_b(u, true, R, G, 2 * U, U, rp + p1);
   } else {
-    pack_weights(u, true, R, G, G, U, rp);
+    gemm_pack_b(u, true, R, G, G, U, rp);
   }
   std::unique_ptr<float[]> dc_own;
   float* dcarry = a.dc0;
@@ -561,7 +518,7 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
           gemm(false, true, rows, U, U, 1.f, dgx + (r0 * T + t) * G + 2 * U, T * G, R + 2 * U,
                G, 0.f, tmp, U, gemm_threads);
         else
-          step_gemm(u, rows, U, U, dgx + (r0 * T + t) * G + 2 * U, T * G, rp, 0.f, tmp, U);
+          gemm_packed_b(u, rows, U, U, dgx + (r0 * T + t) * G + 2 * U, T * G, rp, 0.f, tmp, U);
         for (int64_t r = 0; r < rows; ++r) {
           if (!keep(r)) continue;
           const int64_t n = r0 + r, nt_ = n * T + t;
@@ -581,12 +538,12 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
         if (threaded_gemm)
           gemm(false, true, rows, U, 2 * U, 1.f, dgt, T * G, R, G, 1.f, tmp2, U, gemm_threads);
         else
-          step_gemm(u, rows, U, 2 * U, dgt, T * G, rp + p1, 1.f, tmp2, U);
+          gemm_packed_b(u, rows, U, 2 * U, dgt, T * G, rp + p1, 1.f, tmp2, U);
       } else {
         if (threaded_gemm)
           gemm(false, true, rows, U, G, 1.f, dgt, T * G, R, G, 0.f, tmp2, U, gemm_threads);
         else
-          step_gemm(u, rows, U, G, dgt, T * G, rp, 0.f, tmp2, U);
+          gemm_packed_b(u, rows, U, G, dgt, T * G, rp, 0.f, tmp2, U);
       }
       for (int64_t r = 0; r < rows; ++r) {
         if (!keep(r)) continue;
