@@ -130,6 +130,13 @@ struct ActivationKernels {
   void (*softmax_backward)(Act act, int64_t rows, int64_t cols, const float* y, const float* dy,
                            float* dx);
   void (*math)(MathFn fn, int64_t n, const float* x, float* y);
+  // Gradient of one LSTM step of one row with recurrent activation sigmoid and activation tanh,
+  // U units, from the step's gates (i f g o, 4U floats), tanh_c = tanh(c) and c_prev:
+  //   dcv = dc + dh o (1 - tanh_c^2)
+  //   dg  = [dcv g i (1 - i), dcv c_prev f (1 - f), dcv i (1 - g^2), dh tanh_c o (1 - o)]
+  //   dc  = dcv f, dh = 0.
+  void (*lstm_cell_backward)(int64_t U, const float* gates, const float* tanh_c,
+                             const float* c_prev, float* dh, float* dc, float* dg);
 };
 
 const ActivationKernels& activation_kernels_generic();

@@ -353,6 +353,8 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   const int64_t N = s.batch, T = s.steps, I = s.features, U = s.units, G = rnn_gates(s);
   const int64_t S = rnn_saved_width(s);
   const bool lstm = s.cell == RnnCell::kLstm, gru = s.cell == RnnCell::kGru;
+  const bool fused_lstm =  // Keras's default activations: one per-ISA pass per row
+      lstm && s.recurrent_activation == Act::kSigmoid && s.activation == Act::kTanh;
   const bool ra = gru && s.reset_after;
   if (N == 0) return;
   if (T == 0) {
@@ -469,6 +471,10 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
                         *tc = sv + 4 * U;
             const float* cpr = a.c_prev + nt_ * U;
             float* dcr = dc + r * U;
+            if (fused_lstm) {
+              ac.k.lstm_cell_backward(U, sv, tc, cpr, dhr, dcr, dgr);
+              break;
+            }
             for (int64_t j = 0; j < U; ++j) dtc[j] = dhr[j] * og[j];
             ac.act_grad(U, tc, dtc);
             for (int64_t j = 0; j < U; ++j) {

@@ -847,6 +847,36 @@ void math(MathFn fn, int64_t n, const float* x, float* y) {
   }
 }
 
+// See activation.h: one pass over the units with all of a step's gate gradients in registers.
+template <class V>
+void lstm_cell_backward(int64_t U, const float* gates, const float* tanh_c, const float* c_prev,
+                        float* dh, float* dc, float* dg) {
+  using Reg = typename V::Reg;
+  constexpr int W = V::kWidth;
+  const Reg one = V::set1(1.f);
+  auto body = [&](int64_t j, auto load, auto store) {
+    const Reg i = load(gates + j), f = load(gates + U + j), g = load(gates + 2 * U + j),
+              o = load(gates + 3 * U + j), t = load(tanh_c + j), d = load(dh + j);
+    // d tanh(c) / dc = (1 - t)(1 + t), as the elementwise tanh gradient computes it
+    const Reg dt = V::mul(V::mul(d, o), V::mul(V::sub(one, t), V::add(one, t)));
+    const Reg dcv = V::add(load(dc + j), dt);
+    store(dg + j, V::mul(V::mul(dcv, g), V::mul(i, V::sub(one, i))));
+    store(dg + U + j, V::mul(V::mul(dcv, load(c_prev + j)), V::mul(f, V::sub(one, f))));
+    store(dg + 2 * U + j, V::mul(V::mul(dcv, i), V::mul(V::sub(one, g), V::add(one, g))));
+    store(dg + 3 * U + j, V::mul(V::mul(d, t), V::mul(o, V::sub(one, o))));
+    store(dc + j, V::mul(dcv, f));
+    store(dh + j, V::zero());
+  };
+  int64_t j = 0;
+  for (; j + W <= U; j += W)
+    body(j, [](const float* p) { return V::load(p); }, [](float* p, Reg v) { V::store(p, v); });
+  if (j < U) {
+    const auto m = V::mask(static_cast<int>(U - j));
+    body(j, [m](const float* p) { return V::maskload(p, m); },
+         [m](float* p, Reg v) { V::maskstore(p, m, v); });
+  }
+}
+
 template <class V>
 const ActivationKernels& kernels(const char* isa) {
   static const ActivationKernels k{isa,
@@ -854,7 +884,8 @@ const ActivationKernels& kernels(const char* isa) {
                                    &backward<V>,
                                    &softmax_forward<V>,
                                    &softmax_backward<V>,
-                                   &math<V>};
+                                   &math<V>,
+                                   &lstm_cell_backward<V>};
   return k;
 }
 
