@@ -38,6 +38,20 @@ def _flatten_struct(value: Any, what: str, model: str) -> tuple:
     return [value], None
 
 
+def _activity_loss(reg: Any, y: np.ndarray) -> float:
+    """A layer's activity penalty on its output ``y``, divided by the batch size as in Keras 3
+    (0 for an empty batch)."""
+    n = y.shape[0] if y.ndim else 1
+    return float(reg(y)) / n if n else 0.0
+
+
+def _activity_grad(reg: Any, y: np.ndarray) -> np.ndarray:
+    """The gradient of :func:`_activity_loss` with respect to ``y``."""
+    n = y.shape[0] if y.ndim else 1
+    g = reg.gradient(y)
+    return g / np.float32(n) if n > 1 else g
+
+
 def _unique_names(names: list) -> list:
     out, seen = [], {}
     for n in names:
@@ -404,7 +418,7 @@ class Model(Layer):
             gs = [grads.pop(id(t), None) for t in node.outputs]
             reg = node.layer.activity_regularizer
             if reg is not None:
-                gs = [reg.gradient(o) if g is None else g + reg.gradient(o) for g, o in zip(gs, outs)]
+                gs = [_activity_grad(reg, o) if g is None else g + _activity_grad(reg, o) for g, o in zip(gs, outs)]
             if all(g is None for g in gs):
                 continue
             need = need_dx or any(id(t) not in input_ids for t in node.inputs)
@@ -420,13 +434,14 @@ class Model(Layer):
         return gx[0] if len(gx) == 1 else gx
 
     def activity_penalty(self, ctx: Any) -> float:
-        """Sum of activity-regularizer penalties on the outputs recorded in ``ctx``."""
+        """Sum of activity-regularizer penalties on the outputs recorded in ``ctx``, each divided
+        by its batch size (Keras 3)."""
         total = 0.0
         for node, layer_ctx, y in ctx or ():
             reg = node.layer.activity_regularizer
             if reg is not None:
                 for o in y if isinstance(y, list) else [y]:
-                    total += float(reg(o))
+                    total += _activity_loss(reg, o)
             if isinstance(node.layer, Model) and layer_ctx is not None:
                 total += node.layer.activity_penalty(layer_ctx)
         return total
@@ -791,7 +806,7 @@ class Sequential(Model):
             node, layer_ctx, y = ctx[i]
             reg = node.layer.activity_regularizer
             if reg is not None:
-                dy = dy + reg.gradient(y)
+                dy = dy + _activity_grad(reg, y)
             dy = node.layer.backward(layer_ctx, dy, need_dx=need_dx or i > 0)
         return dy
 

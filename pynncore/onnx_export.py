@@ -15,7 +15,8 @@ Supported: ``Sequential`` models and functional models with one input, made of
   average leaves the padding out), ``GlobalMaxPooling1D/2D``, ``GlobalAveragePooling1D/2D``
   (``keepdims`` either way);
 - ``ZeroPadding1D/2D``, ``Cropping1D/2D``, ``UpSampling1D/2D`` (``"nearest"``, ``"bilinear"``),
-  ``SpatialDropout1D/2D`` (the identity);
+  ``SpatialDropout1D/2D``, ``GaussianNoise``, ``GaussianDropout``, ``AlphaDropout`` and
+  ``ActivityRegularization`` (the identity), ``UnitNormalization``;
 - ``Embedding`` (the ids arrive as float32 in ``"input"`` and are cast to int64);
 - ``SimpleRNN``, ``LSTM`` and ``GRU`` (both ``reset_after``) as ONNX ``RNN`` / ``LSTM`` /
   ``GRU`` with activations tanh, sigmoid or relu, ``return_sequences`` either way and
@@ -281,11 +282,14 @@ def _register_builtin() -> None:
         SpatialDropout1D,
         SpatialDropout2D,
         TimeDistributed,
+        UnitNormalization,
         UpSampling1D,
         UpSampling2D,
         ZeroPadding1D,
         ZeroPadding2D,
     )
+    from pynncore.layers import regularization as reg
+
     table = [
         ((Conv1D, Conv2D), _conv),
         ((Conv2DTranspose,), _conv_transpose),
@@ -295,6 +299,9 @@ def _register_builtin() -> None:
         ((Cropping1D, Cropping2D), _cropping),
         ((UpSampling1D, UpSampling2D), _upsampling),
         ((SpatialDropout1D, SpatialDropout2D), _dropout),
+        # inference: the identity (noise and activity penalties act in training only)
+        ((reg.GaussianNoise, reg.GaussianDropout, reg.AlphaDropout, reg.ActivityRegularization), _dropout),
+        ((UnitNormalization,), _unit_normalization),
         ((Embedding,), _embedding),
         ((SimpleRNN, LSTM, GRU), _recurrent),
         ((Bidirectional,), _bidirectional),
@@ -439,6 +446,15 @@ def _global_pool(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
     op = "ReduceMax" if layer._mode == "max" else "ReduceMean"
     axes = list(range(1, layer._nd + 1))
     return g.node(op, [x], base=layer.name, axes=axes, keepdims=int(layer.keepdims))
+
+
+def _unit_normalization(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    # x / max(sqrt(sum(x * x over the axes)), epsilon)
+    axes = g.constant(list(layer._axes(len(input_shape))), f"{layer.name}/axes", dtype=np.int64)
+    sq = g.node("Mul", [x, x], base=f"{layer.name}/square")
+    norm = g.node("Sqrt", [g.node("ReduceSum", [sq, axes], base=f"{layer.name}/sum", keepdims=1)], base=f"{layer.name}/norm")
+    norm = g.node("Max", [norm, g.constant(layer.epsilon, f"{layer.name}/epsilon")], base=f"{layer.name}/clip")
+    return g.node("Div", [x, norm], base=layer.name)
 
 
 def _zero_padding(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:

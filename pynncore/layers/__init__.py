@@ -15,7 +15,7 @@ from pynncore.layers.merging import (
     Multiply,
     Subtract,
 )
-from pynncore.layers.normalization import BatchNormalization, LayerNormalization
+from pynncore.layers.normalization import BatchNormalization, LayerNormalization, UnitNormalization
 from pynncore.layers.pool import (
     AveragePooling1D,
     AveragePooling2D,
@@ -35,7 +35,14 @@ from pynncore.layers.pool import (
     MaxPooling2D,
 )
 from pynncore.layers.preprocessing import Normalization, Rescaling
-from pynncore.layers.regularization import GaussianNoise, SpatialDropout1D, SpatialDropout2D
+from pynncore.layers.regularization import (
+    ActivityRegularization,
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+)
 from pynncore.layers.reshaping import (
     Cropping1D,
     Cropping2D,
@@ -51,7 +58,9 @@ from pynncore.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Activation",
+    "ActivityRegularization",
     "Add",
+    "AlphaDropout",
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
@@ -71,6 +80,7 @@ __all__ = [
     "ELU",
     "Embedding",
     "Flatten",
+    "GaussianDropout",
     "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
@@ -109,6 +119,7 @@ __all__ = [
     "SpatialDropout2D",
     "Subtract",
     "TimeDistributed",
+    "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",
     "Variable",

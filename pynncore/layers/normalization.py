@@ -1,4 +1,4 @@
-"""BatchNormalization and LayerNormalization."""
+"""BatchNormalization, LayerNormalization and UnitNormalization."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer, shape_str
 from pynncore.layers.core import _serialize
 
-__all__ = ["BatchNormalization", "LayerNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "UnitNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -314,4 +314,99 @@ class LayerNormalization(Layer):
             beta_constraint=_constraints.config_of(self.beta_constraint),
             gamma_constraint=_constraints.config_of(self.gamma_constraint),
         )
+        return config
+
+
+class UnitNormalization(Layer):
+    """Scales each slice of the input over ``axis`` to unit L2 norm (Keras 3
+    ``UnitNormalization``)::
+
+        y = x / max(sqrt(sum(x**2 over axis)), epsilon)
+
+    with Keras's ``epsilon = 1e-12``, so an all-zero slice stays zero. Computed in float64.
+    Where the norm exceeds epsilon the backward pass is
+    ``dx = (dy - y * sum(dy * y over axis)) / norm``; below it the scale is the constant
+    ``1 / epsilon``.
+
+    Args:
+        axis: an integer or a list of integers, the axes to normalize over (``-1``: the last;
+            negative values count from the end). As in Keras, any axis of the input may be
+            named, the batch axis included.
+
+    Call arguments:
+        inputs: array of any shape with the named axes.
+
+    Returns:
+        Array of the input's shape.
+
+    Raises:
+        ValueError: ``axis`` is not an integer or a non-empty list of integers, names an axis
+            twice, or names an axis the input does not have.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import UnitNormalization
+        >>> UnitNormalization()(np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
+        [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
+
+    supports_masking = True
+    epsilon = 1e-12
+
+    def __init__(self, axis: Any = -1, **kwargs: Any):
+        super().__init__(**kwargs)
+
+        def is_int(a: Any) -> bool:
+            return isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+
+        if is_int(axis):
+            self.axis: Any = int(axis)
+        elif isinstance(axis, (list, tuple)) and axis and all(is_int(a) for a in axis):
+            self.axis = [int(a) for a in axis]
+        else:
+            raise ValueError(
+                f"UnitNormalization '{self.name}': axis must be an integer or a non-empty list of "
+                f"integers. Received: axis={axis!r}"
+            )
+
+    def _axes(self, ndim: int) -> tuple:
+        axes = [self.axis] if isinstance(self.axis, int) else self.axis
+        if any(not -ndim <= a < ndim for a in axes):
+            raise ValueError(
+                f"UnitNormalization '{self.name}': axis {self.axis} is out of range for an input of "
+                f"rank {ndim}"
+            )
+        out = tuple(sorted(a % ndim for a in axes))
+        if len(set(out)) != len(out):
+            raise ValueError(f"UnitNormalization '{self.name}': axis names an axis twice. Received: axis={self.axis!r}")
+        return out
+
+    def build(self, input_shape: tuple) -> None:
+        self._axes(len(input_shape))
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        self._axes(len(input_shape))
+        return tuple(input_shape)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        axes = self._axes(x.ndim)
+        x64 = x.astype(np.float64)
+        norm = np.sqrt(np.square(x64).sum(axis=axes, keepdims=True))
+        inv = 1.0 / np.maximum(norm, self.epsilon)
+        y64 = x64 * inv
+        return y64.astype(np.float32), ((axes, y64, inv, norm > self.epsilon) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        if not need_dx:
+            return None
+        axes, y64, inv, active = ctx
+        dy64 = np.asarray(dy, dtype=np.float64)
+        proj = (dy64 * y64).sum(axis=axes, keepdims=True) * active
+        return (inv * (dy64 - y64 * proj)).astype(np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["axis"] = self.axis
         return config
