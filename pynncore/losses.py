@@ -8,6 +8,8 @@ gradient come from one native call, computed stably (fused log-softmax and log-s
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Optional
 
 import numpy as np
@@ -16,7 +18,9 @@ from pynncore import _core
 
 __all__ = [
     "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy",
     "CategoricalHinge",
     "CosineSimilarity",
     "Hinge",
@@ -31,6 +35,8 @@ __all__ = [
     "Poisson",
     "SparseCategoricalCrossentropy",
     "SquaredHinge",
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
     "get",
 ]
 
@@ -412,6 +418,232 @@ class CosineSimilarity(_RowLoss):
         return config
 
 
+_ONE_MINUS_EPS = float(np.float32(1.0 - _EPS))  # the upper clip bound as float32 holds it
+
+
+def _real(value: Any, what: str, who: str, low: float, high: float = math.inf) -> float:
+    """`value` as a float in ``[low, high]``; a bool, a non-number or NaN raises."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= float(value) <= high:
+        bounds = f"[{low}, {high}]" if high != math.inf else f">= {low}"
+        raise ValueError(f"{who}: expected `{what}` to be a number {bounds}. Received: {what}={value!r}")
+    return float(value)
+
+
+def _power_and_slope(base: np.ndarray, gamma: float) -> tuple:
+    """``base ** gamma`` and its derivative ``gamma * base ** (gamma - 1)`` for ``base >= 0``;
+    the derivative is 0 where ``base == 0`` unless ``gamma == 1`` (it is infinite there for
+    ``gamma < 1``, and 0 for ``gamma == 0`` or ``gamma > 1``)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        power = np.power(base, gamma)
+        if gamma == 0.0:
+            return power, np.zeros_like(base)
+        if gamma == 1.0:
+            return power, np.ones_like(base)
+        slope = np.where(base > 0, gamma * np.power(np.where(base > 0, base, 1.0), gamma - 1.0), 0.0)
+    return power, slope
+
+
+def _sigmoid(z: np.ndarray) -> tuple:
+    """``sigmoid(z)`` and its derivative, without overflow for any finite `z`."""
+    e = np.exp(-np.abs(z))
+    s = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return s, s * (1.0 - s)
+
+
+class _FocalLoss(_RowLoss):
+    """Arguments shared by the focal cross-entropies: `gamma`, `from_logits`,
+    `label_smoothing`, `axis` (only -1)."""
+
+    def __init__(self, gamma: float, from_logits: bool, label_smoothing: float, axis: int, reduction: Optional[str],
+                 name: Optional[str], dtype: Any = None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        who = type(self).__name__
+        if isinstance(axis, bool) or axis != -1:
+            raise ValueError(f"{who}: only axis=-1 is supported. Received: axis={axis!r}")
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError(f"{who}: expected `from_logits` to be a bool. Received: from_logits={from_logits!r}")
+        self.gamma = _real(gamma, "gamma", who, 0.0)
+        self.label_smoothing = _real(label_smoothing, "label_smoothing", who, 0.0, 1.0)
+        self.from_logits = bool(from_logits)
+        self.axis = axis
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "gamma": self.gamma, "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
+
+
+class BinaryFocalCrossentropy(_FocalLoss):
+    """Binary cross-entropy scaled by a focal factor that down-weights easy examples
+    (Lin et al., 2018), averaged over the last axis.
+
+    Per position, with ``p`` the probability (``sigmoid(y_pred)`` when `from_logits`) and
+    ``t`` the label smoothed towards 0.5 (``t * (1 - s) + s / 2``)::
+
+        bce   = -(t * log(clip(p)) + (1 - t) * log(1 - clip(p)))     clip to [1e-7, 1 - 1e-7]
+        p_t   = t * p + (1 - t) * (1 - p)
+        loss  = (1 - p_t) ** gamma * bce        (times alpha * t + (1 - alpha) * (1 - t)
+                                                 with apply_class_balancing)
+
+    as Keras 3 computes it (the sigmoid is applied before clipping, so saturated logits give
+    the clipped value, never Inf or NaN). With ``gamma=0`` and no class balancing it is the
+    binary cross-entropy.
+
+    Args:
+        apply_class_balancing: weigh class 1 by `alpha` and class 0 by ``1 - alpha``.
+        alpha: in ``[0, 1]``; default 0.25.
+        gamma: focusing parameter ``>= 0``; default 2.0.
+        from_logits: `y_pred` holds logits rather than probabilities.
+        label_smoothing: in ``[0, 1]``.
+        axis: only -1.
+        reduction: as :class:`Loss`.
+        name: default ``"binary_focal_crossentropy"``.
+
+    Raises:
+        ValueError: an argument outside its range, or ``axis != -1``.
+
+    Example:
+        >>> loss = BinaryFocalCrossentropy(gamma=2.0)
+        >>> round(loss([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]), 4)
+        0.2678
+    """
+
+    _default_name = "binary_focal_crossentropy"
+
+    def __init__(self, apply_class_balancing: bool = False, alpha: float = 0.25, gamma: float = 2.0,
+                 from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: Optional[str] = "sum_over_batch_size", name: str = "binary_focal_crossentropy",
+                 dtype: Any = None):
+        super().__init__(gamma, from_logits, label_smoothing, axis, reduction, name, dtype)
+        if not isinstance(apply_class_balancing, (bool, np.bool_)):
+            raise TypeError(
+                f"BinaryFocalCrossentropy: expected `apply_class_balancing` to be a bool. "
+                f"Received: apply_class_balancing={apply_class_balancing!r}"
+            )
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha = _real(alpha, "alpha", "BinaryFocalCrossentropy", 0.0, 1.0)
+
+    def _rows(self, yt, yp):
+        t = yt * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing if self.label_smoothing else yt
+        p, dp = _sigmoid(yp) if self.from_logits else (yp, 1.0)
+        c = np.clip(p, _EPS, _ONE_MINUS_EPS)
+        inside = (p >= _EPS) & (p <= _ONE_MINUS_EPS)
+        bce = -(t * np.log(c) + (1.0 - t) * np.log1p(-c))
+        dbce = np.where(inside, (1.0 - t) / (1.0 - c) - t / c, 0.0)
+        focal, dfocal = _power_and_slope(1.0 - (t * p + (1.0 - t) * (1.0 - p)), self.gamma)
+        value = focal * bce
+        grad = focal * dbce + dfocal * (1.0 - 2.0 * t) * bce
+        if self.apply_class_balancing:
+            weight = t * self.alpha + (1.0 - t) * (1.0 - self.alpha)
+            value, grad = weight * value, weight * grad
+        n = yt.shape[1]
+        return np.mean(value, axis=1), grad * dp / n
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha}
+
+
+class CategoricalFocalCrossentropy(_FocalLoss):
+    """Categorical cross-entropy scaled by the focal factor ``alpha * (1 - p) ** gamma``
+    (Lin et al., 2018), summed over the classes (last axis).
+
+    Per row, with ``q`` the probabilities (``softmax(y_pred)`` when `from_logits`) and ``t``
+    the one-hot labels smoothed as ``t * (1 - s) + s / C``::
+
+        o    = clip(q / sum(q), 1e-7, 1 - 1e-7)
+        loss = sum(alpha * (1 - o) ** gamma * (-t * log(o)))
+
+    as Keras 3 computes it. A row of all-zero probabilities (Keras gives NaN) is taken as
+    clipped zeros, with a zero gradient.
+
+    Args:
+        alpha: a number ``>= 0``, or one per class (a list of length ``C``); default 0.25.
+        gamma: focusing parameter ``>= 0``; default 2.0.
+        from_logits: `y_pred` holds logits rather than probabilities.
+        label_smoothing: in ``[0, 1]``.
+        axis: only -1.
+        reduction: as :class:`Loss`.
+        name: default ``"categorical_focal_crossentropy"``.
+
+    Raises:
+        ValueError: an argument outside its range, ``axis != -1``, or per-class `alpha`
+            whose length is not the number of classes (at the call).
+
+    Example:
+        >>> loss = CategoricalFocalCrossentropy()
+        >>> round(loss([[0, 1, 0], [0, 0, 1]], [[0.05, 0.9, 0.05], [0.1, 0.85, 0.05]]), 4)
+        0.3381
+    """
+
+    _default_name = "categorical_focal_crossentropy"
+
+    def __init__(self, alpha: Any = 0.25, gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                 axis: int = -1, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "categorical_focal_crossentropy", dtype: Any = None):
+        super().__init__(gamma, from_logits, label_smoothing, axis, reduction, name, dtype)
+        who = "CategoricalFocalCrossentropy"
+        if isinstance(alpha, (list, tuple, np.ndarray)):
+            values = list(np.asarray(alpha).reshape(-1).tolist()) if isinstance(alpha, np.ndarray) else list(alpha)
+            if not values:
+                raise ValueError(f"{who}: expected `alpha` to be a number or a non-empty list. Received: alpha={alpha!r}")
+            self.alpha = [_real(a, "alpha", who, 0.0) for a in values]
+        else:
+            self.alpha = _real(alpha, "alpha", who, 0.0)
+
+    def _rows(self, yt, yp):
+        n = yt.shape[1]
+        alpha = np.asarray(self.alpha, dtype=np.float64)
+        if alpha.ndim and alpha.size != n:
+            raise ValueError(
+                f"{self.name}: expected one alpha per class ({n}). Received: {alpha.size} values"
+            )
+        t = yt * (1.0 - self.label_smoothing) + self.label_smoothing / n if self.label_smoothing else yt
+        if self.from_logits:
+            e = np.exp(yp - np.max(yp, axis=1, keepdims=True))
+            q = e / np.sum(e, axis=1, keepdims=True)
+        else:
+            q = yp
+        total = np.sum(q, axis=1, keepdims=True)
+        total = np.where(total == 0, 1.0, total)
+        out = q / total
+        o = np.clip(out, _EPS, _ONE_MINUS_EPS)
+        inside = (out >= _EPS) & (out <= _ONE_MINUS_EPS)
+        focal, dfocal = _power_and_slope(1.0 - o, self.gamma)
+        log_o = np.log(o)
+        value = np.sum(alpha * focal * (-t * log_o), axis=1)
+        # d value / d out, then through out = q / total (and the softmax)
+        g = np.where(inside, alpha * t * (dfocal * log_o - focal / o), 0.0)
+        dq = (g - np.sum(g * out, axis=1, keepdims=True)) / total
+        if self.from_logits:
+            dq = q * (dq - np.sum(q * dq, axis=1, keepdims=True))
+        return value, dq
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+def _per_sample(loss: Loss, y_true: Any, y_pred: Any) -> np.ndarray:
+    _, _, per = loss._run(y_true, y_pred, None, want_grad=False)
+    return per
+
+
+def binary_focal_crossentropy(y_true: Any, y_pred: Any, apply_class_balancing: bool = False, alpha: float = 0.25,
+                              gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1) -> np.ndarray:
+    """Per-sample values of :class:`BinaryFocalCrossentropy`, shape ``y_pred.shape[:-1]``."""
+    loss = BinaryFocalCrossentropy(apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                                   from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+    return _per_sample(loss, y_true, y_pred)
+
+
+def categorical_focal_crossentropy(y_true: Any, y_pred: Any, alpha: Any = 0.25, gamma: float = 2.0,
+                                   from_logits: bool = False, label_smoothing: float = 0.0,
+                                   axis: int = -1) -> np.ndarray:
+    """Per-sample values of :class:`CategoricalFocalCrossentropy`, shape ``y_pred.shape[:-1]``."""
+    loss = CategoricalFocalCrossentropy(alpha=alpha, gamma=gamma, from_logits=from_logits,
+                                        label_smoothing=label_smoothing, axis=axis)
+    return _per_sample(loss, y_true, y_pred)
+
+
 _ALIASES = {
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
@@ -440,6 +672,8 @@ _ALIASES = {
     "kld": KLDivergence,
     "KLD": KLDivergence,
     "cosine_similarity": CosineSimilarity,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
 }
 _CLASSES = {c.__name__: c for c in set(_ALIASES.values())}
 

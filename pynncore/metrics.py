@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any, Callable
 
@@ -31,6 +32,9 @@ from pynncore import losses as _losses
 
 __all__ = [
     "AUC",
+    "F1Score",
+    "FBetaScore",
+    "R2Score",
     "FalseNegatives",
     "FalsePositives",
     "LogCoshError",
@@ -642,6 +646,7 @@ class RootMeanSquaredError(Mean):
 # Confusion-matrix metrics
 
 _NEG_INF = -1e10
+_EPSILON = 1e-7  # Keras's backend.epsilon()
 
 
 def _parse_thresholds(thresholds: Any, default: float, who: str) -> tuple[list[float], bool]:
@@ -656,6 +661,22 @@ def _parse_thresholds(thresholds: Any, default: float, who: str) -> tuple[list[f
     if not values:
         raise ValueError(f"{who}: expected at least one threshold. Received: thresholds={thresholds!r}")
     return [float(t) for t in values], single
+
+
+def _position_weights(sample_weight: Any, shape: tuple, who: str) -> np.ndarray:
+    """`sample_weight` broadcast to `shape` (ones when None); a weight array of one rank less
+    gives one weight per sample, shared by its positions."""
+    if sample_weight is None:
+        return np.ones(shape)
+    w = _array(sample_weight, "sample_weight", who).astype(np.float64)
+    if w.ndim == len(shape) - 1:
+        w = w[..., None]
+    try:
+        return np.broadcast_to(w, shape)
+    except ValueError:
+        raise ValueError(
+            f"{who}: sample_weight of shape {np.shape(sample_weight)} does not broadcast to y_pred of shape {shape}"
+        ) from None
 
 
 class _ConfusionMetric(Metric):
@@ -710,19 +731,7 @@ class _ConfusionMetric(Metric):
                 f"{who}: y_true and y_pred must have the same shape. "
                 f"Received: y_true.shape={t.shape}, y_pred.shape={p.shape}"
             )
-        if sample_weight is None:
-            w = np.ones(p.shape)
-        else:
-            w = _array(sample_weight, "sample_weight", who).astype(np.float64)
-            if w.ndim == p.ndim - 1:
-                w = w[..., None]  # one weight per sample, shared by its positions
-            try:
-                w = np.broadcast_to(w, p.shape)
-            except ValueError:
-                raise ValueError(
-                    f"{who}: sample_weight of shape {np.shape(sample_weight)} does not broadcast to y_pred "
-                    f"of shape {p.shape}"
-                ) from None
+        w = _position_weights(sample_weight, p.shape, who)
         if self.top_k is not None:
             if p.ndim == 0:
                 raise ValueError(f"{who}: top_k needs y_pred with a class axis. Received: shape={p.shape}")
@@ -1031,8 +1040,334 @@ class LogCoshError(_RowLossMetric):
     _default_name = "logcosh"
 
 
+# ---------------------------------------------------------------------------------------------
+# F-scores and R2
+
+
+_F_AVERAGES = (None, "micro", "macro", "weighted")
+
+
+class _PerColumnMetric(Metric):
+    """A metric over 2-D inputs ``(N, C)`` whose state holds one value per column; `C` is
+    fixed by the first update and kept by ``reset_state``."""
+
+    _state: tuple[str, ...] = ()
+    _columns = "columns"
+
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self._width: int | None = None
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        for attr in self._state:
+            setattr(self, attr, np.zeros(self._width or 0))
+
+    def _inputs(self, y_true: Any, y_pred: Any, who: str, match_rank: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """`y_true` and `y_pred` as float64 ``(N, C)`` arrays of one shape, `C` as before."""
+        t = _array(y_true, "y_true", who).astype(np.float64)
+        p = _array(y_pred, "y_pred", who).astype(np.float64)
+        if match_rank:
+            t, p = _match_rank(t, p)
+        if t.ndim != 2 or p.ndim != 2:
+            raise ValueError(
+                f"{who}: expected 2D inputs with shape (batch_size, output_dim). "
+                f"Received: y_true.shape={t.shape}, y_pred.shape={p.shape}"
+            )
+        if t.shape != p.shape:
+            raise ValueError(
+                f"{who}: y_true and y_pred must have the same shape. "
+                f"Received: y_true.shape={t.shape}, y_pred.shape={p.shape}"
+            )
+        if self._width is None:
+            self._width = p.shape[1]
+            self.reset_state()
+        elif p.shape[1] != self._width:
+            raise ValueError(
+                f"{who}: expected {self._width} {self._columns}, as in the first update. "
+                f"Received: y_pred.shape={p.shape}"
+            )
+        return t, p
+
+
+def _row_weights(sample_weight: Any, n: int, who: str) -> np.ndarray | None:
+    """`sample_weight` as one weight per row ``(n, 1)``: a scalar, ``(n,)`` or ``(n, 1)``."""
+    if sample_weight is None:
+        return None
+    w = _array(sample_weight, "sample_weight", who).astype(np.float64)
+    if w.ndim == 0:
+        return np.full((n, 1), float(w))
+    if w.shape not in ((n,), (n, 1)):
+        raise ValueError(
+            f"{who}: expected sample_weight of shape ({n},) (one weight per sample). "
+            f"Received: sample_weight.shape={w.shape}"
+        )
+    return w.reshape(n, 1)
+
+
+class FBetaScore(_PerColumnMetric):
+    """The F-beta score, the weighted harmonic mean of precision and recall, per class::
+
+        f = (1 + beta**2) * precision * recall / (beta**2 * precision + recall)
+
+    Precision and recall come from weighted true positives, false positives and false
+    negatives counted per class (last axis) over every batch since the last reset, with
+    ``1e-7`` added to each denominator as in Keras. It suits multi-class and multi-label
+    classification; inputs are 2-D ``(N, C)`` and `C` may not change between updates.
+
+    Args:
+        average: ``None`` (one score per class: :meth:`result` returns an array of shape
+            ``(C,)``), ``"micro"`` (one score from the counts summed over classes),
+            ``"macro"`` (the mean of the per-class scores) or ``"weighted"`` (their mean
+            weighted by each class's weighted count of true labels).
+        beta: weight of recall, a number ``> 0``; default 1.0.
+        threshold: a prediction counts as positive when ``y_pred > threshold``, a number in
+            ``(0, 1]``; with ``None`` (default) the largest value of each row is positive
+            (all tied largest values, and never a value with ``|y_pred| <= 1e-9``).
+        name: default ``"fbeta_score"``.
+        dtype: kept for Keras compatibility.
+
+    Call arguments (``update_state``):
+        y_true: labels ``(N, C)`` (0/1; fractional labels count fractionally).
+        y_pred: scores ``(N, C)``.
+        sample_weight: a scalar or one weight per sample, ``(N,)`` or ``(N, 1)``.
+
+    Returns:
+        :meth:`result` gives a float, or a float64 array ``(C,)`` for ``average=None``
+        (empty before the first update).
+
+    Raises:
+        ValueError: a bad argument; inputs that are not 2-D, of different shapes, or with a
+            number of classes other than the first update's; a bad `sample_weight` shape.
+
+    Example:
+        >>> m = FBetaScore(beta=2.0, threshold=0.5)
+        >>> m.update_state([[1, 1, 1], [1, 0, 0], [1, 1, 0]],
+        ...                [[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]])
+        >>> np.round(m.result(), 4).tolist()
+        [0.3846, 0.9091, 0.8333]
+    """
+
+    _direction = "up"
+    _state = ("true_positives", "false_positives", "false_negatives", "intermediate_weights")
+    _columns = "classes"
+
+    def __init__(
+        self,
+        average: str | None = None,
+        beta: float = 1.0,
+        threshold: float | None = None,
+        name: str = "fbeta_score",
+        dtype: Any = None,
+    ) -> None:
+        who = type(self).__name__
+        if not (average is None or isinstance(average, str)) or average not in _F_AVERAGES:
+            raise ValueError(
+                f"{who}: expected `average` to be one of None, 'micro', 'macro', 'weighted'. "
+                f"Received: average={average!r}"
+            )
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not float(beta) > 0:
+            raise ValueError(f"{who}: expected `beta` to be a number > 0. Received: beta={beta!r}")
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 < float(threshold) <= 1
+        ):
+            raise ValueError(
+                f"{who}: expected `threshold` to be None or a number in (0, 1]. Received: threshold={threshold!r}"
+            )
+        super().__init__(name=name, dtype=dtype)
+        self.average = average
+        self.beta = float(beta)
+        self.threshold = None if threshold is None else float(threshold)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        who = f"{type(self).__name__} '{self.name}'"
+        t, p = self._inputs(y_true, y_pred, who)
+        w = _row_weights(sample_weight, p.shape[0], who)
+        if self.threshold is None:
+            top = np.max(p, axis=-1, keepdims=True) if p.shape[1] else p
+            predicted = (p >= top) & (np.abs(p) > 1e-9)
+        else:
+            predicted = p > self.threshold
+        pred = predicted.astype(np.float64)
+
+        def weighted_sum(v: np.ndarray) -> np.ndarray:
+            return np.sum(v if w is None else v * w, axis=0)
+
+        self.true_positives = self.true_positives + weighted_sum(pred * t)
+        self.false_positives = self.false_positives + weighted_sum(pred * (1.0 - t))
+        self.false_negatives = self.false_negatives + weighted_sum((1.0 - pred) * t)
+        self.intermediate_weights = self.intermediate_weights + weighted_sum(t)
+
+    def result(self) -> Any:
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        if self.average == "micro":
+            tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
+        precision = tp / (tp + fp + _EPSILON)
+        recall = tp / (tp + fn + _EPSILON)
+        b2 = self.beta**2
+        score = (1.0 + b2) * precision * recall / (b2 * precision + recall + _EPSILON)
+        if self.average is None:
+            return np.asarray(score, dtype=np.float64)
+        if self.average == "weighted":
+            support = self.intermediate_weights
+            return float(np.sum(score * support / (support.sum() + _EPSILON)))
+        return float(np.mean(score)) if np.size(score) else 0.0
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """The F1 score, the harmonic mean of precision and recall: :class:`FBetaScore` with
+    ``beta=1``.
+
+    Args:
+        average: ``None``, ``"micro"``, ``"macro"`` or ``"weighted"`` (see
+            :class:`FBetaScore`).
+        threshold: ``None`` (the row's largest value is positive) or a number in ``(0, 1]``.
+        name: default ``"f1_score"``.
+        dtype: kept for Keras compatibility.
+
+    Example:
+        >>> m = F1Score(threshold=0.5)
+        >>> m.update_state([[1, 1, 1], [1, 0, 0], [1, 1, 0]],
+        ...                [[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]])
+        >>> np.round(m.result(), 4).tolist()
+        [0.5, 0.8, 0.6667]
+    """
+
+    def __init__(
+        self, average: str | None = None, threshold: float | None = None, name: str = "f1_score", dtype: Any = None
+    ) -> None:
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
+_R2_AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
+
+
+class R2Score(_PerColumnMetric):
+    """The coefficient of determination, ``1 - sum((y - y_hat)**2) / sum((y - mean(y))**2)``,
+    per output column over every batch since the last reset (weighted sums).
+
+    A column whose residual sum is positive while its total sum of squares is 0 scores 0,
+    as in Keras (a constant column predicted exactly gives NaN, also as in Keras).
+    With ``num_regressors = k > 0`` the adjusted score ``1 - (1 - r2) * (n - 1) / (n - k - 1)``
+    is returned, `n` being the number of values seen (all entries of `y_true`, as Keras
+    counts); when ``k >= n - 1`` a warning is given and the plain score is returned.
+
+    Args:
+        class_aggregation: ``"uniform_average"`` (default: the mean over columns),
+            ``"variance_weighted_average"`` (weighted by each column's total sum of squares)
+            or ``None`` (an array with one score per column).
+        num_regressors: number of independent regressors for the adjusted score, an integer
+            ``>= 0``; default 0 (plain R2).
+        name: default ``"r2_score"``.
+        dtype: kept for Keras compatibility.
+
+    Call arguments (``update_state``):
+        y_true: targets ``(N, C)``; ``(N,)`` is expanded when `y_pred` is ``(N, 1)``.
+        y_pred: predictions ``(N, C)``.
+        sample_weight: a scalar, ``(N,)`` (one per sample) or anything broadcastable to
+            ``(N, C)``.
+
+    Raises:
+        ValueError: a bad argument; inputs that are not 2-D or of different shapes, or a
+            number of columns other than the first update's.
+
+    Example:
+        >>> m = R2Score()
+        >>> m.update_state([[1], [4], [3]], [[2], [4], [4]])
+        >>> round(m.result(), 4)
+        0.5714
+    """
+
+    _direction = "up"
+    _state = ("sum", "squared_sum", "total_mse", "count")
+    _columns = "output columns"
+
+    def __init__(
+        self,
+        class_aggregation: str | None = "uniform_average",
+        num_regressors: int = 0,
+        name: str = "r2_score",
+        dtype: Any = None,
+    ) -> None:
+        who = type(self).__name__
+        if not (class_aggregation is None or isinstance(class_aggregation, str)) or (
+            class_aggregation not in _R2_AGGREGATIONS
+        ):
+            raise ValueError(
+                f"{who}: expected `class_aggregation` to be one of None, 'uniform_average', "
+                f"'variance_weighted_average'. Received: class_aggregation={class_aggregation!r}"
+            )
+        if isinstance(num_regressors, bool) or not isinstance(num_regressors, numbers.Integral) or num_regressors < 0:
+            raise ValueError(
+                f"{who}: expected `num_regressors` to be an integer >= 0. Received: num_regressors={num_regressors!r}"
+            )
+        self.class_aggregation = class_aggregation
+        self.num_regressors = int(num_regressors)
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self.num_samples = 0
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        who = f"R2Score '{self.name}'"
+        t, p = self._inputs(y_true, y_pred, who, match_rank=True)
+        w = _position_weights(sample_weight, p.shape, who)
+        self.sum = self.sum + np.sum(w * t, axis=0)
+        self.squared_sum = self.squared_sum + np.sum(w * t * t, axis=0)
+        self.total_mse = self.total_mse + np.sum(w * (t - p) ** 2, axis=0)
+        self.count = self.count + np.sum(w, axis=0)
+        self.num_samples += t.size
+
+    def result(self) -> Any:
+        if self._width is None:
+            return 0.0 if self.class_aggregation is not None else np.zeros(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = self.sum / self.count
+            total = self.squared_sum - self.sum * mean
+            raw = 1.0 - self.total_mse / total
+            raw = np.where(np.isinf(raw), 0.0, raw)
+            if self.class_aggregation == "uniform_average":
+                score: Any = float(np.mean(raw))
+            elif self.class_aggregation == "variance_weighted_average":
+                score = float(np.sum(total * raw) / np.sum(total))
+            else:
+                score = raw
+        k, n = self.num_regressors, self.num_samples
+        if k:
+            if k > n - 1:
+                warnings.warn(
+                    "R2Score: more independent predictors than data points in the adjusted R2 score; "
+                    "returning the plain R2 score.",
+                    stacklevel=2,
+                )
+            elif k == n - 1:
+                warnings.warn(
+                    "R2Score: division by zero in the adjusted R2 score; returning the plain R2 score.", stacklevel=2
+                )
+            else:
+                adjusted = 1.0 - (1.0 - np.asarray(score)) * (n - 1.0) / (n - k - 1.0)
+                score = float(adjusted) if np.ndim(adjusted) == 0 else adjusted
+        return score
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
+
+
 _CLASSES: tuple[type[Metric], ...] = (
     AUC,
+    F1Score,
+    FBetaScore,
+    R2Score,
     FalseNegatives,
     FalsePositives,
     LogCoshError,
@@ -1063,7 +1398,7 @@ for _cls in _CLASSES:
 _REGISTRY.update({"mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
                   "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
                   "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
-                  "logcosh": LogCoshError})
+                  "logcosh": LogCoshError, "fbeta_score": FBetaScore})
 _CONSTRUCTIBLE = sorted(k for k, v in _REGISTRY.items() if v is not MeanMetricWrapper)
 
 _ACCURACY_BY_LOSS = {

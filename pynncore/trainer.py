@@ -396,7 +396,7 @@ class Trainer:
             if t is not None:
                 logs[prefix + t.name] = float(t.result())
         for m in self.metrics:
-            logs[prefix + m.name] = float(m.result())
+            logs[prefix + m.name] = _log_value(m.result())
         return logs
 
     def _reset_metrics(self) -> None:
@@ -755,6 +755,12 @@ class Trainer:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
+
+
+def _log_value(result: Any) -> Any:
+    """A metric result as logged: a float, or an array for results with several values
+    (``F1Score(average=None)``, ``Precision(thresholds=[...])``), as Keras logs them."""
+    return float(result) if np.ndim(result) == 0 else np.asarray(result, dtype=np.float64)
 
 
 def _take(arrays: list, idx: Any) -> list:
