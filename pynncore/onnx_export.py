@@ -10,7 +10,8 @@ Supported: ``Sequential`` models and functional models with one input, made of
 - ``Dense``, ``Activation``, ``Dropout``, ``Flatten``, ``Reshape``, ``BatchNormalization``;
 - ``Conv1D`` and ``Conv2D`` (strides, dilation, groups; padding ``"valid"``, ``"same"`` with
   the odd padding element at the end, ``"causal"`` for Conv1D) and ``Conv2DTranspose``
-  (``output_padding`` included; known spatial sizes only);
+  (``output_padding`` included; known spatial sizes only); ``DepthwiseConv1D/2D`` (``Conv``
+  with ``group`` = input channels) and ``SeparableConv1D/2D`` (that, then a 1x1 ``Conv``);
 - ``MaxPooling1D/2D`` and ``AveragePooling1D/2D`` (``"valid"``, ``"same"``; the ``"same"``
   average leaves the padding out), ``GlobalMaxPooling1D/2D``, ``GlobalAveragePooling1D/2D``
   (``keepdims`` either way);
@@ -271,6 +272,8 @@ def _register_builtin() -> None:
         Conv2DTranspose,
         Cropping1D,
         Cropping2D,
+        DepthwiseConv1D,
+        DepthwiseConv2D,
         Embedding,
         GlobalAveragePooling1D,
         GlobalAveragePooling2D,
@@ -278,6 +281,8 @@ def _register_builtin() -> None:
         GlobalMaxPooling2D,
         MaxPooling1D,
         MaxPooling2D,
+        SeparableConv1D,
+        SeparableConv2D,
         SimpleRNN,
         SpatialDropout1D,
         SpatialDropout2D,
@@ -293,6 +298,7 @@ def _register_builtin() -> None:
     table = [
         ((Conv1D, Conv2D), _conv),
         ((Conv2DTranspose,), _conv_transpose),
+        ((DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D), _depthwise_conv),
         ((MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D), _pool),
         ((GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D), _global_pool),
         ((ZeroPadding1D, ZeroPadding2D), _zero_padding),
@@ -369,29 +375,61 @@ def _pad_attrs(pads: Optional[list]) -> dict:
     return {"auto_pad": "SAME_UPPER"} if pads is None else {"pads": pads}
 
 
-def _conv(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+def _conv_inputs(layer: Any, g: OnnxGraph, x: str, kernel: np.ndarray, bias: Any, name: str) -> list:
+    """``[x, W, (B)]`` of an ONNX ``Conv``; ``kernel`` in Keras's layout ``(k..., C / groups, F)``
+    becomes ONNX's ``(F, C / groups, k...)``."""
+    nd = kernel.ndim - 2
+    w = np.transpose(kernel, (nd + 1, nd) + tuple(range(nd)))
+    inputs = [x, g.constant(w, f"{layer.name}/{name}")]
+    if bias is not None:
+        inputs.append(g.constant(bias.value, f"{layer.name}/bias"))
+    return inputs
+
+
+def _windowed_conv(layer: Any, g: OnnxGraph, x: str, input_shape: tuple, kernel: np.ndarray, bias: Any, groups: int,
+                   name: str = "kernel") -> str:
+    """A channels-first ``Conv`` with the layer's kernel size, strides, dilation and padding."""
     nd = layer._rank
-    # (k..., C / groups, filters) -> (filters, C / groups, k...)
-    w = np.transpose(layer.kernel.value, (nd + 1, nd) + tuple(range(nd)))
-    inputs = [_to_channels_first(g, x, nd, layer.name), g.constant(w, f"{layer.name}/kernel")]
-    if layer.use_bias:
-        inputs.append(g.constant(layer.bias.value, f"{layer.name}/bias"))
     pads = _window_pads(layer, input_shape[1 : 1 + nd], layer.kernel_size, layer.strides, layer.dilation_rate)
     if pads is None and max(layer.dilation_rate) > 1:
         raise NotImplementedError(
             f"{_what(layer)}: padding='same' with strides > 1 and dilation > 1 needs known spatial "
             f"sizes. Received: shape={input_shape}"
         )
-    y = g.node(
+    return g.node(
         "Conv",
-        inputs,
+        _conv_inputs(layer, g, x, kernel, bias, name),
         base=f"{layer.name}/conv",
         kernel_shape=list(layer.kernel_size),
         strides=list(layer.strides),
         dilations=list(layer.dilation_rate),
-        group=int(layer.groups),
+        group=int(groups),
         **_pad_attrs(pads),
     )
+
+
+def _conv(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    nd = layer._rank
+    bias = layer.bias if layer.use_bias else None
+    y = _windowed_conv(layer, g, _to_channels_first(g, x, nd, layer.name), input_shape, layer.kernel.value, bias,
+                       layer.groups)
+    return export_activation(g, layer.activation, _to_channels_last(g, y, nd, layer.name))
+
+
+def _depthwise_conv(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    """DepthwiseConv1D/2D as a ``Conv`` with ``group = C`` on the kernel ``(k..., 1, C * M)``;
+    SeparableConv1D/2D adds a 1x1 ``Conv`` with the bias."""
+    nd = layer._rank
+    depthwise = layer._depthwise.value
+    kernel = depthwise.reshape(depthwise.shape[:-2] + (1, depthwise.shape[-2] * depthwise.shape[-1]))
+    pointwise = getattr(layer, "pointwise_kernel", None)
+    bias = layer.bias if layer.use_bias else None
+    x = _to_channels_first(g, x, nd, layer.name)
+    y = _windowed_conv(layer, g, x, input_shape, kernel, None if pointwise else bias, depthwise.shape[-2],
+                       name="depthwise_kernel")
+    if pointwise is not None:
+        inputs = _conv_inputs(layer, g, y, pointwise.value, bias, "pointwise_kernel")
+        y = g.node("Conv", inputs, base=f"{layer.name}/pointwise", kernel_shape=[1] * nd)
     return export_activation(g, layer.activation, _to_channels_last(g, y, nd, layer.name))
 
 

@@ -258,6 +258,38 @@ def test_conv1d_variable_length(ort, padding, tmp_path, rng):
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides,dilation,multiplier", [(1, 1, 1), (2, 1, 2), (1, 2, 3), ((2, 1), 1, 2)])
+def test_depthwise_and_separable_conv2d(ort, padding, strides, dilation, multiplier, tmp_path, rng):
+    model = Sequential([
+        layers.DepthwiseConv2D(3, strides=strides, padding=padding, dilation_rate=dilation,
+                               depth_multiplier=multiplier, activation="relu", input_shape=(11, 12, 3)),
+        layers.SeparableConv2D(4, (2, 3), padding=padding, depth_multiplier=multiplier, activation="tanh"),
+        layers.SeparableConv2D(2, 2, strides=strides, padding=padding, use_bias=False),
+        layers.DepthwiseConv2D(1, use_bias=False),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (11, 12, 3), tmp_path, rng)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_depthwise_and_separable_conv1d(ort, padding, tmp_path, rng):
+    model = Sequential([
+        layers.DepthwiseConv1D(3, strides=2, padding=padding, depth_multiplier=2, input_shape=(11, 3)),
+        layers.SeparableConv1D(4, 2, dilation_rate=2, padding=padding, activation="elu"),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (11, 3), tmp_path, rng)
+    # Variable length: "same" with stride 1 pads by the kernel alone.
+    model = Sequential([layers.SeparableConv1D(3, 3, padding=padding, depth_multiplier=2, input_shape=(None, 2))])
+    _randomize(model, rng)
+    path = str(tmp_path / "v.onnx")
+    model.export_onnx(path)
+    for t in (4, 9):
+        x = rng.standard_normal((2, t, 2)).astype(np.float32)
+        np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("strides,kernel,output_padding", [(1, 3, None), (2, 3, None), (2, (4, 3), None), (3, 2, (1, 2))])
 def test_conv2d_transpose(ort, padding, strides, kernel, output_padding, tmp_path, rng):
     model = Sequential([
@@ -392,6 +424,7 @@ def test_unsupported_configurations_raise(onnx, tmp_path):
         ([layers.TimeDistributed(layers.Masking(), input_shape=(3, 2))], "Masking has no ONNX exporter"),
         ([layers.Conv2DTranspose(2, 3, input_shape=(None, None, 1))], "spatial input sizes"),
         ([layers.Conv2D(2, 3, strides=2, dilation_rate=2, padding="same", input_shape=(None, 5, 1))], "known spatial"),
+        ([layers.DepthwiseConv2D(3, strides=2, dilation_rate=2, padding="same", input_shape=(5, None, 1))], "known spatial"),
         ([layers.LSTM(2, stateful=True, batch_size=2, input_shape=(3, 2))], "stateful"),
         ([layers.Bidirectional(layers.GRU(2, go_backwards=True), input_shape=(3, 2))], "forward then backward"),
         ([layers.Bidirectional(layers.GRU(2, activation="linear"), input_shape=(3, 2))], "activation .linear."),

@@ -2,7 +2,15 @@
 
 from pynncore.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from pynncore.layers.base import Input, InputLayer, Layer, Variable
-from pynncore.layers.conv import Conv1D, Conv2D, Conv2DTranspose
+from pynncore.layers.conv import (
+    Conv1D,
+    Conv2D,
+    Conv2DTranspose,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
 from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Identity, Reshape
 from pynncore.layers.embedding import Embedding, Masking
 from pynncore.layers.merging import (
@@ -75,6 +83,8 @@ __all__ = [
     "Cropping1D",
     "Cropping2D",
     "Dense",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
     "Dot",
     "Dropout",
     "ELU",
@@ -113,6 +123,8 @@ __all__ = [
     "RepeatVector",
     "Rescaling",
     "Reshape",
+    "SeparableConv1D",
+    "SeparableConv2D",
     "SimpleRNN",
     "Softmax",
     "SpatialDropout1D",

@@ -1,8 +1,10 @@
-"""Convolution layers: Conv1D, Conv2D and Conv2DTranspose (channels-last, Keras 3 layouts).
+"""Convolution layers: Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv1D/2D and
+SeparableConv1D/2D (channels-last, Keras 3 layouts).
 
-All three run on one native kernel (``_core.conv2d_forward`` / ``conv2d_backward``): Conv1D is
-Conv2D with a height of 1, and the forward pass of Conv2DTranspose is the input gradient of
-the convolution it transposes. Bias and activation are applied inside the kernel, tile by tile,
+All of them run on one native kernel (``_core.conv2d_forward`` / ``conv2d_backward``): Conv1D is
+Conv2D with a height of 1, the forward pass of Conv2DTranspose is the input gradient of the
+convolution it transposes, a depthwise convolution is a grouped convolution with one group per
+input channel, and a separable convolution is a depthwise one followed by a 1x1 convolution. Bias and activation are applied inside the kernel, tile by tile,
 while the output is still in cache.
 """
 
@@ -20,7 +22,15 @@ from pynncore.layers.base import Layer, shape_str
 from pynncore.layers.core import _serialize
 from pynncore.ops import _conv_tuple, conv_output_size, conv_transpose_output_size
 
-__all__ = ["Conv1D", "Conv2D", "Conv2DTranspose"]
+__all__ = [
+    "Conv1D",
+    "Conv2D",
+    "Conv2DTranspose",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+]
 
 
 def _check_data_format(layer: str, data_format: Any) -> str:
@@ -73,14 +83,9 @@ class _ConvBase(Layer):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        what = f"{type(self).__name__} '{self.name}'"
+        what = self._what
         self.filters = _positive_int(what, "filters", filters)
-        r = self._rank
-        self.kernel_size = _conv_tuple(kernel_size, r, "kernel_size", what)
-        self.strides = _conv_tuple(strides, r, "strides", what)
-        self.padding = _check_padding(what, padding, self._paddings)
-        self.data_format = _check_data_format(what, data_format)
-        self.dilation_rate = _conv_tuple(dilation_rate, r, "dilation_rate", what)
+        self._init_geometry(kernel_size, strides, padding, data_format, dilation_rate)
         self.groups = _positive_int(what, "groups", groups)
         if self.filters % self.groups:
             raise ValueError(
@@ -99,9 +104,22 @@ class _ConvBase(Layer):
         self.kernel = None
         self.bias = None
 
+    def _init_geometry(self, kernel_size: Any, strides: Any, padding: Any, data_format: Any, dilation_rate: Any) -> None:
+        """Validates and stores the window arguments shared by every convolution layer."""
+        what, r = self._what, self._rank
+        self.kernel_size = _conv_tuple(kernel_size, r, "kernel_size", what)
+        self.strides = _conv_tuple(strides, r, "strides", what)
+        self.padding = _check_padding(what, padding, self._paddings)
+        self.data_format = _check_data_format(what, data_format)
+        self.dilation_rate = _conv_tuple(dilation_rate, r, "dilation_rate", what)
+        self._in_channels = None
+
     @property
     def _what(self) -> str:
         return f"{type(self).__name__} '{self.name}'"
+
+    def _out_channels(self, in_channels: Optional[int]) -> int:
+        return self.filters
 
     def _data_desc(self) -> str:
         return "(N, L, C)" if self._rank == 1 else "(N, H, W, C)"
@@ -117,7 +135,7 @@ class _ConvBase(Layer):
                 f"{self._what}: the channel dimension (last axis) of the input must be known. "
                 f"Received: shape={shape_str(shape)}"
             )
-        if self.kernel is not None and shape[-1] != self._in_channels:
+        if self._in_channels is not None and shape[-1] != self._in_channels:
             raise ValueError(
                 f"{self._what}: expected input with {self._in_channels} channels (last axis). "
                 f"Received: shape={shape_str(shape)}"
@@ -153,7 +171,7 @@ class _ConvBase(Layer):
         input_shape = tuple(input_shape)
         self._check_rank_and_channels(input_shape)
         sizes, _ = self._output_sizes(input_shape)
-        return (input_shape[0],) + sizes + (self.filters,)
+        return (input_shape[0],) + sizes + (self._out_channels(input_shape[-1]),)
 
     def _kernel_shape(self, in_channels: int) -> tuple:
         raise NotImplementedError
@@ -423,3 +441,419 @@ class Conv2DTranspose(_ConvBase):
         config = super().get_config()
         config["output_padding"] = self.output_padding
         return config
+
+
+def _grouped_view(depthwise: np.ndarray) -> np.ndarray:
+    """The depthwise array ``(k..., C, M)`` as the ``(KH, KW, 1, C * M)`` kernel of a grouped
+    convolution with groups = C (KH = 1 for 1-D), sharing its memory: output channel
+    ``c * M + m`` reads input channel c through ``depthwise[..., c, m]``."""
+    k = depthwise.shape[:-2]
+    shape = ((1,) if len(k) == 1 else ()) + k + (1, depthwise.shape[-2] * depthwise.shape[-1])
+    return np.reshape(depthwise, shape, copy=False)
+
+
+class _DepthwiseBase(_ConvBase):
+    """What the depthwise and separable convolutions share: arguments, the depthwise weight
+    and the depthwise pass run as a grouped convolution on a view of that weight."""
+
+    _paddings = ("valid", "same")
+    _depthwise_name = "kernel"
+
+    def _init_depthwise(
+        self,
+        kernel_size: Any,
+        strides: Any,
+        padding: Any,
+        depth_multiplier: Any,
+        data_format: Any,
+        dilation_rate: Any,
+        activation: Any,
+        use_bias: Any,
+        depthwise_initializer: Any,
+        bias_initializer: Any,
+        depthwise_regularizer: Any,
+        bias_regularizer: Any,
+        activity_regularizer: Any,
+        depthwise_constraint: Any,
+        bias_constraint: Any,
+    ) -> None:
+        self.depth_multiplier = _positive_int(self._what, "depth_multiplier", depth_multiplier)
+        self._init_geometry(kernel_size, strides, padding, data_format, dilation_rate)
+        self.activation = _activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.depthwise_initializer = depthwise_initializer
+        self.bias_initializer = bias_initializer
+        self.depthwise_regularizer = _regularizers.get(depthwise_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        self.activity_regularizer = _regularizers.get(activity_regularizer)
+        self.depthwise_constraint = _constraints.get(depthwise_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
+        self.bias = None
+        self._depthwise = None
+
+    def _build_depthwise(self, input_shape: tuple) -> int:
+        """Checks the input shape, creates the depthwise weight; returns the channel count."""
+        input_shape = tuple(input_shape)
+        self._check_rank_and_channels(input_shape)
+        self._output_sizes(input_shape)
+        c = int(input_shape[-1])
+        self._in_channels = c
+        self._depthwise = self.add_weight(
+            self._depthwise_name,
+            self.kernel_size + (c, self.depth_multiplier),
+            self.depthwise_initializer,
+            self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
+        )
+        return c
+
+    def _add_bias(self, size: int) -> None:
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (size,), self.bias_initializer, self.bias_regularizer,
+                                        constraint=self.bias_constraint)
+
+    def _input4(self, x: np.ndarray) -> tuple:
+        """x as C-contiguous float32 NHWC (H = 1 for 1-D), output sizes and padding (4-D)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self._check_rank_and_channels(x.shape)
+        sizes, pads = self._output_sizes(x.shape)
+        if self._rank == 1:
+            return x, x[:, None], (1,) + sizes, (0,) + pads
+        return x, x, sizes, pads
+
+    def _activate(self, run: Any, shape4: tuple, bias: Optional[np.ndarray], training: bool) -> tuple:
+        """Runs ``run(out, bias, activation_name, kernel_kw)`` into a new ``shape4`` array with the
+        activation fused where the backward pass allows; returns ``(y, z)`` (z: the
+        pre-activation, kept only when the activation's backward needs it)."""
+        act = self.activation
+        fused = not training or not act.backward_needs_x
+        out = np.empty(shape4, np.float32)
+        name, kw = (act.name, act._kernel_kw) if fused else ("linear", {})
+        run(out, bias, name, kw)
+        if fused:
+            return out, None
+        return act.forward(out), out
+
+    def _pre_activation_grad(self, z: Optional[np.ndarray], y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        dy = np.ascontiguousarray(dy, dtype=np.float32).reshape(y.shape)
+        if self.activation.name == "linear":
+            return dy
+        return self.activation.backward(x=z, y=y, dy=dy, out=np.empty(y.shape, np.float32))
+
+    def _depthwise_backward(self, x4: np.ndarray, pads: tuple, dz: np.ndarray, db: Optional[np.ndarray],
+                            need_dx: bool) -> Optional[np.ndarray]:
+        """Adds the depthwise weight's gradient (and ``db``'s, if given) from ``dz``; returns
+        dL/dx4 when ``need_dx``."""
+        dk = _grouped_view(self._depthwise.grad) if self.trainable and self._depthwise.trainable else None
+        if dk is None and db is None and not need_dx:
+            return None
+        dx4 = np.empty_like(x4) if need_dx else None
+        strides, dilation = self._geometry()
+        _core.conv2d_backward(x4, _grouped_view(self._depthwise.value), dz, dx4, dk, db, strides, dilation, pads,
+                              accumulate=True)
+        return dx4
+
+    def _output(self, y4: np.ndarray) -> np.ndarray:
+        return y4[:, 0] if self._rank == 1 else y4
+
+    def get_config(self) -> dict:
+        config = Layer.get_config(self)
+        config.update(
+            depth_multiplier=self.depth_multiplier,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+            activation=_activations.serialize(self.activation),
+            use_bias=self.use_bias,
+            depthwise_initializer=_serialize(self.depthwise_initializer),
+            bias_initializer=_serialize(self.bias_initializer),
+            depthwise_regularizer=_serialize(self.depthwise_regularizer),
+            bias_regularizer=_serialize(self.bias_regularizer),
+            activity_regularizer=_serialize(self.activity_regularizer),
+            depthwise_constraint=_constraints.config_of(self.depthwise_constraint),
+            bias_constraint=_constraints.config_of(self.bias_constraint),
+        )
+        return config
+
+
+class _DepthwiseConv(_DepthwiseBase):
+    """DepthwiseConv1D / DepthwiseConv2D: ``activation(depthwise_conv(inputs, kernel) + bias)``."""
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        depth_multiplier: int = 1,
+        data_format: Optional[str] = None,
+        dilation_rate: Any = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        depthwise_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        depthwise_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        depthwise_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        Layer.__init__(self, **kwargs)
+        self._init_depthwise(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
+                             use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+                             bias_regularizer, activity_regularizer, depthwise_constraint, bias_constraint)
+        self.kernel = None
+
+    @property
+    def depthwise_kernel(self) -> Any:
+        """The depthwise weight ``(k..., C, depth_multiplier)`` (Keras 3 names it ``kernel``)."""
+        return self.kernel
+
+    def _out_channels(self, in_channels: Optional[int]) -> Optional[int]:
+        return None if in_channels is None else in_channels * self.depth_multiplier
+
+    def build(self, input_shape: tuple) -> None:
+        c = self._build_depthwise(input_shape)
+        self.kernel = self._depthwise
+        self._add_bias(c * self.depth_multiplier)
+        self.built = True
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x, x4, sizes, pads = self._input4(x)
+        strides, dilation = self._geometry()
+        kernel = _grouped_view(self.kernel.value)
+
+        def run(out, bias, name, kw):
+            _core.conv2d_forward(x4, kernel, bias, out, strides, dilation, pads, name, **kw)
+
+        shape4 = (x.shape[0],) + sizes + (kernel.shape[-1],)
+        y4, z = self._activate(run, shape4, self.bias.value if self.use_bias else None, training)
+        return self._output(y4), ((x4, pads, z, y4) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        x4, pads, z, y4 = ctx
+        dz = self._pre_activation_grad(z, y4, dy)
+        train = self.trainable and self.kernel.trainable
+        db = self.bias.grad if train and self.use_bias else None
+        dx4 = self._depthwise_backward(x4, pads, dz, db, need_dx)
+        return self._output(dx4) if need_dx else None
+
+
+class _SeparableConv(_DepthwiseBase):
+    """SeparableConv1D / SeparableConv2D: a depthwise convolution (no bias, no activation), then
+    ``activation(conv1x1(., pointwise_kernel) + bias)``."""
+
+    _depthwise_name = "depthwise_kernel"
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: Optional[str] = None,
+        dilation_rate: Any = 1,
+        depth_multiplier: int = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        depthwise_initializer: Any = "glorot_uniform",
+        pointwise_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        depthwise_regularizer: Any = None,
+        pointwise_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        depthwise_constraint: Any = None,
+        pointwise_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        Layer.__init__(self, **kwargs)
+        self.filters = _positive_int(self._what, "filters", filters)
+        self._init_depthwise(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
+                             use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+                             bias_regularizer, activity_regularizer, depthwise_constraint, bias_constraint)
+        self.pointwise_initializer = pointwise_initializer
+        self.pointwise_regularizer = _regularizers.get(pointwise_regularizer)
+        self.pointwise_constraint = _constraints.get(pointwise_constraint)
+        self.depthwise_kernel = None
+        self.pointwise_kernel = None
+
+    def build(self, input_shape: tuple) -> None:
+        c = self._build_depthwise(input_shape)
+        self.depthwise_kernel = self._depthwise
+        self.pointwise_kernel = self.add_weight(
+            "pointwise_kernel",
+            (1,) * self._rank + (c * self.depth_multiplier, self.filters),
+            self.pointwise_initializer,
+            self.pointwise_regularizer,
+            constraint=self.pointwise_constraint,
+        )
+        self._add_bias(self.filters)
+        self.built = True
+
+    def _pointwise4(self, value: np.ndarray) -> np.ndarray:
+        """The pointwise array ``(1..., C * M, filters)`` as a 1x1 Conv2D kernel (same memory)."""
+        return np.reshape(value, (1, 1) + value.shape[-2:], copy=False)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x, x4, sizes, pads = self._input4(x)
+        strides, dilation = self._geometry()
+        kernel = _grouped_view(self.depthwise_kernel.value)
+        t4 = np.empty((x.shape[0],) + sizes + (kernel.shape[-1],), np.float32)
+        _core.conv2d_forward(x4, kernel, None, t4, strides, dilation, pads)
+        pointwise = self._pointwise4(self.pointwise_kernel.value)
+
+        def run(out, bias, name, kw):
+            _core.conv2d_forward(t4, pointwise, bias, out, (1, 1), (1, 1), (0, 0), name, **kw)
+
+        shape4 = t4.shape[:-1] + (self.filters,)
+        y4, z = self._activate(run, shape4, self.bias.value if self.use_bias else None, training)
+        return self._output(y4), ((x4, pads, t4, z, y4) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        x4, pads, t4, z, y4 = ctx
+        dz = self._pre_activation_grad(z, y4, dy)
+        pointwise = self.pointwise_kernel
+        train_pw = self.trainable and pointwise.trainable
+        train_dw = self.trainable and self.depthwise_kernel.trainable
+        dpw = self._pointwise4(pointwise.grad) if train_pw else None
+        db = self.bias.grad if train_pw and self.use_bias else None
+        need_dt = need_dx or train_dw
+        dt4 = np.empty_like(t4) if need_dt else None
+        if dpw is not None or need_dt:
+            _core.conv2d_backward(t4, self._pointwise4(pointwise.value), dz, dt4, dpw, db, (1, 1), (1, 1), (0, 0),
+                                  accumulate=True)
+        if not need_dt:
+            return None
+        dx4 = self._depthwise_backward(x4, pads, dt4, None, need_dx)
+        return self._output(dx4) if need_dx else None
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            pointwise_initializer=_serialize(self.pointwise_initializer),
+            pointwise_regularizer=_serialize(self.pointwise_regularizer),
+            pointwise_constraint=_constraints.config_of(self.pointwise_constraint),
+        )
+        return config
+
+
+class DepthwiseConv2D(_DepthwiseConv):
+    """Depthwise 2-D convolution over images ``(N, H, W, C)``: each input channel is convolved
+    with its own ``depth_multiplier`` filters, and channels are not mixed.
+
+    Output channel ``c * depth_multiplier + m`` is ``activation(conv(x[..., c],
+    kernel[:, :, c, m]) + bias[c * depth_multiplier + m])``. The kernel has Keras 3's layout
+    and name: ``kernel`` ``(KH, KW, C, depth_multiplier)`` (also reachable as
+    ``depthwise_kernel``), then ``bias`` ``(C * depth_multiplier,)``. It runs as a grouped
+    convolution with ``groups = C`` on the same memory viewed as ``(KH, KW, 1, C * M)``.
+
+    Args:
+        kernel_size: int or ``(KH, KW)``.
+        strides: int or pair, default 1.
+        padding: ``"valid"`` or ``"same"`` (the odd padding pixel at the bottom/right).
+        depth_multiplier: output channels per input channel (positive integer).
+        data_format: None or ``"channels_last"`` (the only supported layout).
+        dilation_rate: int or pair, default 1.
+        activation: name, ``pynncore.activations`` function, or None (linear).
+        use_bias: whether to add a bias vector.
+        depthwise_initializer, bias_initializer: initializers (names or objects).
+        depthwise_regularizer, bias_regularizer, activity_regularizer: regularizers or None.
+        depthwise_constraint, bias_constraint: projections applied after every optimizer step.
+
+    Call arguments:
+        inputs: array ``(N, H, W, C)``.
+
+    Returns:
+        Array ``(N, OH, OW, C * depth_multiplier)``.
+
+    Raises:
+        ValueError: bad arguments; an input of the wrong rank or another channel count than
+            the layer was built for; a kernel larger than the (padded) input.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import DepthwiseConv2D
+        >>> DepthwiseConv2D(3, depth_multiplier=2, padding="same")(np.ones((2, 5, 5, 3))).shape
+        (2, 5, 5, 6)
+    """
+
+    _rank = 2
+
+
+class DepthwiseConv1D(_DepthwiseConv):
+    """Depthwise 1-D convolution over sequences ``(N, L, C)``; runs as DepthwiseConv2D with a
+    height of 1.
+
+    The kernel has Keras 3's layout ``(K, C, depth_multiplier)``; arguments are
+    DepthwiseConv2D's with ints or 1-tuples (padding ``"valid"`` or ``"same"``).
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import DepthwiseConv1D
+        >>> DepthwiseConv1D(3, depth_multiplier=2)(np.ones((2, 10, 4))).shape
+        (2, 8, 8)
+    """
+
+    _rank = 1
+
+
+class SeparableConv2D(_SeparableConv):
+    """Depthwise-separable 2-D convolution over images ``(N, H, W, C)``: a depthwise
+    convolution (strides, padding and dilation apply to it; no bias), then a 1x1 convolution
+    to ``filters`` channels with the bias and the activation.
+
+    Weights in Keras 3's order and layouts: ``depthwise_kernel`` ``(KH, KW, C, M)``,
+    ``pointwise_kernel`` ``(1, 1, C * M, filters)``, ``bias`` ``(filters,)``
+    (M = ``depth_multiplier``).
+
+    Args:
+        filters: number of output channels.
+        kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier: of the
+            depthwise step, as for DepthwiseConv2D.
+        activation: name, ``pynncore.activations`` function, or None (linear).
+        use_bias: whether to add a bias vector after the pointwise step.
+        depthwise_initializer, pointwise_initializer, bias_initializer: initializers.
+        depthwise_regularizer, pointwise_regularizer, bias_regularizer, activity_regularizer:
+            regularizers or None.
+        depthwise_constraint, pointwise_constraint, bias_constraint: constraints or None.
+
+    Call arguments:
+        inputs: array ``(N, H, W, C)``.
+
+    Returns:
+        Array ``(N, OH, OW, filters)``.
+
+    Raises:
+        ValueError: bad arguments; an input of the wrong rank or another channel count than
+            the layer was built for; a kernel larger than the (padded) input.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import SeparableConv2D
+        >>> SeparableConv2D(8, 3, padding="same", activation="relu")(np.ones((2, 5, 5, 3))).shape
+        (2, 5, 5, 8)
+    """
+
+    _rank = 2
+
+
+class SeparableConv1D(_SeparableConv):
+    """Depthwise-separable 1-D convolution over sequences ``(N, L, C)``; runs as
+    SeparableConv2D with a height of 1.
+
+    Weights: ``depthwise_kernel`` ``(K, C, M)``, ``pointwise_kernel`` ``(1, C * M, filters)``,
+    ``bias`` ``(filters,)``; arguments are SeparableConv2D's with ints or 1-tuples.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import SeparableConv1D
+        >>> SeparableConv1D(4, 3, padding="same")(np.ones((2, 10, 3))).shape
+        (2, 10, 4)
+    """
+
+    _rank = 1
