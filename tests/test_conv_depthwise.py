@@ -108,7 +108,7 @@ def _reference(layer, kwargs, weights):
 
 
 @pytest.mark.parametrize("cls, kwargs, shape", CASES, ids=IDS)
-def test_forward_matches_numpy_reference(cls, kwargs, shape, rng):
+def test_forward_matches_numpy_reference(cls, kwargs, shape, rng, cpu_path):
     layer = _make(cls, kwargs, shape, rng)
     x = rng.standard_normal(shape).astype(np.float32)
     want = _reference(layer, kwargs, None)(x, *layer.get_weights())
