@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
@@ -31,6 +32,20 @@ import numpy as np
 from pynncore import losses as _losses
 
 __all__ = [
+    "BinaryCrossentropy",
+    "BinaryIoU",
+    "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "CosineSimilarity",
+    "Hinge",
+    "IoU",
+    "KLDivergence",
+    "MeanIoU",
+    "OneHotIoU",
+    "OneHotMeanIoU",
+    "Poisson",
+    "SparseCategoricalCrossentropy",
+    "SquaredHinge",
     "AUC",
     "F1Score",
     "FBetaScore",
@@ -996,48 +1011,416 @@ class FalseNegatives(_Count):
     _direction = "down"
 
 
-def _loss_rows(loss_cls: Any, who: str) -> Any:
-    def fn(y_true: Any, y_pred: Any) -> np.ndarray:
-        t = _array(y_true, "y_true", who).astype(np.float64)
-        p = _array(y_pred, "y_pred", who).astype(np.float64)
-        t, p = _match_rank(t, p)
-        _check_same_shape(t, p, who)
-        shape = p.shape[:-1] if p.ndim else ()
-        t2, p2 = t.reshape(-1, p.shape[-1] if p.ndim else 1), p.reshape(-1, p.shape[-1] if p.ndim else 1)
-        return loss_cls()._rows(t2, p2)[0].reshape(shape)
+def _check_axis(axis: Any, who: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise ValueError(f"{who}: expected `axis` to be an integer. Received: axis={axis!r}")
+    return int(axis)
 
-    fn.__name__ = who
+
+def _check_flag(value: Any, what: str, who: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{who}: expected `{what}` to be a bool. Received: {what}={value!r}")
+    return bool(value)
+
+
+def _class_axis(axis: int, ndim: int, who: str, what: str = "y_pred") -> int:
+    """`axis` of an array of rank `ndim` as a non-negative index."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{who}: expected `axis` in [{-ndim}, {ndim}) for {what} of rank {ndim}. Received: axis={axis}"
+        )
+    return axis % ndim
+
+
+def _dense_rows(y_true: Any, y_pred: Any, who: str, axis: int = -1) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """`y_true` and `y_pred` as float64 ``(rows, C)`` arrays with the reduced axis `axis` last
+    (ranks matched as Keras does, shapes broadcast), and the shape of the per-sample values."""
+    t = _array(y_true, "y_true", who).astype(np.float64)
+    p = _array(y_pred, "y_pred", who).astype(np.float64)
+    t, p = _match_rank(t, p)
+    try:
+        t, p = np.broadcast_arrays(t, p)
+    except ValueError:
+        raise ValueError(
+            f"{who}: y_true and y_pred have incompatible shapes: y_true.shape={t.shape}, y_pred.shape={p.shape}"
+        ) from None
+    if p.ndim == 0:
+        t, p = t.reshape(1), p.reshape(1)
+    ax = _class_axis(axis, p.ndim, who)
+    t, p = np.moveaxis(t, ax, -1), np.moveaxis(p, ax, -1)
+    shape = p.shape[:-1]
+    if p.shape[-1] == 0:
+        raise ValueError(
+            f"{who}: expected a non-empty axis {axis} to reduce. Received: y_pred.shape={np.shape(y_pred)}"
+        )
+    rows = int(np.prod(shape, dtype=np.int64))
+    return t.reshape(rows, p.shape[-1]), p.reshape(rows, p.shape[-1]), shape
+
+
+def _loss_values(make_loss: Callable[..., Any], y_true: Any, y_pred: Any, who: str, axis: int = -1,
+                 **options: Any) -> np.ndarray:
+    """Per-sample values of the loss ``make_loss(**options)``, reduced over `axis`: the native
+    kernel for the cross-entropies, the loss's float64 rows otherwise."""
+    t, p, shape = _dense_rows(y_true, y_pred, who, axis)
+    if not t.shape[0]:
+        return np.zeros(shape)
+    loss = make_loss(**options)
+    values = loss._run(t, p, None, want_grad=False)[2] if loss.kernel else loss._rows(t, p)[0]
+    return np.asarray(values, dtype=np.float64).reshape(shape)
+
+
+def _cosine_values(y_true: Any, y_pred: Any, who: str, axis: int = -1) -> np.ndarray:
+    """``sum(l2_normalize(y_true) * l2_normalize(y_pred))`` over `axis` (the loss negated)."""
+    return -_loss_values(_losses.CosineSimilarity, y_true, y_pred, who, axis)
+
+
+def _whole_labels(values: np.ndarray, what: str, who: str) -> np.ndarray:
+    """Class ids given as numbers, as int64; NaN, Inf or fractions raise."""
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values) | (values != np.rint(np.where(np.isfinite(values), values, 0)))
+        if bad.any():
+            raise ValueError(
+                f"{who}: expected {what} to hold integer class ids. Received: {float(values[bad].reshape(-1)[0])!r}"
+            )
+    return values.astype(np.int64)
+
+
+def _sparse_values(y_true: Any, y_pred: Any, who: str, from_logits: bool = False, ignore_class: int | None = None,
+                   axis: int = -1) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-sample sparse categorical cross-entropy (class axis `axis` of `y_pred`) and, with
+    `ignore_class`, the mask of the labels that count (ignored ones have the value 0)."""
+    p = _array(y_pred, "y_pred", who)
+    t = _array(y_true, "y_true", who)
+    if p.ndim == 0:
+        raise ValueError(f"{who}: expected y_pred with a class axis. Received: y_pred.shape={p.shape}")
+    ax = _class_axis(axis, p.ndim, who)
+    if t.ndim == p.ndim and t.shape[ax] == 1:
+        t = np.squeeze(t, axis=ax)
+    p = np.moveaxis(p, ax, -1)
+    shape, num_classes = p.shape[:-1], p.shape[-1]
+    if t.shape != shape:
+        raise ValueError(
+            f"{who}: expected integer labels of shape {shape} for y_pred of shape {np.shape(y_pred)} "
+            f"(class axis {axis}). Received: y_true.shape={np.shape(y_true)}"
+        )
+    labels = _whole_labels(t, "y_true", who)
+    valid = None if ignore_class is None else labels != ignore_class
+    counted = labels if valid is None else labels[valid]
+    if counted.size and (counted.min() < 0 or counted.max() >= num_classes):
+        raise ValueError(
+            f"{who}: expected labels in [0, {num_classes}) (the size of the class axis of y_pred). "
+            f"Received labels in [{counted.min()}, {counted.max()}]"
+        )
+    if valid is not None:
+        labels = np.where(valid, labels, 0)
+    rows = int(np.prod(shape, dtype=np.int64))
+    if not rows:
+        return np.zeros(shape), valid
+    loss = _losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    values = np.asarray(loss._run(labels.reshape(rows), p.reshape(rows, num_classes), None, want_grad=False)[2],
+                        dtype=np.float64).reshape(shape)
+    return (values, valid) if valid is None else (np.where(valid, values, 0.0), valid)
+
+
+def _sparse_mean_values(y_true: Any, y_pred: Any, who: str, **options: Any) -> np.ndarray:
+    return _sparse_values(y_true, y_pred, who, **options)[0]
+
+
+def _metric_function(values: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``fn(y_true, y_pred, **options)``: the per-sample `values`, errors naming `name`."""
+
+    def fn(y_true: Any, y_pred: Any, **options: Any) -> np.ndarray:
+        return values(y_true, y_pred, name, **options)
+
+    fn.__name__ = name
     return fn
 
 
 class _RowLossMetric(_FixedFunctionMetric):
-    """Running mean of a loss's per-sample values (the loss computed in float64)."""
+    """Running (weighted) mean of per-sample values ``_values(y_true, y_pred, who, **options)``,
+    the options being the metric's arguments (kept in its config)."""
 
     _direction = "down"
+    _values: Callable[..., Any]
 
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
-        super().__init__(name=name or self._default_name, dtype=dtype)
+        self._init(name, dtype)
+
+    def _init(self, name: str | None, dtype: Any, **options: Any) -> None:
+        values = type(self)._values
+        MeanMetricWrapper.__init__(self, _metric_function(values, self._default_name),
+                                   name=name or self._default_name, dtype=dtype, **options)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        who = f"{type(self).__name__} '{self.name}'"
+        values = type(self)._values(y_true, y_pred, who, **self._fn_kwargs)
+        Mean.update_state(self, values, sample_weight=sample_weight)
 
 
 class MeanAbsolutePercentageError(_RowLossMetric):
     """Running mean of ``100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7))`` per sample."""
 
-    _function = staticmethod(_loss_rows(_losses.MeanAbsolutePercentageError, "mean_absolute_percentage_error"))
+    _values = staticmethod(functools.partial(_loss_values, _losses.MeanAbsolutePercentageError))
     _default_name = "mean_absolute_percentage_error"
 
 
 class MeanSquaredLogarithmicError(_RowLossMetric):
     """Running mean of the per-sample mean squared logarithmic error."""
 
-    _function = staticmethod(_loss_rows(_losses.MeanSquaredLogarithmicError, "mean_squared_logarithmic_error"))
+    _values = staticmethod(functools.partial(_loss_values, _losses.MeanSquaredLogarithmicError))
     _default_name = "mean_squared_logarithmic_error"
 
 
 class LogCoshError(_RowLossMetric):
     """Running mean of the per-sample mean of ``log(cosh(y_pred - y_true))``."""
 
-    _function = staticmethod(_loss_rows(_losses.LogCosh, "logcosh"))
+    _values = staticmethod(functools.partial(_loss_values, _losses.LogCosh))
     _default_name = "logcosh"
+
+
+def _crossentropy_options(who: str, from_logits: Any, label_smoothing: Any) -> dict[str, Any]:
+    return {"from_logits": _check_flag(from_logits, "from_logits", who),
+            "label_smoothing": _losses._real(label_smoothing, "label_smoothing", who, 0.0, 1.0)}
+
+
+class BinaryCrossentropy(_RowLossMetric):
+    """Running mean of the binary cross-entropy of each sample (the mean over the last axis),
+    as :class:`pynncore.losses.BinaryCrossentropy` computes it.
+
+    Args:
+        name: default ``"binary_crossentropy"``.
+        dtype: kept for Keras compatibility.
+        from_logits: `y_pred` holds logits rather than probabilities.
+        label_smoothing: in ``[0, 1]``; labels become ``y * (1 - s) + s / 2``.
+
+    Call arguments (``update_state``):
+        y_true: labels in ``[0, 1]``, the shape of `y_pred` (or with one axis less or more of
+            size 1).
+        y_pred: probabilities (or logits), e.g. ``(N, 1)`` or ``(N, K)``.
+        sample_weight: a scalar, one weight per sample ``(N,)``, or per value.
+
+    Raises:
+        ValueError: a bad argument, incompatible shapes.
+
+    Example:
+        >>> m = BinaryCrossentropy()
+        >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+        >>> round(m.result(), 4)
+        0.8149
+    """
+
+    _values = staticmethod(functools.partial(_loss_values, _losses.BinaryCrossentropy))
+    _default_name = "binary_crossentropy"
+
+    def __init__(self, name: str = "binary_crossentropy", dtype: Any = None, from_logits: bool = False,
+                 label_smoothing: float = 0) -> None:
+        self._init(name, dtype, **_crossentropy_options("BinaryCrossentropy", from_logits, label_smoothing))
+        self.from_logits = self._fn_kwargs["from_logits"]
+        self.label_smoothing = self._fn_kwargs["label_smoothing"]
+
+
+class CategoricalCrossentropy(_RowLossMetric):
+    """Running mean of the categorical cross-entropy of each sample, for one-hot (or soft)
+    labels, over the class axis `axis`.
+
+    Args:
+        name: default ``"categorical_crossentropy"``.
+        dtype: kept for Keras compatibility.
+        from_logits: `y_pred` holds logits rather than probabilities.
+        label_smoothing: in ``[0, 1]``; labels become ``y * (1 - s) + s / C``.
+        axis: the class axis; default -1.
+
+    Call arguments (``update_state``):
+        y_true: one-hot labels, the shape of `y_pred`.
+        y_pred: probabilities (or logits), e.g. ``(N, C)``.
+        sample_weight: a scalar, one weight per sample ``(N,)``, or per value.
+
+    Raises:
+        ValueError: a bad argument, different shapes, an `axis` outside the rank.
+
+    Example:
+        >>> m = CategoricalCrossentropy()
+        >>> m.update_state([[0, 1, 0], [0, 0, 1]], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]])
+        >>> round(m.result(), 4)
+        1.1769
+    """
+
+    _values = staticmethod(functools.partial(_loss_values, _losses.CategoricalCrossentropy))
+    _default_name = "categorical_crossentropy"
+
+    def __init__(self, name: str = "categorical_crossentropy", dtype: Any = None, from_logits: bool = False,
+                 label_smoothing: float = 0, axis: int = -1) -> None:
+        who = "CategoricalCrossentropy"
+        self._init(name, dtype, **_crossentropy_options(who, from_logits, label_smoothing), axis=_check_axis(axis, who))
+        self.from_logits = self._fn_kwargs["from_logits"]
+        self.label_smoothing = self._fn_kwargs["label_smoothing"]
+        self.axis = self._fn_kwargs["axis"]
+
+
+class SparseCategoricalCrossentropy(_RowLossMetric):
+    """Running mean of the cross-entropy of integer labels against class scores.
+
+    With `ignore_class`, labels equal to it give the value 0; as in Keras, they are also left
+    out of the count when a `sample_weight` is passed (their weight becomes 0), and counted
+    as zeros otherwise.
+
+    Args:
+        name: default ``"sparse_categorical_crossentropy"``.
+        dtype: kept for Keras compatibility.
+        from_logits: `y_pred` holds logits rather than probabilities.
+        ignore_class: ``None`` or an integer label to leave out.
+        axis: the class axis of `y_pred`; default -1.
+
+    Call arguments (``update_state``):
+        y_true: integer labels, the shape of `y_pred` without the class axis (or with it of
+            size 1).
+        y_pred: probabilities (or logits), e.g. ``(N, C)``.
+        sample_weight: a scalar, one weight per sample ``(N,)``, or per label.
+
+    Raises:
+        ValueError: a bad argument, a label shape that does not fit `y_pred`, labels that are
+            not whole numbers or lie outside ``[0, C)``.
+
+    Example:
+        >>> m = SparseCategoricalCrossentropy()
+        >>> m.update_state([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]])
+        >>> round(m.result(), 4)
+        1.1769
+    """
+
+    _values = staticmethod(_sparse_mean_values)
+    _default_name = "sparse_categorical_crossentropy"
+
+    def __init__(self, name: str = "sparse_categorical_crossentropy", dtype: Any = None, from_logits: bool = False,
+                 ignore_class: int | None = None, axis: int = -1) -> None:
+        who = "SparseCategoricalCrossentropy"
+        if ignore_class is not None and (
+            isinstance(ignore_class, bool) or not isinstance(ignore_class, numbers.Integral)
+        ):
+            raise ValueError(
+                f"{who}: expected `ignore_class` to be None or an integer. Received: ignore_class={ignore_class!r}"
+            )
+        self._init(name, dtype, from_logits=_check_flag(from_logits, "from_logits", who),
+                   ignore_class=None if ignore_class is None else int(ignore_class), axis=_check_axis(axis, who))
+        self.from_logits = self._fn_kwargs["from_logits"]
+        self.ignore_class = self._fn_kwargs["ignore_class"]
+        self.axis = self._fn_kwargs["axis"]
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        who = f"{type(self).__name__} '{self.name}'"
+        values, valid = _sparse_values(y_true, y_pred, who, **self._fn_kwargs)
+        if valid is not None and sample_weight is not None:
+            w = _array(sample_weight, "sample_weight", who).astype(np.float64)
+            if w.ndim < valid.ndim:
+                w = w.reshape(w.shape + (1,) * (valid.ndim - w.ndim))
+            try:
+                sample_weight = w * valid
+            except ValueError:
+                raise ValueError(
+                    f"{who}: sample_weight of shape {np.shape(sample_weight)} does not broadcast to the labels "
+                    f"of shape {valid.shape}"
+                ) from None
+        Mean.update_state(self, values, sample_weight=sample_weight)
+
+
+class KLDivergence(_RowLossMetric):
+    """Running mean of ``sum(y_true * log(y_true / y_pred))`` per sample (both clipped to
+    ``[1e-7, 1]``).
+
+    Example:
+        >>> m = KLDivergence()
+        >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+        >>> round(m.result(), 4)
+        0.4581
+    """
+
+    _values = staticmethod(functools.partial(_loss_values, _losses.KLDivergence))
+    _default_name = "kl_divergence"
+
+
+class Poisson(_RowLossMetric):
+    """Running mean of ``mean(y_pred - y_true * log(y_pred + 1e-7))`` per sample.
+
+    Example:
+        >>> m = Poisson()
+        >>> m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+        >>> round(m.result(), 4)
+        0.5
+    """
+
+    _values = staticmethod(functools.partial(_loss_values, _losses.Poisson))
+    _default_name = "poisson"
+
+
+class Hinge(_RowLossMetric):
+    """Running mean of ``mean(max(1 - y_true * y_pred, 0))`` per sample; labels of 0 and 1
+    only (over the whole batch) are taken as -1 and 1.
+
+    Example:
+        >>> m = Hinge()
+        >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+        >>> round(m.result(), 4)
+        1.3
+    """
+
+    _values = staticmethod(functools.partial(_loss_values, _losses.Hinge))
+    _default_name = "hinge"
+
+
+class SquaredHinge(_RowLossMetric):
+    """Running mean of ``mean(max(1 - y_true * y_pred, 0) ** 2)`` per sample; labels of 0
+    and 1 only are taken as -1 and 1.
+
+    Example:
+        >>> m = SquaredHinge()
+        >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+        >>> round(m.result(), 4)
+        1.86
+    """
+
+    _values = staticmethod(functools.partial(_loss_values, _losses.SquaredHinge))
+    _default_name = "squared_hinge"
+
+
+class CategoricalHinge(_RowLossMetric):
+    """Running mean of ``max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` per
+    sample.
+
+    Example:
+        >>> m = CategoricalHinge()
+        >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+        >>> round(m.result(), 4)
+        1.4
+    """
+
+    _values = staticmethod(functools.partial(_loss_values, _losses.CategoricalHinge))
+    _default_name = "categorical_hinge"
+
+
+class CosineSimilarity(_RowLossMetric):
+    """Running mean of the cosine similarity ``sum(l2_normalize(y_true) * l2_normalize(y_pred))``
+    over `axis` (1 for parallel vectors; norms below 1e-7 are taken as 1e-7). Larger is
+    better.
+
+    Args:
+        name: default ``"cosine_similarity"``.
+        dtype: kept for Keras compatibility.
+        axis: the axis along which the similarity is computed; default -1.
+
+    Example:
+        >>> m = CosineSimilarity()
+        >>> m.update_state([[0, 1], [1, 1]], [[1, 0], [1, 1]])
+        >>> round(m.result(), 4)
+        0.5
+    """
+
+    _direction = "up"
+    _values = staticmethod(_cosine_values)
+    _default_name = "cosine_similarity"
+
+    def __init__(self, name: str = "cosine_similarity", dtype: Any = None, axis: int = -1) -> None:
+        self._init(name, dtype, axis=_check_axis(axis, "CosineSimilarity"))
+        self.axis = self._fn_kwargs["axis"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1363,7 +1746,326 @@ class R2Score(_PerColumnMetric):
                 "num_regressors": self.num_regressors}
 
 
+# ---------------------------------------------------------------------------------------------
+# Intersection over union
+
+
+def _check_num_classes(num_classes: Any, who: str) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+        raise ValueError(f"{who}: expected `num_classes` to be an integer >= 1. Received: num_classes={num_classes!r}")
+    return int(num_classes)
+
+
+class _IoUBase(Metric):
+    """A running confusion matrix ``total_cm[true, predicted]`` of weighted class-id counts
+    over every batch since the last reset (float64, so fractional weights count as given)."""
+
+    _direction = "up"
+
+    def __init__(
+        self,
+        num_classes: int,
+        name: str | None = None,
+        dtype: Any = None,
+        ignore_class: int | None = None,
+        sparse_y_true: bool = True,
+        sparse_y_pred: bool = True,
+        axis: int = -1,
+    ) -> None:
+        who = type(self).__name__
+        self.num_classes = _check_num_classes(num_classes, who)
+        if ignore_class is not None and (
+            isinstance(ignore_class, bool) or not isinstance(ignore_class, numbers.Integral)
+        ):
+            raise ValueError(
+                f"{who}: expected `ignore_class` to be None or an integer. Received: ignore_class={ignore_class!r}"
+            )
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
+        self.sparse_y_true = _check_flag(sparse_y_true, "sparse_y_true", who)
+        self.sparse_y_pred = _check_flag(sparse_y_pred, "sparse_y_pred", who)
+        self.axis = _check_axis(axis, who)
+        super().__init__(name=name, dtype=dtype)
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.total_cm = np.zeros((self.num_classes, self.num_classes))
+
+    def _class_ids(self, values: Any, sparse: bool, what: str, who: str) -> np.ndarray:
+        arr = _array(values, what, who)
+        if not sparse:
+            if arr.ndim == 0 or arr.shape[_class_axis(self.axis, arr.ndim, who, what)] == 0:
+                raise ValueError(
+                    f"{who}: expected dense {what} with a non-empty class axis {self.axis}. "
+                    f"Received: {what}.shape={arr.shape}"
+                )
+            arr = np.argmax(arr, axis=self.axis)
+        return _whole_labels(arr, what, who).reshape(-1)
+
+    def _predicted(self, y_pred: Any, who: str) -> Any:
+        return y_pred
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        who = f"{type(self).__name__} '{self.name}'"
+        t = self._class_ids(y_true, self.sparse_y_true, "y_true", who)
+        p = self._class_ids(self._predicted(y_pred, who), self.sparse_y_pred, "y_pred", who)
+        if t.size != p.size:
+            raise ValueError(
+                f"{who}: expected as many class ids in y_pred as in y_true ({t.size}). Received: "
+                f"y_true.shape={np.shape(y_true)}, y_pred.shape={np.shape(y_pred)} ({p.size} class ids)"
+            )
+        if sample_weight is None:
+            w = np.ones(t.size)
+        else:
+            w = _array(sample_weight, "sample_weight", who).astype(np.float64).reshape(-1)
+            if w.size == 1:
+                w = np.full(t.size, w[0])
+            elif w.size != t.size:
+                raise ValueError(
+                    f"{who}: expected a scalar sample_weight or one weight per class id ({t.size}). "
+                    f"Received: sample_weight.shape={np.shape(sample_weight)}"
+                )
+        if self.ignore_class is not None:
+            keep = t != self.ignore_class
+            t, p, w = t[keep], p[keep], w[keep]
+        c = self.num_classes
+        for ids, what in ((t, "y_true"), (p, "y_pred")):
+            if ids.size and (ids.min() < 0 or ids.max() >= c):
+                raise ValueError(
+                    f"{who}: expected {what} class ids in [0, {c}) (num_classes={c}). "
+                    f"Received class ids in [{ids.min()}, {ids.max()}]"
+                )
+        self.total_cm = self.total_cm + np.bincount(t * c + p, weights=w, minlength=c * c).reshape(c, c)
+
+    def _class_iou(self, target_class_ids: Sequence[int]) -> float:
+        cm = self.total_cm
+        true_positives = np.diag(cm)
+        denominator = (cm.sum(axis=0) + cm.sum(axis=1) - true_positives)[list(target_class_ids)]
+        true_positives = true_positives[list(target_class_ids)]
+        valid = denominator > 1e-9
+        iou = np.where(valid, true_positives / (denominator + _EPSILON), 0.0)
+        return float(iou.sum() / (valid.sum() + _EPSILON))
+
+
+def _check_target_class_ids(target_class_ids: Any, num_classes: int, who: str) -> list[int]:
+    ids = list(target_class_ids) if isinstance(target_class_ids, (list, tuple, np.ndarray)) else None
+    if not ids or any(
+        isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < num_classes for i in ids
+    ):
+        raise ValueError(
+            f"{who}: expected `target_class_ids` to be a non-empty list of integers in [0, {num_classes}). "
+            f"Received: target_class_ids={target_class_ids!r}"
+        )
+    return [int(i) for i in ids]
+
+
+class IoU(_IoUBase):
+    """Intersection over union, ``tp / (tp + fp + fn)`` per class, averaged over
+    `target_class_ids`, from a running confusion matrix.
+
+    Class ids are integers (or, with ``sparse_y_true=False`` / ``sparse_y_pred=False``, the
+    argmax over `axis` of dense scores); all positions of a batch count. Classes whose
+    ``tp + fp + fn`` is 0 are left out of the mean, and ``1e-7`` is added to denominators,
+    as in Keras.
+
+    Args:
+        num_classes: number of classes ``C >= 1`` (the matrix is ``(C, C)``).
+        target_class_ids: the classes whose IoU is averaged, integers in ``[0, C)``.
+        name: default ``"io_u"``.
+        dtype: kept for Keras compatibility.
+        ignore_class: ``None`` or a label value (e.g. -1 or 255 for "void") whose positions
+            are left out.
+        sparse_y_true: `y_true` holds class ids (default) rather than dense scores.
+        sparse_y_pred: `y_pred` holds class ids (default) rather than dense scores.
+        axis: the class axis of dense inputs; default -1.
+
+    Call arguments (``update_state``):
+        y_true: class ids of any shape (or dense scores, see `sparse_y_true`).
+        y_pred: class ids with as many entries (or dense scores).
+        sample_weight: a scalar or one weight per class id (any shape of that size).
+
+    Raises:
+        ValueError: a bad argument; class ids that are not whole numbers or lie outside
+            ``[0, C)`` (Keras drops these silently), sizes that differ.
+
+    Weights are kept as given: Keras's default integer ``dtype`` truncates fractional
+    weights (it warns), so results agree with Keras for integer weights, or for any weights
+    with ``dtype="float32"`` there.
+
+    Example:
+        >>> m = IoU(num_classes=2, target_class_ids=[0])
+        >>> m.update_state([0, 0, 1, 1], [0, 1, 0, 1])
+        >>> round(m.result(), 4)
+        0.3333
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        target_class_ids: Sequence[int],
+        name: str | None = None,
+        dtype: Any = None,
+        ignore_class: int | None = None,
+        sparse_y_true: bool = True,
+        sparse_y_pred: bool = True,
+        axis: int = -1,
+    ) -> None:
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis)
+        self.target_class_ids = _check_target_class_ids(target_class_ids, self.num_classes, type(self).__name__)
+
+    def result(self) -> float:
+        return self._class_iou(self.target_class_ids)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "num_classes": self.num_classes, "target_class_ids": self.target_class_ids,
+                "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class BinaryIoU(IoU):
+    """IoU of binary labels against scores: ``y_pred >= threshold`` is class 1, else class 0.
+
+    Args:
+        target_class_ids: ``[0]``, ``[1]`` or ``[0, 1]`` (default: the mean of both).
+        threshold: a number; default 0.5.
+        name: default ``"binary_io_u"``.
+        dtype: kept for Keras compatibility.
+
+    Raises:
+        ValueError: a bad argument; labels other than 0 and 1.
+
+    Example:
+        >>> m = BinaryIoU(target_class_ids=[0, 1], threshold=0.3)
+        >>> m.update_state([0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7])
+        >>> round(m.result(), 4)
+        0.3333
+    """
+
+    def __init__(
+        self, target_class_ids: Sequence[int] = (0, 1), threshold: float = 0.5, name: str | None = None,
+        dtype: Any = None
+    ) -> None:
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
+            raise ValueError(f"BinaryIoU: expected `threshold` to be a number. Received: threshold={threshold!r}")
+        super().__init__(2, target_class_ids, name=name, dtype=dtype)
+        self.threshold = float(threshold)
+
+    def _predicted(self, y_pred: Any, who: str) -> Any:
+        return (_array(y_pred, "y_pred", who) >= self.threshold).astype(np.int64)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"target_class_ids": self.target_class_ids, "threshold": self.threshold, "name": self.name,
+                "dtype": self.dtype}
+
+
+class MeanIoU(IoU):
+    """The mean of the per-class IoU over all ``num_classes`` classes (those with
+    ``tp + fp + fn > 0``). Arguments as :class:`IoU` without `target_class_ids`; the default
+    name is ``"mean_io_u"``.
+
+    Example:
+        >>> m = MeanIoU(num_classes=2)
+        >>> m.update_state([0, 0, 1, 1], [0, 1, 0, 1])
+        >>> round(m.result(), 4)
+        0.3333
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        name: str | None = None,
+        dtype: Any = None,
+        ignore_class: int | None = None,
+        sparse_y_true: bool = True,
+        sparse_y_pred: bool = True,
+        axis: int = -1,
+    ) -> None:
+        num_classes = _check_num_classes(num_classes, type(self).__name__)
+        super().__init__(num_classes, list(range(num_classes)), name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["target_class_ids"]
+        return config
+
+
+class OneHotIoU(IoU):
+    """:class:`IoU` for one-hot `y_true` (the argmax over `axis` is the class id) and, by
+    default, dense `y_pred` scores; the default name is ``"one_hot_io_u"``.
+
+    Example:
+        >>> m = OneHotIoU(num_classes=3, target_class_ids=[0, 2])
+        >>> m.update_state([[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0]],
+        ...                [[0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.5, 0.3, 0.1], [0.1, 0.4, 0.5]])
+        >>> round(m.result(), 4)
+        0.1667
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        target_class_ids: Sequence[int],
+        name: str | None = None,
+        dtype: Any = None,
+        ignore_class: int | None = None,
+        sparse_y_pred: bool = False,
+        axis: int = -1,
+    ) -> None:
+        super().__init__(num_classes, target_class_ids, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    """:class:`MeanIoU` for one-hot `y_true` and, by default, dense `y_pred` scores; the
+    default name is ``"one_hot_mean_io_u"``.
+
+    Example:
+        >>> m = OneHotMeanIoU(num_classes=3)
+        >>> m.update_state([[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0]],
+        ...                [[0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.5, 0.3, 0.1], [0.1, 0.4, 0.5]])
+        >>> round(m.result(), 4)
+        0.1111
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        name: str | None = None,
+        dtype: Any = None,
+        ignore_class: int | None = None,
+        sparse_y_pred: bool = False,
+        axis: int = -1,
+    ) -> None:
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
 _CLASSES: tuple[type[Metric], ...] = (
+    BinaryCrossentropy,
+    BinaryIoU,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    CosineSimilarity,
+    Hinge,
+    IoU,
+    KLDivergence,
+    MeanIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
+    Poisson,
+    SparseCategoricalCrossentropy,
+    SquaredHinge,
     AUC,
     F1Score,
     FBetaScore,
@@ -1398,7 +2100,8 @@ for _cls in _CLASSES:
 _REGISTRY.update({"mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
                   "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
                   "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
-                  "logcosh": LogCoshError, "fbeta_score": FBetaScore})
+                  "logcosh": LogCoshError, "fbeta_score": FBetaScore, "bce": BinaryCrossentropy,
+                  "BCE": BinaryCrossentropy})
 _CONSTRUCTIBLE = sorted(k for k, v in _REGISTRY.items() if v is not MeanMetricWrapper)
 
 _ACCURACY_BY_LOSS = {
@@ -1538,7 +2241,13 @@ def get(identifier: Any, loss_name: Any = None) -> Metric | None:
             raise ValueError(
                 f"Unknown metric: {identifier!r}. Valid names are: accuracy, acc, {', '.join(_CONSTRUCTIBLE)}"
             )
-        metric = cls()
+        try:
+            metric = cls()
+        except TypeError:
+            raise ValueError(
+                f"Metric {identifier!r} needs arguments ({cls.__name__}: {inspect.signature(cls)}); "
+                f"pass an instance, e.g. metrics=[{cls.__name__}(...)]"
+            ) from None
         metric.name = identifier
         return metric
     if isinstance(identifier, Metric):

@@ -313,6 +313,18 @@ def _metric_spec(metrics: Any) -> Any:
         return [_metric_spec(m) for m in metrics]
     if metrics is None or isinstance(metrics, str):
         return metrics
+    from pynncore import metrics as metrics_module
+
+    registered = metrics_module._REGISTRY.get(type(metrics).__name__)
+    if isinstance(metrics, metrics_module.Metric) and registered is type(metrics):
+        # a built-in metric keeps its arguments (IoU needs num_classes); configs that hold
+        # functions are not JSON and fall back to the name
+        spec = metrics_module.serialize(metrics)
+        try:
+            json.dumps(spec)
+            return spec
+        except (TypeError, ValueError):
+            pass
     return getattr(metrics, "name", str(metrics))
 
 
