@@ -7,11 +7,14 @@ For each optimizer and each model size (the 784-256-128-10 MLP's 235,146 paramet
 * ``torch``: ``torch.optim.<Name>`` with ``foreach=False`` (the CPU default) on one flat
   parameter tensor;
 * ``torch fused``: the same with ``fused=True`` where torch has a fused CPU kernel (SGD, Adam,
-  AdamW, Adagrad), ``n/a`` otherwise,
+  AdamW, Adagrad), ``n/a`` otherwise (both torch columns are ``n/a`` for Lion and Lamb, which
+  torch.optim does not have),
 
 and reports throughput in GB/s of optimizer state moved per step: the bytes each update must
 read and write at least (parameters, gradient, state slots; e.g. Adam reads p, g, m, v and
-writes p, m, v: 28 bytes per parameter), divided by the step time.
+writes p, m, v: 28 bytes per parameter), divided by the step time. Lamb needs the norms of the
+whole variable before it can move a parameter, so its two passes read p, m and v twice; the
+table still counts the 28-byte minimum.
 
 Correctness beside the timing: before and after timing, every candidate is reset to the same
 starting state, takes one step, and its parameter change is compared with a float64
@@ -19,6 +22,7 @@ reference of the Keras 3 rule on a sample of elements (the updates are elementwi
 and torch place epsilon differently, so the runs use settings where the rules coincide:
 epsilon = 0 for RMSprop, Adagrad, Adam, AdamW and Adamax, and torch NAdam with
 momentum_decay = 1 (Keras 3's 0.96**t schedule). Epsilon's value does not change the work.
+Lamb's reference treats the whole array as one variable (one trust ratio).
 
 Usage:
     python benchmarks/bench_optim.py                 # full run, threads 1 and 2
@@ -56,7 +60,7 @@ class OptCase:
     name: str
     slots: tuple
     kwargs: dict
-    torch_cls: str
+    torch_cls: str | None  # None: torch.optim has no such optimizer
     torch_kwargs: dict
     torch_fused: bool
     slot_init: dict = field(default_factory=dict)  # slot -> constant starting value
@@ -68,7 +72,7 @@ class OptCase:
 
     @property
     def uses_step(self) -> bool:
-        return self.name in ("adam", "adamw", "adamax", "nadam")
+        return self.name in ("adam", "adamw", "adamax", "nadam", "lamb")
 
 
 CASES = [
@@ -139,11 +143,27 @@ CASES = [
         {"lr": 0.001, "eps": 1e-7, "momentum_decay": 1.0},
         False,
     ),
+    OptCase("lion", ("m",), {"learning_rate": 0.001}, None, {}, False),
+    # learning rate 0.01: the trust ratio (about 0.1 for these parameters) makes a step at
+    # 0.001 too small for float32 parameters to resolve to the check's tolerance
+    OptCase("lamb", ("m", "v"), {"learning_rate": 0.01, "epsilon": 0.0}, None, {}, False),
 ]
 
 
-def reference_delta(case: OptCase, p: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Float64 parameter change of the first Keras 3 step from the starting state."""
+def _norm(x: np.ndarray) -> float:
+    """L2 norm of a float32 array accumulated in double, 1M elements at a time."""
+    total = 0.0
+    for i in range(0, x.size, 1 << 20):
+        c = x[i : i + (1 << 20)].astype(np.float64)
+        total += float(np.dot(c, c))
+    return math.sqrt(total)
+
+
+def reference_delta(
+    case: OptCase, p: np.ndarray, g: np.ndarray, trust_ratio: float = 1.0
+) -> np.ndarray:
+    """Float64 parameter change of the first Keras 3 step from the starting state (Lamb:
+    with the trust ratio of the whole array, computed by the caller)."""
     p, g = p.astype(np.float64), g.astype(np.float64)
     kw = case.kwargs
     lr = kw["learning_rate"]
@@ -166,6 +186,10 @@ def reference_delta(case: OptCase, p: np.ndarray, g: np.ndarray) -> np.ndarray:
         u1, u2 = 0.9 * (1 - 0.5 * 0.96), 0.9 * (1 - 0.5 * 0.96**2)
         m_hat = u2 * 0.1 * g / (1 - u1 * u2) + (1 - u1) * g / (1 - u1)
         return -lr * m_hat / (np.sqrt(0.001 * g * g / (1 - 0.999)) + 1e-7)
+    if case.name == "lion":
+        return -lr * np.sign(0.1 * g)  # c = b1 * 0 + (1 - b1) * g
+    if case.name == "lamb":  # m_hat = g, v_hat = g^2: u = g / (|g| + eps)
+        return -lr * trust_ratio * g / (np.abs(g) + kw["epsilon"])
     raise ValueError(case.name)
 
 
@@ -247,11 +271,14 @@ def run_case(case: OptCase, n: int, rng, ops, torch, rounds: int, min_sample_s: 
     p0 = (0.1 * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
     g = rng.standard_normal(n, dtype=np.float32)
     idx = np.unique(np.linspace(0, n - 1, min(n, CHECK_SAMPLE)).astype(np.int64))
-    ref = reference_delta(case, p0[idx], g[idx])
+    trust_ratio = 1.0
+    if case.name == "lamb":  # ||p|| / ||u||, u = sign(g) with epsilon 0 (g is never 0 here)
+        trust_ratio = _norm(p0) / math.sqrt(np.count_nonzero(g))
+    ref = reference_delta(case, p0[idx], g[idx], trust_ratio)
 
     runners = [pynncore_runner(case, p0, g, ops)]
     results = {}
-    if torch is not None:
+    if torch is not None and case.torch_cls is not None:
         runners.append(torch_runner(case, p0, g, torch, fused=False))
         if case.torch_fused:
             runners.append(torch_runner(case, p0, g, torch, fused=True))

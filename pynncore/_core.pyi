@@ -164,6 +164,35 @@ def nadam_update(
     grad_scale: float = 1.0,
     clip_value: float = 0.0,
 ) -> float: ...
+def lion_update(
+    params: npt.NDArray[np.float32],
+    grads: npt.NDArray[np.float32],
+    m: npt.NDArray[np.float32],
+    *,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.99,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None: ...
+def lamb_update(
+    params: npt.NDArray[np.float32],
+    grads: npt.NDArray[np.float32],
+    m: npt.NDArray[np.float32],
+    v: npt.NDArray[np.float32],
+    offsets: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.int64],
+    *,
+    step: int,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> npt.NDArray[np.float64]: ...
 def sum_of_squares(x: npt.NDArray[np.float32]) -> float: ...
 def segment_sum_of_squares(
     x: npt.NDArray[np.float32], offsets: npt.NDArray[np.int64]

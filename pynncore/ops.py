@@ -383,6 +383,8 @@ __all__ += [
     "adam_update",
     "adamax_update",
     "adamw_update",
+    "lamb_update",
+    "lion_update",
     "loss",
     "loss_and_grad",
     "nadam_update",
@@ -849,6 +851,88 @@ def nadam_update(
     return _update(locals(), _core.nadam_update)
 
 
+def lion_update(
+    params: np.ndarray,
+    grads: Any,
+    m: np.ndarray,
+    *,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.99,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None:
+    """One Keras Lion step in place.
+
+    ``c = beta_1 * m + (1 - beta_1) * g; p -= lr * sign(c)`` (``sign(0) = 0``), then
+    ``m = beta_2 * m + (1 - beta_2) * g``. Arrays, gradient transform and errors as in
+    `sgd_update`.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import ops
+        >>> p, m = np.ones(3, np.float32), np.zeros(3, np.float32)
+        >>> ops.lion_update(p, [0.5, -2.0, 0.0], m, learning_rate=0.1)
+        >>> p
+        array([0.9, 1.1, 1. ], dtype=float32)
+    """
+    return _update(locals(), _core.lion_update)
+
+
+def lamb_update(
+    params: np.ndarray,
+    grads: Any,
+    m: np.ndarray,
+    v: np.ndarray,
+    offsets: Any = None,
+    sizes: Any = None,
+    *,
+    step: int,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> np.ndarray:
+    """One Keras Lamb step in place over several variables of one arena; `step` is 1-based.
+
+    Variable ``s`` is ``params.ravel()[offsets[s] : offsets[s] + sizes[s]]`` (increasing,
+    non-overlapping; elements outside every variable are left as they are); both None: the
+    whole array is one variable. Per variable:
+    ``m += (g - m) * (1 - beta_1); v += (g**2 - v) * (1 - beta_2)``;
+    ``u = (m / (1 - beta_1**t)) / (sqrt(v / (1 - beta_2**t)) + epsilon)``;
+    ``r = ||p|| / ||u||`` (1 when either norm is 0); ``p -= lr * r * u``. The norms are
+    summed over fixed blocks in a fixed order, so the result does not depend on the thread
+    count. Arrays, gradient transform and errors as in `sgd_update`.
+
+    Returns:
+        float64 array of the trust ratios ``r``, one per variable.
+    """
+    fn = "lamb_update"
+    if (offsets is None) != (sizes is None):
+        given = "offsets" if sizes is None else "sizes"
+        raise ValueError(f"{fn}: give both offsets and sizes, or neither; got only {given}")
+    if offsets is None:
+        offsets, sizes = [0], [np.size(params)]
+    return _core.lamb_update(
+        params, _as_f32_input(grads, "grads", fn), m, v,
+        _int64_input(offsets, "offsets", fn), _int64_input(sizes, "sizes", fn),
+        step=step, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+        weight_decay=weight_decay, grad_scale=grad_scale, clip_value=clip_value,
+    )
+
+
+def _int64_input(x: Any, name: str, fn: str) -> np.ndarray:
+    """Integer `x` as an aligned int64 C-contiguous array; TypeError naming `name` otherwise."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: {name} must be integers; got dtype {arr.dtype}")
+    return np.require(arr, dtype=np.int64, requirements=["C", "A"])
+
+
 def sum_of_squares(x: Any) -> float:
     """``sum(x**2)`` over all elements, accumulated in double, threaded for large arrays.
 
@@ -877,11 +961,9 @@ def segment_sum_of_squares(x: Any, offsets: Any) -> np.ndarray:
         ValueError: offsets decreasing or outside ``[0, x.size]`` (the message names them).
     """
     fn = "segment_sum_of_squares"
-    off = np.asarray(offsets)
-    if off.dtype.kind not in "iu":
-        raise TypeError(f"{fn}: offsets must be integers; got dtype {off.dtype}")
-    off = np.require(off, dtype=np.int64, requirements=["C", "A"])
-    return _core.segment_sum_of_squares(_as_f32_input(x, "x", fn), off)
+    return _core.segment_sum_of_squares(
+        _as_f32_input(x, "x", fn), _int64_input(offsets, "offsets", fn)
+    )
 
 
 # --- convolutions ------------------------------------------------------------------------------

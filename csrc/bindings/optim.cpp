@@ -124,6 +124,25 @@ constexpr const char* kCommonDoc =
 
 std::string doc(const char* rule) { return std::string(rule) + kCommonDoc; }
 
+// A 1-D int64 C-contiguous aligned array `what` of `fn`, or an error naming it.
+py::array int64_vector(py::handle h, const char* fn, const char* what) {
+  if (!py::isinstance<py::array>(h))
+    throw py::type_error(std::string(fn) + ": " + what +
+                         " must be a numpy.ndarray of dtype int64; got an object of type " +
+                         type_name(h));
+  auto a = py::reinterpret_borrow<py::array>(h);
+  py::dtype dt = a.dtype();
+  if (dt.kind() != 'i' || dt.itemsize() != 8 || dt.byteorder() == '>')
+    throw py::type_error(std::string(fn) + ": " + what + " must have dtype int64; got dtype " +
+                         std::string(py::str(dt)));
+  if (a.ndim() != 1)
+    throw py::value_error(std::string(fn) + ": " + what + " must be 1-D; got shape " +
+                          shape_str(a));
+  if (!(a.flags() & kNpyCContiguous) || !(a.flags() & kNpyAligned))
+    throw py::value_error(std::string(fn) + ": " + what + " must be C-contiguous and aligned");
+  return a;
+}
+
 }  // namespace
 
 void bind_optim(py::module_& m) {
@@ -279,6 +298,66 @@ void bind_optim(py::module_& m) {
           .c_str());
 
   m.def(
+      "lion_update",
+      [](py::handle params, py::handle grads, py::handle m_h, double learning_rate,
+         double beta_1, double beta_2, double weight_decay, double grad_scale,
+         double clip_value) {
+        Update<LionParams> call("lion_update", params, grads, learning_rate, weight_decay,
+                                grad_scale, clip_value);
+        float* m = call.slot(m_h, "m");
+        call.hp.beta_1 = beta_1;
+        call.hp.beta_2 = beta_2;
+        run(call.arrays, [&] { lion_update(call.n(), call.p, call.g, m, call.hp); });
+      },
+      py::arg("params"), py::arg("grads"), py::arg("m"), py::kw_only(),
+      py::arg("learning_rate") = 0.001, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.99,
+      PYN_COMMON_KWARGS,
+      doc("Keras Lion: c = b1 m + (1 - b1) g; p -= lr sign(c); m = b2 m + (1 - b2) g.").c_str());
+
+  m.def(
+      "lamb_update",
+      [](py::handle params, py::handle grads, py::handle m_h, py::handle v_h,
+         py::handle offsets_h, py::handle sizes_h, int64_t step, double learning_rate,
+         double beta_1, double beta_2, double epsilon, double weight_decay, double grad_scale,
+         double clip_value) {
+        const char* fn = "lamb_update";
+        Update<LambParams> call(fn, params, grads, learning_rate, weight_decay, grad_scale,
+                                clip_value);
+        float* m = call.slot(m_h, "m");
+        float* v = call.slot(v_h, "v");
+        call.hp.beta_1 = beta_1;
+        call.hp.beta_2 = beta_2;
+        call.hp.epsilon = epsilon;
+        call.hp.step = step;
+        py::array offsets = int64_vector(offsets_h, fn, "offsets");
+        py::array sizes = int64_vector(sizes_h, fn, "sizes");
+        if (offsets.shape(0) != sizes.shape(0))
+          throw py::value_error(std::string(fn) + ": offsets and sizes must have one entry per "
+                                "variable each; got " + std::to_string(offsets.shape(0)) +
+                                " offsets and " + std::to_string(sizes.shape(0)) + " sizes");
+        const int64_t segments = offsets.shape(0);
+        py::array_t<double> ratios(segments);
+        double* r = ratios.mutable_data();
+        const int64_t* off = static_cast<const int64_t*>(offsets.data());
+        const int64_t* sz = static_cast<const int64_t*>(sizes.data());
+        run(call.arrays, [&] {
+          lamb_update(call.n(), call.p, call.g, m, v, segments, off, sz, call.hp, r);
+        });
+        return ratios;
+      },
+      py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"), py::arg("offsets"),
+      py::arg("sizes"), py::kw_only(), py::arg("step"), py::arg("learning_rate") = 0.001,
+      py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7,
+      PYN_COMMON_KWARGS,
+      doc("Keras Lamb, step t 1-based, per variable s = elements [offsets[s], offsets[s] +\n"
+          "sizes[s]) (int64 arrays; elements outside every variable are left as they are):\n"
+          "m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);\n"
+          "u = (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps);\n"
+          "r = ||p|| / ||u|| over the variable (1 when either norm is 0); p -= lr r u.\n"
+          "Returns the float64 trust ratios r, one per variable.")
+          .c_str());
+
+  m.def(
       "sum_of_squares",
       [](py::handle x) {
         ArraySet s("sum_of_squares");
@@ -294,22 +373,11 @@ void bind_optim(py::module_& m) {
         const char* fn = "segment_sum_of_squares";
         ArraySet s(fn);
         const float* p = s.add(x, "x", false);
-        if (!py::isinstance<py::array>(offsets_h))
-          throw py::type_error(std::string(fn) +
-                               ": offsets must be a numpy.ndarray of dtype int64; got an object "
-                               "of type " +
-                               type_name(offsets_h));
-        auto offsets = py::reinterpret_borrow<py::array>(offsets_h);
-        py::dtype dt = offsets.dtype();
-        if (dt.kind() != 'i' || dt.itemsize() != 8 || dt.byteorder() == '>')
-          throw py::type_error(std::string(fn) + ": offsets must have dtype int64; got dtype " +
-                               std::string(py::str(dt)));
-        if (offsets.ndim() != 1 || offsets.shape(0) < 1)
+        py::array offsets = int64_vector(offsets_h, fn, "offsets");
+        if (offsets.shape(0) < 1)
           throw py::value_error(std::string(fn) +
                                 ": offsets must be 1-D with at least one entry; got shape " +
                                 shape_str(offsets));
-        if (!(offsets.flags() & kNpyCContiguous) || !(offsets.flags() & kNpyAligned))
-          throw py::value_error(std::string(fn) + ": offsets must be C-contiguous and aligned");
         const int64_t segments = offsets.shape(0) - 1;
         py::array_t<double> out(segments);
         double* o = out.mutable_data();

@@ -252,25 +252,39 @@ struct SumBlock {
   int64_t seg, lo, hi;
 };
 
+// Appends the fixed blocks of segment `seg` = [lo, hi).
+void add_blocks(std::vector<SumBlock>* blocks, int64_t seg, int64_t lo, int64_t hi) {
+  for (; lo < hi; lo += kFixedBlock) blocks->push_back({seg, lo, std::min(lo + kFixedBlock, hi)});
+}
+
+// Runs fn(block index) for every block, the blocks split evenly across nt threads.
+template <class Fn>
+void for_blocks(const std::vector<SumBlock>& blocks, int nt, Fn&& fn) {
+  const int64_t nb = static_cast<int64_t>(blocks.size());
+  if (nt <= 1 || nb <= 1) {
+    for (int64_t b = 0; b < nb; ++b) fn(b);
+    return;
+  }
+  parallel(nt, [&](int tid, int nth) {
+    int64_t b0, b1;
+    split_range(nb, 1, nth, tid, &b0, &b1);
+    for (int64_t b = b0; b < b1; ++b) fn(b);
+  });
+}
+
 void fixed_block_sums(const float* x, int64_t num_segments, const int64_t* offsets, double* out,
                       int num_threads) {
   const auto sum_sq = current_kernels().sum_sq;
   std::vector<SumBlock> blocks;
-  for (int64_t s = 0; s < num_segments; ++s)
-    for (int64_t lo = offsets[s]; lo < offsets[s + 1]; lo += kFixedBlock)
-      blocks.push_back({s, lo, std::min(lo + kFixedBlock, offsets[s + 1])});
+  for (int64_t s = 0; s < num_segments; ++s) add_blocks(&blocks, s, offsets[s], offsets[s + 1]);
   std::vector<double> part(blocks.size(), 0.0);
-  const int64_t nb = static_cast<int64_t>(blocks.size());
   const int nt = update_threads(offsets[num_segments] - offsets[0], num_threads);
-  parallel(nt, [&](int tid, int nth) {
-    int64_t b0, b1;
-    split_range(nb, 1, nth, tid, &b0, &b1);
-    for (int64_t b = b0; b < b1; ++b)
-      part[static_cast<size_t>(b)] = sum_sq(x, blocks[static_cast<size_t>(b)].lo,
-                                            blocks[static_cast<size_t>(b)].hi);
+  for_blocks(blocks, nt, [&](int64_t b) {
+    const SumBlock& k = blocks[static_cast<size_t>(b)];
+    part[static_cast<size_t>(b)] = sum_sq(x, k.lo, k.hi);
   });
   for (int64_t s = 0; s < num_segments; ++s) out[s] = 0.0;
-  for (int64_t b = 0; b < nb; ++b) out[blocks[static_cast<size_t>(b)].seg] += part[static_cast<size_t>(b)];
+  for (size_t b = 0; b < blocks.size(); ++b) out[blocks[b].seg] += part[b];
 }
 
 }  // namespace
@@ -342,6 +356,89 @@ void segment_sum_of_squares(int64_t n, const float* x, int64_t num_segments,
     for (int t = 0; t < nt; ++t) v += partial[static_cast<size_t>(t * num_segments + s)];
     out[s] = v;
   }
+}
+
+void lion_update(int64_t n, float* p, const float* g, float* m, const LionParams& hp,
+                 int num_threads) {
+  const char* fn = "lion_update";
+  auto a = start_args<LionArgs>(fn, n, p, g, hp);
+  check_slot(fn, n, m, "m");
+  check_unit(fn, "beta_1", hp.beta_1);
+  check_unit(fn, "beta_2", hp.beta_2);
+  a.m = m;
+  a.lr = static_cast<float>(hp.lr);
+  a.b1 = static_cast<float>(hp.beta_1);
+  a.one_minus_b1 = static_cast<float>(1.0 - hp.beta_1);
+  a.b2 = static_cast<float>(hp.beta_2);
+  a.one_minus_b2 = static_cast<float>(1.0 - hp.beta_2);
+  run_update(current_kernels().lion, a, n, num_threads);
+}
+
+void lamb_update(int64_t n, float* p, const float* g, float* m, float* v, int64_t num_segments,
+                 const int64_t* offsets, const int64_t* sizes, const LambParams& hp,
+                 double* trust_ratio, int num_threads) {
+  const char* fn = "lamb_update";
+  auto a = start_args<LambArgs>(fn, n, p, g, hp);
+  check_slot(fn, n, m, "m");
+  check_slot(fn, n, v, "v");
+  check_adam_family(fn, hp.beta_1, hp.beta_2, hp.epsilon, hp.step);
+  PYN_CHECK(hp.beta_1 < 1.0, fn, ": beta_1 must be in [0, 1); got ", hp.beta_1);
+  PYN_CHECK(hp.beta_2 < 1.0, fn, ": beta_2 must be in [0, 1); got ", hp.beta_2);
+  PYN_CHECK(num_segments >= 0, fn, ": expected a number of segments >= 0; got ", num_segments);
+  if (num_segments == 0) return;
+  PYN_CHECK(offsets != nullptr && sizes != nullptr, fn, ": offsets and sizes must not be null");
+  for (int64_t s = 0; s < num_segments; ++s) {
+    PYN_CHECK(sizes[s] >= 0, fn, ": sizes[", s, "] must be >= 0; got ", sizes[s]);
+    PYN_CHECK(offsets[s] >= 0 && offsets[s] <= n - sizes[s], fn, ": segment ", s, " [",
+              offsets[s], ", ", offsets[s] + sizes[s], ") is outside [0, ", n, ")");
+    PYN_CHECK(s == 0 || offsets[s] >= offsets[s - 1] + sizes[s - 1], fn,
+              ": segments must be in increasing order and must not overlap; segment ", s - 1,
+              " ends at ", offsets[s - 1] + sizes[s - 1], ", segment ", s, " starts at ",
+              offsets[s]);
+  }
+  const double t = static_cast<double>(hp.step);
+  a.m = m;
+  a.v = v;
+  a.one_minus_b1 = static_cast<float>(1.0 - hp.beta_1);
+  a.one_minus_b2 = static_cast<float>(1.0 - hp.beta_2);
+  a.inv_bc1 = static_cast<float>(1.0 / (1.0 - std::pow(hp.beta_1, t)));
+  a.inv_bc2 = static_cast<float>(1.0 / (1.0 - std::pow(hp.beta_2, t)));
+  a.eps = static_cast<float>(hp.epsilon);
+
+  std::vector<SumBlock> blocks;
+  int64_t total = 0;
+  for (int64_t s = 0; s < num_segments; ++s) {
+    add_blocks(&blocks, s, offsets[s], offsets[s] + sizes[s]);
+    total += sizes[s];
+  }
+  const OptimKernels& k = current_kernels();
+  const int nt = update_threads(total, num_threads);
+
+  // Pass 1: moments, and per block the sums of (p * decay)^2 and u^2.
+  std::vector<double> part(2 * blocks.size(), 0.0);
+  for_blocks(blocks, nt, [&](int64_t b) {
+    const SumBlock& blk = blocks[static_cast<size_t>(b)];
+    k.lamb_moments(a, blk.lo, blk.hi, part.data() + 2 * b);
+  });
+  std::vector<double> sums(static_cast<size_t>(2 * num_segments), 0.0);
+  for (size_t b = 0; b < blocks.size(); ++b) {  // block order: independent of the threads
+    sums[static_cast<size_t>(2 * blocks[b].seg)] += part[2 * b];
+    sums[static_cast<size_t>(2 * blocks[b].seg + 1)] += part[2 * b + 1];
+  }
+  std::vector<float> steps(static_cast<size_t>(num_segments));
+  for (int64_t s = 0; s < num_segments; ++s) {
+    const double w = std::sqrt(sums[static_cast<size_t>(2 * s)]);
+    const double u = std::sqrt(sums[static_cast<size_t>(2 * s + 1)]);
+    const double r = (w > 0.0 && u > 0.0) ? w / u : 1.0;  // NaN norms give 1, as in Keras
+    if (trust_ratio != nullptr) trust_ratio[s] = r;
+    steps[static_cast<size_t>(s)] = static_cast<float>(hp.lr * r);
+  }
+
+  // Pass 2: p = p * decay - lr r u.
+  for_blocks(blocks, nt, [&](int64_t b) {
+    const SumBlock& blk = blocks[static_cast<size_t>(b)];
+    k.lamb_apply(a, blk.lo, blk.hi, steps[static_cast<size_t>(blk.seg)]);
+  });
 }
 
 const char* optim_kernel_name() { return current_kernels().name; }

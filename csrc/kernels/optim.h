@@ -32,6 +32,15 @@
 //             m^ = u_t1 m / (1 - P_t1) + (1 - u_t) g / (1 - P_t);  v^ = v / (1 - b2^t)
 //             p -= lr m^ / (sqrt(v^) + eps)
 //             (Keras 3's schedule: the exponent is the step itself; Keras 2 used 0.004 * t)
+//   lion      c = b1 m + (1 - b1) g;  p -= lr sign(c);  m = b2 m + (1 - b2) g   (sign(0) = 0)
+//   lamb      per variable (a segment of the arena), after the decay:
+//             m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2)
+//             u = (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+//             r = ||p|| / ||u|| when both norms are > 0, else 1;  p -= lr r u
+//             Two passes over each segment: the first updates m, v and sums p^2 and u^2, the
+//             second moves p. The sums are taken over fixed blocks of each segment added in
+//             block order, so the result does not depend on the thread count (the
+//             deterministic mode holds whatever its setting).
 //
 // Step-dependent factors are computed once per call in double. The arrays must not overlap
 // (the kernels are compiled with restrict pointers). Work below kOptimParallelElements runs
@@ -94,6 +103,18 @@ struct NadamParams : OptimCommon {
   double u_product = 1.0;  // P_{t-1}: product of u_1 .. u_{t-1} (1 before the first step)
 };
 
+struct LionParams : OptimCommon {
+  double beta_1 = 0.9;   // in [0, 1]
+  double beta_2 = 0.99;  // in [0, 1]
+};
+
+struct LambParams : OptimCommon {
+  double beta_1 = 0.9;  // in [0, 1)
+  double beta_2 = 0.999;
+  double epsilon = 1e-7;
+  int64_t step = 1;
+};
+
 // momentum_buf may be null when momentum == 0 (plain SGD); with a buffer the momentum rule
 // runs whatever the momentum (momentum 0 then writes m = -lr * g).
 void sgd_update(int64_t n, float* p, const float* g, float* momentum_buf, const SgdParams& hp,
@@ -114,6 +135,14 @@ void adamax_update(int64_t n, float* p, const float* g, float* m, float* u,
 // Returns P_t = hp.u_product * u_t, the value to pass as u_product at step t + 1.
 double nadam_update(int64_t n, float* p, const float* g, float* m, float* v,
                     const NadamParams& hp, int num_threads = 0);
+void lion_update(int64_t n, float* p, const float* g, float* m, const LionParams& hp,
+                 int num_threads = 0);
+// Segment s (one variable) is [offsets[s], offsets[s] + sizes[s]); segments are in increasing
+// order, do not overlap and lie in [0, n); elements outside every segment are left as they
+// are. trust_ratio, when non-null, receives the num_segments ratios r used.
+void lamb_update(int64_t n, float* p, const float* g, float* m, float* v, int64_t num_segments,
+                 const int64_t* offsets, const int64_t* sizes, const LambParams& hp,
+                 double* trust_ratio = nullptr, int num_threads = 0);
 // u_t of the Nadam momentum schedule for step t (1-based).
 double nadam_momentum_cache(double beta_1, int64_t t);
 

@@ -25,6 +25,8 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Lamb",
+    "Lion",
     "Nadam",
     "Optimizer",
     "RMSprop",
@@ -413,6 +415,87 @@ class Nadam(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
+def _check_beta(owner: str, arg: str, value: Any, *, low_open: bool = False, high_open: bool = True) -> float:
+    """`value` as a float in [0, 1) (or the interval the flags select); ValueError naming `arg`."""
+    try:
+        beta = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: {arg} must be a float. Received: {arg}={value!r}") from None
+    above_low = beta > 0.0 if low_open else beta >= 0.0
+    below_high = beta < 1.0 if high_open else beta <= 1.0
+    if not (above_low and below_high):
+        interval = ("(" if low_open else "[") + "0, 1" + (")" if high_open else "]")
+        raise ValueError(f"{owner}: {arg} must be in {interval}. Received: {arg}={value!r}")
+    return beta
+
+
+class Lion(Optimizer):
+    """Lion, sign of an interpolated momentum (Keras 3: beta_1=0.9, beta_2=0.99).
+
+    ``c = beta_1 * m + (1 - beta_1) * g; p -= lr * sign(c); m = beta_2 * m + (1 - beta_2) * g``,
+    one fused native pass over every weight per step. As in Keras, ``beta_1`` must be in
+    ``(0, 1]`` (0 would make it SignSGD); ``beta_2`` in ``[0, 1]``.
+    """
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.99, name: str = "lion", **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = _check_beta("Lion", "beta_1", beta_1, low_open=True, high_open=False)
+        self.beta_2 = _check_beta("Lion", "beta_2", beta_2, high_open=False)
+
+    def _active_slots(self) -> tuple:
+        return ("momentum",)
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        _core.lion_update(
+            self._params, self._grads, self._state["momentum"], beta_1=self.beta_1,
+            beta_2=self.beta_2, **self._common(lr, grad_scale, clip_value),
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Lamb(Optimizer):
+    """Lamb, Adam moments scaled per weight by a trust ratio (Keras 3: beta_1=0.9,
+    beta_2=0.999, epsilon=1e-7).
+
+    Per weight: ``u = m_hat / (sqrt(v_hat) + epsilon)`` with Adam's bias-corrected moments,
+    ``r = ||w|| / ||u||`` (1 when either norm is 0), ``w -= lr * r * u``. One fused native
+    call per step covers every weight (the norms of each weight's slice are summed inside
+    it, independently of the thread count). ``beta_1`` and ``beta_2`` must be in ``[0, 1)``.
+    """
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, name: str = "lamb", **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = _check_beta("Lamb", "beta_1", beta_1)
+        self.beta_2 = _check_beta("Lamb", "beta_2", beta_2)
+        self.epsilon = float(epsilon)
+        if not self.epsilon >= 0 or math.isinf(self.epsilon):
+            raise ValueError(f"Lamb: epsilon must be a finite number >= 0. Received: epsilon={epsilon!r}")
+        self._segments: tuple = ()
+
+    def _active_slots(self) -> tuple:
+        return ("momentum", "velocity")
+
+    def build(self, variables: Sequence[Any]) -> None:
+        super().build(variables)
+        self._segments = (
+            np.asarray(self._offsets, dtype=np.int64),
+            np.asarray([v.value.size for v in self.variables], dtype=np.int64),
+        )
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        s = self._state
+        _core.lamb_update(
+            self._params, self._grads, s["momentum"], s["velocity"], *self._segments,
+            step=self.iterations, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+            **self._common(lr, grad_scale, clip_value),
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
 _ALIASES = {
     "sgd": SGD,
     "rmsprop": RMSprop,
@@ -422,6 +505,8 @@ _ALIASES = {
     "adamw": AdamW,
     "adamax": Adamax,
     "nadam": Nadam,
+    "lion": Lion,
+    "lamb": Lamb,
 }
 _CLASSES = {c.__name__: c for c in _ALIASES.values()}
 

@@ -94,6 +94,27 @@ struct NadamArgs {
   float inv_bc2;  // 1 / (1 - b2^t)
 };
 
+struct LionArgs {
+  float* p;
+  const float* g;
+  float* m;
+  GradParams gp;
+  float lr, b1, one_minus_b1, b2, one_minus_b2;
+};
+
+// Lamb runs in two passes over each variable's slice: lamb_moments updates m and v and sums
+// (p * decay)^2 and u^2, u = (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps); lamb_apply then
+// recomputes u from the stored m and v (the same float operations, so the same u) and sets
+// p = p * decay - step * u with step = lr * trust_ratio of that variable.
+struct LambArgs {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  GradParams gp;
+  float one_minus_b1, one_minus_b2, inv_bc1, inv_bc2, eps;
+};
+
 // One instruction set's loops. Each processes elements [lo, hi).
 struct OptimKernels {
   const char* name;
@@ -104,6 +125,10 @@ struct OptimKernels {
   void (*adam)(const AdamArgs& a, int64_t lo, int64_t hi);
   void (*adamax)(const AdamaxArgs& a, int64_t lo, int64_t hi);
   void (*nadam)(const NadamArgs& a, int64_t lo, int64_t hi);
+  void (*lion)(const LionArgs& a, int64_t lo, int64_t hi);
+  // sums[0] += sum (p * decay)^2, sums[1] += sum u^2 over [lo, hi)
+  void (*lamb_moments)(const LambArgs& a, int64_t lo, int64_t hi, double* sums);
+  void (*lamb_apply)(const LambArgs& a, int64_t lo, int64_t hi, float step);
   double (*sum_sq)(const float* x, int64_t lo, int64_t hi);
 };
 
@@ -288,6 +313,82 @@ inline void nadam(const NadamArgs& a, int64_t lo, int64_t hi) {
   }
 }
 
+// Keras's Lion: c = b1 m + (1 - b1) g; p -= lr sign(c); m = b2 m + (1 - b2) g. sign(0) = 0
+// and NaN stays NaN (c * 0), as ops.sign does.
+inline float sign_of(float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x * 0.0f); }
+
+inline void lion(const LionArgs& a, int64_t lo, int64_t hi) {
+  float* __restrict p = a.p;
+  const float* __restrict g = a.g;
+  float* __restrict m = a.m;
+  const GradParams gp = a.gp;
+  const float lr = a.lr, b1 = a.b1, omb1 = a.one_minus_b1, b2 = a.b2, omb2 = a.one_minus_b2;
+  for (int64_t i = lo; i < hi; ++i) {
+    const float gi = grad_of(g[i], gp);
+    const float mi = m[i];
+    const float c = mi * b1 + gi * omb1;
+    p[i] = p[i] * gp.decay - lr * sign_of(c);
+    m[i] = mi * b2 + gi * omb2;
+  }
+}
+
+// The Lamb update direction of one element from its (already updated) moments.
+inline float lamb_direction(float mi, float vi, const LambArgs& a) {
+  return (mi * a.inv_bc1) / (std::sqrt(vi * a.inv_bc2) + a.eps);
+}
+
+inline void lamb_moments(const LambArgs& a, int64_t lo, int64_t hi, double* sums) {
+  float* __restrict p = a.p;
+  const float* __restrict g = a.g;
+  float* __restrict m = a.m;
+  float* __restrict v = a.v;
+  const GradParams gp = a.gp;
+  const float omb1 = a.one_minus_b1, omb2 = a.one_minus_b2;
+  constexpr int kLanes = 16;  // independent double accumulators, as in sum_sq
+  double acc_w[kLanes] = {}, acc_u[kLanes] = {};
+  int64_t i = lo;
+  for (; i + kLanes <= hi; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      const int64_t k = i + l;
+      const float gi = grad_of(g[k], gp);
+      const float mi = m[k] + (gi - m[k]) * omb1;
+      const float vi = v[k] + (gi * gi - v[k]) * omb2;
+      m[k] = mi;
+      v[k] = vi;
+      const double w = static_cast<double>(p[k] * gp.decay);
+      const double u = static_cast<double>(lamb_direction(mi, vi, a));
+      acc_w[l] += w * w;
+      acc_u[l] += u * u;
+    }
+  }
+  double sw = 0.0, su = 0.0;
+  for (; i < hi; ++i) {
+    const float gi = grad_of(g[i], gp);
+    const float mi = m[i] + (gi - m[i]) * omb1;
+    const float vi = v[i] + (gi * gi - v[i]) * omb2;
+    m[i] = mi;
+    v[i] = vi;
+    const double w = static_cast<double>(p[i] * gp.decay);
+    const double u = static_cast<double>(lamb_direction(mi, vi, a));
+    sw += w * w;
+    su += u * u;
+  }
+  for (int l = 0; l < kLanes; ++l) {
+    sw += acc_w[l];
+    su += acc_u[l];
+  }
+  sums[0] += sw;
+  sums[1] += su;
+}
+
+inline void lamb_apply(const LambArgs& a, int64_t lo, int64_t hi, float step) {
+  float* __restrict p = a.p;
+  const float* __restrict m = a.m;
+  const float* __restrict v = a.v;
+  const float decay = a.gp.decay;
+  for (int64_t i = lo; i < hi; ++i) p[i] = p[i] * decay - step * lamb_direction(m[i], v[i], a);
+}
+
 // sum x_i^2 over [lo, hi) in double: 32 independent accumulators (vectorised without
 // reassociation, and enough independent chains to hide the add latency), then the tail and
 // the lanes.
@@ -308,7 +409,8 @@ inline double sum_sq(const float* __restrict x, int64_t lo, int64_t hi) {
 }
 
 inline OptimKernels make_kernels(const char* name) {
-  return OptimKernels{name, &sgd, &rmsprop, &adagrad, &adadelta, &adam, &adamax, &nadam, &sum_sq};
+  return OptimKernels{name,  &sgd,  &rmsprop,      &adagrad,    &adadelta, &adam,
+                      &adamax, &nadam, &lion, &lamb_moments, &lamb_apply, &sum_sq};
 }
 
 }  // namespace optim_loops
