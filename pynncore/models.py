@@ -18,7 +18,7 @@ from pynncore import _inference
 from pynncore._threading import ModelLock
 from pynncore.layers.base import InputLayer, KerasTensor, Layer, Node, _tensor_list, shape_str
 
-__all__ = ["Model", "Sequential"]
+__all__ = ["Model", "Sequential", "clone_model", "model_from_json"]
 
 _F32 = np.dtype(np.float32)
 
@@ -675,6 +675,13 @@ class Model(Layer):
 
         return functional_config(self)
 
+    def to_json(self, **kwargs: Any) -> str:
+        """The architecture as a JSON string (the description ``save`` stores, without weights);
+        ``kwargs`` go to ``json.dumps``. ``pynncore.models.model_from_json`` rebuilds it."""
+        from pynncore.saving import model_to_json
+
+        return model_to_json(self, **kwargs)
+
     @classmethod
     def from_config(cls, config: dict) -> "Model":
         from pynncore.saving import functional_from_config
@@ -824,3 +831,199 @@ class Sequential(Model):
         from pynncore.saving import _sequential_from_config
 
         return _sequential_from_config(cls, config)
+
+
+def model_from_json(json_string: Any, custom_objects: Optional[dict] = None) -> Model:
+    """A new model (freshly initialised weights) from the JSON of ``model.to_json()``.
+
+    Only pynncore's classes, registered classes and ``custom_objects`` are used; nothing named
+    in the JSON is imported (see ``pynncore.saving.model_from_json``).
+
+    Example:
+        >>> from pynncore.layers import Dense
+        >>> model = Sequential([Dense(2, input_shape=(3,))])
+        >>> model_from_json(model.to_json()).output_shape
+        (None, 2)
+    """
+    from pynncore.saving import model_from_json as _from_json
+
+    return _from_json(json_string, custom_objects=custom_objects)
+
+
+def _default_clone(layer: Layer) -> Layer:
+    return type(layer).from_config(layer.get_config())
+
+
+def _unregistered_classes(model: Model) -> dict:
+    """The model's layer classes that the description format names by their plain class name
+    but that are neither pynncore's nor registered, so that cloning can read them back."""
+    from pynncore import saving
+
+    builtins = saving._builtin_classes()
+    out = {}
+    for layer in model._leaf_layers():
+        cls = type(layer)
+        if saving._NAMES.get(cls) is None and builtins.get(cls.__name__) is not cls:
+            out.setdefault(cls.__name__, cls)
+    return out
+
+
+def _cloner(clone_function: Any) -> Any:
+    """``clone_function`` made to return one clone per original layer (shared layers stay
+    shared) and checked to return a Layer."""
+    if clone_function is None:
+        clone_function = _default_clone
+    elif not callable(clone_function):
+        raise TypeError(f"clone_model: clone_function must be callable. Received: {clone_function!r}")
+    cache: dict = {}
+
+    def clone(layer: Layer) -> Layer:
+        if id(layer) not in cache:
+            new = clone_function(layer)
+            if not isinstance(new, Layer):
+                raise TypeError(
+                    f"clone_model: clone_function must return a Layer. Received {type(new).__name__} "
+                    f"for layer '{layer.name}'"
+                )
+            cache[id(layer)] = new
+        return cache[id(layer)]
+
+    return clone
+
+
+def _new_input(t: KerasTensor) -> KerasTensor:
+    layer = t._history[0]
+    return InputLayer(shape=layer.shape, batch_size=layer.batch_size, name=layer.name).output
+
+
+def _input_tensor_list(model: Model, input_tensors: Any) -> list:
+    n = len(model._inputs)
+    if isinstance(input_tensors, dict):
+        if not isinstance(model._input_struct, list) or sorted(input_tensors) != sorted(model._input_struct):
+            raise ValueError(
+                f"clone_model: input_tensors must have the structure of the inputs of model "
+                f"'{model.name}' ({model.input_names}). Received a dict with keys {sorted(input_tensors)}"
+            )
+        tensors = [input_tensors[k] for k in model._input_struct]
+    elif isinstance(input_tensors, (list, tuple)):
+        tensors = list(input_tensors)
+    else:
+        tensors = [input_tensors]
+    if len(tensors) != n:
+        raise ValueError(f"clone_model: model '{model.name}' has {n} input(s). Received: {len(tensors)} input_tensors")
+    for t in tensors:
+        if not isinstance(t, KerasTensor):
+            raise TypeError(
+                f"clone_model: input_tensors must be symbolic tensors (pynncore.Input). Received: {type(t).__name__}"
+            )
+    for old, new in zip(model._inputs, tensors):
+        if len(old.shape) != len(new.shape) or any(
+            a is not None and b is not None and a != b for a, b in zip(old.shape[1:], new.shape[1:])
+        ):
+            raise ValueError(
+                f"clone_model: input '{old.name}' of model '{model.name}' has shape {shape_str(old.shape)}. "
+                f"Received an input tensor of shape {shape_str(new.shape)}"
+            )
+    return tensors
+
+
+def _clone_sequential(model: "Sequential", clone: Any, input_tensors: Any) -> "Sequential":
+    new = Sequential(name=model.name, trainable=model.trainable)
+    if input_tensors is not None:
+        if isinstance(input_tensors, (list, tuple)):
+            if len(input_tensors) != 1:
+                raise ValueError(
+                    f"clone_model: a Sequential model takes a single input tensor. Received: {len(input_tensors)}"
+                )
+            input_tensors = input_tensors[0]
+        t = input_tensors
+        if not isinstance(t, KerasTensor) or t._history is None or not isinstance(t._history[0], InputLayer):
+            raise TypeError(
+                f"clone_model: the input tensor of a Sequential model must come from pynncore.Input. Received: {t!r}"
+            )
+        if model._inputs:
+            _input_tensor_list(model, [t])
+        new.add(t)
+    elif model._input_layer is not None:
+        new.add(_new_input(model._input_layer.output))
+    for layer in model.layers:
+        new.add(clone(layer))
+    return new
+
+
+def _clone_functional(model: Model, clone: Any, input_tensors: Any) -> Model:
+    if input_tensors is None:
+        ins = [_new_input(t) for t in model._inputs]
+    else:
+        ins = _input_tensor_list(model, input_tensors)
+    made = {id(old): new for old, new in zip(model._inputs, ins)}
+    for node in model._nodes:
+        if isinstance(node.layer, InputLayer):
+            continue
+        layer = clone(node.layer)
+        x, kwargs = node.call_arguments([made[id(t)] for t in node.inputs])
+        out = layer(x, **kwargs)
+        outs = out if isinstance(out, list) else [out]
+        if len(outs) != len(node.outputs):
+            raise ValueError(
+                f"clone_model: the clone of layer '{node.layer.name}' gives {len(outs)} output(s) "
+                f"where the original gives {len(node.outputs)}"
+            )
+        for old, new in zip(node.outputs, outs):
+            made[id(old)] = new
+    outs = [made[id(t)] for t in model._outputs]
+
+    def pack(ts: list, struct: Any) -> Any:
+        if isinstance(struct, list):
+            return dict(zip(struct, ts))
+        return list(ts) if struct == "list" else ts[0]
+
+    return Model(inputs=pack(ins, model._input_struct), outputs=pack(outs, model._output_struct), name=model.name)
+
+
+def clone_model(model: Model, input_tensors: Any = None, clone_function: Any = None) -> Model:
+    """A new model with the architecture of ``model`` and freshly initialised weights.
+
+    Each layer is replaced by ``clone_function(layer)``, by default a new layer of the same
+    class and config (weights are not copied, as in Keras); a layer shared between calls is
+    cloned once and stays shared. A compiled model's clone is compiled with the same settings
+    (a fresh optimizer).
+
+    Args:
+        model: a ``Sequential`` or functional ``Model``.
+        input_tensors: optional ``pynncore.Input`` tensors (a tensor, a list, or a dict for
+            dict inputs) to build the clone on; by default new inputs of the same shapes.
+        clone_function: optional ``fn(layer) -> layer`` applied to every layer except inputs.
+
+    Returns:
+        The new model.
+
+    Raises:
+        TypeError: ``model`` is not a model, ``clone_function`` is not callable or returns
+            something that is not a layer, or an input tensor is not symbolic.
+        ValueError: ``input_tensors`` of the wrong number, structure or shape.
+
+    Example:
+        >>> from pynncore.layers import Dense
+        >>> model = Sequential([Dense(2, input_shape=(3,))])
+        >>> twin = clone_model(model)
+        >>> twin.output_shape, twin.layers[0] is model.layers[0]
+        ((None, 2), False)
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model: expected a Sequential or functional Model. Received: {type(model).__name__}")
+    from pynncore import saving
+
+    clone = _cloner(clone_function)
+    with saving.custom_object_scope(_unregistered_classes(model)):
+        if isinstance(model, Sequential):
+            new = _clone_sequential(model, clone, input_tensors)
+        else:
+            if not model._inputs:
+                raise ValueError(f"clone_model: model '{model.name}' has no inputs (it is not a functional model)")
+            new = _clone_functional(model, clone, input_tensors)
+
+    cc = saving._compile_config(model)
+    if cc is not None:
+        new.compile(**saving._compile_args(cc, f"clone_model: model '{model.name}'"))
+    return new

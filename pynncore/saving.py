@@ -2,15 +2,18 @@
 
 A model file is a safetensors file: the weights (and the optimizer state) as tensors, and in its
 metadata the architecture and compile settings as JSON. Classes are looked up by name in a
-registry of pynncore's layers plus those registered with ``register_serializable``; a name that
-is not registered is an error naming it. Nothing named in a file is imported or executed.
+registry of pynncore's layers plus those registered with ``register_keras_serializable`` (or
+given as ``custom_objects``); a name that is not registered is an error naming it. Nothing
+named in a file is imported or executed.
 Writes go to a temporary file that is fsync'ed and renamed, so a failed save never leaves a
 half-written file.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import threading
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -18,10 +21,18 @@ import numpy as np
 from pynncore import _safetensors
 
 __all__ = [
+    "CustomObjectScope",
+    "custom_object_scope",
     "deserialize_layer",
     "functional_config",
     "functional_from_config",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
     "load_model",
+    "model_from_json",
+    "model_to_json",
+    "register_keras_serializable",
     "register_serializable",
     "serialize_layer",
 ]
@@ -29,18 +40,145 @@ __all__ = [
 FORMAT = "pynncore.model"
 FORMAT_VERSION = "1"
 
+# ``"package>name"`` -> object, as Keras's global custom objects (``get_custom_objects``).
 _REGISTRY: dict = {}
+# object -> its ``"package>name"`` (``get_registered_name``).
+_NAMES: dict = {}
+# plain class name -> class, so that a description naming a registered class without its
+# package still loads.
+_ALIASES: dict = {}
+# the dictionaries of the active ``custom_object_scope`` blocks (per thread).
+_SCOPE = threading.local()
 
 
-def register_serializable(package: str = "Custom", name: Optional[str] = None) -> Callable:
-    """Class decorator: makes a custom layer loadable by name (``package>name``)."""
+def register_keras_serializable(package: str = "Custom", name: Optional[str] = None) -> Callable:
+    """Class decorator: registers a custom class for saving and loading as ``"package>name"``.
 
-    def wrap(cls: type) -> type:
-        _REGISTRY[f"{package}>{name or cls.__name__}"] = cls
-        _REGISTRY.setdefault(name or cls.__name__, cls)
-        return cls
+    A model holding an instance of a registered layer class can be written with ``model.save``
+    / ``model.to_json`` and read back with ``load_model`` / ``model_from_json``. Loading only
+    ever uses classes registered this way (or given in ``custom_objects``); nothing named in a
+    file is imported.
 
-    return wrap
+    Args:
+        package: the package part of the registered name.
+        name: the name inside the package; defaults to the class's ``__name__``.
+
+    Returns:
+        The decorator, which returns the class unchanged.
+
+    Raises:
+        TypeError: ``package`` or ``name`` is not a string.
+        ValueError: the decorated class has no ``get_config`` method.
+
+    Example:
+        >>> from pynncore import layers
+        >>> @register_keras_serializable("my_package")
+        ... class Double(layers.Layer):
+        ...     def forward(self, x, training=False):
+        ...         return 2 * x, None
+        >>> get_registered_name(Double)
+        'my_package>Double'
+    """
+    if not isinstance(package, str) or not package:
+        raise TypeError(f"register_keras_serializable: package must be a non-empty string. Received: package={package!r}")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"register_keras_serializable: name must be a non-empty string or None. Received: name={name!r}")
+
+    def decorator(obj: Any) -> Any:
+        class_name = name if name is not None else getattr(obj, "__name__", None)
+        if not isinstance(class_name, str):
+            raise TypeError(f"register_keras_serializable: expected a class or a function. Received: {obj!r}")
+        if inspect.isclass(obj) and not hasattr(obj, "get_config"):
+            raise ValueError(
+                f"register_keras_serializable: cannot register class {obj.__name__}, which has no get_config() method"
+            )
+        registered = f"{package}>{class_name}"
+        _REGISTRY[registered] = obj
+        _NAMES[obj] = registered
+        _ALIASES.setdefault(class_name, obj)
+        return obj
+
+    return decorator
+
+
+register_serializable = register_keras_serializable
+
+
+def get_registered_name(obj: Any) -> str:
+    """The name ``obj`` is registered under (``"package>name"``), else its ``__name__``."""
+    try:
+        registered = _NAMES.get(obj)
+    except TypeError:  # unhashable
+        registered = None
+    return registered if registered is not None else obj.__name__
+
+
+def _scope_objects() -> dict:
+    stack = getattr(_SCOPE, "stack", None)
+    return stack[-1] if stack else {}
+
+
+def get_registered_object(name: str, custom_objects: Optional[dict] = None, module_objects: Optional[dict] = None) -> Any:
+    """The object registered under ``name``, or None.
+
+    Looked up, in this order, in the active ``custom_object_scope``, the registered objects
+    (``get_custom_objects()``), ``custom_objects`` and ``module_objects``.
+    """
+    for table in (_scope_objects(), _REGISTRY, custom_objects, module_objects):
+        if table and name in table:
+            return table[name]
+    return None
+
+
+def get_custom_objects() -> dict:
+    """The live dictionary of registered objects (``"package>name"`` -> object).
+
+    Entries added to it are loadable by their key. Objects of a ``custom_object_scope`` are not
+    in it.
+    """
+    return _REGISTRY
+
+
+def _check_custom_objects(custom_objects: Any, what: str) -> dict:
+    if custom_objects is None:
+        return {}
+    if not isinstance(custom_objects, dict):
+        raise TypeError(f"{what}: custom_objects must be a dict of name -> class. Received: {type(custom_objects).__name__}")
+    for key in custom_objects:
+        if not isinstance(key, str):
+            raise TypeError(f"{what}: custom_objects keys must be strings. Received: {key!r}")
+    return dict(custom_objects)
+
+
+class CustomObjectScope:
+    """Context manager: the given ``{name: class}`` objects are loadable inside the block.
+
+    Inside ``with custom_object_scope({"MyLayer": MyLayer}):`` the functions that read a model
+    description (``load_model``, ``model_from_json``, ``Model.from_config``) resolve the name
+    ``MyLayer`` to the class. Scopes nest; the inner one sees the outer ones' objects too.
+
+    Args:
+        custom_objects: dict of ``{name: class}`` (or None).
+
+    Raises:
+        TypeError: ``custom_objects`` is not a dict with string keys.
+    """
+
+    def __init__(self, custom_objects: Optional[dict] = None):
+        self.custom_objects = _check_custom_objects(custom_objects, "custom_object_scope")
+
+    def __enter__(self) -> "CustomObjectScope":
+        stack = getattr(_SCOPE, "stack", None)
+        if stack is None:
+            stack = _SCOPE.stack = []
+        stack.append({**(stack[-1] if stack else {}), **self.custom_objects})
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _SCOPE.stack.pop()
+
+
+custom_object_scope = CustomObjectScope
 
 
 def _builtin_classes() -> dict:
@@ -56,21 +194,34 @@ def _builtin_classes() -> dict:
 
 
 def _lookup(class_name: Any) -> type:
+    from pynncore.layers.base import Layer
+
     if class_name == "Functional":
         class_name = "Model"
     if not isinstance(class_name, str):
         raise ValueError(f"model file: class names must be strings. Received: {class_name!r}")
-    cls = _builtin_classes().get(class_name) or _REGISTRY.get(class_name)
+    scope = _scope_objects()
+    short = class_name.rsplit(">", 1)[-1]
+    cls = (
+        scope.get(class_name)
+        or (scope.get(short) if short != class_name else None)
+        or _builtin_classes().get(class_name)
+        or _REGISTRY.get(class_name)
+        or _ALIASES.get(class_name)
+    )
     if cls is None:
         raise ValueError(
-            f"model file: unknown layer class '{class_name}'. Register custom classes with "
-            "pynncore.saving.register_serializable() before loading"
+            f"model file: unknown layer class '{class_name}': it is not a pynncore layer or model "
+            "and not a registered class. Register custom classes with "
+            "pynncore.saving.register_keras_serializable() or pass them in custom_objects"
         )
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise ValueError(f"model file: '{class_name}' names {cls!r}, which is not a Layer class")
     return cls
 
 
 def serialize_layer(layer: Any) -> dict:
-    registered = next((k for k, v in _REGISTRY.items() if v is type(layer) and ">" in k), None)
+    registered = _NAMES.get(type(layer))
     return {"class_name": registered or type(layer).__name__, "config": layer.get_config()}
 
 
@@ -442,21 +593,69 @@ def _reject_json_constant(name: str) -> Any:
     raise ValueError(f"model file: the description holds {name}, which is not valid JSON")
 
 
-def load_model(path: str, compile: bool = True) -> Any:
+def _describing(fn: Callable[[], Any], where: str) -> Any:
+    """Runs ``fn`` (which builds a model from a description), turning the errors a damaged or
+    hostile description can cause into ``ValueError`` naming ``where``."""
+    try:
+        return fn()
+    except RecursionError:
+        raise ValueError(f"{where}: the model description is nested too deeply") from None
+    except (TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        raise ValueError(f"{where}: invalid model description ({type(exc).__name__}: {exc})") from exc
+    except MemoryError as exc:
+        raise ValueError(f"{where}: the model description asks for more memory than is available ({exc})") from None
+
+
+def load_model(path: str, compile: bool = True, custom_objects: Optional[dict] = None) -> Any:
     """Loads a model saved with ``model.save(path)``; weights, and compile settings and
     optimizer state when present (training resumes where it stopped).
 
-    Nothing in the file is executed. A file that is not a pynncore model, is damaged
+    Nothing in the file is executed. Layer classes are pynncore's own, those registered with
+    ``register_keras_serializable``, and those given in ``custom_objects`` (``{name: class}``)
+    or an enclosing ``custom_object_scope``. A file that is not a pynncore model, is damaged
     (checksum, truncation), or describes an unknown class or an invalid configuration raises
     ``ValueError``; ``OSError`` only when the file cannot be read."""
-    try:
-        return _load_model(path, compile)
-    except RecursionError:
-        raise ValueError(f"{path}: the model description is nested too deeply") from None
-    except (TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
-        raise ValueError(f"{path}: invalid model description ({type(exc).__name__}: {exc})") from exc
-    except MemoryError as exc:
-        raise ValueError(f"{path}: the model description asks for more memory than is available ({exc})") from None
+    objects = _check_custom_objects(custom_objects, "load_model")
+    with CustomObjectScope(objects):
+        return _describing(lambda: _load_model(path, compile), str(path))
+
+
+def model_to_json(model: Any, **kwargs: Any) -> str:
+    """The architecture of ``model`` as a JSON string (``Model.to_json``); ``kwargs`` go to
+    ``json.dumps`` (``indent=2``, for example)."""
+    return json.dumps(serialize_layer(model), **kwargs)
+
+
+def model_from_json(json_string: Any, custom_objects: Optional[dict] = None) -> Any:
+    """A new model (freshly initialised weights) from the JSON of ``model.to_json()``.
+
+    Classes are looked up by name among pynncore's layers and models, the registered classes
+    and ``custom_objects``; nothing named in the JSON is imported or executed.
+
+    Args:
+        json_string: the JSON text (``str``, ``bytes`` or ``bytearray``).
+        custom_objects: optional dict of ``{name: class}`` for custom layers.
+
+    Returns:
+        The model, not compiled.
+
+    Raises:
+        TypeError: ``json_string`` is not text, or ``custom_objects`` is not a dict.
+        ValueError: invalid JSON, an unknown or unregistered class, a description that is not
+            a model, or an invalid configuration.
+    """
+    from pynncore.models import Model
+
+    what = "model_from_json"
+    if not isinstance(json_string, (str, bytes, bytearray)):
+        raise TypeError(f"{what}: expected a JSON string. Received: {type(json_string).__name__}")
+    objects = _check_custom_objects(custom_objects, what)
+    spec = _json_field({"model": json_string}, "model", what)
+    with CustomObjectScope(objects):
+        model = _describing(lambda: deserialize_layer(spec), what)
+    if not isinstance(model, Model):
+        raise ValueError(f"{what}: the JSON describes a {type(model).__name__} layer, not a model")
+    return model
 
 
 def _load_model(path: str, compile: bool) -> Any:

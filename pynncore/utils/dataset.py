@@ -16,7 +16,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-__all__ = ["PyDataset", "Sequence", "is_batch_source"]
+__all__ = ["PyDataset", "Sequence", "is_batch_source", "split_dataset"]
 
 
 class PyDataset:
@@ -168,3 +168,140 @@ class Batches:
                     stacklevel=4,
                 )
             self.exhausted = True
+
+
+def _split_sizes(left_size: Any, right_size: Any, total: int) -> tuple:
+    """``(left, right)`` sample counts from ints (counts) or floats (fractions), by Keras 3's
+    rules: each given size in ``(0, total)`` or ``(0, 1)``, the missing one the complement,
+    neither side empty, together at most ``total``."""
+    kinds = {}
+    for name, value in (("left_size", left_size), ("right_size", right_size)):
+        if value is None:
+            kinds[name] = None
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            kinds[name] = int
+        elif isinstance(value, (float, np.floating)):
+            kinds[name] = float
+        else:
+            raise TypeError(
+                f"split_dataset: {name} must be an int, a float or None. Received: {name}={value!r} "
+                f"of type {type(value).__name__}"
+            )
+    if left_size is None and right_size is None:
+        raise ValueError("split_dataset: give left_size or right_size (or both). Received: left_size=None and right_size=None")
+    sizes = {}
+    for name, value in (("left_size", left_size), ("right_size", right_size)):
+        kind = kinds[name]
+        if kind is int and not 0 < value < total:
+            raise ValueError(
+                f"split_dataset: {name} must be a positive integer smaller than {total} (the number of samples) "
+                f"or a float in (0, 1). Received: {name}={value}"
+            )
+        if kind is float and not 0 < value < 1:
+            raise ValueError(
+                f"split_dataset: {name} must be a float in (0, 1) or a positive integer smaller than {total}. "
+                f"Received: {name}={value}"
+            )
+        sizes[name] = None if kind is None else (int(value) if kind is int else round(float(value) * total))
+    if kinds["left_size"] is float and kinds["right_size"] is float and left_size + right_size > 1:
+        raise ValueError(
+            f"split_dataset: left_size + right_size must be at most 1. Received: {left_size} + {right_size}"
+        )
+    left, right = sizes["left_size"], sizes["right_size"]
+    if left is None:
+        left = total - right
+    elif right is None:
+        right = total - left
+    if left + right > total:
+        raise ValueError(
+            f"split_dataset: left_size and right_size add up to {left + right} samples; the dataset has {total}"
+        )
+    for side, size in (("left", left), ("right", right)):
+        if size == 0:
+            raise ValueError(
+                f"split_dataset: with {total} samples, left_size={left_size} and right_size={right_size} "
+                f"leave the {side} split empty"
+            )
+    return left, right
+
+
+def split_dataset(
+    dataset: Any,
+    left_size: Any = None,
+    right_size: Any = None,
+    shuffle: bool = False,
+    seed: Optional[int] = None,
+) -> tuple:
+    """Splits arrays into a left part and a right part (train / test), by samples (axis 0).
+
+    The left part is the first ``left_size`` samples and the right part the last
+    ``right_size`` (Keras 3's rule: samples between them are in neither when the sizes add up
+    to less than the whole). With ``shuffle`` the samples are first put in the order of
+    ``random.Random(seed).shuffle`` (the order Keras's ``random.seed(seed)`` and
+    ``random.shuffle`` give), without touching the global random state.
+
+    Args:
+        dataset: a numpy array, or a tuple or list of numpy arrays with the same number of
+            samples (``(x, y)``).
+        left_size: int (number of samples) or float in (0, 1) (fraction, rounded); None for
+            the complement of ``right_size``.
+        right_size: the same for the right part; None for the complement of ``left_size``.
+        shuffle: whether to shuffle the samples before splitting.
+        seed: seed for ``shuffle`` (None: a random one).
+
+    Returns:
+        ``(left, right)``, each of the type of ``dataset`` (an array, or a tuple/list of arrays).
+
+    Raises:
+        TypeError: ``dataset`` is not an array or a tuple/list of arrays, or a size of the
+            wrong type.
+        ValueError: arrays with different numbers of samples, an empty dataset, or sizes out
+            of range, adding up to more than the dataset, or leaving a side empty.
+
+    Example:
+        >>> import numpy as np
+        >>> left, right = split_dataset(np.arange(10), left_size=0.8)
+        >>> left.shape, right.shape
+        ((8,), (2,))
+    """
+    if isinstance(dataset, np.ndarray):
+        arrays, kind = [dataset], None
+    elif isinstance(dataset, (tuple, list)):
+        arrays, kind = list(dataset), type(dataset)
+        if not arrays:
+            raise ValueError(f"split_dataset: dataset is an empty {kind.__name__}; give arrays with the same number of samples")
+        for i, a in enumerate(arrays):
+            if not isinstance(a, np.ndarray):
+                raise TypeError(
+                    f"split_dataset: dataset must hold numpy arrays. Received: {type(a).__name__} at index {i}"
+                )
+    else:
+        raise TypeError(
+            f"split_dataset: dataset must be a numpy array or a tuple/list of numpy arrays. Received: {type(dataset).__name__}"
+        )
+    for i, a in enumerate(arrays):
+        if a.ndim == 0:
+            raise ValueError(f"split_dataset: array {i} has no sample axis (it is a scalar)")
+        if len(a) != len(arrays[0]):
+            raise ValueError(
+                f"split_dataset: the arrays must have the same number of samples. Received: {len(arrays[0])} "
+                f"samples in array 0 and {len(a)} in array {i}"
+            )
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"split_dataset: shuffle must be a bool. Received: shuffle={shuffle!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"split_dataset: seed must be an integer or None. Received: seed={seed!r}")
+    total = len(arrays[0])
+    left, right = _split_sizes(left_size, right_size, total)
+    order = list(range(total))
+    if shuffle:
+        import random
+
+        random.Random(random.randint(0, 1_000_000) if seed is None else int(seed)).shuffle(order)
+    idx = np.asarray(order, dtype=np.int64)
+    left_idx, right_idx = idx[:left], idx[total - right :]
+    lefts = [a[left_idx] for a in arrays]
+    rights = [a[right_idx] for a in arrays]
+    if kind is None:
+        return lefts[0], rights[0]
+    return kind(lefts), kind(rights)
