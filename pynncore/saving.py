@@ -606,7 +606,7 @@ def _describing(fn: Callable[[], Any], where: str) -> Any:
         raise ValueError(f"{where}: the model description asks for more memory than is available ({exc})") from None
 
 
-def load_model(path: str, compile: bool = True, custom_objects: Optional[dict] = None) -> Any:
+def load_model(path: str, custom_objects: Optional[dict] = None, compile: bool = True) -> Any:
     """Loads a model saved with ``model.save(path)``; weights, and compile settings and
     optimizer state when present (training resumes where it stopped).
 

@@ -157,6 +157,18 @@ def test_model_from_json_bad_input_is_value_error(text, match):
         model_from_json(text)
 
 
+def test_model_from_json_deeply_nested_models():
+    def nested(depth):
+        text = json.dumps({"class_name": "Dense", "config": {"units": 1}})
+        for _ in range(depth):
+            text = '{"class_name": "Sequential", "config": {"layers": [' + text + "]}}"
+        return text
+
+    assert isinstance(model_from_json(nested(50)).layers[0], Sequential)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        model_from_json(nested(3000))
+
+
 def test_model_from_json_bad_argument_types():
     with pytest.raises(TypeError, match="expected a JSON string"):
         model_from_json({"class_name": "Sequential"})
@@ -341,6 +353,7 @@ def test_unregistered_custom_layer_needs_custom_objects(tmp_path, rng):
     with pytest.raises(ValueError, match="unknown layer class 'Scale'"):
         pynncore.load_model(path)
     _assert_outputs_equal(model, pynncore.load_model(path, custom_objects={"Scale": Scale}), x)
+    _assert_outputs_equal(model, pynncore.load_model(path, {"Scale": Scale}, False), x)  # Keras's argument order
     with saving.custom_object_scope({"Scale": Scale}):
         _assert_outputs_equal(model, pynncore.load_model(path), x)
 
