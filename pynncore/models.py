@@ -861,10 +861,14 @@ def _unregistered_classes(model: Model) -> dict:
 
     builtins = saving._builtin_classes()
     out = {}
-    for layer in model._leaf_layers():
+    todo = list(model._leaf_layers())
+    while todo:
+        layer = todo.pop()
         cls = type(layer)
         if saving._NAMES.get(cls) is None and builtins.get(cls.__name__) is not cls:
             out.setdefault(cls.__name__, cls)
+        # the layers a wrapper (TimeDistributed, Bidirectional) describes inside its config
+        todo += [w for w in (getattr(layer, a, None) for a in ("layer", "forward_layer", "backward_layer")) if isinstance(w, Layer)]
     return out
 
 

@@ -277,6 +277,9 @@ def test_clone_model_with_unregistered_custom_layer(rng):
     assert type(clone.get_layer("scale_u")) is Scale and clone.get_layer("scale_u").offset == 0.5
     clone.set_weights(model.get_weights())
     _assert_outputs_equal(model, clone, rng.standard_normal((4, 3)))
+    wrapped = Sequential([layers.TimeDistributed(Scale(offset=2.0), input_shape=(5, 3))])
+    wrapped_clone = clone_model(wrapped)
+    assert type(wrapped_clone.layers[0].layer) is Scale and wrapped_clone.layers[0].layer.offset == 2.0
 
 
 # -- custom objects ---------------------------------------------------------------------------------
@@ -594,3 +597,26 @@ def test_load_model_custom_objects_type(tmp_path):
     Sequential([layers.Dense(1, input_shape=(2,))]).save(path)
     with pytest.raises(TypeError, match="load_model: custom_objects must be a dict"):
         pynncore.load_model(path, custom_objects=("Scale", Scale))
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_clone_model_matches_keras_semantics():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    k_in = keras.Input((4,), name="kc_in")
+    k_shared = keras.layers.Dense(3, name="kc_shared")
+    k_model = keras.Model(k_in, keras.layers.Add(name="kc_add")([k_shared(k_in), k_shared(k_in)]), name="kc")
+    p_in = pynncore.Input((4,), name="kc_in")
+    p_shared = layers.Dense(3, name="kc_shared")
+    p_model = Model(p_in, layers.Add(name="kc_add")([p_shared(p_in), p_shared(p_in)]), name="kc")
+    k_clone, p_clone = keras.models.clone_model(k_model), clone_model(p_model)
+    assert [l.name for l in p_clone.layers] == [l.name for l in k_clone.layers]
+    assert p_clone.name == k_clone.name == "kc"
+    assert len(p_clone.weights) == len(k_clone.weights) == 2  # the shared layer stays one layer
+    for orig, clone in ((k_model, k_clone), (p_model, p_clone)):
+        assert not np.array_equal(np.asarray(orig.get_weights()[0]), np.asarray(clone.get_weights()[0]))
+    k_seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="ks_d")], name="ks")
+    p_seq = Sequential([pynncore.Input((4,)), layers.Dense(2, name="ks_d")], name="ks")
+    k_sc, p_sc = keras.models.clone_model(k_seq), clone_model(p_seq)
+    assert [l.name for l in p_sc.layers] == [l.name for l in k_sc.layers] and p_sc.name == k_sc.name
+    assert tuple(p_sc.output_shape) == tuple(k_sc.output_shape)
