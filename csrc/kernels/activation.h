@@ -137,6 +137,13 @@ struct ActivationKernels {
   //   dc  = dcv f, dh = 0.
   void (*lstm_cell_backward)(int64_t U, const float* gates, const float* tanh_c,
                              const float* c_prev, float* dh, float* dc, float* dg);
+  // Gradient of one GRU step (reset_after) of one row with recurrent activation sigmoid and
+  // activation tanh, U units, from the step's saved z, r, h~ and the recurrent candidate
+  // pre-activation a (4U floats) and h_prev:
+  //   dz = dh (h_prev - h~) z (1 - z),  dh~ = dh (1 - z)(1 - h~^2),  dr = dh~ a r (1 - r)
+  //   dg = [dz, dr, dh~] (input side), dgh = [dz, dr, dh~ r] (recurrent side), dh = dh z.
+  void (*gru_cell_backward)(int64_t U, const float* saved, const float* h_prev, float* dh,
+                            float* dg, float* dgh);
 };
 
 const ActivationKernels& activation_kernels_generic();

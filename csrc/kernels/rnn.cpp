@@ -356,6 +356,8 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   const bool fused_lstm =  // Keras's default activations: one per-ISA pass per row
       lstm && s.recurrent_activation == Act::kSigmoid && s.activation == Act::kTanh;
   const bool ra = gru && s.reset_after;
+  const bool fused_gru =  // Keras's default activations: one per-ISA pass per row
+      ra && s.recurrent_activation == Act::kSigmoid && s.activation == Act::kTanh;
   if (N == 0) return;
   if (T == 0) {
     for (int64_t i = 0; i < N * U; ++i) {
@@ -492,6 +494,10 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
             break;
           }
           case RnnCell::kGru: {
+            if (fused_gru) {
+              ac.k.gru_cell_backward(U, sv, hpr, dhr, dgr, dghr);
+              break;
+            }
             const float *zg = sv, *rg = sv + U, *hh = sv + 2 * U;
             for (int64_t j = 0; j < U; ++j) {
               const float d = dhr[j];

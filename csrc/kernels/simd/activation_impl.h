@@ -877,6 +877,37 @@ void lstm_cell_backward(int64_t U, const float* gates, const float* tanh_c, cons
   }
 }
 
+// See activation.h; the same products in the same order as the elementwise path.
+template <class V>
+void gru_cell_backward(int64_t U, const float* saved, const float* h_prev, float* dh, float* dg,
+                       float* dgh) {
+  using Reg = typename V::Reg;
+  constexpr int W = V::kWidth;
+  const Reg one = V::set1(1.f);
+  auto body = [&](int64_t j, auto load, auto store) {
+    const Reg z = load(saved + j), r = load(saved + U + j), hh = load(saved + 2 * U + j),
+              a = load(saved + 3 * U + j), d = load(dh + j);
+    const Reg dz = V::mul(V::mul(d, V::sub(load(h_prev + j), hh)), V::mul(z, V::sub(one, z)));
+    const Reg dhh = V::mul(V::mul(d, V::sub(one, z)), V::mul(V::sub(one, hh), V::add(one, hh)));
+    const Reg dr = V::mul(V::mul(dhh, a), V::mul(r, V::sub(one, r)));
+    store(dg + j, dz);
+    store(dg + U + j, dr);
+    store(dg + 2 * U + j, dhh);
+    store(dgh + j, dz);
+    store(dgh + U + j, dr);
+    store(dgh + 2 * U + j, V::mul(dhh, r));
+    store(dh + j, V::mul(d, z));
+  };
+  int64_t j = 0;
+  for (; j + W <= U; j += W)
+    body(j, [](const float* p) { return V::load(p); }, [](float* p, Reg v) { V::store(p, v); });
+  if (j < U) {
+    const auto m = V::mask(static_cast<int>(U - j));
+    body(j, [m](const float* p) { return V::maskload(p, m); },
+         [m](float* p, Reg v) { V::maskstore(p, m, v); });
+  }
+}
+
 template <class V>
 const ActivationKernels& kernels(const char* isa) {
   static const ActivationKernels k{isa,
@@ -885,7 +916,8 @@ const ActivationKernels& kernels(const char* isa) {
                                    &softmax_forward<V>,
                                    &softmax_backward<V>,
                                    &math<V>,
-                                   &lstm_cell_backward<V>};
+                                   &lstm_cell_backward<V>,
+                                   &gru_cell_backward<V>};
   return k;
 }
 
