@@ -61,9 +61,17 @@ SINGLE = {
     "LeakyReLU": ((5,), lambda: L.LeakyReLU(0.1), False),
     "PReLU": ((4, 3), lambda: L.PReLU(alpha_initializer="random_uniform", shared_axes=[1]), False),
     "Permute": ((4, 3), lambda: L.Permute((2, 1)), False),
+    "RNN": ((6, 3), lambda: L.RNN(L.LSTMCell(4), return_sequences=True, go_backwards=True), False),
     "ReLU": ((5,), lambda: L.ReLU(max_value=0.5, negative_slope=0.1, threshold=0.2), False),
     "RepeatVector": ((5,), lambda: L.RepeatVector(3), False),
     "Softmax": ((4, 3), lambda: L.Softmax(axis=1), False),
+}
+# Cells are saved inside the RNN layer that runs them.
+CELLS = {
+    "GRUCell": lambda: L.RNN(L.GRUCell(4, reset_after=False), return_sequences=True),
+    "LSTMCell": lambda: L.RNN(L.LSTMCell(3, unit_forget_bias=False)),
+    "SimpleRNNCell": lambda: L.RNN(L.SimpleRNNCell(4, activation="relu"), go_backwards=True),
+    "StackedRNNCells": lambda: L.RNN(L.StackedRNNCells([L.GRUCell(4), L.LSTMCell(3)])),
 }
 ALIASES = {"AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "MaxPool1D", "MaxPool2D"}
 MERGE = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]
@@ -71,7 +79,7 @@ NOT_LAYERS = {"Input", "InputLayer", "Layer", "Variable"}
 
 
 def test_every_exported_layer_is_covered():
-    covered = set(SINGLE) | set(MERGE) | ALIASES | NOT_LAYERS
+    covered = set(SINGLE) | set(MERGE) | set(CELLS) | ALIASES | NOT_LAYERS
     assert set(layers.__all__) == covered
 
 
@@ -100,6 +108,16 @@ def test_single_input_layer_roundtrip(name, tmp_path, rng):
     model.train_on_batch(x, y)
     loaded = _roundtrip(model, x, tmp_path)
     assert type(loaded.layers[0]).__name__ == name
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_cell_roundtrip(name, tmp_path, rng):
+    model = pynncore.Sequential([pynncore.Input((6, 3)), CELLS[name](), L.Flatten(), L.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    x = rng.standard_normal((3, 6, 3)).astype(np.float32)
+    model.train_on_batch(x, np.zeros((3, 2), np.float32))
+    loaded = _roundtrip(model, x, tmp_path)
+    assert type(loaded.layers[0].cell).__name__ == name
 
 
 @pytest.mark.parametrize("name", MERGE)

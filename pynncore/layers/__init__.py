@@ -62,6 +62,7 @@ from pynncore.layers.reshaping import (
     ZeroPadding2D,
 )
 from pynncore.layers.rnn import GRU, LSTM, SimpleRNN
+from pynncore.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from pynncore.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
@@ -101,6 +102,7 @@ __all__ = [
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
     "GRU",
+    "GRUCell",
     "Identity",
     "Input",
     "InputLayer",
@@ -108,6 +110,7 @@ __all__ = [
     "LayerNormalization",
     "LeakyReLU",
     "LSTM",
+    "LSTMCell",
     "Masking",
     "Maximum",
     "MaxPool1D",
@@ -122,13 +125,16 @@ __all__ = [
     "ReLU",
     "RepeatVector",
     "Rescaling",
+    "RNN",
     "Reshape",
     "SeparableConv1D",
     "SeparableConv2D",
     "SimpleRNN",
+    "SimpleRNNCell",
     "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
+    "StackedRNNCells",
     "Subtract",
     "TimeDistributed",
     "UnitNormalization",
