@@ -18,6 +18,7 @@ SINGLE = {
     "BatchNormalization": ((4, 3), lambda: L.BatchNormalization(momentum=0.5), False),
     "Bidirectional": ((6, 3), lambda: L.Bidirectional(L.GRU(4, return_sequences=True), merge_mode="sum"), False),
     "Conv1D": ((9, 3), lambda: L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu"), False),
+    "Conv1DTranspose": ((5, 3), lambda: L.Conv1DTranspose(2, 3, strides=2, padding="same", output_padding=1), False),
     "Conv2D": ((7, 6, 4), lambda: L.Conv2D(6, (3, 2), strides=2, padding="same", groups=2), False),
     "Conv2DTranspose": ((4, 5, 3), lambda: L.Conv2DTranspose(2, 3, strides=2, padding="same"), False),
     "DepthwiseConv1D": ((9, 3), lambda: L.DepthwiseConv1D(3, depth_multiplier=2, padding="same", activation="tanh"), False),

@@ -4,6 +4,7 @@ from pynncore.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from pynncore.layers.base import Input, InputLayer, Layer, Variable
 from pynncore.layers.conv import (
     Conv1D,
+    Conv1DTranspose,
     Conv2D,
     Conv2DTranspose,
     DepthwiseConv1D,
@@ -79,6 +80,7 @@ __all__ = [
     "Bidirectional",
     "Concatenate",
     "Conv1D",
+    "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
     "Cropping1D",

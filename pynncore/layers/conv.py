@@ -1,11 +1,12 @@
-"""Convolution layers: Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv1D/2D and
+"""Convolution layers: Conv1D, Conv2D, Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D/2D and
 SeparableConv1D/2D (channels-last, Keras 3 layouts).
 
 All of them run on one native kernel (``_core.conv2d_forward`` / ``conv2d_backward``): Conv1D is
 Conv2D with a height of 1, the forward pass of Conv2DTranspose is the input gradient of the
-convolution it transposes, a depthwise convolution is a grouped convolution with one group per
-input channel, and a separable convolution is a depthwise one followed by a 1x1 convolution. Bias and activation are applied inside the kernel, tile by tile,
-while the output is still in cache.
+convolution it transposes (Conv1DTranspose is Conv2DTranspose with a height of 1), a depthwise
+convolution is a grouped convolution with one group per input channel, and a separable
+convolution is a depthwise one followed by a 1x1 convolution. Bias and activation are applied
+inside the kernel, tile by tile, while the output is still in cache.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pynncore.ops import _conv_tuple, conv_output_size, conv_transpose_output_si
 
 __all__ = [
     "Conv1D",
+    "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
     "DepthwiseConv1D",
@@ -359,7 +361,75 @@ class Conv1D(_Conv):
     _paddings = ("valid", "same", "causal")
 
 
-class Conv2DTranspose(_ConvBase):
+class _ConvTranspose(_ConvBase):
+    """Conv1DTranspose / Conv2DTranspose: the gradient of a convolution with respect to its
+    input, used as a layer; the 1-D layer runs as the 2-D one with a height of 1."""
+
+    _transpose = True
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid", output_padding: Any = None, **kwargs: Any):
+        if "groups" in kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument 'groups'")
+        super().__init__(filters, kernel_size, strides=strides, padding=padding, **kwargs)
+        self.output_padding = (
+            None
+            if output_padding is None
+            else _conv_tuple(output_padding, self._rank, "output_padding", self._what, minimum=0)
+        )
+        if self.output_padding is not None and any(p >= s for p, s in zip(self.output_padding, self.strides)):
+            raise ValueError(
+                f"{self._what}: output_padding must be smaller than strides. Received: "
+                f"output_padding={self.output_padding}, strides={self.strides}"
+            )
+
+    def _kernel_shape(self, in_channels: int) -> tuple:
+        return self.kernel_size + (self.filters, in_channels)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x, x4, kernel, sizes, pads = self._prepare(x)
+        strides, dilation = self._geometry()
+        act = self.activation
+        fused = not training or not act.backward_needs_x
+        y4 = np.empty((x.shape[0],) + sizes + (self.filters,), np.float32)
+        bias = self.bias.value if self.use_bias else None
+        name, kw = (act.name, act._kernel_kw) if fused else ("linear", {})
+        _core.conv2d_backward(None, kernel, x4, y4, None, None, strides, dilation, pads, bias_dx=bias, activation=name, **kw)
+        z = None
+        if not fused:
+            z = y4
+            y4 = act.forward(z)
+        ctx = (x4, pads, z, y4) if training else None
+        return y4.reshape(self._out_shape(x, sizes)), ctx
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        x4, pads, z, y4 = ctx
+        dy = np.ascontiguousarray(dy, dtype=np.float32).reshape(y4.shape)
+        if self.activation.name == "linear":
+            dz = dy
+        else:
+            dz = self.activation.backward(x=z, y=y4, dy=dy, out=np.empty(dy.shape, np.float32))
+        strides, dilation = self._geometry()
+        if self.trainable and self.kernel.trainable:
+            # The transposed layer's output is the convolution's input: dkernel pairs dz (as x)
+            # with this layer's input (as the convolution's output gradient).
+            dk = self.kernel.grad[None] if self._rank == 1 else self.kernel.grad
+            _core.conv2d_backward(dz, None, x4, None, dk, None, strides, dilation, pads, accumulate=True)
+            if self.use_bias:
+                self.bias.grad += dz.sum(axis=(0, 1, 2), dtype=np.float32)
+        if not need_dx:
+            return None
+        dx4 = np.empty_like(x4)
+        kernel = self.kernel.value[None] if self._rank == 1 else self.kernel.value
+        _core.conv2d_forward(dz, kernel, None, dx4, strides, dilation, pads)
+        return dx4[:, 0] if self._rank == 1 else dx4
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["output_padding"] = self.output_padding
+        return config
+
+
+class Conv2DTranspose(_ConvTranspose):
     """Transposed 2-D convolution (decoders, GAN generators): the gradient of a Conv2D with
     respect to its input, used as a layer that upsamples by ``strides``.
 
@@ -386,61 +456,48 @@ class Conv2DTranspose(_ConvBase):
     """
 
     _rank = 2
-    _transpose = True
 
-    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid", output_padding: Any = None, **kwargs: Any):
-        if "groups" in kwargs:
-            raise TypeError(f"{type(self).__name__}: unexpected keyword argument 'groups'")
-        super().__init__(filters, kernel_size, strides=strides, padding=padding, **kwargs)
-        self.output_padding = (
-            None if output_padding is None else _conv_tuple(output_padding, 2, "output_padding", self._what, minimum=0)
-        )
-        if self.output_padding is not None and any(p >= s for p, s in zip(self.output_padding, self.strides)):
-            raise ValueError(
-                f"{self._what}: output_padding must be smaller than strides. Received: "
-                f"output_padding={self.output_padding}, strides={self.strides}"
-            )
 
-    def _kernel_shape(self, in_channels: int) -> tuple:
-        return self.kernel_size + (self.filters, in_channels)
+class Conv1DTranspose(_ConvTranspose):
+    """Transposed 1-D convolution over sequences ``(N, L, C)``: the gradient of a Conv1D with
+    respect to its input, used as a layer that upsamples by ``strides``; runs as
+    Conv2DTranspose with a height of 1.
 
-    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
-        x, _, kernel, sizes, pads = self._prepare(x)
-        act = self.activation
-        fused = not training or not act.backward_needs_x
-        y = np.empty((x.shape[0],) + sizes + (self.filters,), np.float32)
-        bias = self.bias.value if self.use_bias else None
-        name, kw = (act.name, act._kernel_kw) if fused else ("linear", {})
-        _core.conv2d_backward(None, kernel, x, y, None, None, self.strides, self.dilation_rate, pads, bias_dx=bias, activation=name, **kw)
-        z = None
-        if not fused:
-            z = y
-            y = act.forward(z)
-        return y, ((x, pads, z, y) if training else None)
+    The kernel has Keras's layout ``(K, filters, C)``. Output length follows Keras 3:
+    ``L * stride`` for ``"same"``, ``(L - 1) * stride + max(K_eff, stride)`` for ``"valid"``
+    (with ``output_padding``: ``(L - 1) * stride + K_eff - 2 * pad + output_padding``).
 
-    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
-        x, pads, z, y = ctx
-        dy = np.ascontiguousarray(dy, dtype=np.float32)
-        if self.activation.name == "linear":
-            dz = dy
-        else:
-            dz = self.activation.backward(x=z, y=y, dy=dy, out=np.empty(dy.shape, np.float32))
-        if self.trainable and self.kernel.trainable:
-            # The transposed layer's output is the convolution's input: dkernel pairs dz (as x)
-            # with this layer's input (as the convolution's output gradient).
-            _core.conv2d_backward(dz, None, x, None, self.kernel.grad, None, self.strides, self.dilation_rate, pads, accumulate=True)
-            if self.use_bias:
-                self.bias.grad += dz.sum(axis=(0, 1, 2), dtype=np.float32)
-        if not need_dx:
-            return None
-        dx = np.empty_like(x)
-        _core.conv2d_forward(dz, self.kernel.value, None, dx, self.strides, self.dilation_rate, pads)
-        return dx
+    Args:
+        filters: number of output channels.
+        kernel_size: int or 1-tuple.
+        strides: int or 1-tuple, default 1.
+        padding: ``"valid"`` or ``"same"``.
+        output_padding: None or an int smaller than ``strides``: extra steps at the end of the
+            output.
+        data_format: None or ``"channels_last"`` (the only supported layout).
+        dilation_rate: int or 1-tuple, default 1.
+        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+        bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint: as for
+            Conv1D.
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["output_padding"] = self.output_padding
-        return config
+    Call arguments:
+        inputs: array ``(N, L, C)``.
+
+    Returns:
+        Array ``(N, OL, filters)``.
+
+    Raises:
+        ValueError: bad arguments (``output_padding >= strides`` included), an input of the
+            wrong rank or channel count.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Conv1DTranspose
+        >>> Conv1DTranspose(4, 3, strides=2, padding="same")(np.ones((2, 5, 3))).shape
+        (2, 10, 4)
+    """
+
+    _rank = 1
 
 
 def _grouped_view(depthwise: np.ndarray) -> np.ndarray:
