@@ -130,6 +130,7 @@ FUSED_CASES = [
      {"go_backwards": True, "return_sequences": True, "return_state": True}),
     ("GRUCell", {}, {"return_sequences": True, "return_state": True}),
     ("GRUCell", {"reset_after": False, "use_bias": False}, {"go_backwards": True}),
+    ("SimpleRNNCell", {"kernel_regularizer": "l2", "recurrent_constraint": "non_neg"}, {}),
 ]
 
 
@@ -384,6 +385,20 @@ def test_initial_state_inputs_train_like_keras(rng):
           rng.standard_normal((6, 4)).astype(np.float32)]
     y = rng.standard_normal((6, 1)).astype(np.float32)
     _assert_train_like_keras(km, pm, xs, y)
+
+
+def test_stacked_states_as_graph_tensors(rng):
+    inp = pynncore.Input((5, 2))
+    rnn = L.RNN([L.LSTMCell(4), L.GRUCell(3)], return_state=True)
+    out, lstm_states, gru_states = rnn(inp)
+    assert len(lstm_states) == 2 and len(gru_states) == 1
+    model = pynncore.Model(inp, [out, lstm_states[1], gru_states[0]])
+    x = rng.standard_normal((3, 5, 2)).astype(np.float32)
+    eager = rnn(x)
+    for a, b in zip(model.predict(x, verbose=0), [eager[0], eager[1][1], eager[2][0]]):
+        np.testing.assert_array_equal(a, b)
+    assert [s.shape for s in L.LSTMCell(4).get_initial_state(3)] == [(3, 4), (3, 4)]
+    assert [s.shape for s in L.GRUCell(2).get_initial_state(3)] == [(3, 2)]
 
 
 def test_stacked_cells_equal_the_stack_of_fused_layers(rng):

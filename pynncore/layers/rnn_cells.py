@@ -72,6 +72,10 @@ class _Cell(Layer):
     def output_size(self) -> int:
         return self.units
 
+    def get_initial_state(self, batch_size: int = 1) -> list:
+        """Zero states: ``[h]`` (``[h, c]`` for LSTMCell), each ``(batch_size, units)``."""
+        return [np.zeros((int(batch_size), self.units), np.float32) for _ in range(self._proto._n_states)]
+
     def _fused_args(self) -> dict:
         config = self.get_config()
         for key in ("name", "trainable", "dtype", "batch_input_shape"):
