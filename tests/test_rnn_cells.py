@@ -468,6 +468,21 @@ def test_frozen_rnn_keeps_its_weights(rng):
     for a, b in zip(before, rnn.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert rnn.trainable_weights == [] and len(rnn.non_trainable_weights) == 3
+    assert not rnn.cell.trainable
+
+
+def test_frozen_cell_in_a_stack_keeps_its_weights(rng):
+    frozen = L.GRUCell(2, trainable=False)
+    rnn = L.RNN([L.LSTMCell(3), frozen])
+    model = pynncore.Sequential([pynncore.Input((5, 2)), rnn, L.Dense(1)])
+    model.compile("sgd", "mse")
+    before = rnn.get_weights()
+    model.train_on_batch(rng.standard_normal((4, 5, 2)).astype(np.float32), np.ones((4, 1), np.float32))
+    after = rnn.get_weights()
+    assert all(not np.array_equal(a, b) for a, b in zip(before[:3], after[:3]))
+    for a, b in zip(before[3:], after[3:]):
+        np.testing.assert_array_equal(a, b)
+    assert len(rnn.trainable_weights) == 3 and len(rnn.non_trainable_weights) == 3
 
 
 # --- bad input ----------------------------------------------------------------------------------------

@@ -444,9 +444,19 @@ class RNN(_Wrapper):
         ]
         if not self.trainable:
             self.trainable = False
+        for cell, layer in zip(self._cells, self._layers):  # a frozen cell keeps its weights
+            layer.trainable = self.trainable and cell.trainable
 
     def _inner_layers(self) -> list:
         return self._layers
+
+    def _set_trainable(self, value: bool) -> None:
+        # Freezing or unfreezing the layer does the same to its cells (as in Keras).
+        _Wrapper.trainable.fset(self, value)
+        for cell in getattr(self, "_cells", []):
+            cell.trainable = self._trainable
+
+    trainable = property(_Wrapper.trainable.fget, _set_trainable, doc=_Wrapper.trainable.__doc__)
 
     @property
     def state_size(self) -> Any:
