@@ -46,6 +46,7 @@ __all__ = [
     "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "SwapEMAWeights",
     "TensorBoard",
     "TerminateOnNaN",
 ]
@@ -1091,6 +1092,70 @@ class LambdaCallback(Callback):
             if not callable(fn):
                 raise TypeError(f"LambdaCallback: `{name}` must be callable. Received: {fn!r}")
             setattr(self, name, fn)
+
+
+class SwapEMAWeights(Callback):
+    """Puts the optimizer's moving averages of the weights (``use_ema=True``) into the model
+    for evaluation and swaps the trained weights back after it (Keras 3 semantics).
+
+    Validation inside ``fit`` and ``evaluate(callbacks=[...])`` then see the EMA weights. With
+    ``swap_on_epoch=True`` the EMA weights are also in the model from this callback's
+    ``on_epoch_end`` to the next ``on_epoch_begin``, so callbacks after it in the list (such
+    as ``ModelCheckpoint``) see them; after the last epoch the averages are kept, so ``fit``
+    ends with the EMA weights either way. The swap is in place (no copy of the model kept).
+
+    Args:
+        swap_on_epoch: also swap at the epoch boundaries.
+
+    Raises:
+        ValueError (at the first swap): the optimizer does not use EMA.
+
+    Example:
+        >>> cb = SwapEMAWeights(swap_on_epoch=True)   # with optimizers.SGD(use_ema=True)
+    """
+
+    def __init__(self, swap_on_epoch: bool = False) -> None:
+        super().__init__()
+        self.swap_on_epoch = bool(swap_on_epoch)
+        self._ema_weights_in_model = False
+
+    def _optimizer(self) -> Any:
+        optimizer = getattr(self._model, "optimizer", None)
+        if not getattr(optimizer, "use_ema", False):
+            raise ValueError(
+                "SwapEMAWeights must be used when `use_ema=True` is set on the optimizer. "
+                f"Received: use_ema={getattr(optimizer, 'use_ema', None)}"
+            )
+        return optimizer
+
+    def _swap(self, to_ema: bool) -> None:
+        if self._ema_weights_in_model != to_ema:
+            self._optimizer()._swap_average()
+            self._ema_weights_in_model = to_ema
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        if self.swap_on_epoch:
+            self._swap(False)
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if self.swap_on_epoch and not self._ema_weights_in_model:
+            self._swap(True)
+            if epoch == self.params.get("epochs", 0) - 1:
+                # fit ends by writing the averages into the weights: keep them the EMA values
+                optimizer = self._optimizer()
+                np.copyto(optimizer._state["average"], optimizer._params)
+
+    def on_test_begin(self, logs: Logs | None = None) -> None:
+        self._swap(True)
+
+    def on_test_end(self, logs: Logs | None = None) -> None:
+        self._swap(False)
+
+    def on_predict_begin(self, logs: Logs | None = None) -> None:
+        self._swap(True)
+
+    def on_predict_end(self, logs: Logs | None = None) -> None:
+        self._swap(False)
 
 
 class BackupAndRestore(Callback):

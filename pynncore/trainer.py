@@ -525,10 +525,14 @@ class Trainer:
                 break
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % int(validation_freq) == 0:
-                epoch_logs.update(self._validate(val, val_batch_size))
+                epoch_logs.update(self._validate(val, val_batch_size, cbs))
             cbs.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
                 break
+        opt = self.optimizer
+        if int(epochs) > 0 and opt._params is not None:
+            # Keras: with use_ema the weights end as their moving averages
+            opt.finalize_variable_values(opt.variables)
         cbs.on_train_end(logs)
         model.history = history
         return history
@@ -547,10 +551,16 @@ class Trainer:
         vw = _as_weights(vd[2], vx[0].shape[0], "fit(validation_data)") if len(vd) == 3 else None
         return (vx, vy, vw)
 
-    def _validate(self, val: Any, batch_size: int) -> dict:
+    def _validate(self, val: Any, batch_size: int, cbs: Any) -> dict:
+        """Validation logs (``val_`` names) between the callbacks' ``on_test_begin`` and
+        ``on_test_end`` (which get the logs without the prefix), as in Keras's ``fit``."""
+        cbs.on_test_begin()
         if isinstance(val, _dataset.Batches):
-            return self._evaluate_batches(self._source_batches(val, "fit(validation_data)"), prefix="val_")
-        return self._evaluate_arrays(*val, batch_size=batch_size, prefix="val_")
+            logs = self._evaluate_batches(self._source_batches(val, "fit(validation_data)"))
+        else:
+            logs = self._evaluate_arrays(*val, batch_size=batch_size)
+        cbs.on_test_end(dict(logs))
+        return {"val_" + k: v for k, v in logs.items()}
 
     def _batch_arrays(self, batch: Any, what: str, class_weight: Optional[dict] = None, train: bool = False) -> tuple:
         """``(xs, ys, sample_weight)`` of one batch from a batch source, checked like arrays."""
@@ -650,14 +660,18 @@ class Trainer:
     ):
         """Returns the loss (and metrics) on the given data, as Keras does. ``x`` may be a
         dataset, generator or iterator of ``(x, y[, sample_weight])`` batches (``steps``
-        limits how many are read)."""
+        limits how many are read). ``callbacks`` get ``on_test_begin`` before the first batch
+        and ``on_test_end`` with the results."""
         self._require_compiled("evaluate")
+        cbs = _callbacks.CallbackList(callbacks, model=self.model, verbose=verbose, steps=steps)
         if _dataset.is_batch_source(x):
             if y is not None or sample_weight is not None:
                 raise ValueError(
                     f"evaluate: y and sample_weight come from the batches when x is a {type(x).__name__}"
                 )
+            cbs.on_test_begin()
             logs = self._evaluate_batches(self._source_batches(_dataset.Batches(x, steps, "evaluate"), "evaluate"))
+            cbs.on_test_end(dict(logs))
             if return_dict:
                 return logs
             values = list(logs.values())
@@ -669,7 +683,10 @@ class Trainer:
         self._prepare(xs)
         ys = self._targets(y, n, "evaluate")
         w = _as_weights(sample_weight, n, "evaluate")
-        logs = self._evaluate_arrays(xs, ys, w, self._batch_size(batch_size, "evaluate"))
+        bs = self._batch_size(batch_size, "evaluate")
+        cbs.on_test_begin()
+        logs = self._evaluate_arrays(xs, ys, w, bs)
+        cbs.on_test_end(dict(logs))
         if return_dict:
             return logs
         values = list(logs.values())

@@ -5,11 +5,16 @@ buffer (the weights' ``value`` arrays become views into it) and their gradients 
 its state (moments, accumulators) is flat too. A step is then one native call over all
 parameters, with gradient clipping by value fused into it. ``clipnorm`` scales each weight's
 gradient by its own norm, ``global_clipnorm`` all of them by the global norm, as in Keras.
+
+With ``use_ema=True`` an optimizer also keeps an exponential moving average of the weights
+(Keras 3 semantics) in one more flat buffer of the same layout, updated after every step in one
+pass over all parameters and saved and restored with the rest of the state.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -44,7 +49,19 @@ class Optimizer:
         clipnorm: clip each weight's gradient to this norm.
         clipvalue: clip every gradient element to ``[-clipvalue, clipvalue]``.
         global_clipnorm: clip all gradients together to this global norm.
+        use_ema: keep an exponential moving average (EMA) of the weights. After each step,
+            ``average = m * average + (1 - m) * weight`` with ``m = ema_momentum``, except on
+            the first step (``iterations == 0``), where ``m = 0`` and the average starts at
+            the weights. ``model.fit`` ends by writing the averages into the weights
+            (:meth:`finalize_variable_values`), as Keras does.
+        ema_momentum: the EMA momentum, in ``[0, 1]`` (checked when ``use_ema`` is on).
+        ema_overwrite_frequency: with ``use_ema``, every this many iterations the weights are
+            overwritten with their averages (None: only at the end of ``fit``).
         name: name of the optimizer.
+
+    Raises:
+        ValueError: ``ema_momentum`` outside ``[0, 1]`` or ``ema_overwrite_frequency`` not a
+            positive integer (with ``use_ema``).
     """
 
     _slots: tuple = ()
@@ -71,8 +88,10 @@ class Optimizer:
         for arg, val in (("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm)):
             if val is not None and not float(val) > 0:
                 raise ValueError(f"{type(self).__name__}: {arg} must be > 0. Received: {val}")
-        if use_ema:
-            raise ValueError(f"{type(self).__name__}: use_ema is not supported")
+        self.use_ema = bool(use_ema)
+        self.ema_momentum, self.ema_overwrite_frequency = _check_ema(
+            type(self).__name__, self.use_ema, ema_momentum, ema_overwrite_frequency
+        )
         self.name = name or type(self).__name__.lower()
         self._learning_rate = self._check_lr(learning_rate)
         self.weight_decay = None if weight_decay is None else float(weight_decay)
@@ -138,6 +157,9 @@ class Optimizer:
                 for o, v in zip(offsets, variables):
                     buf[o : o + v.value.size] = init
             self._state[slot] = buf
+        if self.use_ema:
+            # zeros, as in Keras: the first step sets the averages to the weights
+            self._state["average"] = _memory.zeros(total)
 
     def _bind_variables(self, copy_values: bool) -> None:
         """Points every variable's ``value`` and ``grad`` at its slice of the flat buffers."""
@@ -187,10 +209,73 @@ class Optimizer:
             raise RuntimeError(f"{self.name}: build(variables) must be called before apply()")
         scale = self._prepare_grads()
         lr = self.learning_rate
+        first_step = self.iterations == 0
         self.iterations += 1
         self._update(lr, scale, self.clipvalue or 0.0)
+        if self.use_ema:
+            # Keras order: update, average, periodic overwrite, then the constraints
+            self._update_average(first_step)
+            freq = self.ema_overwrite_frequency
+            if freq is not None and self.iterations % freq == 0:
+                np.copyto(self._params, self._state["average"])
         for v in self._constrained:  # projections after the update, as in Keras
             v.value[...] = v.constraint(v.value)
+
+    def _update_average(self, first_step: bool) -> None:
+        """``average = m * average + (1 - m) * params`` over the whole flat buffer, in float32
+        as Keras computes it (``m = 0`` on the first step). The alignment gaps stay zero."""
+        average = self._state["average"]
+        m = np.float32(0.0 if first_step else self.ema_momentum)
+        weighted = np.multiply(self._params, np.float32(1.0) - m)
+        np.multiply(average, m, out=average)
+        np.add(average, weighted, out=average)
+
+    def _averaged(self, what: str) -> np.ndarray:
+        if not self.use_ema:
+            raise ValueError(f"{self.name}: {what} needs an optimizer with use_ema=True. Received: use_ema=False")
+        if self._params is None:
+            raise ValueError(f"{self.name}: {what} needs a built optimizer (train at least one step first)")
+        return self._state["average"]
+
+    def finalize_variable_values(self, var_list: Sequence[Any]) -> None:
+        """Writes the moving averages into ``var_list`` (the trainable variables the optimizer
+        was built with, as Keras takes them) when ``use_ema`` is on; does nothing otherwise.
+
+        Raises:
+            ValueError: ``var_list`` holds a different number of variables than the optimizer,
+                or a variable the optimizer does not update.
+        """
+        if not self.use_ema:
+            return
+        average = self._averaged("finalize_variable_values")
+        var_list = list(var_list)
+        if len(var_list) != len(self.variables):
+            raise ValueError(
+                f"{self.name}: finalize_variable_values expected the {len(self.variables)} variables the "
+                f"optimizer was built with. Received: {len(var_list)} variables"
+            )
+        if all(a is b for a, b in zip(var_list, self.variables)) and self._is_bound():
+            np.copyto(self._params, average)
+            return
+        index = {id(v): i for i, v in enumerate(self.variables)}
+        for v in var_list:
+            i = index.get(id(v))
+            if i is None:
+                raise ValueError(
+                    f"{self.name}: finalize_variable_values got variable {getattr(v, 'name', v)!r}, "
+                    "which the optimizer does not update"
+                )
+            o = self._offsets[i]
+            v.value[...] = average[o : o + v.value.size].reshape(v.value.shape)
+
+    def _swap_average(self) -> None:
+        """Exchanges the weights and their moving averages (``callbacks.SwapEMAWeights``)."""
+        average = self._averaged("swapping in the EMA weights")
+        if not self._is_bound():
+            self._bind_variables(copy_values=True)
+        weights = self._params.copy()
+        np.copyto(self._params, average)
+        np.copyto(average, weights)
 
     def _common(self, lr: float, grad_scale: float, clip_value: float) -> dict:
         """Keyword arguments every native update takes (decay is fused into the same pass)."""
@@ -213,6 +298,9 @@ class Optimizer:
             "clipnorm": self.clipnorm,
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
         }
 
     @classmethod
@@ -413,6 +501,28 @@ class Nadam(Optimizer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+def _check_ema(owner: str, use_ema: bool, momentum: Any, frequency: Any) -> tuple:
+    """``(ema_momentum, ema_overwrite_frequency)`` checked as Keras checks them (only when
+    ``use_ema`` is on); ValueError naming the argument."""
+    if isinstance(momentum, bool) or not isinstance(momentum, (numbers.Real, np.floating, np.integer)):
+        if use_ema:
+            raise ValueError(f"{owner}: ema_momentum must be a number in [0, 1]. Received: ema_momentum={momentum!r}")
+        return momentum, frequency
+    momentum = float(momentum)
+    if use_ema and not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"{owner}: ema_momentum must be in the range [0, 1]. Received: ema_momentum={momentum!r}")
+    if frequency is not None:
+        if isinstance(frequency, bool) or not isinstance(frequency, (int, np.integer)) or frequency < 1:
+            if use_ema:
+                raise ValueError(
+                    f"{owner}: ema_overwrite_frequency must be an integer >= 1 or None. "
+                    f"Received: ema_overwrite_frequency={frequency!r}"
+                )
+            return momentum, frequency
+        frequency = int(frequency)
+    return momentum, frequency
 
 
 def _check_beta(owner: str, arg: str, value: Any, *, low_open: bool = False, high_open: bool = True) -> float:
