@@ -24,7 +24,12 @@ from pynncore.layers.merging import (
     Multiply,
     Subtract,
 )
-from pynncore.layers.normalization import BatchNormalization, LayerNormalization, UnitNormalization
+from pynncore.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    UnitNormalization,
+)
 from pynncore.layers.pool import (
     AveragePooling1D,
     AveragePooling2D,
@@ -43,7 +48,16 @@ from pynncore.layers.pool import (
     MaxPooling1D,
     MaxPooling2D,
 )
-from pynncore.layers.preprocessing import Normalization, Rescaling
+from pynncore.layers.preprocessing import (
+    CategoryEncoding,
+    CenterCrop,
+    Discretization,
+    IntegerLookup,
+    Normalization,
+    RandomFlip,
+    Rescaling,
+    Resizing,
+)
 from pynncore.layers.regularization import (
     ActivityRegularization,
     AlphaDropout,
@@ -78,6 +92,8 @@ __all__ = [
     "AvgPool2D",
     "BatchNormalization",
     "Bidirectional",
+    "CategoryEncoding",
+    "CenterCrop",
     "Concatenate",
     "Conv1D",
     "Conv1DTranspose",
@@ -86,6 +102,7 @@ __all__ = [
     "Cropping1D",
     "Cropping2D",
     "Dense",
+    "Discretization",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
     "Dot",
@@ -103,11 +120,13 @@ __all__ = [
     "GlobalMaxPool2D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "GroupNormalization",
     "GRU",
     "GRUCell",
     "Identity",
     "Input",
     "InputLayer",
+    "IntegerLookup",
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
@@ -124,11 +143,13 @@ __all__ = [
     "Normalization",
     "Permute",
     "PReLU",
+    "RandomFlip",
     "ReLU",
     "RepeatVector",
     "Rescaling",
     "RNN",
     "Reshape",
+    "Resizing",
     "SeparableConv1D",
     "SeparableConv2D",
     "SimpleRNN",

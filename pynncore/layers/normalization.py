@@ -1,4 +1,4 @@
-"""BatchNormalization, LayerNormalization and UnitNormalization."""
+"""BatchNormalization, GroupNormalization, LayerNormalization and UnitNormalization."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer, shape_str
 from pynncore.layers.core import _serialize
 
-__all__ = ["BatchNormalization", "LayerNormalization", "UnitNormalization"]
+__all__ = ["BatchNormalization", "GroupNormalization", "LayerNormalization", "UnitNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -198,7 +198,79 @@ def _axes(axis: Any, ndim: int, who: str) -> tuple:
     return tuple(sorted(out))
 
 
-class LayerNormalization(Layer):
+class _AffineNormalization(Layer):
+    """Shared parts of the normalizations followed by ``* gamma + beta``: the ``epsilon``,
+    ``center``/``scale`` and gamma/beta arguments, their weights and their config."""
+
+    def __init__(
+        self,
+        epsilon: float,
+        center: bool,
+        scale: bool,
+        beta_initializer: Any,
+        gamma_initializer: Any,
+        beta_regularizer: Any,
+        gamma_regularizer: Any,
+        beta_constraint: Any,
+        gamma_constraint: Any,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': epsilon must be a number > 0. Received: epsilon={epsilon!r}"
+            )
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = beta_initializer
+        self.gamma_initializer = gamma_initializer
+        self.beta_regularizer = _regularizers.get(beta_regularizer)
+        self.gamma_regularizer = _regularizers.get(gamma_regularizer)
+        self.beta_constraint = _constraints.get(beta_constraint)
+        self.gamma_constraint = _constraints.get(gamma_constraint)
+        self.gamma = self.beta = None
+
+    def _add_affine_weights(self, dims: tuple) -> None:
+        if self.scale:
+            self.gamma = self.add_weight("gamma", dims, self.gamma_initializer, self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
+        if self.center:
+            self.beta = self.add_weight("beta", dims, self.beta_initializer, self.beta_regularizer,
+                                        constraint=self.beta_constraint)
+
+    def _affine_grads(self, dy64: np.ndarray, xhat: np.ndarray, sum_axes: tuple) -> None:
+        """Adds ``sum(dy * xhat)`` to gamma's and ``sum(dy)`` to beta's gradient."""
+        if not self.trainable:
+            return
+        if self.gamma is not None and self.gamma.trainable:
+            self.gamma.grad += (dy64 * xhat).sum(axis=sum_axes).reshape(self.gamma.shape).astype(np.float32)
+        if self.beta is not None and self.beta.trainable:
+            self.beta.grad += dy64.sum(axis=sum_axes).reshape(self.beta.shape).astype(np.float32)
+
+    def _affine_config(self) -> dict:
+        return dict(
+            epsilon=self.epsilon,
+            center=self.center,
+            scale=self.scale,
+            beta_initializer=_serialize(self.beta_initializer),
+            gamma_initializer=_serialize(self.gamma_initializer),
+            beta_regularizer=_serialize(self.beta_regularizer),
+            gamma_regularizer=_serialize(self.gamma_regularizer),
+            beta_constraint=_constraints.config_of(self.beta_constraint),
+            gamma_constraint=_constraints.config_of(self.gamma_constraint),
+        )
+
+
+def _normalized_input_grad(g: np.ndarray, xhat: np.ndarray, inv: np.ndarray, axes: tuple) -> np.ndarray:
+    """Gradient of ``xhat = (x - mean) * inv`` (statistics over ``axes``) given ``g = dL/dxhat``:
+    ``inv * (g - mean(g) - xhat * mean(g * xhat))``."""
+    m1 = g.mean(axis=axes, keepdims=True)
+    m2 = (g * xhat).mean(axis=axes, keepdims=True)
+    return inv * (g - m1 - xhat * m2)
+
+
+class LayerNormalization(_AffineNormalization):
     """Normalizes each sample over ``axis`` (the last by default), then scales by ``gamma``
     and shifts by ``beta`` (Keras 3 ``LayerNormalization``):
 
@@ -230,20 +302,9 @@ class LayerNormalization(Layer):
         gamma_constraint: Any = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
-            raise ValueError(f"LayerNormalization '{self.name}': epsilon must be a number > 0. Received: epsilon={epsilon!r}")
+        super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
         self.axis = axis if isinstance(axis, (int, np.integer)) else list(axis)
-        self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.beta_initializer = beta_initializer
-        self.gamma_initializer = gamma_initializer
-        self.beta_regularizer = _regularizers.get(beta_regularizer)
-        self.gamma_regularizer = _regularizers.get(gamma_regularizer)
-        self.beta_constraint = _constraints.get(beta_constraint)
-        self.gamma_constraint = _constraints.get(gamma_constraint)
-        self.gamma = self.beta = None
         self._axes: tuple = ()
 
     def build(self, input_shape: Any) -> None:
@@ -254,12 +315,7 @@ class LayerNormalization(Layer):
             raise ValueError(
                 f"LayerNormalization '{self.name}': the normalized axes need known sizes. Received: shape={shape_str(shape)}"
             )
-        if self.scale:
-            self.gamma = self.add_weight("gamma", dims, self.gamma_initializer, self.gamma_regularizer,
-                                         constraint=self.gamma_constraint)
-        if self.center:
-            self.beta = self.add_weight("beta", dims, self.beta_initializer, self.beta_regularizer,
-                                        constraint=self.beta_constraint)
+        self._add_affine_weights(dims)
         self._ndim = len(shape)
         self.built = True
 
@@ -287,33 +343,137 @@ class LayerNormalization(Layer):
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         xhat, inv = ctx
         dy64 = np.asarray(dy, dtype=np.float64)
-        batch_axes = tuple(i for i in range(dy64.ndim) if i not in self._axes)
-        train = self.trainable
-        if self.gamma is not None and train and self.gamma.trainable:
-            self.gamma.grad += (dy64 * xhat).sum(axis=batch_axes).reshape(self.gamma.shape).astype(np.float32)
-        if self.beta is not None and train and self.beta.trainable:
-            self.beta.grad += dy64.sum(axis=batch_axes).reshape(self.beta.shape).astype(np.float32)
+        self._affine_grads(dy64, xhat, tuple(i for i in range(dy64.ndim) if i not in self._axes))
         if not need_dx:
             return None
         g = dy64 * self._broadcast(self.gamma.value.astype(np.float64), dy64) if self.gamma is not None else dy64
-        m1 = g.mean(axis=self._axes, keepdims=True)
-        m2 = (g * xhat).mean(axis=self._axes, keepdims=True)
-        return (inv * (g - m1 - xhat * m2)).astype(np.float32)
+        return _normalized_input_grad(g, xhat, inv, self._axes).astype(np.float32)
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(
-            axis=self.axis,
-            epsilon=self.epsilon,
-            center=self.center,
-            scale=self.scale,
-            beta_initializer=_serialize(self.beta_initializer),
-            gamma_initializer=_serialize(self.gamma_initializer),
-            beta_regularizer=_serialize(self.beta_regularizer),
-            gamma_regularizer=_serialize(self.gamma_regularizer),
-            beta_constraint=_constraints.config_of(self.beta_constraint),
-            gamma_constraint=_constraints.config_of(self.gamma_constraint),
-        )
+        config.update(axis=self.axis, **self._affine_config())
+        return config
+
+
+class GroupNormalization(_AffineNormalization):
+    """Splits the channels (``axis``) into ``groups`` and normalizes each group of each
+    sample over its channels and every other non-batch axis (Keras 3 ``GroupNormalization``):
+
+        y = (x - mean_g) / sqrt(var_g + epsilon) * gamma + beta
+
+    with the mean and the biased variance of each (sample, group) in float64. ``gamma`` and
+    ``beta`` have one entry per channel. ``groups=-1`` puts every channel in its own group
+    (instance normalization); ``groups=1`` is layer normalization over all axes.
+
+    Args:
+        groups: number of groups; must divide the number of channels (-1: one per channel).
+        axis: the channel axis (an integer, not the batch axis).
+        epsilon: added to the variance, default 1e-3.
+        center, scale: whether to learn beta and gamma.
+        *_initializer, *_regularizer, *_constraint: as in Keras.
+
+    Call arguments:
+        inputs: array ``(N, ..., C)`` (or with the channels at ``axis``).
+
+    Returns:
+        Array of the input's shape.
+
+    Raises:
+        ValueError: when ``groups`` does not divide the number of channels or exceeds it.
+
+    Example:
+        >>> y = GroupNormalization(groups=2)(np.ones((4, 5, 6), np.float32))
+    """
+
+    supports_masking = True
+
+    def __init__(
+        self,
+        groups: int = 32,
+        axis: int = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
+        who = f"GroupNormalization '{self.name}'"
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or (groups < 1 and groups != -1):
+            raise ValueError(f"{who}: groups must be a positive integer or -1. Received: groups={groups!r}")
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"{who}: axis must be an integer. Received: axis={axis!r}")
+        self.groups = int(groups)
+        self.axis = int(axis)
+        self._groups = self.groups
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape)
+        who = f"GroupNormalization '{self.name}'"
+        self._axis = _axes(self.axis, len(shape), who)[0]
+        dim = shape[self._axis]
+        if dim is None:
+            raise ValueError(f"{who}: the channel axis needs a known size. Received: shape={shape_str(shape)}")
+        groups = dim if self.groups == -1 else self.groups
+        if groups > dim:
+            raise ValueError(
+                f"{who}: groups must not exceed the number of channels ({dim}). Received: groups={groups}"
+            )
+        if dim % groups:
+            raise ValueError(
+                f"{who}: groups must divide the number of channels ({dim}). Received: groups={groups}"
+            )
+        self._groups = groups
+        self._add_affine_weights((dim,))
+        self._ndim = len(shape)
+        self.built = True
+
+    def _grouped(self, a: np.ndarray) -> np.ndarray:
+        """``(N, ..., C, ...)`` -> ``(N, S, G, C // G)`` with the channel axis moved last."""
+        a = np.moveaxis(a, self._axis, -1)
+        return a.reshape(a.shape[0], -1, self._groups, a.shape[-1] // self._groups)
+
+    def _ungrouped(self, a: np.ndarray, shape: tuple) -> np.ndarray:
+        moved = shape[: self._axis] + shape[self._axis + 1 :] + (shape[self._axis],)
+        return np.ascontiguousarray(np.moveaxis(a.reshape(moved), -1, self._axis))
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != self._ndim:
+            raise ValueError(
+                f"GroupNormalization '{self.name}': expected an input of rank {self._ndim}. Received: shape={x.shape}"
+            )
+        xg = self._grouped(x.astype(np.float64))
+        mean = xg.mean(axis=(1, 3), keepdims=True)
+        var = ((xg - mean) ** 2).mean(axis=(1, 3), keepdims=True)
+        inv = 1.0 / np.sqrt(var + self.epsilon)
+        xhat = (xg - mean) * inv
+        y = xhat
+        if self.gamma is not None:
+            y = y * self.gamma.value.astype(np.float64).reshape(self._groups, -1)
+        if self.beta is not None:
+            y = y + self.beta.value.astype(np.float64).reshape(self._groups, -1)
+        out = self._ungrouped(y, x.shape).astype(np.float32)
+        return out, ((xhat, inv, x.shape) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        xhat, inv, shape = ctx
+        dyg = self._grouped(np.asarray(dy, dtype=np.float64))
+        self._affine_grads(dyg, xhat, (0, 1))
+        if not need_dx:
+            return None
+        g = dyg * self.gamma.value.astype(np.float64).reshape(self._groups, -1) if self.gamma is not None else dyg
+        return self._ungrouped(_normalized_input_grad(g, xhat, inv, (1, 3)), shape).astype(np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(groups=self.groups, axis=self.axis, **self._affine_config())
         return config
 
 

@@ -1,4 +1,13 @@
-"""Preprocessing layers that are part of a model: Rescaling and Normalization (with adapt)."""
+"""Preprocessing layers that are part of a model.
+
+Numeric: Rescaling and Normalization (with ``adapt``). Categorical: CategoryEncoding,
+Discretization (``adapt`` learns quantile boundaries) and IntegerLookup (``adapt`` learns a
+vocabulary). Images ``(N, H, W, C)``: Resizing, CenterCrop and RandomFlip.
+
+The image layers are linear maps of their input and pass gradients back; the layers that
+produce indices or counts of indices are not differentiable and return a zero input gradient
+(as ``Embedding`` does for its ids).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,16 @@ import numpy as np
 
 from pynncore.layers.base import Layer, shape_str
 
-__all__ = ["Normalization", "Rescaling"]
+__all__ = [
+    "CategoryEncoding",
+    "CenterCrop",
+    "Discretization",
+    "IntegerLookup",
+    "Normalization",
+    "RandomFlip",
+    "Rescaling",
+    "Resizing",
+]
 
 _EPSILON = 1e-7  # Keras's backend.epsilon(), the smallest standard deviation Normalization divides by
 
@@ -158,4 +176,849 @@ class Normalization(Layer):
         config.update(axis=axis, invert=self.invert)
         if self._init_mean is not None:
             config.update(mean=self._init_mean.tolist(), variance=self._init_variance.tolist())
+        return config
+
+
+# -- categorical encodings --------------------------------------------------------------------
+
+_ENCODE_MODES = ("one_hot", "multi_hot", "count")
+
+
+def _check_mode(who: str, output_mode: Any, allowed: tuple) -> str:
+    if output_mode == "binary":
+        output_mode = "multi_hot"
+    if output_mode not in allowed:
+        raise ValueError(f"{who}: output_mode must be one of {list(allowed)}. Received: output_mode={output_mode!r}")
+    return output_mode
+
+
+def _check_sparse(who: str, sparse: Any) -> None:
+    if sparse:
+        raise ValueError(f"{who}: only dense outputs are supported, expected sparse=False. Received: sparse={sparse!r}")
+
+
+def _encode(ids: np.ndarray, output_mode: str, depth: int, who: str, count_weights: Any = None) -> np.ndarray:
+    """One-hot, multi-hot or count encoding of integer ``ids`` in ``[0, depth)`` (Keras's
+    ``encode_categorical_inputs``): one_hot adds an axis of size ``depth`` (replacing a
+    trailing axis of size 1); multi_hot and count reduce axis 1 of a rank-2 input (or axis 0
+    of a rank-1 input) to ``depth`` entries."""
+    ids = np.asarray(ids)
+    if ids.ndim == 0:
+        ids = ids.reshape(1)
+    if ids.size and (ids.min() < 0 or ids.max() >= depth):
+        raise ValueError(
+            f"{who}: expected values in the range [0, {depth}). "
+            f"Received: values between {ids.min()} and {ids.max()}"
+        )
+    ids = ids.astype(np.int64)
+    if output_mode == "one_hot":
+        if ids.ndim > 1 and ids.shape[-1] == 1:
+            ids = ids.reshape(ids.shape[:-1])
+        out = np.zeros(ids.shape + (depth,), np.float32)
+        np.put_along_axis(out, ids[..., None], 1.0, axis=-1)
+        return out
+    if ids.ndim > 2:
+        raise ValueError(
+            f"{who}: output_mode={output_mode!r} expects inputs of rank 1 or 2. Received: shape={ids.shape}"
+        )
+    rows = ids.reshape(1, -1) if ids.ndim == 1 else ids
+    out = np.zeros((rows.shape[0], depth), np.float64)
+    r = np.repeat(np.arange(rows.shape[0]), rows.shape[1])
+    if output_mode == "multi_hot":
+        out[r, rows.reshape(-1)] = 1.0
+    else:
+        if count_weights is None:
+            w = np.ones(rows.size)
+        else:
+            w = np.asarray(count_weights, dtype=np.float64)
+            if w.shape != ids.shape:
+                raise ValueError(f"{who}: count_weights must have the input's shape {ids.shape}. Received: shape={w.shape}")
+            w = w.reshape(-1)
+        np.add.at(out, (r, rows.reshape(-1)), w)
+    out = out.astype(np.float32)
+    return out[0] if ids.ndim == 1 else out
+
+
+def _encoded_shape(input_shape: tuple, output_mode: str, depth: int) -> tuple:
+    shape = tuple(input_shape)
+    if not shape:
+        return (depth,)
+    if output_mode == "one_hot":
+        if shape[-1] != 1 or len(shape) == 1:
+            return shape + (depth,)
+    return shape[:-1] + (depth,)
+
+
+class _IndexLayer(Layer):
+    """Base of the layers whose outputs are indices (or encodings of indices): inputs keep
+    their numeric type, the layer has no weights to train and the input gradient is zero."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+
+    def _check_input(self, x: Any) -> np.ndarray:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"{type(self).__name__} '{self.name}': expected a numeric input. Received: dtype={arr.dtype}"
+            )
+        return arr
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        # Indices are not differentiable: the gradient with respect to the input is zero.
+        return np.zeros(ctx, np.float32) if need_dx else None
+
+
+class CategoryEncoding(_IndexLayer):
+    """Encodes integer category ids in ``[0, num_tokens)`` as one-hot, multi-hot or count
+    vectors (Keras 3 ``CategoryEncoding``).
+
+    Args:
+        num_tokens: the number of categories (required, >= 1).
+        output_mode: ``"one_hot"`` (one vector per id; a trailing axis of size 1 is
+            replaced), ``"multi_hot"`` (one vector per sample with 1 where an id occurs; the
+            alias ``"binary"`` is accepted) or ``"count"`` (how often each id occurs).
+        sparse: only False (dense outputs) is supported.
+
+    Call arguments:
+        inputs: integer ids, ``(N,)`` or ``(N, K)`` (any rank for one_hot).
+        count_weights: with ``output_mode="count"``, weights of the input's shape summed
+            instead of counts.
+
+    Returns:
+        float32 array ``(N, num_tokens)`` (one_hot: ``(N, K, num_tokens)`` for K > 1).
+
+    Raises:
+        ValueError: for an id outside ``[0, num_tokens)``, or count_weights with another mode.
+
+    Example:
+        >>> CategoryEncoding(4, output_mode="count")(np.array([[0, 1, 1], [3, 3, 2]]))
+    """
+
+    def __init__(self, num_tokens: Optional[int] = None, output_mode: str = "multi_hot", sparse: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        who = f"CategoryEncoding '{self.name}'"
+        if num_tokens is None or isinstance(num_tokens, bool) or not isinstance(num_tokens, (int, np.integer)) or num_tokens < 1:
+            raise ValueError(f"{who}: num_tokens must be an integer >= 1. Received: num_tokens={num_tokens!r}")
+        self.num_tokens = int(num_tokens)
+        self.output_mode = _check_mode(who, output_mode, _ENCODE_MODES)
+        _check_sparse(who, sparse)
+        self.sparse = False
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return _encoded_shape(input_shape, self.output_mode, self.num_tokens)
+
+    def forward(self, x: Any, training: bool = False, count_weights: Any = None) -> tuple:
+        who = f"CategoryEncoding '{self.name}'"
+        x = self._check_input(x)
+        if count_weights is not None and self.output_mode != "count":
+            raise ValueError(
+                f"{who}: count_weights needs output_mode='count'. Received: output_mode={self.output_mode!r}"
+            )
+        return _encode(x, self.output_mode, self.num_tokens, who, count_weights), x.shape
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(num_tokens=self.num_tokens, output_mode=self.output_mode, sparse=self.sparse)
+        return config
+
+
+class Discretization(_IndexLayer):
+    """Buckets numbers into ranges given by ``bin_boundaries`` or learned as quantiles by
+    ``adapt`` (Keras 3 ``Discretization``).
+
+    With boundaries ``[b0, b1, ..., bk-1]`` a value ``v`` goes to bucket ``i`` with
+    ``b[i-1] <= v < b[i]`` (``numpy.digitize``), so there are ``k + 1`` buckets. ``adapt``
+    builds an approximate quantile summary of the data as Keras does (every
+    ``epsilon * n``-th sorted value, merged over batches) and takes ``num_bins - 1``
+    boundaries at evenly spaced cumulative weights from it.
+
+    Args:
+        bin_boundaries: sorted list of boundaries (leave None to use ``adapt``).
+        num_bins: number of buckets ``adapt`` learns.
+        epsilon: precision of the quantile summary (smaller: more exact, more memory).
+        output_mode: ``"int"`` (bucket index), ``"one_hot"``, ``"multi_hot"`` or ``"count"``.
+        sparse: only False is supported.
+
+    Call arguments:
+        inputs: array of numbers of any shape (rank <= 2 for multi_hot and count).
+
+    Returns:
+        int32 bucket indices of the input's shape, or a float32 encoding.
+
+    Raises:
+        ValueError: for both or neither of bin_boundaries and num_bins, unsorted boundaries,
+            or a call before adapt.
+
+    Example:
+        >>> Discretization(bin_boundaries=[0.0, 1.0])(np.array([[-1.0, 0.5, 2.0]]))
+    """
+
+    def __init__(
+        self,
+        bin_boundaries: Any = None,
+        num_bins: Optional[int] = None,
+        epsilon: float = 0.01,
+        output_mode: str = "int",
+        sparse: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        who = f"Discretization '{self.name}'"
+        if num_bins is not None and (isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 0):
+            raise ValueError(f"{who}: num_bins must be an integer >= 0. Received: num_bins={num_bins!r}")
+        if num_bins is not None and bin_boundaries is not None:
+            raise ValueError(
+                f"{who}: expected one of num_bins and bin_boundaries. "
+                f"Received: num_bins={num_bins!r} and bin_boundaries={bin_boundaries!r}"
+            )
+        if num_bins is None and bin_boundaries is None:
+            raise ValueError(f"{who}: expected num_bins (and adapt) or bin_boundaries. Received neither")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 < epsilon <= 1:
+            raise ValueError(f"{who}: epsilon must be a number in (0, 1]. Received: epsilon={epsilon!r}")
+        self.output_mode = _check_mode(who, output_mode, ("int",) + _ENCODE_MODES)
+        _check_sparse(who, sparse)
+        self.sparse = False
+        self.num_bins = None if num_bins is None else int(num_bins)
+        self.epsilon = float(epsilon)
+        self.bin_boundaries = None if bin_boundaries is None else self._boundaries(bin_boundaries)
+
+    def _boundaries(self, values: Any) -> list:
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.ndim != 1 or not np.isfinite(arr).all() or np.any(np.diff(arr) < 0):
+            raise ValueError(
+                f"Discretization '{self.name}': bin_boundaries must be a sorted list of finite numbers. "
+                f"Received: bin_boundaries={values!r}"
+            )
+        return [float(v) for v in arr]
+
+    def _depth(self) -> Optional[int]:
+        if self.bin_boundaries is not None:
+            return len(self.bin_boundaries) + 1
+        return self.num_bins
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        if self.output_mode == "int":
+            return tuple(input_shape)
+        return _encoded_shape(input_shape, self.output_mode, self._depth())
+
+    def adapt(self, data: Any, batch_size: Any = None, steps: Optional[int] = None) -> None:
+        """Learns ``num_bins - 1`` quantile boundaries from ``data`` (an array, or an iterable
+        of array batches, of which ``steps`` are read)."""
+        who = f"Discretization '{self.name}'"
+        if self.num_bins is None:
+            raise ValueError(f"{who}: adapt needs num_bins; this layer was given bin_boundaries")
+        if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):
+            batches = [data]
+        else:
+            batches = [b[0] if isinstance(b, tuple) else b for i, b in enumerate(data) if steps is None or i < steps]
+        summary = np.zeros((2, 0), np.float32)
+        for b in batches:
+            arr = np.asarray(b)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"{who}: adapt expects numeric data. Received: dtype={arr.dtype}")
+            arr = arr.astype(np.float32).reshape(-1)
+            if not np.isfinite(arr).all():
+                raise ValueError(f"{who}: adapt data contains NaN or infinite values")
+            summary = _merge_summaries(_summarize(arr, self.epsilon), summary, self.epsilon)
+        if summary.shape[1] == 0:
+            raise ValueError(f"{who}: adapt needs at least one value. Received: empty data")
+        self.bin_boundaries = [float(v) for v in _compress_summary(summary, 1.0 / self.num_bins)[0, :-1]]
+
+    def forward(self, x: Any, training: bool = False) -> tuple:
+        x = self._check_input(x)
+        if self.bin_boundaries is None:
+            raise ValueError(f"Discretization '{self.name}': no bin boundaries yet; call adapt() first")
+        idx = np.digitize(x.astype(np.float32), np.asarray(self.bin_boundaries, np.float32)).astype(np.int32)
+        if self.output_mode == "int":
+            return idx, x.shape
+        return _encode(idx, self.output_mode, self._depth(), f"Discretization '{self.name}'"), x.shape
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            bin_boundaries=None if self.bin_boundaries is None else list(self.bin_boundaries),
+            num_bins=self.num_bins,
+            epsilon=self.epsilon,
+            output_mode=self.output_mode,
+            sparse=self.sparse,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Discretization":
+        config = dict(config)
+        if config.get("bin_boundaries") is not None and config.get("num_bins") is not None:
+            boundaries = config.pop("bin_boundaries")
+            layer = cls(**config)
+            layer.bin_boundaries = layer._boundaries(boundaries)
+            return layer
+        return cls(**config)
+
+
+
+class IntegerLookup(_IndexLayer):
+    """Maps integer tokens to contiguous indices in a vocabulary given or learned by
+    ``adapt`` (Keras 3 ``IntegerLookup``), or indices back to tokens (``invert=True``).
+
+    Index layout (``output_mode="int"``): ``0`` is the mask token when ``mask_token`` is
+    set, then ``num_oov_indices`` out-of-vocabulary indices, then the vocabulary in order.
+    A token outside the vocabulary goes to the OOV index ``token mod num_oov_indices`` (one
+    OOV index: always that one; none: a ValueError). In the encoding modes the mask token
+    has no index and contributes nothing. ``adapt`` orders tokens by decreasing frequency,
+    ties by decreasing token, and keeps at most ``max_tokens`` indices in all. The
+    vocabulary is saved in the layer's config.
+
+    Args:
+        max_tokens: maximum vocabulary size, mask and OOV indices included (None: no limit).
+        num_oov_indices: number of OOV indices (>= 0).
+        mask_token: token that stands for padding (None: no mask).
+        oov_token: token returned by ``invert=True`` for an OOV index.
+        vocabulary: list of tokens (optionally starting with the mask and OOV tokens).
+        vocabulary_dtype: only ``"int64"``.
+        idf_weights: not supported (no ``"tf_idf"`` mode); must be None.
+        invert: map indices to tokens (``output_mode="int"`` only).
+        output_mode: ``"int"``, ``"one_hot"``, ``"multi_hot"`` or ``"count"``.
+        sparse: only False.
+        pad_to_max_tokens: encodings have ``max_tokens`` entries instead of the vocabulary size.
+
+    Call arguments:
+        inputs: integer tokens (or indices for ``invert``), any shape (rank <= 2 for
+            multi_hot and count).
+
+    Returns:
+        int64 indices (tokens for ``invert``) of the input's shape, or a float32 encoding.
+
+    Raises:
+        ValueError: for a repeated token, a misplaced mask/OOV token, non-integer input, an
+            OOV token with ``num_oov_indices=0``, or a call with no vocabulary.
+
+    Example:
+        >>> IntegerLookup(vocabulary=[12, 36, 1138])(np.array([[12, 1138, 42]]))
+        array([[1, 3, 0]])
+    """
+
+    def __init__(
+        self,
+        max_tokens: Optional[int] = None,
+        num_oov_indices: int = 1,
+        mask_token: Optional[int] = None,
+        oov_token: int = -1,
+        vocabulary: Any = None,
+        vocabulary_dtype: str = "int64",
+        idf_weights: Any = None,
+        invert: bool = False,
+        output_mode: str = "int",
+        sparse: bool = False,
+        pad_to_max_tokens: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        who = self._who()
+        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) or max_tokens <= 1):
+            raise ValueError(f"{who}: max_tokens must be an integer > 1 or None. Received: max_tokens={max_tokens!r}")
+        if isinstance(num_oov_indices, bool) or not isinstance(num_oov_indices, (int, np.integer)) or num_oov_indices < 0:
+            raise ValueError(f"{who}: num_oov_indices must be an integer >= 0. Received: num_oov_indices={num_oov_indices!r}")
+        for name, tok in (("mask_token", mask_token), ("oov_token", oov_token)):
+            if tok is not None and (isinstance(tok, bool) or not isinstance(tok, (int, np.integer))):
+                raise TypeError(f"{who}: {name} must be an integer or None. Received: {name}={tok!r}")
+        if vocabulary_dtype != "int64":
+            raise ValueError(f"{who}: vocabulary_dtype must be 'int64'. Received: vocabulary_dtype={vocabulary_dtype!r}")
+        if idf_weights is not None:
+            raise ValueError(f"{who}: idf_weights needs output_mode='tf_idf', which is not supported. Received: idf_weights={idf_weights!r}")
+        self.output_mode = _check_mode(who, output_mode, ("int",) + _ENCODE_MODES)
+        if invert and self.output_mode != "int":
+            raise ValueError(f"{who}: invert=True needs output_mode='int'. Received: output_mode={output_mode!r}")
+        _check_sparse(who, sparse)
+        if pad_to_max_tokens and max_tokens is None:
+            raise ValueError(f"{who}: pad_to_max_tokens=True needs max_tokens. Received: max_tokens=None")
+        self.max_tokens = None if max_tokens is None else int(max_tokens)
+        self.num_oov_indices = int(num_oov_indices)
+        self.mask_token = None if mask_token is None else int(mask_token)
+        self.oov_token = None if oov_token is None else int(oov_token)
+        self.vocabulary_dtype = "int64"
+        self.idf_weights = None
+        self.invert = bool(invert)
+        self.sparse = False
+        self.pad_to_max_tokens = bool(pad_to_max_tokens)
+        self._tokens: Optional[np.ndarray] = None
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+
+    def _who(self) -> str:
+        return f"IntegerLookup '{self.name}'"
+
+    def _oov_start(self) -> int:
+        return 1 if self.mask_token is not None and self.output_mode == "int" else 0
+
+    def _token_start(self) -> int:
+        return self._oov_start() + self.num_oov_indices
+
+    def set_vocabulary(self, vocabulary: Any, idf_weights: Any = None) -> None:
+        """Sets the vocabulary: a list of distinct integer tokens, optionally starting with
+        the special tokens in index order (mask token, then the OOV tokens)."""
+        who = self._who()
+        if idf_weights is not None:
+            raise ValueError(f"{who}: idf_weights are not supported. Received: idf_weights={idf_weights!r}")
+        arr = np.asarray(vocabulary)
+        if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
+            raise ValueError(f"{who}: vocabulary must be a non-empty 1-D list of integers. Received: vocabulary={vocabulary!r}")
+        arr = arr.astype(np.int64)
+        start = self._token_start()
+        special = [self.mask_token] * self._oov_start() + [self.oov_token] * self.num_oov_indices
+        if start and arr.size >= start and list(arr[:start]) == special:
+            arr = arr[start:]
+        uniq, counts = np.unique(arr, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"{who}: the vocabulary repeats tokens {uniq[counts > 1].tolist()}")
+        if self.mask_token is not None and self.mask_token in arr:
+            raise ValueError(
+                f"{who}: the mask token {self.mask_token} may only appear at index 0 of the vocabulary. "
+                f"Received: it at index {int(np.flatnonzero(arr == self.mask_token)[0]) + start}"
+            )
+        if self.invert and self.oov_token is not None and self.oov_token in arr:
+            raise ValueError(f"{who}: with invert=True the OOV token {self.oov_token} may not be in the vocabulary")
+        if self.max_tokens is not None and arr.size + start > self.max_tokens:
+            raise ValueError(
+                f"{who}: the vocabulary has {arr.size + start} entries (special tokens included), "
+                f"more than max_tokens={self.max_tokens}"
+            )
+        self._tokens = arr
+
+    def adapt(self, data: Any, batch_size: Any = None, steps: Optional[int] = None) -> None:
+        """Learns the vocabulary from ``data`` (an array or an iterable of array batches):
+        tokens by decreasing count, ties by decreasing token, mask and OOV tokens left out."""
+        who = self._who()
+        if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):
+            batches = [data]
+        else:
+            batches = [b[0] if isinstance(b, tuple) else b for i, b in enumerate(data) if steps is None or i < steps]
+        values = [self._as_tokens(np.asarray(b)).reshape(-1) for b in batches]
+        tokens, counts = np.unique(np.concatenate(values) if values else np.zeros(0, np.int64), return_counts=True)
+        keep = np.ones(tokens.shape, bool)
+        for special in (self.mask_token, self.oov_token):
+            if special is not None:
+                keep &= tokens != special
+        tokens, counts = tokens[keep], counts[keep]
+        if tokens.size == 0:
+            raise ValueError(f"{who}: adapt found no tokens besides the mask and OOV tokens")
+        order = np.lexsort((tokens, counts))[::-1]
+        if self.max_tokens is not None:
+            order = order[: max(self.max_tokens - self._token_start(), 0)]
+        self._tokens = tokens[order]
+
+    def _as_tokens(self, x: np.ndarray) -> np.ndarray:
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{self._who()}: expected integer tokens. Received: dtype={x.dtype}")
+        if x.dtype.kind == "f":
+            if not np.isfinite(x).all() or (x != np.round(x)).any():
+                raise ValueError(f"{self._who()}: expected integer tokens. Received: non-integer values of dtype {x.dtype}")
+        return x.astype(np.int64)
+
+    def get_vocabulary(self, include_special_tokens: bool = True) -> list:
+        """The tokens in index order (with the mask and OOV tokens first unless
+        ``include_special_tokens=False``)."""
+        tokens = [] if self._tokens is None else [int(t) for t in self._tokens]
+        if not include_special_tokens:
+            return tokens
+        return [self.mask_token] * self._oov_start() + [self.oov_token] * self.num_oov_indices + tokens
+
+    def vocabulary_size(self) -> int:
+        """Number of indices: the vocabulary plus the mask and OOV indices."""
+        return (0 if self._tokens is None else int(self._tokens.size)) + self._token_start()
+
+    def _depth(self) -> int:
+        return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        if self.output_mode == "int":
+            return tuple(input_shape)
+        if self._tokens is None and not self.pad_to_max_tokens:
+            raise ValueError(f"{self._who()}: the output size is unknown until the vocabulary is set or adapted")
+        return _encoded_shape(input_shape, self.output_mode, self._depth())
+
+    def _lookup(self, x: np.ndarray) -> np.ndarray:
+        order = np.argsort(self._tokens, kind="stable")
+        sorted_tokens = self._tokens[order]
+        pos = np.clip(np.searchsorted(sorted_tokens, x), 0, sorted_tokens.size - 1)
+        found = sorted_tokens[pos] == x
+        idx = np.where(found, order[pos] + self._token_start(), -1)
+        oov = ~found
+        if self.mask_token is not None:
+            oov &= x != self.mask_token
+        if oov.any():
+            if self.num_oov_indices == 0:
+                raise ValueError(
+                    f"{self._who()}: with num_oov_indices=0 every input must be in the vocabulary. "
+                    f"Received: tokens {np.unique(x[oov])[:10].tolist()} outside it"
+                )
+            idx = np.where(oov, np.mod(x, self.num_oov_indices) + self._oov_start(), idx)
+        return idx
+
+    def forward(self, x: Any, training: bool = False) -> tuple:
+        who = self._who()
+        if self._tokens is None:
+            raise ValueError(f"{who}: no vocabulary yet; pass vocabulary= or call adapt() first")
+        arr = self._as_tokens(self._check_input(x))
+        if self.invert:
+            vocab = np.asarray(self.get_vocabulary(), dtype=object)
+            fill = self.oov_token if self.oov_token is not None else -1
+            table = np.array([fill if v is None else v for v in vocab], dtype=np.int64)
+            inside = (arr >= 0) & (arr < table.size)
+            out = np.where(inside, table[np.clip(arr, 0, table.size - 1)], fill)
+            if self.mask_token is not None:
+                out = np.where(arr == 0, self.mask_token, out)
+            return out.astype(np.int64), arr.shape
+        idx = self._lookup(arr)
+        if self.output_mode == "int":
+            if self.mask_token is not None:
+                idx = np.where(arr == self.mask_token, 0, idx)
+            return idx.astype(np.int64), arr.shape
+        depth = self._depth()
+        # The mask token has no index in the encodings: it adds nothing.
+        keep = np.ones(arr.shape, np.float64) if self.mask_token is None else (arr != self.mask_token).astype(np.float64)
+        idx = np.where(keep > 0, idx, 0)
+        if self.output_mode == "one_hot":
+            enc = _encode(idx, "one_hot", depth, who)
+            k = keep.reshape(enc.shape[:-1] + (1,))
+            return (enc * k).astype(np.float32), arr.shape
+        if self.output_mode == "count":
+            return _encode(idx, "count", depth, who, keep), arr.shape
+        return np.minimum(_encode(idx, "count", depth, who, keep), 1.0).astype(np.float32), arr.shape
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            max_tokens=self.max_tokens,
+            num_oov_indices=self.num_oov_indices,
+            mask_token=self.mask_token,
+            oov_token=self.oov_token,
+            vocabulary=self.get_vocabulary(include_special_tokens=False) if self._tokens is not None else None,
+            vocabulary_dtype=self.vocabulary_dtype,
+            idf_weights=None,
+            invert=self.invert,
+            output_mode=self.output_mode,
+            sparse=self.sparse,
+            pad_to_max_tokens=self.pad_to_max_tokens,
+        )
+        return config
+
+
+def _summarize(values: np.ndarray, epsilon: float) -> np.ndarray:
+    """``(2, m)`` summary of a batch: every ``step``-th sorted value (step = n * epsilon, at
+    least 1) with the weight ``step`` each."""
+    values = np.sort(values)
+    step = max(values.size / (1.0 / epsilon), 1.0)
+    picked = values[int(step - 1) :: int(step)]
+    return np.stack([picked, np.full(picked.shape, step, dtype=np.float32)])
+
+
+def _merge_summaries(a: np.ndarray, b: np.ndarray, epsilon: float) -> np.ndarray:
+    merged = np.concatenate((a, b), axis=1)
+    return _compress_summary(merged[:, np.argsort(merged[0], kind="stable")], epsilon)
+
+
+def _compress_summary(summary: np.ndarray, epsilon: float) -> np.ndarray:
+    """Resamples a summary at cumulative-weight fractions ``epsilon, 2 epsilon, ..., 1`` by
+    linear interpolation (values and cumulative weights), keeping it about ``1 / epsilon``
+    entries long."""
+    if summary.shape[1] * epsilon < 1:
+        return summary
+    targets = epsilon + np.arange(0.0, 1.0, epsilon)
+    cum = summary[1].cumsum()
+    frac = cum / cum[-1]
+    values = np.interp(targets, frac, summary[0])
+    cum_new = np.interp(targets, frac, cum)
+    weights = np.diff(cum_new, prepend=0.0)
+    return np.stack((values, weights)).astype(np.float32)
+
+
+# -- images ------------------------------------------------------------------------------------
+
+_INTERPOLATIONS = ("nearest", "bilinear")
+
+
+def _check_size(who: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{who}: {name} must be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def _check_data_format(who: str, data_format: Any) -> str:
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{who}: only data_format='channels_last' is supported. Received: data_format={data_format!r}")
+    return "channels_last"
+
+
+class _TargetSizeLayer(Layer):
+    """Base of the image layers with an output size ``(height, width)``."""
+
+    def __init__(self, height: int, width: int, data_format: Optional[str] = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        who = f"{type(self).__name__} '{self.name}'"
+        self.height = _check_size(who, "height", height)
+        self.width = _check_size(who, "width", width)
+        self.data_format = _check_data_format(who, data_format)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], self.height, self.width) + tuple(input_shape[3:])
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(height=self.height, width=self.width, data_format=self.data_format)
+        return config
+
+
+def _check_images(who: str, x: np.ndarray) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{who}: expected images of shape (N, H, W, C). Received: shape={x.shape}")
+
+
+def _resize_matrix(n_in: int, n_out: int, interpolation: str) -> np.ndarray:
+    """``(n_out, n_in)`` matrix of one axis of ``torch.nn.functional.interpolate`` with
+    ``align_corners=False``: nearest ("nearest-exact") takes ``floor((i + 0.5) * n_in / n_out)``;
+    bilinear samples at
+    ``(i + 0.5) * n_in / n_out - 0.5`` (clamped at 0) between its two neighbours."""
+    m = np.zeros((n_out, n_in), np.float64)
+    rows = np.arange(n_out)
+    scale = np.float32(n_in / n_out)
+    if interpolation == "nearest":
+        src = np.minimum(np.floor((rows.astype(np.float32) + np.float32(0.5)) * scale).astype(np.int64), n_in - 1)
+        m[rows, src] = 1.0
+        return m
+    pos = np.maximum((rows.astype(np.float32) + np.float32(0.5)) * scale - np.float32(0.5), np.float32(0.0))
+    i0 = np.minimum(np.floor(pos).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    lam = (pos - i0).astype(np.float64)
+    np.add.at(m, (rows, i0), 1.0 - lam)
+    np.add.at(m, (rows, i1), lam)
+    return m
+
+
+def _aspect_crop(h: int, w: int, th: int, tw: int) -> tuple:
+    """``(top, left, height, width)`` of the centered window of ``(h, w)`` with the target's
+    aspect ratio ``th : tw``."""
+    ch = max(min(h, int(float(w * th) / tw)), 1)
+    cw = max(min(w, int(float(h * tw) / th)), 1)
+    return int(float(h - ch) / 2), int(float(w - cw) / 2), ch, cw
+
+
+def _resize(x: np.ndarray, height: int, width: int, interpolation: str, crop: bool) -> tuple:
+    """Resized images and ``(window, mh, mw)``: the cropped window and the two axis matrices
+    (the backward pass applies their transposes and pads the window back)."""
+    h, w = x.shape[1], x.shape[2]
+    window = _aspect_crop(h, w, height, width) if crop else (0, 0, h, w)
+    top, left, ch, cw = window
+    xs = x[:, top : top + ch, left : left + cw, :].astype(np.float64)
+    mh = _resize_matrix(ch, height, interpolation)
+    mw = _resize_matrix(cw, width, interpolation)
+    y = np.einsum("oh,nhwc,pw->nopc", mh, xs, mw, optimize=True)
+    return y.astype(np.float32), (window, mh, mw, x.shape)
+
+
+def _resize_backward(ctx: tuple, dy: np.ndarray) -> np.ndarray:
+    (top, left, ch, cw), mh, mw, shape = ctx
+    dx = np.zeros(shape, np.float64)
+    dx[:, top : top + ch, left : left + cw, :] = np.einsum(
+        "oh,nopc,pw->nhwc", mh, np.asarray(dy, dtype=np.float64), mw, optimize=True
+    )
+    return dx.astype(np.float32)
+
+
+class Resizing(_TargetSizeLayer):
+    """Resizes images ``(N, H, W, C)`` to ``(N, height, width, C)`` (Keras 3 ``Resizing``,
+    the numbers of its torch backend with ``antialias=False``).
+
+    ``"nearest"`` picks source pixel ``floor((i + 0.5) * H / height)``; ``"bilinear"`` interpolates
+    at the half-pixel centres ``(i + 0.5) * H / height - 0.5`` (``align_corners=False``).
+    With ``crop_to_aspect_ratio=True`` the largest centered window with the target's aspect
+    ratio is cut out first. The map is linear, so the backward pass is its transpose.
+
+    Args:
+        height, width: output size.
+        interpolation: ``"bilinear"`` or ``"nearest"``.
+        crop_to_aspect_ratio: crop to the target aspect ratio instead of distorting.
+        pad_to_aspect_ratio: only False is supported.
+        data_format: only ``"channels_last"`` (or None) is supported.
+        antialias: only False is supported.
+
+    Call arguments:
+        inputs: float images ``(N, H, W, C)``.
+
+    Returns:
+        float32 array ``(N, height, width, C)``.
+
+    Raises:
+        ValueError: for non-positive sizes, an unknown interpolation or inputs of rank != 4.
+
+    Example:
+        >>> Resizing(2, 3, interpolation="nearest")(np.ones((1, 4, 6, 1), np.float32)).shape
+        (1, 2, 3, 1)
+    """
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        interpolation: str = "bilinear",
+        crop_to_aspect_ratio: bool = False,
+        pad_to_aspect_ratio: bool = False,
+        fill_mode: str = "constant",
+        fill_value: float = 0.0,
+        antialias: bool = False,
+        data_format: Optional[str] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(height, width, data_format, **kwargs)
+        who = f"Resizing '{self.name}'"
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(
+                f"{who}: interpolation must be one of {list(_INTERPOLATIONS)}. Received: interpolation={interpolation!r}"
+            )
+        for name, value in (("pad_to_aspect_ratio", pad_to_aspect_ratio), ("antialias", antialias)):
+            if value:
+                raise ValueError(f"{who}: only {name}=False is supported. Received: {name}={value!r}")
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = False
+        self.fill_mode = fill_mode
+        self.fill_value = float(fill_value)
+        self.antialias = False
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.asarray(x, dtype=np.float32)
+        _check_images(f"Resizing '{self.name}'", x)
+        y, ctx = _resize(x, self.height, self.width, self.interpolation, self.crop_to_aspect_ratio)
+        return y, (ctx if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        return _resize_backward(ctx, dy) if need_dx else None
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            interpolation=self.interpolation,
+            crop_to_aspect_ratio=self.crop_to_aspect_ratio,
+            pad_to_aspect_ratio=self.pad_to_aspect_ratio,
+            fill_mode=self.fill_mode,
+            fill_value=self.fill_value,
+            antialias=self.antialias,
+        )
+        return config
+
+
+class CenterCrop(_TargetSizeLayer):
+    """Cuts the centered ``(height, width)`` window out of images ``(N, H, W, C)`` (Keras 3
+    ``CenterCrop``): the window starts at ``((H - height) // 2, (W - width) // 2)``. An image
+    smaller than the target in either dimension is instead resized bilinearly to it after
+    cropping to the target's aspect ratio, as in Keras. The backward pass puts the output
+    gradient back into the window (zeros elsewhere).
+
+    Args:
+        height, width: output size.
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+
+    Returns:
+        float32 array ``(N, height, width, C)``.
+
+    Example:
+        >>> CenterCrop(2, 2)(np.ones((1, 4, 5, 3), np.float32)).shape
+        (1, 2, 2, 3)
+    """
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.asarray(x, dtype=np.float32)
+        _check_images(f"CenterCrop '{self.name}'", x)
+        h, w = x.shape[1], x.shape[2]
+        if h < self.height or w < self.width:
+            y, ctx = _resize(x, self.height, self.width, "bilinear", True)
+            return y, (ctx if training else None)
+        top, left = (h - self.height) // 2, (w - self.width) // 2
+        y = np.ascontiguousarray(x[:, top : top + self.height, left : left + self.width, :])
+        ctx = ((top, left, self.height, self.width), None, None, x.shape)
+        return y, (ctx if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        if not need_dx:
+            return None
+        (top, left, ch, cw), mh, _, shape = ctx
+        if mh is not None:
+            return _resize_backward(ctx, dy)
+        dx = np.zeros(shape, np.float32)
+        dx[:, top : top + ch, left : left + cw, :] = dy
+        return dx
+
+
+_FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+
+
+class RandomFlip(Layer):
+    """Flips each image of a batch ``(N, H, W, C)`` at random in training, left-right
+    (``"horizontal"``), top-bottom (``"vertical"``) or both at once, with probability 1/2
+    per image (Keras 3 ``RandomFlip``: one draw per image); the identity at inference. The
+    backward pass flips the output gradient the same way.
+
+    Args:
+        mode: ``"horizontal"``, ``"vertical"`` or ``"horizontal_and_vertical"``.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+        training: flip only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Example:
+        >>> RandomFlip("horizontal", seed=1)(np.ones((2, 3, 3, 1), np.float32), training=True).shape
+        (2, 3, 3, 1)
+    """
+
+    supports_masking = False
+
+    def __init__(self, mode: str = "horizontal_and_vertical", seed: Optional[int] = None, data_format: Optional[str] = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        who = f"RandomFlip '{self.name}'"
+        if mode not in _FLIP_MODES:
+            raise ValueError(f"{who}: mode must be one of {list(_FLIP_MODES)}. Received: mode={mode!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"{who}: seed must be an integer or None. Received: seed={seed!r}")
+        self.mode = mode
+        self.seed = None if seed is None else int(seed)
+        self.data_format = _check_data_format(who, data_format)
+        self._rng = np.random.default_rng(self.seed)
+
+    def _flip(self, x: np.ndarray, flips: tuple) -> np.ndarray:
+        rows, cols = flips
+        y = np.array(x, dtype=np.float32, copy=True)
+        y[rows] = y[rows, ::-1]
+        y[cols] = y[cols][:, :, ::-1]
+        return y
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.asarray(x, dtype=np.float32)
+        _check_images(f"RandomFlip '{self.name}'", x)
+        if not training:
+            return x, None
+        flips = self._rng.random(x.shape[0]) <= 0.5
+        none = np.zeros_like(flips)
+        cols = flips if self.mode != "vertical" else none
+        rows = flips if self.mode != "horizontal" else none
+        return self._flip(x, (rows, cols)), (rows, cols)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        if not need_dx:
+            return None
+        if ctx is None:
+            return np.asarray(dy, dtype=np.float32)
+        return self._flip(dy, ctx)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(mode=self.mode, seed=self.seed, data_format=self.data_format)
         return config
