@@ -284,7 +284,7 @@ class CategoryEncoding(_IndexLayer):
     Call arguments:
         inputs: integer ids, ``(N,)`` or ``(N, K)`` (any rank for one_hot).
         count_weights: with ``output_mode="count"``, weights of the input's shape summed
-            instead of counts.
+            instead of counts (constants: no gradient flows to them).
 
     Returns:
         float32 array ``(N, num_tokens)`` (one_hot: ``(N, K, num_tokens)`` for K > 1).
@@ -353,6 +353,7 @@ class Discretization(_IndexLayer):
 
     Example:
         >>> Discretization(bin_boundaries=[0.0, 1.0])(np.array([[-1.0, 0.5, 2.0]]))
+        array([[0, 1, 2]], dtype=int32)
     """
 
     def __init__(
