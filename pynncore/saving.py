@@ -439,7 +439,8 @@ def functional_from_config(cls: type, config: dict) -> Any:
 def _weight_tensors(model: Any) -> dict:
     tensors = {}
     for i, w in enumerate(model.weights):
-        tensors[f"weights/{i:04d}/{w.path}"] = np.ascontiguousarray(w.value)
+        # ascontiguousarray turns a 0-d weight (Attention's scale) into shape (1,); keep its shape.
+        tensors[f"weights/{i:04d}/{w.path}"] = np.ascontiguousarray(w.value).reshape(w.value.shape)
     return tensors
 
 

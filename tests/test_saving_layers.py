@@ -84,10 +84,16 @@ CELLS = {
 ALIASES = {"AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "MaxPool1D", "MaxPool2D"}
 MERGE = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]
 NOT_LAYERS = {"Input", "InputLayer", "Layer", "Variable"}
+# Attention layers take [query, value] (or query, value as arguments) and are trained first.
+ATTENTION = {
+    "Attention": lambda q, v: L.Attention(use_scale=True, score_mode="concat")([q, v]),
+    "AdditiveAttention": lambda q, v: L.AdditiveAttention()([q, v, v]),
+    "MultiHeadAttention": lambda q, v: L.MultiHeadAttention(2, 3, value_dim=2, output_shape=5)(q, v, use_causal_mask=True),
+}
 
 
 def test_every_exported_layer_is_covered():
-    covered = set(SINGLE) | set(MERGE) | set(CELLS) | ALIASES | NOT_LAYERS
+    covered = set(SINGLE) | set(MERGE) | set(CELLS) | set(ATTENTION) | ALIASES | NOT_LAYERS
     assert set(layers.__all__) == covered
 
 
@@ -135,5 +141,17 @@ def test_merge_layer_roundtrip(name, tmp_path, rng):
     out = L.Dense(2)(layer([L.Dense(4)(a), b]))
     model = pynncore.Model([a, b], out)
     xs = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(2)]
+    loaded = _roundtrip(model, xs, tmp_path)
+    assert any(type(l).__name__ == name for l in loaded.layers)
+
+
+@pytest.mark.parametrize("name", sorted(ATTENTION))
+def test_attention_layer_roundtrip(name, tmp_path, rng):
+    q, v = pynncore.Input((4, 3)), pynncore.Input((5, 3))
+    out = L.Dense(2)(L.GlobalAveragePooling1D()(ATTENTION[name](L.Dense(3)(q), v)))
+    model = pynncore.Model([q, v], out)
+    model.compile(optimizer="adam", loss="mse")
+    xs = [rng.standard_normal((3, 4, 3)).astype(np.float32), rng.standard_normal((3, 5, 3)).astype(np.float32)]
+    model.train_on_batch(xs, np.zeros((3, 2), np.float32))
     loaded = _roundtrip(model, xs, tmp_path)
     assert any(type(l).__name__ == name for l in loaded.layers)

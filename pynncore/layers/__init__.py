@@ -1,6 +1,7 @@
 """Layers with Keras 3 names, arguments and weight layouts."""
 
 from pynncore.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from pynncore.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from pynncore.layers.base import Input, InputLayer, Layer, Variable
 from pynncore.layers.conv import (
     Conv1D,
@@ -84,7 +85,9 @@ __all__ = [
     "Activation",
     "ActivityRegularization",
     "Add",
+    "AdditiveAttention",
     "AlphaDropout",
+    "Attention",
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
@@ -140,6 +143,7 @@ __all__ = [
     "MaxPooling2D",
     "Minimum",
     "Multiply",
+    "MultiHeadAttention",
     "Normalization",
     "Permute",
     "PReLU",

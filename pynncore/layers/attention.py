@@ -1,0 +1,796 @@
+"""Attention layers with Keras 3 names, arguments, weight layouts and numbers.
+
+``Attention`` (Luong-style dot or concat scores) and ``AdditiveAttention`` (Bahdanau-style
+scores) are called on ``[query, value]`` or ``[query, value, key]``:
+
+    scores = score(query, key)                 (N, Tq, Tv)
+    scores = scores - 1e9 where masked         value mask and/or causal mask
+    weights = dropout(softmax(scores))         dropout in training only
+    output = weights @ value                   (N, Tq, dim), zero where the query is masked
+
+``MultiHeadAttention(num_heads, key_dim)`` projects query, key and value per head with
+Keras's ``EinsumDense`` kernel layouts, attends over the time axis and projects the heads back:
+
+    Q = query @ Wq + bq      (N, T, H, key_dim)      Wq: (query_dim, H, key_dim)
+    K = key @ Wk + bk        (N, S, H, key_dim)      Wk: (key_dim_in, H, key_dim)
+    V = value @ Wv + bv      (N, S, H, value_dim)    Wv: (value_dim_in, H, value_dim)
+    P = softmax(Q K^T / sqrt(key_dim), masked to -1e9)          (N, H, T, S)
+    output = (dropout(P) V) @ Wo + bo                  (N, T, out)   Wo: (H, value_dim, out)
+
+The projections are single native GEMMs over all samples and timesteps; the per-head products
+use numpy's batched ``matmul``. Every layer has an exact backward pass for all inputs and
+weights.
+
+    >>> import numpy as np
+    >>> from pynncore.layers import Attention
+    >>> q, v = np.ones((2, 3, 4)), np.ones((2, 5, 4))
+    >>> Attention()([q, v]).shape
+    (2, 3, 4)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from pynncore import constraints as _constraints
+from pynncore import ops
+from pynncore import regularizers as _regularizers
+from pynncore.layers.base import KerasTensor, Layer, _tensor_list, shape_str
+from pynncore.layers.core import _serialize
+
+__all__ = ["AdditiveAttention", "Attention", "MultiHeadAttention"]
+
+_LARGE = np.float32(1.0e9)
+
+
+def _softmax(s: np.ndarray) -> np.ndarray:
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32, copy=False)
+
+
+def _softmax_backward(p: np.ndarray, dp: np.ndarray) -> np.ndarray:
+    return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+
+
+def _causal(tq: int, tv: int) -> np.ndarray:
+    """``(tq, tv)`` boolean: query ``i`` may attend to key ``j <= i``."""
+    return np.arange(tq)[:, None] >= np.arange(tv)[None, :]
+
+
+def _check_rate(kind: str, name: str, dropout: Any) -> float:
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.floating, np.integer)) or not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"{kind} '{name}': dropout must be a number in [0, 1). Received: dropout={dropout!r}")
+    return float(dropout)
+
+
+def _check_seed(kind: str, name: str, seed: Any) -> Optional[int]:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{kind} '{name}': seed must be a non-negative integer or None. Received: seed={seed!r}")
+    return int(seed)
+
+
+class _AttentionDropout:
+    """Inverted dropout on attention probabilities with a generator owned by the layer."""
+
+    def __init__(self, rate: float, seed: Optional[int]):
+        from pynncore.utils import rng as _rng
+
+        self.rate = rate
+        self._gen = _rng.make_generator(seed) if seed is not None else None
+
+    def mask(self, shape: tuple) -> np.ndarray:
+        if self._gen is not None:
+            gen = self._gen
+        else:
+            from pynncore.utils import rng as _rng
+
+            gen = _rng.get_global_generator()
+        keep = gen.random(shape, dtype=np.float32) >= self.rate
+        return keep.astype(np.float32) * np.float32(1.0 / (1.0 - self.rate))
+
+
+def _check_mask(kind: str, name: str, what: str, mask: Any, want: tuple) -> Optional[np.ndarray]:
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.shape != want:
+        raise ValueError(
+            f"{kind} '{name}': expected {what} of shape {shape_str(want)}. Received: shape={shape_str(m.shape)}"
+        )
+    return m.astype(bool)
+
+
+def _qvk_shapes(kind: str, name: str, shapes: Any, same_qk_dim: bool) -> list:
+    """Checks ``[query, value(, key)]`` shapes: a list of 2 or 3 rank-3 shapes, value and key
+    of the same length and, with ``same_qk_dim``, query and key of the same feature size."""
+    if not isinstance(shapes, (list, tuple)) or not all(isinstance(s, (list, tuple)) for s in shapes):
+        raise ValueError(
+            f"{kind} '{name}': must be called on a list of inputs, namely [query, value] or "
+            f"[query, value, key]. Received: {shapes!r}"
+        )
+    if not 2 <= len(shapes) <= 3:
+        raise ValueError(
+            f"{kind} '{name}': accepts a list of 2 or 3 inputs, namely [query, value] or "
+            f"[query, value, key]. Received: {len(shapes)} inputs"
+        )
+    shapes = [tuple(s) for s in shapes]
+    for what, s in zip(("query", "value", "key"), shapes):
+        if len(s) != 3:
+            raise ValueError(
+                f"{kind} '{name}': expected {what} of rank 3 (batch, timesteps, features). "
+                f"Received: shape={shape_str(s)}"
+            )
+    q, v = shapes[0], shapes[1]
+    k = shapes[2] if len(shapes) > 2 else v
+    if same_qk_dim and q[-1] is not None and k[-1] is not None and q[-1] != k[-1]:
+        raise ValueError(
+            f"{kind} '{name}': query and key must have the same last dimension. "
+            f"Received: query shape={shape_str(q)}, key shape={shape_str(k)}"
+        )
+    if v[1] is not None and k[1] is not None and v[1] != k[1]:
+        raise ValueError(
+            f"{kind} '{name}': value and key must have the same number of timesteps. "
+            f"Received: value shape={shape_str(v)}, key shape={shape_str(k)}"
+        )
+    return shapes
+
+
+def _qvk_arrays(layer: Any, xs: Any) -> tuple:
+    """``(arrays, query, value, key)`` as float32 from a call's list of inputs, with the shape
+    checks of ``layer._validate_shapes`` and one batch size for all."""
+    kind = type(layer).__name__
+    if not isinstance(xs, (list, tuple)):
+        raise ValueError(
+            f"{kind} '{layer.name}': must be called on a list of inputs, namely [query, value] or "
+            f"[query, value, key]. Received: {type(xs).__name__}"
+        )
+    arrs = [np.ascontiguousarray(x, dtype=np.float32) for x in xs]
+    layer._validate_shapes([a.shape for a in arrs])
+    q, v = arrs[0], arrs[1]
+    k = arrs[2] if len(arrs) > 2 else v
+    if q.shape[0] != v.shape[0] or k.shape[0] != v.shape[0]:
+        raise ValueError(
+            f"{kind} '{layer.name}': query, value and key must have the same batch size. "
+            f"Received: shapes={[shape_str(a.shape) for a in arrs]}"
+        )
+    return arrs, q, v, k
+
+
+class _BaseDenseAttention(Layer):
+    """Shared call, masking, softmax, dropout and backward of ``Attention`` and
+    ``AdditiveAttention``; subclasses give the score function and its gradient."""
+
+    supports_masking = True
+    consumes_mask = True
+
+    def __init__(self, dropout: float = 0.0, seed: Optional[int] = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        kind = type(self).__name__
+        self.dropout = _check_rate(kind, self.name, dropout)
+        self.seed = _check_seed(kind, self.name, seed)
+        self._drop = _AttentionDropout(self.dropout, self.seed)
+        self._return_scores = False
+
+    # -- validation ----------------------------------------------------------------------
+
+    def _validate_shapes(self, shapes: Any) -> list:
+        return _qvk_shapes(type(self).__name__, self.name, shapes, same_qk_dim=True)
+
+    def build(self, input_shape: Any) -> None:
+        self._validate_shapes(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = self._validate_shapes(input_shape)
+        q, v = shapes[0], shapes[1]
+        k = shapes[2] if len(shapes) > 2 else v
+        out = (*q[:-1], v[-1])
+        if self._return_scores:
+            return [out, (*q[:-1], k[1])]
+        return out
+
+    def compute_mask(self, x: Any, mask: Any = None) -> Optional[np.ndarray]:
+        if mask is None or not isinstance(mask, (list, tuple)) or mask[0] is None:
+            return None
+        return np.asarray(mask[0], bool)
+
+    def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
+        self._return_scores = bool(kwargs.get("return_attention_scores", False))
+        try:
+            return super().__call__(inputs, training=training, **kwargs)
+        finally:
+            self._return_scores = False
+
+    # -- score functions (overridden) ----------------------------------------------------
+
+    def _scores(self, q: np.ndarray, k: np.ndarray) -> tuple:
+        raise NotImplementedError
+
+    def _scores_backward(self, sctx: Any, ds: np.ndarray) -> tuple:
+        raise NotImplementedError
+
+    # -- running ---------------------------------------------------------------------------
+
+    def forward(
+        self,
+        xs: Any,
+        training: bool = False,
+        mask: Any = None,
+        return_attention_scores: bool = False,
+        use_causal_mask: bool = False,
+    ) -> tuple:
+        kind = type(self).__name__
+        arrs, q, v, k = _qvk_arrays(self, xs)
+        q_mask = v_mask = None
+        if mask is not None:
+            if not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3:
+                raise ValueError(
+                    f"{kind} '{self.name}': mask must be a list [query_mask, value_mask]. Received: mask={mask!r}"
+                )
+            q_mask = _check_mask(kind, self.name, "query_mask", mask[0], q.shape[:2])
+            v_mask = _check_mask(kind, self.name, "value_mask", mask[1], v.shape[:2])
+        scores, sctx = self._scores(q, k)
+        tq, tv = scores.shape[1], scores.shape[2]
+        keep = None
+        if use_causal_mask:
+            keep = np.broadcast_to(_causal(tq, tv)[None], scores.shape)
+            if v_mask is not None:
+                keep = keep & v_mask[:, None, :]
+        elif v_mask is not None:
+            keep = np.broadcast_to(v_mask[:, None, :], scores.shape)
+        if keep is not None:
+            scores = np.where(keep, scores, scores - _LARGE)
+        p = _softmax(scores)
+        drop = None
+        if training and self.dropout > 0.0:
+            drop = self._drop.mask(p.shape)
+            w = p * drop
+        else:
+            w = p
+        out = np.matmul(w, v).astype(np.float32, copy=False)
+        if q_mask is not None:
+            out = np.where(q_mask[:, :, None], out, np.float32(0.0)).astype(np.float32)
+        out = np.ascontiguousarray(out)
+        ctx = (sctx, p, drop, w, v, q_mask, len(arrs)) if training else None
+        if return_attention_scores:
+            return [out, np.ascontiguousarray(w, dtype=np.float32)], ctx
+        return out, ctx
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Optional[list]:
+        sctx, p, drop, w, v, q_mask, n_in = ctx
+        if isinstance(dy, (list, tuple)):
+            dout, dw_extra = np.asarray(dy[0], np.float32), np.asarray(dy[1], np.float32)
+        else:
+            dout, dw_extra = np.asarray(dy, np.float32), None
+        if q_mask is not None:
+            dout = dout * q_mask[:, :, None]
+        dv = np.matmul(w.transpose(0, 2, 1), dout)
+        dw = np.matmul(dout, v.transpose(0, 2, 1))
+        if dw_extra is not None:
+            dw = dw + dw_extra
+        dp = dw * drop if drop is not None else dw
+        ds = _softmax_backward(p, dp)
+        dq, dk = self._scores_backward(sctx, ds)
+        if not need_dx:
+            return None
+        if n_in == 2:
+            return [dq.astype(np.float32), (dv + dk).astype(np.float32)]
+        return [dq.astype(np.float32), dv.astype(np.float32), dk.astype(np.float32)]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(dropout=self.dropout, seed=self.seed)
+        return config
+
+
+class Attention(_BaseDenseAttention):
+    """Dot-product (Luong-style) attention.
+
+    ``score_mode="dot"`` scores ``query @ key^T`` (times a trainable scalar ``scale`` with
+    ``use_scale``); ``score_mode="concat"`` scores
+    ``concat_score_weight * sum(tanh(scale * (query_i + key_j)))`` over features.
+
+    Args:
+        use_scale: create a trainable scalar ``scale`` (initialized to 1) multiplying the scores.
+        score_mode: ``"dot"`` or ``"concat"`` (which adds a trainable scalar
+            ``concat_score_weight`` initialized to 1).
+        dropout: fraction of the attention weights dropped in training.
+        seed: integer seed of the dropout generator.
+
+    Call arguments:
+        inputs: ``[query (N, Tq, dim), value (N, Tv, dv)]`` or with ``key (N, Tv, dim)`` third
+            (the key defaults to the value).
+        mask: ``[query_mask (N, Tq), value_mask (N, Tv)]`` booleans; masked values get no
+            attention and masked query steps output zeros.
+        training: apply dropout.
+        return_attention_scores: also return the attention weights ``(N, Tq, Tv)``.
+        use_causal_mask: query step ``i`` attends to value steps ``j <= i`` only.
+
+    Returns:
+        ``(N, Tq, dv)``, or ``[output, weights]`` with ``return_attention_scores``.
+
+    Raises:
+        ValueError: a bad ``score_mode``, inputs that are not a list of 2 or 3 rank-3 arrays,
+            query and key of different feature sizes, or masks of the wrong shape.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Attention
+        >>> Attention(score_mode="concat")([np.ones((2, 3, 4)), np.ones((2, 5, 4))]).shape
+        (2, 3, 4)
+    """
+
+    def __init__(self, use_scale: bool = False, score_mode: str = "dot", dropout: float = 0.0, seed: Optional[int] = None, **kwargs: Any):
+        super().__init__(dropout=dropout, seed=seed, **kwargs)
+        if score_mode not in ("dot", "concat"):
+            raise ValueError(
+                f"Attention '{self.name}': invalid value for argument score_mode. Expected one of "
+                f"{{'dot', 'concat'}}. Received: score_mode={score_mode!r}"
+            )
+        self.use_scale = bool(use_scale)
+        self.score_mode = score_mode
+        self.scale = None
+        self.concat_score_weight = None
+
+    def build(self, input_shape: Any) -> None:
+        self._validate_shapes(input_shape)
+        if self.use_scale:
+            self.scale = self.add_weight("scale", (), initializer="ones")
+        if self.score_mode == "concat":
+            self.concat_score_weight = self.add_weight("concat_score_weight", (), initializer="ones")
+        self.built = True
+
+    def _scores(self, q: np.ndarray, k: np.ndarray) -> tuple:
+        if self.score_mode == "dot":
+            s = np.matmul(q, k.transpose(0, 2, 1))
+            raw = s
+            if self.scale is not None:
+                s = s * self.scale.value
+            return s.astype(np.float32, copy=False), (q, k, raw)
+        u = q[:, :, None, :] + k[:, None, :, :]
+        if self.scale is not None:
+            t = np.tanh(self.scale.value * u)
+        else:
+            t = np.tanh(u)
+        tsum = t.sum(axis=-1)
+        s = self.concat_score_weight.value * tsum
+        return s.astype(np.float32, copy=False), (q, k, u, t, tsum)
+
+    def _scores_backward(self, sctx: Any, ds: np.ndarray) -> tuple:
+        if self.score_mode == "dot":
+            q, k, raw = sctx
+            if self.scale is not None:
+                a = self.scale.value
+                self.scale.grad[...] += np.float32((ds * raw).sum(dtype=np.float64))
+                ds = ds * a
+            dq = np.matmul(ds, k)
+            dk = np.matmul(ds.transpose(0, 2, 1), q)
+            return dq, dk
+        q, k, u, t, tsum = sctx
+        c = self.concat_score_weight
+        c.grad[...] += np.float32((ds * tsum).sum(dtype=np.float64))
+        du = (c.value * ds)[..., None] * (1.0 - t * t)
+        if self.scale is not None:
+            self.scale.grad[...] += np.float32((du * u).sum(dtype=np.float64))
+            du = du * self.scale.value
+        return du.sum(axis=2), du.sum(axis=1)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(use_scale=self.use_scale, score_mode=self.score_mode)
+        return config
+
+
+class AdditiveAttention(_BaseDenseAttention):
+    """Additive (Bahdanau-style) attention: scores ``sum(scale * tanh(query_i + key_j))``.
+
+    Args:
+        use_scale: create a trainable ``scale`` vector of shape ``(dim,)`` (glorot-uniform
+            initialized); without it the scores are ``sum(tanh(query_i + key_j))``.
+        dropout: fraction of the attention weights dropped in training.
+        seed: integer seed of the dropout generator.
+
+    Call arguments, returns and errors are those of ``Attention``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import AdditiveAttention
+        >>> AdditiveAttention()([np.ones((2, 3, 4)), np.ones((2, 5, 4))]).shape
+        (2, 3, 4)
+    """
+
+    def __init__(self, use_scale: bool = True, dropout: float = 0.0, seed: Optional[int] = None, **kwargs: Any):
+        super().__init__(dropout=dropout, seed=seed, **kwargs)
+        self.use_scale = bool(use_scale)
+        self.scale = None
+
+    def build(self, input_shape: Any) -> None:
+        shapes = self._validate_shapes(input_shape)
+        if self.use_scale:
+            dim = shapes[0][-1]
+            if dim is None:
+                raise ValueError(f"AdditiveAttention '{self.name}': the query's last dimension must be known")
+            self.scale = self.add_weight("scale", (dim,), initializer="glorot_uniform")
+        self.built = True
+
+    def _scores(self, q: np.ndarray, k: np.ndarray) -> tuple:
+        t = np.tanh(q[:, :, None, :] + k[:, None, :, :])
+        s = (t * self.scale.value).sum(axis=-1) if self.scale is not None else t.sum(axis=-1)
+        return s.astype(np.float32, copy=False), t
+
+    def _scores_backward(self, t: Any, ds: np.ndarray) -> tuple:
+        if self.scale is not None:
+            self.scale.grad[...] += np.einsum("bij,bijd->d", ds, t).astype(np.float32)
+            du = (ds[..., None] * self.scale.value) * (1.0 - t * t)
+        else:
+            du = ds[..., None] * (1.0 - t * t)
+        return du.sum(axis=2), du.sum(axis=1)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(use_scale=self.use_scale)
+        return config
+
+
+class MultiHeadAttention(Layer):
+    """Multi-head attention (Vaswani et al.) with Keras 3's weight layout.
+
+    Weights, in ``get_weights()`` order: ``query/kernel (query_dim, num_heads, key_dim)``,
+    ``query/bias (num_heads, key_dim)``, the same for ``key`` and for ``value`` (with
+    ``value_dim``), ``attention_output/kernel (num_heads, value_dim, out_dim)`` and
+    ``attention_output/bias (out_dim,)``; biases only with ``use_bias``.
+
+    Args:
+        num_heads: number of attention heads.
+        key_dim: size of each head for query and key.
+        value_dim: size of each head for value (default ``key_dim``).
+        dropout: fraction of the attention probabilities dropped in training.
+        use_bias: whether the projections have biases.
+        output_shape: size of the output features (an int or a 1-tuple); default the query's
+            last dimension.
+        attention_axes: only ``None`` (attention over the time axis) is supported.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+        kernel_constraint, bias_constraint: as for ``Dense``, shared by all projections.
+        seed: integer seed of the dropout generator.
+
+    Call arguments:
+        query: ``(N, T, query_dim)``.
+        value: ``(N, S, value_dim_in)``.
+        key: optional ``(N, S, key_dim_in)``; defaults to ``value``.
+        attention_mask: optional boolean ``(N, T, S)``: which keys each query attends to.
+        return_attention_scores: also return the attention probabilities ``(N, H, T, S)``
+            (before dropout, as Keras returns them).
+        training: apply dropout.
+        use_causal_mask: query step ``i`` attends to key steps ``j <= i`` only.
+        Masks of ``query``, ``value`` and ``key`` (from ``Embedding(mask_zero=True)`` or
+        ``Masking``) are combined with ``attention_mask``.
+
+    Returns:
+        ``(N, T, out_dim)``, or ``[output, scores]`` with ``return_attention_scores``.
+
+    Raises:
+        ValueError: bad constructor arguments, inputs that are not rank 3, value and key of
+            different lengths, or an ``attention_mask`` of the wrong shape.
+        NotImplementedError: ``attention_axes`` other than None.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import MultiHeadAttention
+        >>> MultiHeadAttention(2, 4)(np.ones((2, 3, 8)), np.ones((2, 5, 6))).shape
+        (2, 3, 8)
+    """
+
+    supports_masking = True
+    consumes_mask = True
+
+    def __init__(
+        self,
+        num_heads: int,
+        key_dim: int,
+        value_dim: Optional[int] = None,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        output_shape: Any = None,
+        attention_axes: Any = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        kind = "MultiHeadAttention"
+        for arg, val in (("num_heads", num_heads), ("key_dim", key_dim)):
+            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val <= 0:
+                raise ValueError(f"{kind} '{self.name}': {arg} must be a positive integer. Received: {arg}={val!r}")
+        if value_dim is not None and (isinstance(value_dim, bool) or not isinstance(value_dim, (int, np.integer)) or value_dim <= 0):
+            raise ValueError(
+                f"{kind} '{self.name}': value_dim must be a positive integer or None. Received: value_dim={value_dim!r}"
+            )
+        if attention_axes is not None:
+            raise NotImplementedError(
+                f"{kind} '{self.name}': only attention_axes=None (attention over the time axis of "
+                f"rank-3 inputs) is supported. Received: attention_axes={attention_axes!r}"
+            )
+        if output_shape is not None:
+            shape = (output_shape,) if isinstance(output_shape, (int, np.integer)) and not isinstance(output_shape, bool) else output_shape
+            if (
+                not isinstance(shape, (list, tuple))
+                or len(shape) != 1
+                or isinstance(shape[0], bool)
+                or not isinstance(shape[0], (int, np.integer))
+                or shape[0] <= 0
+            ):
+                raise ValueError(
+                    f"{kind} '{self.name}': output_shape must be a positive integer or a tuple of one. "
+                    f"Received: output_shape={output_shape!r}"
+                )
+            output_shape = (int(shape[0]),)
+        self.num_heads = int(num_heads)
+        self.key_dim = int(key_dim)
+        self.value_dim = int(value_dim) if value_dim is not None else self.key_dim
+        self.dropout = _check_rate(kind, self.name, dropout)
+        self.use_bias = bool(use_bias)
+        self.output_shape = output_shape
+        self.attention_axes = None
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
+        self.seed = _check_seed(kind, self.name, seed)
+        self._drop = _AttentionDropout(self.dropout, self.seed)
+        self._return_scores = False
+        self._proj: dict = {}
+
+    # -- calling ---------------------------------------------------------------------------
+
+    def __call__(  # type: ignore[override]
+        self,
+        query: Any,
+        value: Any = None,
+        key: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: Optional[bool] = None,
+        use_causal_mask: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        if value is None and isinstance(query, (list, tuple)) and 2 <= len(query) <= 3:
+            inputs = list(query)
+        else:
+            if value is None:
+                raise ValueError(f"MultiHeadAttention '{self.name}': expected a `value` input. Received: value=None")
+            inputs = [query, value] if key is None else [query, value, key]
+        call_kwargs = dict(kwargs)
+        if attention_mask is not None:
+            call_kwargs["attention_mask"] = attention_mask
+        if return_attention_scores:
+            call_kwargs["return_attention_scores"] = True
+        if use_causal_mask:
+            call_kwargs["use_causal_mask"] = True
+        if not any(isinstance(t, KerasTensor) for t in inputs) and _tensor_list(attention_mask) is not None:
+            raise ValueError(f"MultiHeadAttention '{self.name}': a symbolic attention_mask needs symbolic inputs")
+        self._return_scores = bool(return_attention_scores)
+        try:
+            return super().__call__(inputs, training=training, **call_kwargs)
+        finally:
+            self._return_scores = False
+
+    def _validate_shapes(self, shapes: Any) -> list:
+        kind = "MultiHeadAttention"
+        shapes = _qvk_shapes(kind, self.name, shapes, same_qk_dim=False)
+        v = shapes[1]
+        k = shapes[2] if len(shapes) > 2 else v
+        if self.built and self._proj:
+            for what, s in zip(("query", "value", "key"), (shapes[0], v, k)):
+                want = self._proj[what][0].shape[0]
+                if s[-1] is not None and s[-1] != want:
+                    raise ValueError(
+                        f"{kind} '{self.name}': was built for {what} with {want} features. "
+                        f"Received: shape={shape_str(s)}"
+                    )
+        return shapes
+
+    def build(self, input_shape: Any) -> None:
+        shapes = self._validate_shapes(input_shape)
+        q, v = shapes[0], shapes[1]
+        k = shapes[2] if len(shapes) > 2 else v
+        for what, s in (("query", q), ("value", v), ("key", k)):
+            if s[-1] is None:
+                raise ValueError(f"MultiHeadAttention '{self.name}': the last dimension of {what} must be known")
+        h = self.num_heads
+        out_dim = self.output_shape[0] if self.output_shape else q[-1]
+
+        def proj(name: str, shape: tuple, bias_shape: tuple) -> tuple:
+            kernel = self.add_weight(
+                f"{name}/kernel", shape, initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
+            )
+            bias = None
+            if self.use_bias:
+                bias = self.add_weight(
+                    f"{name}/bias", bias_shape, initializer=self.bias_initializer,
+                    regularizer=self.bias_regularizer, constraint=self.bias_constraint,
+                )
+            return kernel, bias
+
+        self._proj = {
+            "query": proj("query", (q[-1], h, self.key_dim), (h, self.key_dim)),
+            "key": proj("key", (k[-1], h, self.key_dim), (h, self.key_dim)),
+            "value": proj("value", (v[-1], h, self.value_dim), (h, self.value_dim)),
+            "output": proj("attention_output", (h, self.value_dim, out_dim), (out_dim,)),
+        }
+        self.built = True
+
+    def _check_call_shape(self, input_shape: Any) -> None:
+        self._validate_shapes(input_shape)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = self._validate_shapes(input_shape)
+        q, v = shapes[0], shapes[1]
+        out = (*q[:-1], self.output_shape[0] if self.output_shape else q[-1])
+        if self._return_scores:
+            return [out, (q[0], self.num_heads, q[1], v[1])]
+        return out
+
+    def compute_mask(self, x: Any, mask: Any = None) -> Optional[np.ndarray]:
+        if mask is None or not isinstance(mask, (list, tuple)) or mask[0] is None:
+            return None
+        return np.asarray(mask[0], bool)
+
+    # -- running ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _project(x: np.ndarray, kernel: Any, bias: Any) -> np.ndarray:
+        n, t, d = x.shape
+        w = kernel.value.reshape(d, -1)
+        y = ops.matmul(x.reshape(n * t, d), w)
+        if bias is not None:
+            y += bias.value.reshape(1, -1)
+        return y.reshape((n, t) + kernel.shape[1:])
+
+    @staticmethod
+    def _project_backward(x: np.ndarray, dy: np.ndarray, kernel: Any, bias: Any, need_dx: bool) -> Optional[np.ndarray]:
+        n, t, d = x.shape
+        dyf = np.ascontiguousarray(dy, dtype=np.float32).reshape(n * t, -1)
+        if kernel.grad is not None:
+            kernel.grad.reshape(d, -1)[...] += ops.matmul(x.reshape(n * t, d), dyf, transpose_a=True)
+        if bias is not None and bias.grad is not None:
+            bias.grad.reshape(-1)[...] += dyf.sum(axis=0)
+        if not need_dx:
+            return None
+        return ops.matmul(dyf, kernel.value.reshape(d, -1), transpose_b=True).reshape(n, t, d)
+
+    def forward(
+        self,
+        xs: Any,
+        training: bool = False,
+        mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        use_causal_mask: bool = False,
+    ) -> tuple:
+        kind = "MultiHeadAttention"
+        arrs, q, v, k = _qvk_arrays(self, xs)
+        n, tq, s = q.shape[0], q.shape[1], v.shape[1]
+        keep = None
+
+        def merge(m: np.ndarray) -> None:
+            nonlocal keep
+            keep = m if keep is None else keep & m
+
+        if mask is not None:
+            masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
+            names = ("query mask", "value mask", "key mask")
+            lens = (tq, s, s)
+            for i, m in enumerate(masks[:3]):
+                if i == 2 and len(arrs) < 3:
+                    break
+                m = _check_mask(kind, self.name, names[i], m, (n, lens[i]))
+                if m is not None:
+                    merge(m[:, :, None] if i == 0 else m[:, None, :])
+        if use_causal_mask:
+            merge(_causal(tq, s)[None])
+        if attention_mask is not None:
+            merge(_check_mask(kind, self.name, "attention_mask", attention_mask, (n, tq, s)))
+        pq, pk, pv, po = (self._proj[w] for w in ("query", "key", "value", "output"))
+        scale = np.float32(1.0 / np.sqrt(self.key_dim))
+        qh = (self._project(q, *pq) * scale).transpose(0, 2, 1, 3)  # (N, H, T, kd)
+        kh = self._project(k, *pk).transpose(0, 2, 1, 3)  # (N, H, S, kd)
+        vh = self._project(v, *pv).transpose(0, 2, 1, 3)  # (N, H, S, vd)
+        scores = np.matmul(qh, kh.transpose(0, 1, 3, 2))
+        if keep is not None:
+            keep = np.broadcast_to(keep, (n, tq, s))[:, None]
+            scores = np.where(keep, scores, -_LARGE)
+        p = _softmax(scores.astype(np.float32, copy=False))
+        if keep is not None:
+            # As Keras's masked Softmax: a query with every key masked attends to nothing.
+            p = np.where(keep, p, np.float32(0.0))
+        drop = None
+        w = p
+        if training and self.dropout > 0.0:
+            drop = self._drop.mask(p.shape)
+            w = p * drop
+        ctxh = np.matmul(w, vh)  # (N, H, T, vd)
+        c = np.ascontiguousarray(ctxh.transpose(0, 2, 1, 3), dtype=np.float32)  # (N, T, H, vd)
+        out = self._project(c.reshape(n, tq, -1), _Flat(po[0]), po[1])
+        out = np.ascontiguousarray(out, dtype=np.float32)
+        ctx = None
+        if training:
+            ctx = (arrs, qh, kh, vh, p, drop, w, c, keep, scale)
+        if return_attention_scores:
+            return [out, np.ascontiguousarray(p, dtype=np.float32)], ctx
+        return out, ctx
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Optional[list]:
+        arrs, qh, kh, vh, p, drop, w, c, keep, scale = ctx
+        if isinstance(dy, (list, tuple)):
+            dout, dp_extra = np.asarray(dy[0], np.float32), np.asarray(dy[1], np.float32)
+        else:
+            dout, dp_extra = np.asarray(dy, np.float32), None
+        pq, pk, pv, po = (self._proj[x] for x in ("query", "key", "value", "output"))
+        n, tq = c.shape[0], c.shape[1]
+        dc = self._project_backward(c.reshape(n, tq, -1), dout, _Flat(po[0]), po[1], True)
+        dch = dc.reshape(c.shape).transpose(0, 2, 1, 3)  # (N, H, T, vd)
+        dvh = np.matmul(w.transpose(0, 1, 3, 2), dch)
+        dw = np.matmul(dch, vh.transpose(0, 1, 3, 2))
+        dp = dw * drop if drop is not None else dw
+        if dp_extra is not None:
+            dp = dp + dp_extra
+        if keep is not None:
+            dp = dp * keep
+        ds = _softmax_backward(p, dp)
+        if keep is not None:
+            ds = ds * keep
+        dqh = np.matmul(ds, kh) * scale
+        dkh = np.matmul(ds.transpose(0, 1, 3, 2), qh)
+        q, v = arrs[0], arrs[1]
+        k = arrs[2] if len(arrs) > 2 else v
+        dq = self._project_backward(q, dqh.transpose(0, 2, 1, 3), *pq, need_dx)
+        dk = self._project_backward(k, dkh.transpose(0, 2, 1, 3), *pk, need_dx)
+        dv = self._project_backward(v, dvh.transpose(0, 2, 1, 3), *pv, need_dx)
+        if not need_dx:
+            return None
+        if len(arrs) == 2:
+            return [dq, dv + dk]
+        return [dq, dv, dk]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            key_dim=self.key_dim,
+            value_dim=self.value_dim,
+            dropout=self.dropout,
+            use_bias=self.use_bias,
+            output_shape=list(self.output_shape) if self.output_shape else None,
+            attention_axes=None,
+            kernel_initializer=_serialize(self.kernel_initializer),
+            bias_initializer=_serialize(self.bias_initializer),
+            kernel_regularizer=_serialize(self.kernel_regularizer),
+            bias_regularizer=_serialize(self.bias_regularizer),
+            kernel_constraint=_constraints.config_of(self.kernel_constraint),
+            bias_constraint=_constraints.config_of(self.bias_constraint),
+            seed=self.seed,
+        )
+        return config
+
+
+class _Flat:
+    """The output kernel ``(H, value_dim, out)`` seen by ``_project`` as ``(H * value_dim, out)``."""
+
+    __slots__ = ("value", "grad", "shape")
+
+    def __init__(self, var: Any):
+        self.value = var.value.reshape(-1, var.shape[-1])
+        self.grad = var.grad.reshape(-1, var.shape[-1]) if var.grad is not None else None
+        self.shape = self.value.shape
