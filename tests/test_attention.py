@@ -363,14 +363,18 @@ def _assert_same_training(ours, theirs, xs, y, steps=3):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_train_on_batch_matches_keras_attention_model(rng):
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [("Attention", {"use_scale": True}), ("Attention", {"score_mode": "concat"}), ("AdditiveAttention", {})],
+)
+def test_train_on_batch_matches_keras_attention_model(cls, kwargs, rng):
     keras = pytest.importorskip("keras")
 
     def build(lib):
         tokens = lib.Input((6,))
         x = lib.layers.Embedding(12, 5, mask_zero=True)(tokens)
         x = lib.layers.LSTM(4, return_sequences=True)(x)
-        x = lib.layers.Attention(use_scale=True)([x, x])
+        x = getattr(lib.layers, cls)(**kwargs)([x, x])
         x = lib.layers.GlobalAveragePooling1D()(x)
         out = lib.layers.Dense(3, activation="softmax")(x)
         model = lib.Model(tokens, out)
