@@ -59,3 +59,26 @@ def check_layer_against_reference(layer, x: np.ndarray, ref: Callable[[np.ndarra
     dx = layer.backward(ctx, r.astype(np.float32))
     assert dx.shape == x.shape
     assert_grad_close(dx, numeric_grad(lambda v: float((ref(v) * r).sum()), x.astype(np.float64)), what="dx")
+
+
+def check_kernel_bias_gradients(layer, x: np.ndarray, ref: Callable, rng) -> np.ndarray:
+    """A layer with ``kernel`` (and, with ``use_bias``, ``bias``) weights: its training forward
+    pass, then its input, kernel and bias gradients against finite differences of
+    ``sum(ref(x, kernel, bias) * r)`` (float64 ``ref``; ``bias`` None without one) for a random
+    ``r``. Weight gradients must add to what the gradient buffers hold. Returns the output."""
+    x64 = x.astype(np.float64)
+    w = layer.kernel.value.astype(np.float64)
+    b = layer.bias.value.astype(np.float64) if layer.use_bias else None
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    layer.kernel.grad[...] = 0.5
+    if b is not None:
+        layer.bias.grad[...] = 0.5
+    dx = layer.backward(ctx, r.astype(np.float32))
+    assert dx.shape == x.shape and dx.dtype == np.float32
+    assert_grad_close(dx, numeric_grad(lambda v: float((ref(v, w, b) * r).sum()), x64), what="dx")
+    assert_grad_close(layer.kernel.grad - 0.5, numeric_grad(lambda v: float((ref(x64, v, b) * r).sum()), w), what="dkernel")
+    if b is not None:
+        assert_grad_close(layer.bias.grad - 0.5, numeric_grad(lambda v: float((ref(x64, w, v) * r).sum()), b), what="dbias")
+    assert layer.backward(ctx, r.astype(np.float32), need_dx=False) is None
+    return y

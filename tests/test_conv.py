@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 import pytest
-from _gradcheck import assert_grad_close, numeric_grad
+from _gradcheck import check_kernel_bias_gradients
+from _keras_train import train_side_by_side
 
 import pynncore
 from pynncore import layers, ops
@@ -349,19 +350,8 @@ def test_layer_forward_and_finite_difference_gradients(name, make, shape, cpu_pa
     assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + ref.shape[1:]
     np.testing.assert_allclose(y, ref, rtol=2e-5, atol=2e-6)
 
-    y_t, ctx = layer.forward(x, training=True)
+    y_t = check_kernel_bias_gradients(layer, x, lambda v, kw, kb: _layer_ref(layer, v, kw, kb), rng)
     np.testing.assert_allclose(y_t, y, rtol=1e-6, atol=1e-7)
-    r = rng.standard_normal(y.shape)
-    layer.kernel.grad[...] = 0.5  # gradients accumulate into what is there
-    if b is not None:
-        layer.bias.grad[...] = 0.5
-    dx = layer.backward(ctx, r.astype(np.float32))
-    x64 = x.astype(np.float64)
-    assert_grad_close(dx, numeric_grad(lambda v: float((_layer_ref(layer, v, w, b) * r).sum()), x64), what="dx")
-    assert_grad_close(layer.kernel.grad - 0.5, numeric_grad(lambda v: float((_layer_ref(layer, x64, v, b) * r).sum()), w), what="dkernel")
-    if b is not None:
-        assert_grad_close(layer.bias.grad - 0.5, numeric_grad(lambda v: float((_layer_ref(layer, x64, w, v) * r).sum()), b), what="dbias")
-    assert layer.backward(ctx, r.astype(np.float32), need_dx=False) is None
 
 
 def test_conv2d_frozen_layer_leaves_gradients_alone(rng):
@@ -669,12 +659,7 @@ def test_cnn_train_on_batch_matches_keras(rng):
     pmodel.compile(pynncore.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy")
     x = rng.standard_normal((6, 8, 8, 2)).astype(np.float32)
     y = rng.integers(0, 3, 6)
-    for _ in range(4):
-        lk = float(kmodel.train_on_batch(x, y))
-        lp = float(pmodel.train_on_batch(x, y))
-        assert lp == pytest.approx(lk, rel=1e-4, abs=1e-6)
-    for wk, wp in zip(kmodel.get_weights(), pmodel.get_weights()):
-        np.testing.assert_allclose(wp, np.asarray(wk), rtol=1e-4, atol=2e-5)
+    train_side_by_side(kmodel, pmodel, x, y, 4)
 
 
 @_keras_warning
@@ -698,9 +683,4 @@ def test_conv1d_train_on_batch_matches_keras(rng):
     pmodel.compile(pynncore.optimizers.SGD(0.02), "mse")
     x = rng.standard_normal((5, 10, 3)).astype(np.float32)
     y = rng.standard_normal((5, 1)).astype(np.float32)
-    for _ in range(3):
-        lk = float(kmodel.train_on_batch(x, y))
-        lp = float(pmodel.train_on_batch(x, y))
-        assert lp == pytest.approx(lk, rel=1e-4, abs=1e-6)
-    for wk, wp in zip(kmodel.get_weights(), pmodel.get_weights()):
-        np.testing.assert_allclose(wp, np.asarray(wk), rtol=1e-4, atol=2e-5)
+    train_side_by_side(kmodel, pmodel, x, y, 3)

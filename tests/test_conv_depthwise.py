@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 from _gradcheck import assert_grad_close, numeric_grad
+from _keras_train import train_side_by_side
 
 import pynncore
 from pynncore import layers
@@ -229,12 +230,7 @@ def test_train_on_batch_matches_keras(rank, rng):
     pmodel.compile(pynncore.optimizers.SGD(0.05), "mse")
     x = rng.standard_normal((5,) + shape).astype(np.float32)
     y = rng.standard_normal((5, 2)).astype(np.float32)
-    for _ in range(3):
-        lk = float(kmodel.train_on_batch(x, y))
-        lp = float(pmodel.train_on_batch(x, y))
-        assert lp == pytest.approx(lk, rel=1e-4, abs=1e-6)
-    for wk, wp in zip(kmodel.get_weights(), pmodel.get_weights()):
-        np.testing.assert_allclose(wp, np.asarray(wk), rtol=1e-4, atol=2e-5)
+    train_side_by_side(kmodel, pmodel, x, y, 3)
 
 
 @_keras_warning

@@ -15,18 +15,21 @@ SINGLE = {
     "Activation": ((5,), lambda: L.Activation("tanh"), False),
     "AveragePooling1D": ((9, 3), lambda: L.AveragePooling1D(2, padding="same"), False),
     "AveragePooling2D": ((7, 6, 2), lambda: L.AveragePooling2D((2, 3)), False),
+    "AveragePooling3D": ((5, 4, 3, 2), lambda: L.AveragePooling3D((2, 1, 3), strides=1, padding="same"), False),
     "BatchNormalization": ((4, 3), lambda: L.BatchNormalization(momentum=0.5), False),
     "Bidirectional": ((6, 3), lambda: L.Bidirectional(L.GRU(4, return_sequences=True), merge_mode="sum"), False),
     "Conv1D": ((9, 3), lambda: L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu"), False),
     "Conv1DTranspose": ((5, 3), lambda: L.Conv1DTranspose(2, 3, strides=2, padding="same", output_padding=1), False),
     "Conv2D": ((7, 6, 4), lambda: L.Conv2D(6, (3, 2), strides=2, padding="same", groups=2), False),
     "Conv2DTranspose": ((4, 5, 3), lambda: L.Conv2DTranspose(2, 3, strides=2, padding="same"), False),
+    "Conv3D": ((5, 4, 6, 4), lambda: L.Conv3D(4, (3, 2, 2), strides=(2, 1, 1), padding="same", groups=2, activation="relu"), False),
     "DepthwiseConv1D": ((9, 3), lambda: L.DepthwiseConv1D(3, depth_multiplier=2, padding="same", activation="tanh"), False),
     "DepthwiseConv2D": ((7, 6, 3), lambda: L.DepthwiseConv2D((3, 2), strides=2, depth_multiplier=2, depthwise_regularizer="l2"), False),
     "SeparableConv1D": ((9, 3), lambda: L.SeparableConv1D(4, 3, dilation_rate=2, depth_multiplier=2), False),
     "SeparableConv2D": ((7, 6, 3), lambda: L.SeparableConv2D(4, 3, padding="same", activation="relu"), False),
     "Cropping1D": ((9, 3), lambda: L.Cropping1D((1, 2)), False),
     "Cropping2D": ((7, 6, 2), lambda: L.Cropping2D(((1, 0), (2, 1))), False),
+    "Cropping3D": ((4, 5, 6, 2), lambda: L.Cropping3D(((1, 0), (0, 2), (1, 1))), False),
     "Dense": ((5,), lambda: L.Dense(3, activation="elu", kernel_regularizer="l2"), False),
     "Dropout": ((5,), lambda: L.Dropout(0.3), False),
     "Embedding": ((6,), lambda: L.Embedding(11, 4, mask_zero=True), True),
@@ -34,8 +37,10 @@ SINGLE = {
     "GRU": ((6, 3), lambda: L.GRU(5, reset_after=False, go_backwards=True), False),
     "GlobalAveragePooling1D": ((9, 3), lambda: L.GlobalAveragePooling1D(), False),
     "GlobalAveragePooling2D": ((5, 4, 3), lambda: L.GlobalAveragePooling2D(keepdims=True), False),
+    "GlobalAveragePooling3D": ((3, 5, 4, 3), lambda: L.GlobalAveragePooling3D(), False),
     "GlobalMaxPooling1D": ((9, 3), lambda: L.GlobalMaxPooling1D(), False),
     "GlobalMaxPooling2D": ((5, 4, 3), lambda: L.GlobalMaxPooling2D(), False),
+    "GlobalMaxPooling3D": ((3, 5, 4, 3), lambda: L.GlobalMaxPooling3D(keepdims=True), False),
     "LSTM": ((6, 3), lambda: L.LSTM(4, return_sequences=True), False),
     "LayerNormalization": ((4, 3), lambda: L.LayerNormalization(axis=[1, 2], gamma_initializer="random_normal"), False),
     "GaussianNoise": ((5,), lambda: L.GaussianNoise(0.2, seed=1), False),
@@ -55,6 +60,7 @@ SINGLE = {
     "Masking": ((6, 3), lambda: L.Masking(0.0), False),
     "MaxPooling1D": ((9, 3), lambda: L.MaxPooling1D(3, strides=2), False),
     "MaxPooling2D": ((7, 6, 2), lambda: L.MaxPooling2D(2, padding="same"), False),
+    "MaxPooling3D": ((5, 6, 3, 2), lambda: L.MaxPooling3D((2, 3, 2), strides=(1, 2, 1), padding="same"), False),
     "Reshape": ((12,), lambda: L.Reshape((3, 4)), False),
     "SimpleRNN": ((6, 3), lambda: L.SimpleRNN(4, activation="relu"), False),
     "SpatialDropout1D": ((6, 3), lambda: L.SpatialDropout1D(0.2), False),
@@ -62,8 +68,10 @@ SINGLE = {
     "TimeDistributed": ((4, 5, 5, 2), lambda: L.TimeDistributed(L.Conv2D(3, 2)), False),
     "UpSampling1D": ((5, 3), lambda: L.UpSampling1D(3), False),
     "UpSampling2D": ((4, 3, 2), lambda: L.UpSampling2D((2, 3), interpolation="bilinear"), False),
+    "UpSampling3D": ((2, 3, 2, 2), lambda: L.UpSampling3D((2, 1, 3)), False),
     "ZeroPadding1D": ((5, 3), lambda: L.ZeroPadding1D((2, 1)), False),
     "ZeroPadding2D": ((4, 3, 2), lambda: L.ZeroPadding2D(((1, 0), (0, 2))), False),
+    "ZeroPadding3D": ((2, 3, 2, 2), lambda: L.ZeroPadding3D(((1, 0), (0, 2), (1, 1))), False),
     "ELU": ((5,), lambda: L.ELU(0.7), False),
     "Identity": ((5,), lambda: L.Identity(), False),
     "LeakyReLU": ((5,), lambda: L.LeakyReLU(0.1), False),
@@ -81,7 +89,10 @@ CELLS = {
     "SimpleRNNCell": lambda: L.RNN(L.SimpleRNNCell(4, activation="relu"), go_backwards=True),
     "StackedRNNCells": lambda: L.RNN(L.StackedRNNCells([L.GRUCell(4), L.LSTMCell(3)])),
 }
-ALIASES = {"AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "MaxPool1D", "MaxPool2D"}
+ALIASES = {
+    "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
+    "GlobalMaxPool2D", "GlobalMaxPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+}
 MERGE = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]
 NOT_LAYERS = {"Input", "InputLayer", "Layer", "Variable"}
 # Attention layers take [query, value] (or query, value as arguments) and are trained first.

@@ -21,7 +21,11 @@ def check_data_format(layer: Layer, data_format: Any) -> str:
 def check_spatial_rank(layer: Layer, shape: tuple, nd: int) -> None:
     """ValueError unless ``shape`` is ``(batch, <nd spatial axes>, channels)``."""
     if len(shape) != nd + 2:
-        layout = "(batch, steps, channels)" if nd == 1 else "(batch, height, width, channels)"
+        layout = {
+            1: "(batch, steps, channels)",
+            2: "(batch, height, width, channels)",
+            3: "(batch, depth, height, width, channels)",
+        }.get(nd, "(batch, ..., channels)")
         raise ValueError(
             f"{type(layer).__name__} '{layer.name}': expected a {nd + 2}-D input {layout}. "
             f"Received: shape={shape_str(shape)}"

@@ -1,8 +1,10 @@
-"""Convolution layers: Conv1D, Conv2D, Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D/2D and
+"""Convolution layers: Conv1D, Conv2D, Conv3D, Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D/2D and
 SeparableConv1D/2D (channels-last, Keras 3 layouts).
 
 All of them run on one native kernel (``_core.conv2d_forward`` / ``conv2d_backward``): Conv1D is
-Conv2D with a height of 1, the forward pass of Conv2DTranspose is the input gradient of the
+Conv2D with a height of 1, Conv3D is a sum over the kernel's depth of 2-D convolutions of depth
+slices (all output depths of one kernel slice in one call, depth folded into the batch), the
+forward pass of Conv2DTranspose is the input gradient of the
 convolution it transposes (Conv1DTranspose is Conv2DTranspose with a height of 1), a depthwise
 convolution is a grouped convolution with one group per input channel, and a separable
 convolution is a depthwise one followed by a 1x1 convolution. Bias and activation are applied
@@ -28,6 +30,7 @@ __all__ = [
     "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
+    "Conv3D",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
     "SeparableConv1D",
@@ -124,7 +127,7 @@ class _ConvBase(Layer):
         return self.filters
 
     def _data_desc(self) -> str:
-        return "(N, L, C)" if self._rank == 1 else "(N, H, W, C)"
+        return {1: "(N, L, C)", 2: "(N, H, W, C)", 3: "(N, D, H, W, C)"}[self._rank]
 
     def _check_rank_and_channels(self, shape: tuple) -> None:
         if len(shape) != self._rank + 2:
@@ -359,6 +362,125 @@ class Conv1D(_Conv):
 
     _rank = 1
     _paddings = ("valid", "same", "causal")
+
+
+class Conv3D(_Conv):
+    """3-D convolution over volumes ``(N, D, H, W, C)``: ``activation(conv3d(x, kernel) + bias)``.
+
+    The kernel has Keras's layout ``(KD, KH, KW, C / groups, filters)``. Output depth ``od`` is
+    the sum over ``kd`` of the 2-D convolution of the input slice at depth
+    ``od * stride_d + kd * dilation_d - pad_front`` with ``kernel[kd]`` (slices in the padding
+    contribute nothing). For each ``kd`` every output depth it reaches runs in one native
+    2-D convolution call, with depth folded into the batch; the backward pass sums the input
+    and kernel gradients over ``kd`` the same way.
+
+    Args:
+        filters: number of output channels.
+        kernel_size: int or ``(KD, KH, KW)``.
+        strides: int or triple, default 1.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output ``ceil(size / stride)``; the odd
+            padding slice goes to the back/bottom/right, as in Keras).
+        dilation_rate: int or triple, default 1.
+        data_format, groups, activation, use_bias, kernel_initializer, bias_initializer,
+        kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
+        bias_constraint: as for Conv2D.
+
+    Call arguments:
+        inputs: array ``(N, D, H, W, C)``.
+
+    Returns:
+        Array ``(N, OD, OH, OW, filters)``.
+
+    Raises:
+        ValueError: bad arguments; an input of the wrong rank or channel count; a kernel larger
+            than the (padded) input; channels or filters not divisible by groups.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Conv3D
+        >>> Conv3D(4, 3, padding="same", activation="relu")(np.ones((2, 5, 6, 7, 3))).shape
+        (2, 5, 6, 7, 4)
+    """
+
+    _rank = 3
+
+    def _geometry(self) -> tuple:
+        return self.strides[1:], self.dilation_rate[1:]
+
+    def _depth_slices(self, depth: int, out_depth: int, pad_front: int) -> list:
+        """``(kd, o0, o1, i0)`` for each kernel depth index that reaches the input: output
+        depths ``o0 <= od < o1`` read input depth ``i0 + (od - o0) * stride_d``."""
+        kd_size, s, d = self.kernel_size[0], self.strides[0], self.dilation_rate[0]
+        plan = []
+        for kd in range(kd_size):
+            shift = kd * d - pad_front
+            o0 = max(0, -(shift // s))  # first od with od * s + shift >= 0
+            o1 = min(out_depth, (depth - 1 - shift) // s + 1) if depth - 1 - shift >= 0 else 0
+            if o1 > o0:
+                plan.append((kd, o0, o1, o0 * s + shift))
+        return plan
+
+    def _slab(self, x: np.ndarray, o0: int, o1: int, i0: int) -> np.ndarray:
+        """Input depths ``i0, i0 + s, ...`` (one per output depth in ``[o0, o1)``) as a
+        C-contiguous ``(N * n, H, W, C)`` batch."""
+        s = self.strides[0]
+        part = x[:, i0 : i0 + (o1 - o0 - 1) * s + 1 : s]
+        return np.ascontiguousarray(part).reshape((x.shape[0] * (o1 - o0),) + x.shape[2:])
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self._check_rank_and_channels(x.shape)
+        sizes, pads = self._output_sizes(x.shape)
+        n, od = x.shape[0], sizes[0]
+        strides, dilation = self._geometry()
+        kernel = self.kernel.value
+        plan = self._depth_slices(x.shape[1], od, pads[0])
+        y = np.zeros((n,) + sizes + (self.filters,), np.float32)
+        for kd, o0, o1, i0 in plan:
+            full = o0 == 0 and o1 == od
+            out = y if full and kd == plan[0][0] else np.empty((n, o1 - o0) + y.shape[2:], np.float32)
+            _core.conv2d_forward(self._slab(x, o0, o1, i0), kernel[kd], None, out.reshape((n * (o1 - o0),) + y.shape[2:]),
+                                 strides, dilation, pads[1:])
+            if out is not y:
+                y[:, o0:o1] += out
+        act = self.activation
+        bias = self.bias.value if self.use_bias else None
+        z = None
+        if not training or not act.backward_needs_x:
+            act.forward(y, out=y, bias=bias)
+        else:
+            if bias is not None:
+                y += bias
+            z = y
+            y = act.forward(z)
+        ctx = (x, pads, plan, z, y) if training else None
+        return y, ctx
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        x, pads, plan, z, y = ctx
+        dy = np.ascontiguousarray(dy, dtype=np.float32).reshape(y.shape)
+        if self.activation.name == "linear":
+            dz = dy
+        else:
+            dz = self.activation.backward(x=z, y=y, dy=dy, out=np.empty(y.shape, np.float32))
+        train = self.trainable and self.kernel.trainable
+        if not need_dx and not train:
+            return None
+        if train and self.use_bias:
+            self.bias.grad += dz.sum(axis=(0, 1, 2, 3), dtype=np.float32)
+        strides, dilation = self._geometry()
+        kernel = self.kernel.value
+        s = self.strides[0]
+        dx = np.zeros_like(x) if need_dx else None
+        for kd, o0, o1, i0 in plan:
+            xs = self._slab(x, o0, o1, i0)
+            dzs = np.ascontiguousarray(dz[:, o0:o1]).reshape((x.shape[0] * (o1 - o0),) + dz.shape[2:])
+            dxs = np.empty_like(xs) if need_dx else None
+            dk = self.kernel.grad[kd] if train else None
+            _core.conv2d_backward(xs, kernel[kd], dzs, dxs, dk, None, strides, dilation, pads[1:], accumulate=True)
+            if need_dx:
+                dx[:, i0 : i0 + (o1 - o0 - 1) * s + 1 : s] += dxs.reshape((x.shape[0], o1 - o0) + x.shape[2:])
+        return dx
 
 
 class _ConvTranspose(_ConvBase):

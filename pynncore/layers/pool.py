@@ -1,7 +1,13 @@
-"""Pooling layers, channels-last: MaxPooling1D/2D, AveragePooling1D/2D and global pooling.
+"""Pooling layers, channels-last: MaxPooling1D/2D/3D, AveragePooling1D/2D/3D and global pooling.
 
 Windowed pooling runs in the native kernels (``pynncore.ops.max_pool2d`` and friends: SIMD over
-channels, threads over the batch). Global pooling is one numpy reduction over the spatial axes.
+channels, threads over the batch). 3-D pooling is separable: a 2-D pooling of every depth slice
+(depth folded into the batch), then a 1-D pooling over depth with height, width and channels
+folded into the channels. Both steps use the same ``'same'`` padding rule per axis, the count of
+a clipped average window is the product of its per-axis counts, and the first maximum in
+(depth, height, width) order is the first maximum of the first depth slice holding it, so the
+result and its gradient are those of the direct 3-D pooling. Global pooling is one numpy
+reduction over the spatial axes.
 """
 
 from __future__ import annotations
@@ -17,20 +23,28 @@ from pynncore.layers.base import Layer, shape_str
 __all__ = [
     "AveragePooling1D",
     "AveragePooling2D",
+    "AveragePooling3D",
     "AvgPool1D",
     "AvgPool2D",
+    "AvgPool3D",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
     "GlobalAvgPool1D",
     "GlobalAvgPool2D",
+    "GlobalAvgPool3D",
     "GlobalMaxPool1D",
     "GlobalMaxPool2D",
+    "GlobalMaxPool3D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
     "MaxPool1D",
     "MaxPool2D",
+    "MaxPool3D",
     "MaxPooling1D",
     "MaxPooling2D",
+    "MaxPooling3D",
 ]
 
 
@@ -113,16 +127,47 @@ class _Pooling(Layer):
         x = np.ascontiguousarray(x, dtype=np.float32)
         self._check_shape(x.shape)
         nd = self._nd
+        if nd == 3:
+            return self._forward3d(x, training)
         if self._mode == "max":
             y = (ops.max_pool1d if nd == 1 else ops.max_pool2d)(x, *self._args())
             return y, ((x, y) if training else None)
         y = (ops.avg_pool1d if nd == 1 else ops.avg_pool2d)(x, *self._args())
         return y, (x.shape if training else None)
 
+    def _forward3d(self, x: np.ndarray, training: bool) -> tuple:
+        """(N, D, H, W, C): 2-D pooling of each depth slice, then 1-D pooling over depth."""
+        n, d, h, w, c = x.shape
+        pd, ph, pw = self.pool_size
+        sd, sh, sw = self.strides
+        x4 = x.reshape(n * d, h, w, c)
+        pool2 = ops.max_pool2d if self._mode == "max" else ops.avg_pool2d
+        pool1 = ops.max_pool1d if self._mode == "max" else ops.avg_pool1d
+        y2 = pool2(x4, (ph, pw), (sh, sw), self.padding)
+        t = y2.reshape(n, d, -1)
+        y1 = pool1(t, pd, sd, self.padding)
+        y = y1.reshape((n, y1.shape[1]) + y2.shape[1:])
+        return y, ((x4, y2, t, y1, x.shape) if training else None)
+
+    def _backward3d(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        x4, y2, t, y1, shape = ctx
+        pd, ph, pw = self.pool_size
+        sd, sh, sw = self.strides
+        g1 = dy.reshape(y1.shape)
+        if self._mode == "max":
+            gt = ops.max_pool1d_grad(t, y1, g1, pd, sd, self.padding)
+            dx4 = ops.max_pool2d_grad(x4, y2, gt.reshape(y2.shape), (ph, pw), (sh, sw), self.padding)
+        else:
+            gt = ops.avg_pool1d_grad(g1, t.shape, pd, sd, self.padding)
+            dx4 = ops.avg_pool2d_grad(gt.reshape(y2.shape), x4.shape, (ph, pw), (sh, sw), self.padding)
+        return dx4.reshape(shape)
+
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
         dy = np.ascontiguousarray(dy, dtype=np.float32)
+        if self._nd == 3:
+            return self._backward3d(ctx, dy)
         if self._mode == "max":
             x, y = ctx
             grad = ops.max_pool1d_grad if self._nd == 1 else ops.max_pool2d_grad
@@ -190,6 +235,52 @@ class AveragePooling1D(_Pooling):
     """Average pooling of sequences ``(N, steps, C)``; ``'same'`` padding is not counted."""
 
     _nd, _mode = 1, "avg"
+
+
+class MaxPooling3D(_Pooling):
+    """Max pooling of volumes ``(N, D, H, W, C)`` over ``pool_size`` windows.
+
+    Args:
+        pool_size: int or ``(pd, ph, pw)``, default ``(2, 2, 2)``.
+        strides: int, ``(sd, sh, sw)`` or None (the pool size).
+        padding: ``'valid'`` or ``'same'`` (output ``ceil(size / stride)`` per axis; padding
+            never wins).
+        data_format: ``'channels_last'`` (or None).
+
+    Call arguments:
+        inputs: ``(N, D, H, W, C)``.
+
+    Returns:
+        ``(N, OD, OH, OW, C)``. In training, each window's gradient goes to its first maximum
+        in (depth, height, width) order, as MaxPooling2D does.
+
+    Raises:
+        ValueError: wrong rank, non-positive sizes, unknown padding, or a pool larger than the
+            input with ``'valid'``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import MaxPooling3D
+        >>> MaxPooling3D()(np.zeros((1, 5, 4, 3, 2))).shape
+        (1, 2, 2, 1, 2)
+    """
+
+    _nd, _mode = 3, "max"
+
+
+class AveragePooling3D(_Pooling):
+    """Average pooling of volumes ``(N, D, H, W, C)``; ``'same'`` padding is not counted (Keras).
+
+    Arguments as ``MaxPooling3D``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import AveragePooling3D
+        >>> AveragePooling3D(2, padding="same")(np.ones((1, 5, 4, 3, 2))).shape
+        (1, 3, 2, 2, 2)
+    """
+
+    _nd, _mode = 3, "avg"
 
 
 class _GlobalPooling(Layer):
@@ -270,6 +361,20 @@ class GlobalAveragePooling2D(_GlobalPooling):
     _nd, _mode = 2, "avg"
 
 
+class GlobalMaxPooling3D(_GlobalPooling):
+    """Maximum over depth, height and width: ``(N, D, H, W, C)`` to ``(N, C)`` (``keepdims``:
+    ``(N, 1, 1, 1, C)``); ties share the gradient equally, as in Keras."""
+
+    _nd, _mode = 3, "max"
+
+
+class GlobalAveragePooling3D(_GlobalPooling):
+    """Mean over depth, height and width: ``(N, D, H, W, C)`` to ``(N, C)`` (``keepdims``:
+    ``(N, 1, 1, 1, C)``)."""
+
+    _nd, _mode = 3, "avg"
+
+
 class GlobalMaxPooling1D(_GlobalPooling):
     """Maximum over steps: ``(N, steps, C)`` to ``(N, C)`` (``keepdims``: ``(N, 1, C)``)."""
 
@@ -328,3 +433,7 @@ GlobalMaxPool1D = GlobalMaxPooling1D
 GlobalMaxPool2D = GlobalMaxPooling2D
 GlobalAvgPool1D = GlobalAveragePooling1D
 GlobalAvgPool2D = GlobalAveragePooling2D
+MaxPool3D = MaxPooling3D
+AvgPool3D = AveragePooling3D
+GlobalMaxPool3D = GlobalMaxPooling3D
+GlobalAvgPool3D = GlobalAveragePooling3D

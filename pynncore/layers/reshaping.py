@@ -1,4 +1,5 @@
-"""Spatial reshaping layers, channels-last: ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D.
+"""Spatial reshaping layers, channels-last: ZeroPadding1D/2D/3D, Cropping1D/2D/3D,
+UpSampling1D/2D/3D.
 
 Each is one vectorised numpy expression (slicing, padding, repeat, a reshaped sum): no Python
 loop over samples or pixels.
@@ -13,8 +14,8 @@ import numpy as np
 from pynncore.layers._spatial import check_data_format, check_spatial_rank
 from pynncore.layers.base import Layer, shape_str
 
-__all__ = ["Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
-           "Permute", "RepeatVector"]
+__all__ = ["Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
+           "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Permute", "RepeatVector"]
 
 
 def _is_int(v: Any) -> bool:
@@ -73,7 +74,7 @@ class _ZeroPadding(_Spatial):
     def __init__(self, padding: Any = 1, data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.padding = _pairs(self, padding, self._nd, "padding")
-        if self._nd == 2:
+        if self._nd >= 2:
             self.data_format = check_data_format(self, data_format)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -124,13 +125,30 @@ class ZeroPadding2D(_ZeroPadding):
     _nd = 2
 
 
+class ZeroPadding3D(_ZeroPadding):
+    """Pads volumes ``(N, D, H, W, C)`` with zeros: ``padding`` an int, ``(sym_d, sym_h, sym_w)``
+    or ``((front, back), (top, bottom), (left, right))``; default 1 on every side.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import ZeroPadding3D
+        >>> ZeroPadding3D(((1, 0), (2, 1), (0, 0)))(np.ones((1, 3, 3, 3, 2))).shape
+        (1, 4, 6, 3, 2)
+    """
+
+    _nd = 3
+
+    def __init__(self, padding: Any = ((1, 1), (1, 1), (1, 1)), data_format: str | None = None, **kwargs: Any):
+        super().__init__(padding, data_format, **kwargs)
+
+
 class _Cropping(_Spatial):
     _default: Any = 0
 
     def __init__(self, cropping: Any = None, data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.cropping = _pairs(self, self._default if cropping is None else cropping, self._nd, "cropping")
-        if self._nd == 2:
+        if self._nd >= 2:
             self.data_format = check_data_format(self, data_format)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -180,6 +198,21 @@ class Cropping2D(_Cropping):
 
     _nd = 2
     _default = ((0, 0), (0, 0))
+
+
+class Cropping3D(_Cropping):
+    """Crops volumes ``(N, D, H, W, C)``: ``cropping`` an int, ``(sym_d, sym_h, sym_w)`` or
+    ``((front, back), (top, bottom), (left, right))``, default 1 on every side (Keras).
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Cropping3D
+        >>> Cropping3D(((1, 0), (0, 2), (1, 1)))(np.ones((1, 4, 5, 6, 2))).shape
+        (1, 3, 3, 4, 2)
+    """
+
+    _nd = 3
+    _default = ((1, 1), (1, 1), (1, 1))
 
 
 class _UpSampling(_Spatial):
@@ -308,6 +341,31 @@ class UpSampling2D(_UpSampling):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(size=list(self.size), data_format=self.data_format, interpolation=self.interpolation)
+        return config
+
+
+class UpSampling3D(_UpSampling):
+    """Nearest-neighbour upsampling of ``(N, D, H, W, C)``: each voxel becomes a
+    ``size[0] x size[1] x size[2]`` block (default ``(2, 2, 2)``).
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import UpSampling3D
+        >>> UpSampling3D((1, 2, 3))(np.ones((1, 2, 2, 2, 3))).shape
+        (1, 2, 4, 6, 3)
+    """
+
+    _nd = 3
+
+    def __init__(self, size: Any = (2, 2, 2), data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._factors = self._size(size)
+        self.size = self._factors
+        self.data_format = check_data_format(self, data_format)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(size=list(self.size), data_format=self.data_format)
         return config
 
 
