@@ -8,7 +8,7 @@ import pytest
 
 import pynncore
 from pynncore import layers as L
-from tests._gradcheck import assert_grad_close, numeric_grad
+from _gradcheck import assert_grad_close, numeric_grad
 
 # -- float64 references ----------------------------------------------------------------------
 
