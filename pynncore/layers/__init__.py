@@ -91,6 +91,7 @@ from pynncore.layers.reshaping import (
 )
 from pynncore.layers.rnn import GRU, LSTM, SimpleRNN
 from pynncore.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from pynncore.layers.text import Hashing, StringLookup, TextVectorization
 from pynncore.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
@@ -146,6 +147,7 @@ __all__ = [
     "GroupNormalization",
     "GRU",
     "GRUCell",
+    "Hashing",
     "Identity",
     "Input",
     "InputLayer",
@@ -184,7 +186,9 @@ __all__ = [
     "SpatialDropout1D",
     "SpatialDropout2D",
     "StackedRNNCells",
+    "StringLookup",
     "Subtract",
+    "TextVectorization",
     "TimeDistributed",
     "UnitNormalization",
     "UpSampling1D",

@@ -459,7 +459,326 @@ class Discretization(_IndexLayer):
 
 
 
-class IntegerLookup(_IndexLayer):
+_LOOKUP_MODES = ("int",) + _ENCODE_MODES + ("tf_idf",)
+
+
+def _integer_values(who: str, x: np.ndarray, what: str) -> np.ndarray:
+    """``x`` as int64, for integer input or floats holding whole numbers."""
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: expected {what}. Received: dtype={x.dtype}")
+    if x.dtype.kind == "f":
+        if not np.isfinite(x).all() or (x != np.round(x)).any():
+            raise ValueError(f"{who}: expected {what}. Received: non-integer values of dtype {x.dtype}")
+    return x.astype(np.int64)
+
+
+def _document_rows(arr: np.ndarray, top_level: bool) -> np.ndarray:
+    """``adapt`` data as a 2-D array whose rows are documents (Keras: a rank-1 array passed
+    whole is one document per element, a rank-1 batch of an iterable is one document)."""
+    if arr.ndim == 0:
+        return arr.reshape(1, 1)
+    if arr.ndim == 1:
+        return arr.reshape(-1, 1) if top_level else arr.reshape(1, -1)
+    return arr.reshape(arr.shape[0], -1)
+
+
+class _IndexLookup(_IndexLayer):
+    """Vocabulary lookup shared by IntegerLookup and StringLookup (Keras's ``IndexLookup``).
+
+    Index layout (``output_mode="int"``): ``0`` is the mask token when ``mask_token`` is set,
+    then ``num_oov_indices`` out-of-vocabulary indices, then the vocabulary in order. In the
+    encoding modes the mask token has no index and contributes nothing. ``adapt`` orders
+    tokens by decreasing count, ties by decreasing token, and keeps at most ``max_tokens``
+    indices in all; with ``output_mode="tf_idf"`` it also learns
+    ``idf = log(1 + documents / (1 + documents containing the token))``, and the OOV
+    indices get the mean idf of the vocabulary. Subclasses give the token type.
+    """
+
+    _no_token: Any = None  # what invert=True returns for an OOV index when oov_token is None
+    _token_kind = "tokens"  # what the tokens are, in messages
+    _vocabulary_kinds = ""  # numpy dtype kinds a vocabulary may have
+
+    def __init__(
+        self,
+        max_tokens: Optional[int],
+        num_oov_indices: int,
+        mask_token: Any,
+        oov_token: Any,
+        vocabulary: Any,
+        idf_weights: Any,
+        invert: bool,
+        output_mode: str,
+        sparse: bool,
+        pad_to_max_tokens: bool,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        who = self._who()
+        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) or max_tokens <= 1):
+            raise ValueError(f"{who}: max_tokens must be an integer > 1 or None. Received: max_tokens={max_tokens!r}")
+        if isinstance(num_oov_indices, bool) or not isinstance(num_oov_indices, (int, np.integer)) or num_oov_indices < 0:
+            raise ValueError(f"{who}: num_oov_indices must be an integer >= 0. Received: num_oov_indices={num_oov_indices!r}")
+        self.mask_token = self._special_token("mask_token", mask_token)
+        self.oov_token = self._special_token("oov_token", oov_token)
+        if output_mode == "tf-idf":
+            output_mode = "tf_idf"
+        self.output_mode = _check_mode(who, output_mode, _LOOKUP_MODES)
+        if idf_weights is not None and self.output_mode != "tf_idf":
+            raise ValueError(
+                f"{who}: idf_weights are only used with output_mode='tf_idf'. Received: output_mode={output_mode!r}"
+            )
+        if self.output_mode == "tf_idf" and vocabulary is not None and idf_weights is None:
+            raise ValueError(f"{who}: output_mode='tf_idf' with a vocabulary needs idf_weights. Received: idf_weights=None")
+        if invert and self.output_mode != "int":
+            raise ValueError(f"{who}: invert=True needs output_mode='int'. Received: output_mode={output_mode!r}")
+        _check_sparse(who, sparse)
+        if pad_to_max_tokens and max_tokens is None:
+            raise ValueError(f"{who}: pad_to_max_tokens=True needs max_tokens. Received: max_tokens=None")
+        self.max_tokens = None if max_tokens is None else int(max_tokens)
+        self.num_oov_indices = int(num_oov_indices)
+        self.invert = bool(invert)
+        self.sparse = False
+        self.pad_to_max_tokens = bool(pad_to_max_tokens)
+        self._tokens: Optional[np.ndarray] = None
+        self._idf_front: Optional[np.ndarray] = None  # idf of the OOV indices
+        self._idf_tokens: Optional[np.ndarray] = None  # idf of the vocabulary tokens
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary, idf_weights)
+
+    # -- token-type hooks ----------------------------------------------------------------------
+
+    def _special_token(self, name: str, token: Any) -> Any:
+        raise NotImplementedError
+
+    def _as_tokens(self, x: Any) -> np.ndarray:
+        """Input or vocabulary values as a numpy array of tokens (raises on a wrong type)."""
+        raise NotImplementedError
+
+    def _python_token(self, token: Any) -> Any:
+        raise NotImplementedError
+
+    def _oov_index(self, x: np.ndarray) -> np.ndarray:
+        """The OOV bucket (in ``[0, num_oov_indices)``) of each input."""
+        raise NotImplementedError
+
+    def _adapt_batches(self, data: Any, steps: Optional[int]) -> list:
+        """``adapt`` data as a list of ``(array, passed_whole)``."""
+        raise NotImplementedError
+
+    # -- vocabulary ----------------------------------------------------------------------------
+
+    def _who(self) -> str:
+        return f"{type(self).__name__} '{self.name}'"
+
+    def _oov_start(self) -> int:
+        return 1 if self.mask_token is not None and self.output_mode == "int" else 0
+
+    def _token_start(self) -> int:
+        return self._oov_start() + self.num_oov_indices
+
+    def _special_tokens(self) -> list:
+        return [self.mask_token] * self._oov_start() + [self.oov_token] * self.num_oov_indices
+
+    def set_vocabulary(self, vocabulary: Any, idf_weights: Any = None) -> None:
+        """Sets the vocabulary: a list of distinct tokens, optionally starting with the
+        special tokens in index order (mask token, then the OOV tokens). With
+        ``output_mode="tf_idf"``, ``idf_weights`` gives one weight per entry of
+        ``vocabulary``; without the special tokens, they get the mean weight."""
+        who = self._who()
+        if idf_weights is not None and self.output_mode != "tf_idf":
+            raise ValueError(f"{who}: idf_weights are only used with output_mode='tf_idf'. Received: output_mode={self.output_mode!r}")
+        if idf_weights is None and self.output_mode == "tf_idf":
+            raise ValueError(f"{who}: output_mode='tf_idf' needs idf_weights with the vocabulary. Received: idf_weights=None")
+        bad = ValueError(f"{who}: vocabulary must be a non-empty 1-D list of {self._token_kind}. Received: vocabulary={vocabulary!r}")
+        try:
+            raw = np.asarray(vocabulary)
+        except ValueError:
+            raise bad from None
+        if raw.ndim != 1 or raw.size == 0 or raw.dtype.kind not in self._vocabulary_kinds:
+            raise bad
+        try:
+            arr = self._as_tokens(raw)
+        except TypeError:
+            raise bad from None
+        start = self._token_start()
+        found = arr.size >= start and [self._python_token(t) for t in arr[:start]] == self._special_tokens()
+        tokens = arr[start:] if found else arr
+        uniq, counts = np.unique(tokens, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"{who}: the vocabulary repeats tokens {[self._python_token(t) for t in uniq[counts > 1]]}")
+        if self.mask_token is not None and (tokens == self.mask_token).any():
+            raise ValueError(
+                f"{who}: the mask token {self.mask_token!r} may only appear at index 0 of the vocabulary. "
+                f"Received: it at index {int(np.flatnonzero(arr == self.mask_token)[-1])}"
+            )
+        if self.invert and self.oov_token is not None and (tokens == self.oov_token).any():
+            raise ValueError(f"{who}: with invert=True the OOV token {self.oov_token!r} may not be in the vocabulary")
+        if self.max_tokens is not None and tokens.size + start > self.max_tokens:
+            raise ValueError(
+                f"{who}: the vocabulary has {tokens.size + start} entries (special tokens included), "
+                f"more than max_tokens={self.max_tokens}"
+            )
+        if idf_weights is not None:
+            w = np.asarray(idf_weights, dtype=np.float64)
+            if w.shape != (arr.size,) or not np.isfinite(w).all():
+                raise ValueError(
+                    f"{who}: idf_weights must be finite numbers, one per vocabulary entry ({arr.size}). "
+                    f"Received: shape={w.shape}"
+                )
+            self._idf_front = w[:start] if found else np.full(start, w.mean())
+            self._idf_tokens = w[start:] if found else w
+        self._tokens = tokens
+
+    def adapt(self, data: Any, batch_size: Any = None, steps: Optional[int] = None) -> None:
+        """Learns the vocabulary (and with ``output_mode="tf_idf"`` the idf weights) from
+        ``data``: tokens by decreasing count, ties by decreasing token, mask and OOV tokens
+        left out."""
+        self._learn([_document_rows(self._as_tokens(b), whole) for b, whole in self._adapt_batches(data, steps)])
+
+    def _learn(self, docs: list) -> None:
+        """Sets the vocabulary from 2-D token arrays whose rows are documents."""
+        who = self._who()
+        flat = [d.reshape(-1) for d in docs]
+        tokens, counts = np.unique(np.concatenate(flat) if flat else np.zeros(0), return_counts=True)
+        keep = np.ones(tokens.shape, bool)
+        for special in (self.mask_token, self.oov_token):
+            if special is not None:
+                keep &= tokens != special
+        tokens, counts = tokens[keep], counts[keep]
+        if tokens.size == 0:
+            raise ValueError(f"{who}: adapt found no tokens besides the mask and OOV tokens")
+        order = np.lexsort((tokens, counts))[::-1]
+        if self.max_tokens is not None:
+            order = order[: max(self.max_tokens - self._token_start(), 0)]
+        self._tokens = tokens[order]
+        if self.output_mode == "tf_idf":
+            present = []
+            for d in docs:
+                s = np.sort(d, axis=1)
+                first = np.ones(s.shape, bool)
+                first[:, 1:] = s[:, 1:] != s[:, :-1]
+                present.append(s[first])
+            doc_tokens, doc_counts = np.unique(np.concatenate(present), return_counts=True)
+            num_docs = sum(d.shape[0] for d in docs)
+            n = doc_counts[np.searchsorted(doc_tokens, self._tokens)].astype(np.float64)
+            self._idf_tokens = np.log(1.0 + num_docs / (1.0 + n))
+            self._idf_front = np.full(self._token_start(), self._idf_tokens.mean())
+
+    def get_vocabulary(self, include_special_tokens: bool = True) -> list:
+        """The tokens in index order (with the mask and OOV tokens first unless
+        ``include_special_tokens=False``)."""
+        tokens = [] if self._tokens is None else [self._python_token(t) for t in self._tokens]
+        return self._special_tokens() + tokens if include_special_tokens else tokens
+
+    def vocabulary_size(self) -> int:
+        """Number of indices: the vocabulary plus the mask and OOV indices."""
+        return (0 if self._tokens is None else int(self._tokens.size)) + self._token_start()
+
+    def _depth(self) -> int:
+        return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+
+    def _idf_vector(self) -> np.ndarray:
+        """The idf weight of each output entry (zeros past the vocabulary when padded)."""
+        w = np.concatenate((self._idf_front, self._idf_tokens))
+        return np.pad(w, (0, self._depth() - w.size))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        if self.output_mode == "int":
+            return tuple(input_shape)
+        if self._tokens is None and not self.pad_to_max_tokens:
+            raise ValueError(f"{self._who()}: the output size is unknown until the vocabulary is set or adapted")
+        return _encoded_shape(input_shape, "count" if self.output_mode == "tf_idf" else self.output_mode, self._depth())
+
+    def _lookup(self, x: np.ndarray) -> np.ndarray:
+        order = np.argsort(self._tokens, kind="stable")
+        sorted_tokens = self._tokens[order]
+        pos = np.clip(np.searchsorted(sorted_tokens, x), 0, sorted_tokens.size - 1)
+        found = sorted_tokens[pos] == x
+        idx = np.where(found, order[pos] + self._token_start(), -1)
+        oov = ~found
+        if self.mask_token is not None:
+            oov &= x != self.mask_token
+        if oov.any():
+            if self.num_oov_indices == 0:
+                shown = [self._python_token(t) for t in np.unique(x[oov])[:10]]
+                raise ValueError(
+                    f"{self._who()}: with num_oov_indices=0 every input must be in the vocabulary. "
+                    f"Received: tokens {shown} outside it"
+                )
+            idx = np.array(idx, dtype=np.int64)
+            idx[oov] = self._oov_index(x[oov]) + self._oov_start()
+        return idx
+
+    def _invert(self, x: Any) -> tuple:
+        arr = _integer_values(self._who(), np.asarray(x), "integer indices")
+        fill = self.oov_token if self.oov_token is not None else self._no_token
+        vocab = self.get_vocabulary()
+        table = np.asarray([fill if v is None else v for v in vocab])
+        inside = (arr >= 0) & (arr < table.size)
+        out = np.where(inside, table[np.clip(arr, 0, table.size - 1)], fill)
+        if self.mask_token is not None:
+            out = np.where(arr == 0, self.mask_token, out)
+        return out, arr.shape
+
+    def forward(self, x: Any, training: bool = False) -> tuple:
+        who = self._who()
+        if self._tokens is None:
+            raise ValueError(f"{who}: no vocabulary yet; pass vocabulary= or call adapt() first")
+        if self.invert:
+            return self._invert(x)
+        arr = self._as_tokens(x)
+        idx = self._lookup(arr)
+        if self.output_mode == "int":
+            if self.mask_token is not None:
+                idx = np.where(arr == self.mask_token, 0, idx)
+            return idx.astype(np.int64), arr.shape
+        depth = self._depth()
+        # The mask token has no index in the encodings: it adds nothing.
+        keep = np.ones(arr.shape, np.float64) if self.mask_token is None else (arr != self.mask_token).astype(np.float64)
+        idx = np.where(keep > 0, idx, 0)
+        if self.output_mode == "one_hot":
+            enc = _encode(idx, "one_hot", depth, who)
+            k = keep.reshape(enc.shape[:-1] + (1,))
+            return (enc * k).astype(np.float32), arr.shape
+        counts = _encode(idx, "count", depth, who, keep)
+        if self.output_mode == "count":
+            return counts, arr.shape
+        if self.output_mode == "tf_idf":
+            return (counts * self._idf_vector()).astype(np.float32), arr.shape
+        return np.minimum(counts, 1.0).astype(np.float32), arr.shape
+
+    def _vocabulary_config(self) -> tuple:
+        """``(vocabulary, idf_weights)`` for the config: the tokens without the special
+        tokens (and their idf weights), or with them when their idf is not the mean."""
+        if self._tokens is None:
+            return None, None
+        tokens = self.get_vocabulary(include_special_tokens=False)
+        if self.output_mode != "tf_idf":
+            return tokens, None
+        idf = [float(v) for v in self._idf_tokens]
+        if np.array_equal(self._idf_front, np.full(self._token_start(), self._idf_tokens.mean())):
+            return tokens, idf
+        return self._special_tokens() + tokens, [float(v) for v in self._idf_front] + idf
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        vocabulary, idf_weights = self._vocabulary_config()
+        config.update(
+            max_tokens=self.max_tokens,
+            num_oov_indices=self.num_oov_indices,
+            mask_token=self.mask_token,
+            oov_token=self.oov_token,
+            vocabulary=vocabulary,
+            idf_weights=idf_weights,
+            invert=self.invert,
+            output_mode=self.output_mode,
+            sparse=self.sparse,
+            pad_to_max_tokens=self.pad_to_max_tokens,
+        )
+        return config
+
+
+class IntegerLookup(_IndexLookup):
     """Maps integer tokens to contiguous indices in a vocabulary given or learned by
     ``adapt`` (Keras 3 ``IntegerLookup``), or indices back to tokens (``invert=True``).
 
@@ -478,15 +797,15 @@ class IntegerLookup(_IndexLayer):
         oov_token: token returned by ``invert=True`` for an OOV index.
         vocabulary: list of tokens (optionally starting with the mask and OOV tokens).
         vocabulary_dtype: only ``"int64"``.
-        idf_weights: not supported (no ``"tf_idf"`` mode); must be None.
+        idf_weights: with ``output_mode="tf_idf"`` and a vocabulary, one weight per entry.
         invert: map indices to tokens (``output_mode="int"`` only).
-        output_mode: ``"int"``, ``"one_hot"``, ``"multi_hot"`` or ``"count"``.
+        output_mode: ``"int"``, ``"one_hot"``, ``"multi_hot"``, ``"count"`` or ``"tf_idf"``.
         sparse: only False.
         pad_to_max_tokens: encodings have ``max_tokens`` entries instead of the vocabulary size.
 
     Call arguments:
         inputs: integer tokens (or indices for ``invert``), any shape (rank <= 2 for
-            multi_hot and count).
+            multi_hot, count and tf_idf).
 
     Returns:
         int64 indices (tokens for ``invert``) of the input's shape, or a float32 encoding.
@@ -499,6 +818,10 @@ class IntegerLookup(_IndexLayer):
         >>> IntegerLookup(vocabulary=[12, 36, 1138])(np.array([[12, 1138, 42]]))
         array([[1, 3, 0]])
     """
+
+    _no_token = -1
+    _token_kind = "integers"
+    _vocabulary_kinds = "iu"
 
     def __init__(
         self,
@@ -515,194 +838,39 @@ class IntegerLookup(_IndexLayer):
         pad_to_max_tokens: bool = False,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
-        who = self._who()
-        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) or max_tokens <= 1):
-            raise ValueError(f"{who}: max_tokens must be an integer > 1 or None. Received: max_tokens={max_tokens!r}")
-        if isinstance(num_oov_indices, bool) or not isinstance(num_oov_indices, (int, np.integer)) or num_oov_indices < 0:
-            raise ValueError(f"{who}: num_oov_indices must be an integer >= 0. Received: num_oov_indices={num_oov_indices!r}")
-        for name, tok in (("mask_token", mask_token), ("oov_token", oov_token)):
-            if tok is not None and (isinstance(tok, bool) or not isinstance(tok, (int, np.integer))):
-                raise TypeError(f"{who}: {name} must be an integer or None. Received: {name}={tok!r}")
+        super().__init__(
+            max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights,
+            invert, output_mode, sparse, pad_to_max_tokens, **kwargs,
+        )
         if vocabulary_dtype != "int64":
-            raise ValueError(f"{who}: vocabulary_dtype must be 'int64'. Received: vocabulary_dtype={vocabulary_dtype!r}")
-        if idf_weights is not None:
-            raise ValueError(f"{who}: idf_weights needs output_mode='tf_idf', which is not supported. Received: idf_weights={idf_weights!r}")
-        self.output_mode = _check_mode(who, output_mode, ("int",) + _ENCODE_MODES)
-        if invert and self.output_mode != "int":
-            raise ValueError(f"{who}: invert=True needs output_mode='int'. Received: output_mode={output_mode!r}")
-        _check_sparse(who, sparse)
-        if pad_to_max_tokens and max_tokens is None:
-            raise ValueError(f"{who}: pad_to_max_tokens=True needs max_tokens. Received: max_tokens=None")
-        self.max_tokens = None if max_tokens is None else int(max_tokens)
-        self.num_oov_indices = int(num_oov_indices)
-        self.mask_token = None if mask_token is None else int(mask_token)
-        self.oov_token = None if oov_token is None else int(oov_token)
+            raise ValueError(f"{self._who()}: vocabulary_dtype must be 'int64'. Received: vocabulary_dtype={vocabulary_dtype!r}")
         self.vocabulary_dtype = "int64"
-        self.idf_weights = None
-        self.invert = bool(invert)
-        self.sparse = False
-        self.pad_to_max_tokens = bool(pad_to_max_tokens)
-        self._tokens: Optional[np.ndarray] = None
-        if vocabulary is not None:
-            self.set_vocabulary(vocabulary)
 
-    def _who(self) -> str:
-        return f"IntegerLookup '{self.name}'"
+    def _special_token(self, name: str, token: Any) -> Optional[int]:
+        if token is not None and (isinstance(token, bool) or not isinstance(token, (int, np.integer))):
+            raise TypeError(f"{self._who()}: {name} must be an integer or None. Received: {name}={token!r}")
+        return None if token is None else int(token)
 
-    def _oov_start(self) -> int:
-        return 1 if self.mask_token is not None and self.output_mode == "int" else 0
+    def _as_tokens(self, x: Any) -> np.ndarray:
+        arr = np.asarray(x)
+        if arr.size == 0 and arr.dtype.kind == "f":
+            return arr.astype(np.int64)
+        return _integer_values(self._who(), arr, "integer tokens")
 
-    def _token_start(self) -> int:
-        return self._oov_start() + self.num_oov_indices
+    def _python_token(self, token: Any) -> Any:
+        return None if token is None else int(token)
 
-    def set_vocabulary(self, vocabulary: Any, idf_weights: Any = None) -> None:
-        """Sets the vocabulary: a list of distinct integer tokens, optionally starting with
-        the special tokens in index order (mask token, then the OOV tokens)."""
-        who = self._who()
-        if idf_weights is not None:
-            raise ValueError(f"{who}: idf_weights are not supported. Received: idf_weights={idf_weights!r}")
-        arr = np.asarray(vocabulary)
-        if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
-            raise ValueError(f"{who}: vocabulary must be a non-empty 1-D list of integers. Received: vocabulary={vocabulary!r}")
-        arr = arr.astype(np.int64)
-        start = self._token_start()
-        special = [self.mask_token] * self._oov_start() + [self.oov_token] * self.num_oov_indices
-        if start and arr.size >= start and list(arr[:start]) == special:
-            arr = arr[start:]
-        uniq, counts = np.unique(arr, return_counts=True)
-        if (counts > 1).any():
-            raise ValueError(f"{who}: the vocabulary repeats tokens {uniq[counts > 1].tolist()}")
-        if self.mask_token is not None and self.mask_token in arr:
-            raise ValueError(
-                f"{who}: the mask token {self.mask_token} may only appear at index 0 of the vocabulary. "
-                f"Received: it at index {int(np.flatnonzero(arr == self.mask_token)[0]) + start}"
-            )
-        if self.invert and self.oov_token is not None and self.oov_token in arr:
-            raise ValueError(f"{who}: with invert=True the OOV token {self.oov_token} may not be in the vocabulary")
-        if self.max_tokens is not None and arr.size + start > self.max_tokens:
-            raise ValueError(
-                f"{who}: the vocabulary has {arr.size + start} entries (special tokens included), "
-                f"more than max_tokens={self.max_tokens}"
-            )
-        self._tokens = arr
+    def _oov_index(self, x: np.ndarray) -> np.ndarray:
+        return np.mod(x, max(self.num_oov_indices, 1))
 
-    def adapt(self, data: Any, batch_size: Any = None, steps: Optional[int] = None) -> None:
-        """Learns the vocabulary from ``data`` (an array or an iterable of array batches):
-        tokens by decreasing count, ties by decreasing token, mask and OOV tokens left out."""
-        who = self._who()
+    def _adapt_batches(self, data: Any, steps: Optional[int]) -> list:
         if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):
-            batches = [data]
-        else:
-            batches = [b[0] if isinstance(b, tuple) else b for i, b in enumerate(data) if steps is None or i < steps]
-        values = [self._as_tokens(np.asarray(b)).reshape(-1) for b in batches]
-        tokens, counts = np.unique(np.concatenate(values) if values else np.zeros(0, np.int64), return_counts=True)
-        keep = np.ones(tokens.shape, bool)
-        for special in (self.mask_token, self.oov_token):
-            if special is not None:
-                keep &= tokens != special
-        tokens, counts = tokens[keep], counts[keep]
-        if tokens.size == 0:
-            raise ValueError(f"{who}: adapt found no tokens besides the mask and OOV tokens")
-        order = np.lexsort((tokens, counts))[::-1]
-        if self.max_tokens is not None:
-            order = order[: max(self.max_tokens - self._token_start(), 0)]
-        self._tokens = tokens[order]
-
-    def _as_tokens(self, x: np.ndarray) -> np.ndarray:
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{self._who()}: expected integer tokens. Received: dtype={x.dtype}")
-        if x.dtype.kind == "f":
-            if not np.isfinite(x).all() or (x != np.round(x)).any():
-                raise ValueError(f"{self._who()}: expected integer tokens. Received: non-integer values of dtype {x.dtype}")
-        return x.astype(np.int64)
-
-    def get_vocabulary(self, include_special_tokens: bool = True) -> list:
-        """The tokens in index order (with the mask and OOV tokens first unless
-        ``include_special_tokens=False``)."""
-        tokens = [] if self._tokens is None else [int(t) for t in self._tokens]
-        if not include_special_tokens:
-            return tokens
-        return [self.mask_token] * self._oov_start() + [self.oov_token] * self.num_oov_indices + tokens
-
-    def vocabulary_size(self) -> int:
-        """Number of indices: the vocabulary plus the mask and OOV indices."""
-        return (0 if self._tokens is None else int(self._tokens.size)) + self._token_start()
-
-    def _depth(self) -> int:
-        return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        if self.output_mode == "int":
-            return tuple(input_shape)
-        if self._tokens is None and not self.pad_to_max_tokens:
-            raise ValueError(f"{self._who()}: the output size is unknown until the vocabulary is set or adapted")
-        return _encoded_shape(input_shape, self.output_mode, self._depth())
-
-    def _lookup(self, x: np.ndarray) -> np.ndarray:
-        order = np.argsort(self._tokens, kind="stable")
-        sorted_tokens = self._tokens[order]
-        pos = np.clip(np.searchsorted(sorted_tokens, x), 0, sorted_tokens.size - 1)
-        found = sorted_tokens[pos] == x
-        idx = np.where(found, order[pos] + self._token_start(), -1)
-        oov = ~found
-        if self.mask_token is not None:
-            oov &= x != self.mask_token
-        if oov.any():
-            if self.num_oov_indices == 0:
-                raise ValueError(
-                    f"{self._who()}: with num_oov_indices=0 every input must be in the vocabulary. "
-                    f"Received: tokens {np.unique(x[oov])[:10].tolist()} outside it"
-                )
-            idx = np.where(oov, np.mod(x, self.num_oov_indices) + self._oov_start(), idx)
-        return idx
-
-    def forward(self, x: Any, training: bool = False) -> tuple:
-        who = self._who()
-        if self._tokens is None:
-            raise ValueError(f"{who}: no vocabulary yet; pass vocabulary= or call adapt() first")
-        arr = self._as_tokens(self._check_input(x))
-        if self.invert:
-            vocab = np.asarray(self.get_vocabulary(), dtype=object)
-            fill = self.oov_token if self.oov_token is not None else -1
-            table = np.array([fill if v is None else v for v in vocab], dtype=np.int64)
-            inside = (arr >= 0) & (arr < table.size)
-            out = np.where(inside, table[np.clip(arr, 0, table.size - 1)], fill)
-            if self.mask_token is not None:
-                out = np.where(arr == 0, self.mask_token, out)
-            return out.astype(np.int64), arr.shape
-        idx = self._lookup(arr)
-        if self.output_mode == "int":
-            if self.mask_token is not None:
-                idx = np.where(arr == self.mask_token, 0, idx)
-            return idx.astype(np.int64), arr.shape
-        depth = self._depth()
-        # The mask token has no index in the encodings: it adds nothing.
-        keep = np.ones(arr.shape, np.float64) if self.mask_token is None else (arr != self.mask_token).astype(np.float64)
-        idx = np.where(keep > 0, idx, 0)
-        if self.output_mode == "one_hot":
-            enc = _encode(idx, "one_hot", depth, who)
-            k = keep.reshape(enc.shape[:-1] + (1,))
-            return (enc * k).astype(np.float32), arr.shape
-        if self.output_mode == "count":
-            return _encode(idx, "count", depth, who, keep), arr.shape
-        return np.minimum(_encode(idx, "count", depth, who, keep), 1.0).astype(np.float32), arr.shape
+            return [(data, True)]
+        return [(b[0] if isinstance(b, tuple) else b, False) for i, b in enumerate(data) if steps is None or i < steps]
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(
-            max_tokens=self.max_tokens,
-            num_oov_indices=self.num_oov_indices,
-            mask_token=self.mask_token,
-            oov_token=self.oov_token,
-            vocabulary=self.get_vocabulary(include_special_tokens=False) if self._tokens is not None else None,
-            vocabulary_dtype=self.vocabulary_dtype,
-            idf_weights=None,
-            invert=self.invert,
-            output_mode=self.output_mode,
-            sparse=self.sparse,
-            pad_to_max_tokens=self.pad_to_max_tokens,
-        )
+        config["vocabulary_dtype"] = self.vocabulary_dtype
         return config
 
 
