@@ -607,3 +607,17 @@ def test_adapted_lookup_and_discretization_survive_save_load(tmp_path, rng):
     names = {type(l).__name__: l for l in loaded.layers}
     assert names["IntegerLookup"].get_vocabulary() == lookup.get_vocabulary()
     assert names["Discretization"].bin_boundaries == disc.bin_boundaries
+
+
+def test_integer_lookup_tf_idf(rng):
+    import math
+
+    layer = layers.IntegerLookup(output_mode="tf_idf")
+    layer.adapt(np.array([[1, 2, 2], [2, 3, 3], [3, 3, 5]]))
+    assert layer.get_vocabulary() == [-1, 3, 2, 5, 1]
+    # documents containing each token: 3 -> 2, 2 -> 2, 5 -> 1, 1 -> 1 (of 3)
+    idf = [math.log(1 + 3 / 3), math.log(1 + 3 / 3), math.log(1 + 3 / 2), math.log(1 + 3 / 2)]
+    want = np.array([[0, 0, 2, 0, 1], [1, 2, 0, 0, 0]]) * np.array([np.mean(idf)] + idf)
+    np.testing.assert_allclose(layer(np.array([[2, 2, 1], [9, 3, 3]])), want, rtol=1e-6)
+    given = layers.IntegerLookup(vocabulary=[7, 8], idf_weights=[0.5, 1.5], output_mode="tf_idf")
+    np.testing.assert_allclose(given(np.array([[7, 9, 9]])), [[2.0, 0.5, 0.0]])
