@@ -2,7 +2,9 @@
 
 #include "common/check.h"
 
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
 #include <immintrin.h>
+#endif
 #include <pthread.h>
 #include <sched.h>
 
@@ -50,7 +52,16 @@ bool choose_openmp() {
 
 const bool g_use_openmp = choose_openmp();
 
-inline void cpu_relax() { _mm_pause(); }
+// A spin-wait hint: lets the other hardware thread of the core run and saves power.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#else
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+#endif
+}
 
 // The native team. Worker w runs as thread id w + 1; the thread that opens a region is id 0.
 //
