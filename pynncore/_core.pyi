@@ -193,6 +193,22 @@ def lamb_update(
     grad_scale: float = 1.0,
     clip_value: float = 0.0,
 ) -> npt.NDArray[np.float64]: ...
+def ftrl_update(
+    params: npt.NDArray[np.float32],
+    grads: npt.NDArray[np.float32],
+    accumulator: npt.NDArray[np.float32],
+    linear: npt.NDArray[np.float32],
+    *,
+    learning_rate: float = 0.001,
+    learning_rate_power: float = -0.5,
+    l1_regularization_strength: float = 0.0,
+    l2_regularization_strength: float = 0.0,
+    l2_shrinkage_regularization_strength: float = 0.0,
+    beta: float = 0.0,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None: ...
 def sum_of_squares(x: npt.NDArray[np.float32]) -> float: ...
 def segment_sum_of_squares(
     x: npt.NDArray[np.float32], offsets: npt.NDArray[np.int64]

@@ -384,6 +384,7 @@ __all__ += [
     "adamax_update",
     "adamw_update",
     "lamb_update",
+    "ftrl_update",
     "lion_update",
     "loss",
     "loss_and_grad",
@@ -849,6 +850,42 @@ def nadam_update(
         ...     u = ops.nadam_update(p, np.ones(4), m, v, step=t, u_product=u)
     """
     return _update(locals(), _core.nadam_update)
+
+
+def ftrl_update(
+    params: np.ndarray,
+    grads: Any,
+    accumulator: np.ndarray,
+    linear: np.ndarray,
+    *,
+    learning_rate: float = 0.001,
+    learning_rate_power: float = -0.5,
+    l1_regularization_strength: float = 0.0,
+    l2_regularization_strength: float = 0.0,
+    l2_shrinkage_regularization_strength: float = 0.0,
+    beta: float = 0.0,
+    weight_decay: float = 0.0,
+    grad_scale: float = 1.0,
+    clip_value: float = 0.0,
+) -> None:
+    """One Keras FTRL step in place.
+
+    With ``k = -learning_rate_power`` and ``x`` the parameters after the decay:
+    ``a' = accumulator + g**2``;
+    ``linear += g + 2 * l2_shrinkage * x - (a'**k - accumulator**k) / lr * x``;
+    ``q = a'**k / lr + 2 * (l2 + beta / (2 * lr))``;
+    ``params = (clip(linear, -l1, l1) - linear) / q``; ``accumulator = a'``. Keras starts
+    `accumulator` at ``initial_accumulator_value`` (0.1) and `linear` at 0. `learning_rate`
+    must be > 0. Arrays, gradient transform and errors as in `sgd_update`.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import ops
+        >>> p, z = np.zeros(2, np.float32), np.zeros(2, np.float32)
+        >>> acc = np.full(2, 0.1, np.float32)
+        >>> ops.ftrl_update(p, [1.0, -1.0], acc, z, learning_rate=0.1)
+    """
+    return _update(locals(), _core.ftrl_update)
 
 
 def lion_update(

@@ -463,3 +463,25 @@ def assert_close_ref(got, ref, tol, what: str) -> None:
             f" index {i}: got {g[i]!r}, reference {r[i]!r}, |error| {err[i]:.3e} >"
             f" tolerance {t[i]:.3e}"
         )
+
+
+def ref_clip_gradients(grads, clipnorm=None, global_clipnorm=None, clipvalue=None) -> list:
+    """Keras 3's gradient clipping of a list of float64 gradients: clipnorm (each gradient by
+    its own norm) or global_clipnorm (all by their global norm), then clipvalue."""
+    g = [np.array(x, np.float64).reshape(-1) for x in grads]
+    if clipnorm is not None:
+        g = [x * clipnorm / max(np.linalg.norm(x), clipnorm) for x in g]
+    if global_clipnorm is not None:
+        norm = np.sqrt(sum(np.sum(x * x) for x in g))
+        g = [x * global_clipnorm / max(norm, global_clipnorm) for x in g]
+    if clipvalue is not None:
+        g = [np.clip(x, -clipvalue, clipvalue) for x in g]
+    return g
+
+
+def ref_grad_transform(g: np.ndarray, hp: dict) -> np.ndarray:
+    """The native updates' gradient transform: ``clip(g * grad_scale, -clip_value, clip_value)``
+    (no clipping for clip_value <= 0), with the keyword arguments `hp` of the update."""
+    g = g * hp.get("grad_scale", 1.0)
+    clip = hp.get("clip_value", 0.0)
+    return np.clip(g, -clip, clip) if clip > 0 else g

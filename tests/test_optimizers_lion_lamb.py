@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 import pytest
+from _ref import ref_clip_gradients, ref_grad_transform
 
 import pynncore
 from pynncore import _core, layers, ops, optimizers
@@ -63,14 +64,7 @@ class RefOptimizer:
         self.iterations = 0
 
     def step(self, grads):
-        g = [np.array(x, np.float64).reshape(-1) for x in grads]
-        if self.clipnorm is not None:
-            g = [x * self.clipnorm / max(np.linalg.norm(x), self.clipnorm) for x in g]
-        if self.global_clipnorm is not None:
-            norm = np.sqrt(sum(np.sum(x * x) for x in g))
-            g = [x * self.global_clipnorm / max(norm, self.global_clipnorm) for x in g]
-        if self.clipvalue is not None:
-            g = [np.clip(x, -self.clipvalue, self.clipvalue) for x in g]
+        g = ref_clip_gradients(grads, self.clipnorm, self.global_clipnorm, self.clipvalue)
         lr = float(self.lr(self.iterations)) if callable(self.lr) else self.lr
         self.iterations += 1
         for i, gi in enumerate(g):
@@ -108,12 +102,6 @@ NATIVE_CASES = [
 ]
 
 
-def _transform(g, hp):
-    g = g * hp.get("grad_scale", 1.0)
-    clip = hp.get("clip_value", 0.0)
-    return np.clip(g, -clip, clip) if clip > 0 else g
-
-
 @pytest.mark.parametrize("hp", [c[1] for c in NATIVE_CASES], ids=[c[0] for c in NATIVE_CASES])
 def test_lion_update_matches_rule(hp, cpu_path, num_threads, rng):
     assert _core.optim_kernel() == cpu_path
@@ -124,7 +112,7 @@ def test_lion_update_matches_rule(hp, cpu_path, num_threads, rng):
     for _ in range(4):
         g = rng.standard_normal(ARENA).astype(F32)
         ops.lion_update(p, g, m, **hp)
-        ref_lion(p_ref, _transform(g.astype(np.float64), hp), m_ref, lr, **rule)
+        ref_lion(p_ref, ref_grad_transform(g.astype(np.float64), hp), m_ref, lr, **rule)
     np.testing.assert_allclose(m, m_ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(p, p_ref, rtol=1e-5, atol=1e-5 * lr + 1e-6)
 
@@ -150,7 +138,7 @@ def test_lamb_update_matches_rule_per_variable(hp, cpu_path, num_threads, rng):
         ratios = ops.lamb_update(p, g, m, v, offsets, sizes, step=t, **hp)
         assert ratios.dtype == np.float64 and ratios.shape == (len(LAYOUT),)
         for (o, n), (pr, mr, vr), r in zip(LAYOUT, refs, ratios):
-            gt = _transform(g[o : o + n].astype(np.float64), hp)
+            gt = ref_grad_transform(g[o : o + n].astype(np.float64), hp)
             r_ref = ref_lamb(pr, gt, mr, vr, t, lr, **rule)
             assert r == pytest.approx(r_ref, rel=1e-5), (o, n, t)
     used = np.zeros(ARENA, bool)

@@ -358,6 +358,34 @@ void bind_optim(py::module_& m) {
           .c_str());
 
   m.def(
+      "ftrl_update",
+      [](py::handle params, py::handle grads, py::handle acc_h, py::handle lin_h,
+         double learning_rate, double learning_rate_power, double l1, double l2,
+         double l2_shrinkage, double beta, double weight_decay, double grad_scale,
+         double clip_value) {
+        Update<FtrlParams> call("ftrl_update", params, grads, learning_rate, weight_decay,
+                                grad_scale, clip_value);
+        float* acc = call.slot(acc_h, "accumulator");
+        float* lin = call.slot(lin_h, "linear");
+        call.hp.learning_rate_power = learning_rate_power;
+        call.hp.l1 = l1;
+        call.hp.l2 = l2;
+        call.hp.l2_shrinkage = l2_shrinkage;
+        call.hp.beta = beta;
+        run(call.arrays, [&] { ftrl_update(call.n(), call.p, call.g, acc, lin, call.hp); });
+      },
+      py::arg("params"), py::arg("grads"), py::arg("accumulator"), py::arg("linear"),
+      py::kw_only(), py::arg("learning_rate") = 0.001, py::arg("learning_rate_power") = -0.5,
+      py::arg("l1_regularization_strength") = 0.0, py::arg("l2_regularization_strength") = 0.0,
+      py::arg("l2_shrinkage_regularization_strength") = 0.0, py::arg("beta") = 0.0,
+      PYN_COMMON_KWARGS,
+      doc("Keras Ftrl, k = -learning_rate_power, x = params after the decay:\n"
+          "a' = a + g^2; z += g + 2 l2_shrinkage x - (a'^k - a^k) / lr * x;\n"
+          "q = a'^k / lr + 2 (l2 + beta / (2 lr)); params = (clip(z, -l1, l1) - z) / q; a = a'.\n"
+          "accumulator starts at Keras's initial_accumulator_value (0.1), linear at 0.")
+          .c_str());
+
+  m.def(
       "sum_of_squares",
       [](py::handle x) {
         ArraySet s("sum_of_squares");

@@ -441,6 +441,35 @@ void lamb_update(int64_t n, float* p, const float* g, float* m, float* v, int64_
   });
 }
 
+void ftrl_update(int64_t n, float* p, const float* g, float* accumulator, float* linear,
+                 const FtrlParams& hp, int num_threads) {
+  const char* fn = "ftrl_update";
+  auto a = start_args<FtrlArgs>(fn, n, p, g, hp);
+  check_slot(fn, n, accumulator, "accumulator");
+  check_slot(fn, n, linear, "linear");
+  PYN_CHECK(hp.lr > 0.0, fn, ": learning_rate must be > 0; got ", hp.lr);
+  check_finite(fn, "learning_rate_power", hp.learning_rate_power);
+  PYN_CHECK(hp.learning_rate_power <= 0.0, fn, ": learning_rate_power must be <= 0; got ",
+            hp.learning_rate_power);
+  const double strengths[3] = {hp.l1, hp.l2, hp.l2_shrinkage};
+  const char* names[3] = {"l1_regularization_strength", "l2_regularization_strength",
+                          "l2_shrinkage_regularization_strength"};
+  for (int i = 0; i < 3; ++i) {
+    check_finite(fn, names[i], strengths[i]);
+    PYN_CHECK(strengths[i] >= 0.0, fn, ": ", names[i], " must be >= 0; got ", strengths[i]);
+  }
+  check_finite(fn, "beta", hp.beta);
+  a.acc = accumulator;
+  a.lin = linear;
+  a.k = static_cast<float>(-hp.learning_rate_power);
+  a.sqrt_power = hp.learning_rate_power == -0.5;
+  a.inv_lr = static_cast<float>(1.0 / hp.lr);
+  a.two_l2 = static_cast<float>(2.0 * (hp.l2 + hp.beta / (2.0 * hp.lr)));
+  a.l1 = static_cast<float>(hp.l1);
+  a.two_shrinkage = static_cast<float>(2.0 * hp.l2_shrinkage);
+  run_update(current_kernels().ftrl, a, n, num_threads);
+}
+
 const char* optim_kernel_name() { return current_kernels().name; }
 
 }  // namespace pyn

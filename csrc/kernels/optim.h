@@ -41,6 +41,13 @@
 //             second moves p. The sums are taken over fixed blocks of each segment added in
 //             block order, so the result does not depend on the thread count (the
 //             deterministic mode holds whatever its setting).
+//   ftrl      with k = -lr_power (>= 0) and x = p after the decay:
+//             a' = a + g^2;  gs = g + 2 l2_shrinkage x
+//             z += gs - (a'^k - a^k) / lr * x
+//             q = a'^k / lr + 2 (l2 + beta / (2 lr))
+//             p = (clip(z, -l1, l1) - z) / q;  a = a'   (q = 0: p = x, where Keras gives 0 / 0)
+//             (Keras starts a at initial_accumulator_value = 0.1: the caller fills it;
+//             k = 0.5, the default, is a square root)
 //
 // Step-dependent factors are computed once per call in double. The arrays must not overlap
 // (the kernels are compiled with restrict pointers). Work below kOptimParallelElements runs
@@ -115,6 +122,14 @@ struct LambParams : OptimCommon {
   int64_t step = 1;
 };
 
+struct FtrlParams : OptimCommon {
+  double learning_rate_power = -0.5;  // <= 0
+  double l1 = 0.0;                    // >= 0
+  double l2 = 0.0;                    // >= 0
+  double l2_shrinkage = 0.0;          // >= 0
+  double beta = 0.0;
+};
+
 // momentum_buf may be null when momentum == 0 (plain SGD); with a buffer the momentum rule
 // runs whatever the momentum (momentum 0 then writes m = -lr * g).
 void sgd_update(int64_t n, float* p, const float* g, float* momentum_buf, const SgdParams& hp,
@@ -143,6 +158,9 @@ void lion_update(int64_t n, float* p, const float* g, float* m, const LionParams
 void lamb_update(int64_t n, float* p, const float* g, float* m, float* v, int64_t num_segments,
                  const int64_t* offsets, const int64_t* sizes, const LambParams& hp,
                  double* trust_ratio = nullptr, int num_threads = 0);
+// lr must be > 0 (the rule divides by it).
+void ftrl_update(int64_t n, float* p, const float* g, float* accumulator, float* linear,
+                 const FtrlParams& hp, int num_threads = 0);
 // u_t of the Nadam momentum schedule for step t (1-based).
 double nadam_momentum_cache(double beta_1, int64_t t);
 

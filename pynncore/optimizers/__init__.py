@@ -30,6 +30,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Ftrl",
     "Lamb",
     "Lion",
     "Nadam",
@@ -527,10 +528,7 @@ def _check_ema(owner: str, use_ema: bool, momentum: Any, frequency: Any) -> tupl
 
 def _check_beta(owner: str, arg: str, value: Any, *, low_open: bool = False, high_open: bool = True) -> float:
     """`value` as a float in [0, 1) (or the interval the flags select); ValueError naming `arg`."""
-    try:
-        beta = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{owner}: {arg} must be a float. Received: {arg}={value!r}") from None
+    beta = _as_float(owner, arg, value)
     above_low = beta > 0.0 if low_open else beta >= 0.0
     below_high = beta < 1.0 if high_open else beta <= 1.0
     if not (above_low and below_high):
@@ -606,6 +604,91 @@ class Lamb(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
+def _check_nonneg(owner: str, arg: str, value: Any) -> float:
+    """`value` as a finite float >= 0; TypeError / ValueError naming `arg`."""
+    x = _as_float(owner, arg, value)
+    if not x >= 0 or math.isinf(x):
+        raise ValueError(f"{owner}: {arg} must be a finite number >= 0. Received: {arg}={value!r}")
+    return x
+
+
+class Ftrl(Optimizer):
+    """FTRL-Proximal (Keras 3: learning_rate_power=-0.5, initial_accumulator_value=0.1, no
+    regularization, beta=0).
+
+    Per element, with ``k = -learning_rate_power`` and the slots ``accumulator`` (starts at
+    ``initial_accumulator_value``) and ``linear`` (starts at 0):
+    ``a' = a + g**2``; ``linear += g + 2 * l2_shrinkage * w - (a'**k - a**k) / lr * w``;
+    ``w = (clip(linear, -l1, l1) - linear) / (a'**k / lr + 2 * (l2 + beta / (2 * lr)))``.
+    One fused native pass over every weight per step. ``learning_rate_power`` must be
+    ``<= 0``; the accumulator value and the three strengths ``>= 0``; the learning rate
+    ``> 0`` when a step runs (the rule divides by it).
+    """
+
+    _STRENGTHS = ("l1_regularization_strength", "l2_regularization_strength", "l2_shrinkage_regularization_strength")
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        learning_rate_power: float = -0.5,
+        initial_accumulator_value: float = 0.1,
+        l1_regularization_strength: float = 0.0,
+        l2_regularization_strength: float = 0.0,
+        l2_shrinkage_regularization_strength: float = 0.0,
+        beta: float = 0.0,
+        name: str = "ftrl",
+        **kwargs: Any,
+    ):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.initial_accumulator_value = _check_nonneg("Ftrl", "initial_accumulator_value", initial_accumulator_value)
+        power = _as_float("Ftrl", "learning_rate_power", learning_rate_power)
+        if not power <= 0 or math.isinf(power):
+            raise ValueError(
+                f"Ftrl: learning_rate_power must be a finite number <= 0. Received: learning_rate_power={learning_rate_power!r}"
+            )
+        self.learning_rate_power = power
+        self.l1_regularization_strength = _check_nonneg("Ftrl", self._STRENGTHS[0], l1_regularization_strength)
+        self.l2_regularization_strength = _check_nonneg("Ftrl", self._STRENGTHS[1], l2_regularization_strength)
+        self.l2_shrinkage_regularization_strength = _check_nonneg("Ftrl", self._STRENGTHS[2], l2_shrinkage_regularization_strength)
+        self.beta = _as_float("Ftrl", "beta", beta)
+        if not math.isfinite(self.beta):
+            raise ValueError(f"Ftrl: beta must be a finite number. Received: beta={beta!r}")
+
+    def _active_slots(self) -> tuple:
+        return ("accumulator", "linear")
+
+    def _slot_init(self, slot: str) -> float:
+        return self.initial_accumulator_value if slot == "accumulator" else 0.0
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        s = self._state
+        _core.ftrl_update(
+            self._params, self._grads, s["accumulator"], s["linear"],
+            learning_rate_power=self.learning_rate_power,
+            l1_regularization_strength=self.l1_regularization_strength,
+            l2_regularization_strength=self.l2_regularization_strength,
+            l2_shrinkage_regularization_strength=self.l2_shrinkage_regularization_strength,
+            beta=self.beta, **self._common(lr, grad_scale, clip_value),
+        )
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "learning_rate_power": self.learning_rate_power,
+            "initial_accumulator_value": self.initial_accumulator_value,
+            **{k: getattr(self, k) for k in self._STRENGTHS},
+            "beta": self.beta,
+        }
+
+
+def _as_float(owner: str, arg: str, value: Any) -> float:
+    """`value` as a float; TypeError naming `arg`."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: {arg} must be a float. Received: {arg}={value!r}") from None
+
+
 _ALIASES = {
     "sgd": SGD,
     "rmsprop": RMSprop,
@@ -617,6 +700,7 @@ _ALIASES = {
     "nadam": Nadam,
     "lion": Lion,
     "lamb": Lamb,
+    "ftrl": Ftrl,
 }
 _CLASSES = {c.__name__: c for c in _ALIASES.values()}
 

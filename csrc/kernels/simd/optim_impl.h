@@ -115,6 +115,18 @@ struct LambArgs {
   float one_minus_b1, one_minus_b2, inv_bc1, inv_bc2, eps;
 };
 
+// Ftrl: k = -learning_rate_power; sqrt_power selects sqrt for k = 0.5. Where q = 0 (a' = 0,
+// l2 = beta = 0) the weight keeps its decayed value instead of Keras's 0 / 0.
+struct FtrlArgs {
+  float* p;
+  const float* g;
+  float* acc;
+  float* lin;
+  GradParams gp;
+  float k, inv_lr, two_l2, l1, two_shrinkage;
+  bool sqrt_power;
+};
+
 // One instruction set's loops. Each processes elements [lo, hi).
 struct OptimKernels {
   const char* name;
@@ -130,6 +142,7 @@ struct OptimKernels {
   void (*lamb_moments)(const LambArgs& a, int64_t lo, int64_t hi, double* sums);
   void (*lamb_apply)(const LambArgs& a, int64_t lo, int64_t hi, float step);
   double (*sum_sq)(const float* x, int64_t lo, int64_t hi);
+  void (*ftrl)(const FtrlArgs& a, int64_t lo, int64_t hi);
 };
 
 const OptimKernels& optim_kernels_generic();
@@ -389,6 +402,44 @@ inline void lamb_apply(const LambArgs& a, int64_t lo, int64_t hi, float step) {
   for (int64_t i = lo; i < hi; ++i) p[i] = p[i] * decay - step * lamb_direction(m[i], v[i], a);
 }
 
+template <bool kSqrt>
+inline float ftrl_power(float x, float k) {
+  return kSqrt ? std::sqrt(x) : std::pow(x, k);
+}
+
+template <bool kSqrt>
+inline void ftrl_loop(const FtrlArgs& a, int64_t lo, int64_t hi) {
+  float* __restrict p = a.p;
+  const float* __restrict g = a.g;
+  float* __restrict acc = a.acc;
+  float* __restrict lin = a.lin;
+  const GradParams gp = a.gp;
+  const float k = a.k, inv_lr = a.inv_lr, two_l2 = a.two_l2, l1 = a.l1;
+  const float two_shrink = a.two_shrinkage;
+  for (int64_t i = lo; i < hi; ++i) {
+    const float gi = grad_of(g[i], gp);
+    const float xi = p[i] * gp.decay;
+    const float ai = acc[i];
+    const float new_ai = ai + gi * gi;
+    const float pow_new = ftrl_power<kSqrt>(new_ai, k);
+    const float pow_old = ftrl_power<kSqrt>(ai, k);
+    const float zi = lin[i] + ((gi + two_shrink * xi) - ((pow_new - pow_old) * inv_lr) * xi);
+    const float quad = pow_new * inv_lr + two_l2;
+    // quad is 0 only for a' = 0 (no gradient yet, no initial accumulator) with no l2 and
+    // beta: the weight is left at x there, where Keras divides by 0 (this also keeps the
+    // zero padding between variables at zero)
+    const float step = (clip(zi, -l1, l1) - zi) / quad;
+    p[i] = quad > 0.0f ? step : xi;
+    lin[i] = zi;
+    acc[i] = new_ai;
+  }
+}
+
+inline void ftrl(const FtrlArgs& a, int64_t lo, int64_t hi) {
+  if (a.sqrt_power) return ftrl_loop<true>(a, lo, hi);
+  ftrl_loop<false>(a, lo, hi);
+}
+
 // sum x_i^2 over [lo, hi) in double: 32 independent accumulators (vectorised without
 // reassociation, and enough independent chains to hide the add latency), then the tail and
 // the lanes.
@@ -410,7 +461,7 @@ inline double sum_sq(const float* __restrict x, int64_t lo, int64_t hi) {
 
 inline OptimKernels make_kernels(const char* name) {
   return OptimKernels{name,  &sgd,  &rmsprop,      &adagrad,    &adadelta, &adam,
-                      &adamax, &nadam, &lion, &lamb_moments, &lamb_apply, &sum_sq};
+                      &adamax, &nadam, &lion, &lamb_moments, &lamb_apply, &sum_sq, &ftrl};
 }
 
 }  // namespace optim_loops
