@@ -87,7 +87,7 @@ def test_config_and_state_round_trip():
         again.set_state({"iterations": 1})
 
 
-@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamw", "adamax", "nadam", "lion", "lamb"])
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamw", "adamax", "nadam", "lion", "lamb", "ftrl"])
 def test_flat_buffers_align_weights_and_keep_the_saved_layout(name):
     # Weights of odd sizes each start on a 64-byte boundary of the flat buffers; the gaps
     # stay zero through updates and the saved state holds exactly the weights' values.
