@@ -269,6 +269,7 @@ def conv2d_backward(
     alpha: float | None = None,
     approximate: bool = False,
 ) -> None: ...
+def set_conv_winograd(enabled: bool) -> bool: ...
 
 # --- pooling (NHWC) and batch normalization (channels last) ---
 

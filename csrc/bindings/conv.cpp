@@ -5,6 +5,7 @@
 // output size from the output array, so the same entry points serve Conv1D (H = 1),
 // Conv2D and Conv2DTranspose.
 #include "kernels/conv.h"
+#include "kernels/conv_winograd.h"
 
 #include <pybind11/stl.h>
 
@@ -241,6 +242,9 @@ void bind_conv(py::module_& m) {
         "Gradients of conv2d from dy (N, OH, OW, F): dx (overwritten; optionally\n"
         "activation(dx + bias_dx), the forward pass of a transposed convolution), dkernel and\n"
         "dbias (accumulated when accumulate=True). Any output may be None.");
+  m.def("set_conv_winograd", &set_conv_winograd, py::arg("enabled"),
+        "Turns the Winograd F(2x2, 3x3) kernels for 3x3 unit-stride convolutions on or off\n"
+        "(process-wide; on by default). Returns the previous setting.");
 }
 
 }  // namespace pyn

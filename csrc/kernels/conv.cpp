@@ -23,11 +23,23 @@
 #include "common/check.h"
 #include "common/parallel.h"
 #include "kernels/conv_direct.h"
+#include "kernels/conv_winograd.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_ukr.h"
 #include "cpu/cpuinfo.h"
 
 namespace pyn {
+
+void conv_epilogue(float* y, int64_t rows, int64_t cols, const float* bias, Act act,
+                   const ActParams& ap) {
+  if (rows == 0 || cols == 0) return;
+  if (activation_is_rowwise(act)) {
+    softmax_forward(act, rows, cols, y, bias, y, 1);
+  } else if (bias != nullptr || act != Act::kLinear) {
+    activation_forward(act, rows * cols, y, bias, cols, y, ap, 1);
+  }
+}
+
 namespace {
 
 thread_local ScratchBuffer tl_col;
@@ -281,16 +293,6 @@ void transpose_to(const float* src, int64_t lds, int64_t rows, int64_t cols, flo
   }
 }
 
-// bias + activation over `rows` rows of `cols` values, on the calling thread.
-void epilogue(float* y, int64_t rows, int64_t cols, const float* bias, Act act,
-              const ActParams& ap) {
-  if (rows == 0 || cols == 0) return;
-  if (activation_is_rowwise(act)) {
-    softmax_forward(act, rows, cols, y, bias, y, 1);
-  } else if (bias != nullptr || act != Act::kLinear) {
-    activation_forward(act, rows * cols, y, bias, cols, y, ap, 1);
-  }
-}
 
 // After a barrier: adds the per-thread buffers priv[t] (wsize dw floats, then f db floats;
 // element i of the result is read at src(i)) into dw and db, each thread a slice.
@@ -383,7 +385,7 @@ void direct_forward(const ConvGeom& g, const float* x, const float* w, const flo
       pad_planes(g, x + i * g.h * g.w * g.c, d, xp);
       float* yi = y + i * g.oh * g.ow * g.f;
       k.forward(g, xp, d.hp, d.wp, w, bias, yi);  // the bias is added in the store: a bias of a few
-      epilogue(yi, g.oh * g.ow, g.f, nullptr, act, ap);  // floats is slow to broadcast later
+      conv_epilogue(yi, g.oh * g.ow, g.f, nullptr, act, ap);  // floats is slow to broadcast later
     }
   });
 }
@@ -437,7 +439,7 @@ void direct_backward(const ConvGeom& g, const float* x, const float* w, const fl
               dxi[(ih * g.w + iw) * g.c + c] = inside ? dxp[(c * d.hp + r) * d.wp + col] : 0.f;
           }
         }
-        epilogue(dxi, g.h * g.w, g.c, bias_dx, act_dx, ap);
+        conv_epilogue(dxi, g.h * g.w, g.c, bias_dx, act_dx, ap);
       }
     }
     if (!want_w) return;
@@ -466,11 +468,12 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
   if (p.m == 0 || g.f == 0) return;
   if (p.k == 0) {  // no input channels: y = act(bias)
     for (int64_t i = 0; i < p.m * g.f; ++i) y[i] = 0.f;
-    epilogue(y, p.m, g.f, bias, act, ap);
+    conv_epilogue(y, p.m, g.f, bias, act, ap);
     return;
   }
   const int max_t = num_threads > 0 ? num_threads : get_num_threads();
   if (conv_direct_applies(g)) return direct_forward(g, x, w, bias, y, act, ap, max_t);
+  if (winograd_applies(g)) return winograd_forward(g, x, w, bias, y, act, ap, max_t);
   const int64_t ntiles = ceil_div(p.m, p.rows);
   const int64_t rows = ceil_div(p.m, ntiles);
   int nt = threads_for(conv_flops(g, p), kConvGrainFlops, max_t);
@@ -516,7 +519,7 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
           gemm(false, false, r, p.fg, p.k, 1.f, a, lda, w + grp * p.fg, g.f, 0.f,
                yt + grp * p.fg, g.f, gemm_threads);
       }
-      epilogue(yt, r, g.f, p.pixel_major ? nullptr : bias, act, ap);
+      conv_epilogue(yt, r, g.f, p.pixel_major ? nullptr : bias, act, ap);
     }
   });
 }
@@ -534,13 +537,19 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
   const int64_t in_image = g.h * g.w * g.c;
   if (dx != nullptr && (p.m == 0 || p.k == 0 || g.f == 0)) {  // nothing reaches dx
     std::fill(dx, dx + g.n * in_image, 0.f);
-    if (g.n > 0) epilogue(dx, g.n * g.h * g.w, g.c, bias_dx, act_dx, ap);
+    if (g.n > 0) conv_epilogue(dx, g.n * g.h * g.w, g.c, bias_dx, act_dx, ap);
   }
   if (p.m == 0 || p.k == 0 || g.f == 0) return;
   if (dw == nullptr && db == nullptr && dx == nullptr) return;
   if (conv_direct_backward_applies(g))
     return direct_backward(g, x, w, dz, dx, dw, db, bias_dx, act_dx, ap,
                            num_threads > 0 ? num_threads : get_num_threads());
+  if (winograd_applies(g)) {
+    const int max_t = num_threads > 0 ? num_threads : get_num_threads();
+    if (dx != nullptr) winograd_backward_data(g, w, dz, dx, bias_dx, act_dx, ap, max_t);
+    winograd_backward_weights(g, x, dz, dw, db, max_t);
+    return;
+  }
 
   // Work units: whole images when dx is written (no two threads scatter into one image),
   // otherwise tiles of the flattened N*OH*OW pixels.
@@ -653,7 +662,7 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
         if (o0 >= p.pixels) break;
         do_tile(u * p.pixels + o0, std::min(rows, p.pixels - o0));
       }
-      epilogue(dxi, g.h * g.w, g.c, bias_dx, act_dx, ap);
+      conv_epilogue(dxi, g.h * g.w, g.c, bias_dx, act_dx, ap);
     }
     if (!want_w) return;
     barrier();

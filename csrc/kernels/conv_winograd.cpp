@@ -1,0 +1,354 @@
+// Winograd convolution driver: weight transforms, tile blocks, the GEMMs (one per transformed
+// tile position) and the threading. Formulas are in conv_winograd.h.
+#include "kernels/conv_winograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "common/buffer.h"
+#include "common/parallel.h"
+#include "cpu/cpuinfo.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_ukr.h"
+
+namespace pyn {
+
+namespace {
+
+std::atomic<bool> g_enabled{true};
+
+thread_local ScratchBuffer tl_v;   // a block's transformed input tiles
+thread_local ScratchBuffer tl_m;   // a block's products, or its transformed output gradients
+thread_local ScratchBuffer tl_u;   // calling thread: transformed weights, then packed
+thread_local ScratchBuffer tl_up;
+thread_local ScratchBuffer tl_du;  // per-thread weight-gradient sums
+
+// A block's V and M together stay under this many floats (384 KiB), in the L2 cache.
+constexpr int64_t kBlockFloats = 96 * 1024;
+// Weight-gradient blocks are larger: their GEMMs run over the block's tiles (their depth) and
+// add into the whole dU, which a short depth would read and write for little work.
+constexpr int64_t kGradBlockFloats = 384 * 1024;
+// Per-thread work below which one thread runs the whole convolution (direct-sum flops).
+constexpr double kGrainFlops = 1.0e6;
+// Channels and filters from which the GEMMs beat im2col's one GEMM of depth 9 C.
+constexpr int64_t kMinChannels = 16;
+constexpr int64_t kMinFilters = 16;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Distance between the planes of a block: at least `floats`, a whole number of 64-byte lines,
+// and an odd number of them, so that a tile's values (one per plane) fall into different cache
+// sets instead of evicting one another.
+inline int64_t plane_stride(int64_t floats) {
+  int64_t lines = ceil_div(floats, 16);
+  if (lines % 2 == 0) ++lines;
+  return lines * 16;
+}
+
+// F(4x4, 3x3) multiplies 36 / 16 per output pixel, F(2x2, 3x3) 16 / 4, each over its output
+// rounded up to whole tiles: the larger tile wins unless rounding wastes much of it (a 6x6
+// output runs 8x8 with 4x4 tiles).
+int choose_tile(const ConvGeom& g) {
+  const double f4 = 2.25 * ceil_div(g.oh, 4) * 4.0 * ceil_div(g.ow, 4) * 4.0;
+  const double f2 = 4.0 * ceil_div(g.oh, 2) * 2.0 * ceil_div(g.ow, 2) * 2.0;
+  return f4 < f2 ? 4 : 2;
+}
+
+// Blocks of whole tile rows; a tile row is `m` output rows of one image.
+struct Blocks {
+  int64_t m, planes;    // tile size, (m + 2)^2
+  int64_t th, tw;       // tiles per image: rows, columns
+  int64_t tile_rows;    // N * th
+  int64_t rows_per;     // tile rows per block
+  int64_t count;        // blocks
+  int64_t max_tiles;    // tiles in the largest block
+  // First output pixel (flattened over N, OH, OW) of tile row r; pixel(tile_rows) = N*OH*OW.
+  int64_t pixel(const ConvGeom& g, int64_t r) const {
+    return (r / th) * g.oh * g.ow + std::min(m * (r % th), g.oh) * g.ow;
+  }
+};
+
+Blocks make_blocks(const ConvGeom& g, int m, int nthreads, int64_t budget = kBlockFloats) {
+  Blocks b;
+  b.m = m;
+  b.planes = (m + 2) * (m + 2);
+  b.th = ceil_div(g.oh, m);
+  b.tw = ceil_div(g.ow, m);
+  b.tile_rows = g.n * b.th;
+  const int64_t target = std::max<int64_t>(12, budget / (b.planes * (g.c + g.f)));
+  int64_t rows = std::max<int64_t>(1, target / b.tw);
+  // at least two blocks per thread, so that threads finishing early take more
+  if (nthreads > 1) rows = std::min(rows, std::max<int64_t>(1, b.tile_rows / (2 * nthreads)));
+  // Prefer a multiple of 12 tiles (whole register tiles of the 12-row microkernels), keeping
+  // at least two thirds of the rows.
+  for (int64_t r = rows; 3 * r >= 2 * rows && r >= 1; --r) {
+    if (r * b.tw % 12 == 0) {
+      rows = r;
+      break;
+    }
+  }
+  b.rows_per = std::clamp<int64_t>(rows, 1, std::max<int64_t>(b.tile_rows, 1));
+  b.count = ceil_div(b.tile_rows, b.rows_per);
+  b.max_tiles = b.rows_per * b.tw;
+  return b;
+}
+
+// The 1-D kernel transforms, k (3 values) -> 4 or 6: G k.
+inline void kernel_1d(int m, const float* k, float* o) {
+  if (m == 2) {
+    o[0] = k[0];
+    o[1] = 0.5f * (k[0] + k[1] + k[2]);
+    o[2] = 0.5f * (k[0] - k[1] + k[2]);
+    o[3] = k[2];
+    return;
+  }
+  const float s = k[0] + k[2];
+  o[0] = 0.25f * k[0];
+  o[1] = (-1.f / 6.f) * (s + k[1]);
+  o[2] = (-1.f / 6.f) * (s - k[1]);
+  const float e = (1.f / 24.f) * k[0] + (1.f / 6.f) * k[2];
+  o[3] = e + (1.f / 12.f) * k[1];
+  o[4] = e - (1.f / 12.f) * k[1];
+  o[5] = k[2];
+}
+
+// and back, e (4 or 6 values) -> 3: G^T e.
+inline void kernel_grad_1d(int m, const float* e, float* o) {
+  if (m == 2) {
+    o[0] = e[0] + 0.5f * (e[1] + e[2]);
+    o[1] = 0.5f * (e[1] - e[2]);
+    o[2] = 0.5f * (e[1] + e[2]) + e[3];
+    return;
+  }
+  const float p = e[1] + e[2], q = e[2] - e[1], r = e[3] + e[4], d = e[3] - e[4];
+  o[0] = 0.25f * e[0] - (1.f / 6.f) * p + (1.f / 24.f) * r;
+  o[1] = (1.f / 6.f) * q + (1.f / 12.f) * d;
+  o[2] = (-1.f / 6.f) * p + (1.f / 6.f) * r + e[5];
+}
+
+// u[xi][c][f] (plane xi at u + xi * lu) = (G k G^T)[xi] with k[a][b] = w[a][b][c][f], or
+// w[2 - a][2 - b][c][f] when `rotate` (the backward-data kernel before its channel axes are
+// swapped).
+void transform_weights(int m, const float* w, int64_t C, int64_t F, bool rotate, float* u,
+                       int64_t lu) {
+  const int64_t cf = C * F;
+  const int n = m + 2;
+  const float* k[3][3];
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) k[a][b] = w + (rotate ? (2 - a) * 3 + (2 - b) : a * 3 + b) * cf;
+  for (int64_t i = 0; i < cf; ++i) {
+    float t[3][6];  // t[b]: G applied to column b of the kernel
+    for (int b = 0; b < 3; ++b) {
+      const float col[3] = {k[0][b][i], k[1][b][i], k[2][b][i]};
+      kernel_1d(m, col, t[b]);
+    }
+    for (int a = 0; a < n; ++a) {
+      const float row[3] = {t[0][a], t[1][a], t[2][a]};
+      float o[6];
+      kernel_1d(m, row, o);
+      for (int b = 0; b < n; ++b) u[(n * a + b) * lu + i] = o[b];
+    }
+  }
+}
+
+double direct_flops(const ConvGeom& g) {
+  return 2.0 * static_cast<double>(g.n) * g.oh * g.ow * 9.0 * g.c * g.f;
+}
+
+// y = act(conv(x) + bias) with the GEMMs' B operands packed in `up` (`ps` floats each).
+void forward_blocks(const ConvGeom& g, int tile, const float* x, const GemmUkr& u,
+                    const float* up, int64_t ps, const float* bias, float* y, Act act,
+                    const ActParams& ap, int max_t) {
+  const WinogradKernels& k = winograd_kernels(tile);
+  int nt = threads_for(direct_flops(g), kGrainFlops, max_t);
+  const Blocks bl = make_blocks(g, tile, nt);
+  nt = static_cast<int>(std::min<int64_t>(nt, bl.count));
+  const bool epilogue = act != Act::kLinear;
+  std::atomic<int64_t> next{0};
+  parallel(nt, [&](int, int) {
+    const int64_t lv = plane_stride(bl.max_tiles * g.c), lm = plane_stride(bl.max_tiles * g.f);
+    float* v = tl_v.floats(static_cast<size_t>(bl.planes * lv));
+    float* m = tl_m.floats(static_cast<size_t>(bl.planes * lm));
+    for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < bl.count;) {
+      const int64_t r0 = b * bl.rows_per, r1 = std::min(r0 + bl.rows_per, bl.tile_rows);
+      const int64_t t0 = r0 * bl.tw, cnt = (r1 - r0) * bl.tw;
+      k.input(g, x, t0, cnt, v, lv);
+      for (int64_t xi = 0; xi < bl.planes; ++xi)
+        gemm_packed_b(u, cnt, g.f, g.c, v + xi * lv, g.c, up + xi * ps, 0.f, m + xi * lm, g.f);
+      k.output(g, m, lm, t0, cnt, bias, y);
+      if (epilogue) {
+        const int64_t p0 = bl.pixel(g, r0), p1 = bl.pixel(g, r1);
+        conv_epilogue(y + p0 * g.f, p1 - p0, g.f, nullptr, act, ap);
+      }
+    }
+  });
+}
+
+// Transforms w for the forward pass (or, with `backward_data`, for the input gradient) and
+// packs each plane as the B~ of its GEMM; returns the packed planes, `*ps` floats apart.
+const float* prepare_weights(const GemmUkr& u, int tile, const float* w, int64_t C, int64_t F,
+                             bool backward_data, int64_t* ps) {
+  const int64_t planes = (tile + 2) * (tile + 2);
+  const int64_t lu = plane_stride(C * F);
+  // GEMM depth and width: C x F forward; F x C (the transpose of each plane) for dx
+  *ps = backward_data ? gemm_packed_b_size(u, F, C) : gemm_packed_b_size(u, C, F);
+  float* ut = tl_u.floats(static_cast<size_t>(planes * lu));
+  float* up = tl_up.floats(static_cast<size_t>(planes * *ps));
+  transform_weights(tile, w, C, F, backward_data, ut, lu);
+  for (int64_t xi = 0; xi < planes; ++xi) {
+    if (backward_data)
+      gemm_pack_b(u, true, ut + xi * lu, F, F, C, up + xi * *ps);
+    else
+      gemm_pack_b(u, false, ut + xi * lu, F, C, F, up + xi * *ps);
+  }
+  return up;
+}
+
+// The forward pass of geometry d on `in`, with the (C, F) kernel w prepared for the forward
+// pass or for the input gradient.
+void run_forward(const ConvGeom& d, const float* in, const float* w, int64_t C, int64_t F,
+                 bool backward_data, const float* bias, float* out, Act act, const ActParams& ap,
+                 int max_threads) {
+  const GemmUkr& u = gemm_ukr();
+  const int tile = choose_tile(d);
+  int64_t ps = 0;
+  const float* up = prepare_weights(u, tile, w, C, F, backward_data, &ps);
+  forward_blocks(d, tile, in, u, up, ps, bias, out, act, ap, max_threads);
+}
+
+}  // namespace
+
+const WinogradKernels& winograd_kernels(int tile) {
+  switch (current_isa()) {
+    case Isa::kAvx512:
+      return winograd_kernels_avx512(tile);
+    case Isa::kAvx2:
+      return winograd_kernels_avx2(tile);
+    default:
+      return winograd_kernels_generic(tile);
+  }
+}
+
+bool set_conv_winograd(bool enabled) { return g_enabled.exchange(enabled); }
+
+bool winograd_applies(const ConvGeom& g) {
+  return g_enabled.load(std::memory_order_relaxed) && g.kh == 3 && g.kw == 3 && g.sh == 1 &&
+         g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 && g.pt >= 0 && g.pt <= 2 &&
+         g.pl >= 0 && g.pl <= 2 && g.c >= kMinChannels && g.f >= kMinFilters && g.n > 0 &&
+         g.oh > 0 && g.ow > 0;
+}
+
+void winograd_forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y,
+                      Act act, const ActParams& ap, int max_threads) {
+  run_forward(g, x, w, g.c, g.f, false, bias, y, act, ap, max_threads);
+}
+
+void winograd_backward_data(const ConvGeom& g, const float* w, const float* dz, float* dx,
+                            const float* bias_dx, Act act_dx, const ActParams& ap, int max_threads) {
+  // dx is the forward convolution of dz (OH x OW, F channels) with w rotated and its channel
+  // axes swapped, padded so that input pixel (ih, iw) is output pixel (ih, iw).
+  ConvGeom d = g;
+  d.h = g.oh;
+  d.w = g.ow;
+  d.c = g.f;
+  d.f = g.c;
+  d.oh = g.h;
+  d.ow = g.w;
+  d.pt = 2 - g.pt;
+  d.pl = 2 - g.pl;
+  run_forward(d, dz, w, g.c, g.f, true, bias_dx, dx, act_dx, ap, max_threads);
+}
+
+void winograd_backward_weights(const ConvGeom& g, const float* x, const float* dz, float* dw,
+                               float* db, int max_threads) {
+  if (dw == nullptr && db == nullptr) return;
+  const int tile = choose_tile(g), n = tile + 2;
+  const WinogradKernels& k = winograd_kernels(tile);
+  const int64_t cf = g.c * g.f;
+  int nt = threads_for(direct_flops(g), kGrainFlops, max_threads);
+  const Blocks bl = make_blocks(g, tile, nt, kGradBlockFloats);
+  nt = static_cast<int>(std::min<int64_t>(nt, bl.count));
+  const int64_t ldu = plane_stride(cf);
+  const int64_t du_floats = dw != nullptr ? bl.planes * ldu : 0;
+  const int64_t priv_floats = du_floats + g.f;
+  std::vector<float*> priv(static_cast<size_t>(nt), nullptr);
+  std::atomic<int64_t> next{0};
+  parallel(nt, [&](int tid, int nth) {
+    float* acc = tl_du.floats(static_cast<size_t>(priv_floats));
+    std::fill(acc, acc + priv_floats, 0.f);
+    priv[static_cast<size_t>(tid)] = acc;
+    float* du = dw != nullptr ? acc : nullptr;
+    float* pdb = acc + du_floats;
+    const int64_t lv = plane_stride(bl.max_tiles * g.c), lz = plane_stride(bl.max_tiles * g.f);
+    float* v = du != nullptr ? tl_v.floats(static_cast<size_t>(bl.planes * lv)) : nullptr;
+    float* z = du != nullptr ? tl_m.floats(static_cast<size_t>(bl.planes * lz)) : nullptr;
+    for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < bl.count;) {
+      const int64_t r0 = b * bl.rows_per, r1 = std::min(r0 + bl.rows_per, bl.tile_rows);
+      if (db != nullptr) {
+        const int64_t p0 = bl.pixel(g, r0), p1 = bl.pixel(g, r1);
+        for (int64_t p = p0; p < p1; ++p) {
+          const float* s = dz + p * g.f;
+#pragma omp simd
+          for (int64_t f = 0; f < g.f; ++f) pdb[f] += s[f];
+        }
+      }
+      if (du == nullptr) continue;
+      const int64_t t0 = r0 * bl.tw, cnt = (r1 - r0) * bl.tw;
+      k.input(g, x, t0, cnt, v, lv);
+      k.grad_output(g, dz, t0, cnt, z, lz);
+      for (int64_t xi = 0; xi < bl.planes; ++xi)
+        gemm_unpacked(true, false, g.c, g.f, cnt, 1.f, v + xi * lv, g.c, z + xi * lz, g.f, 1.f,
+                      du + xi * ldu, g.f);
+    }
+    barrier();
+    int64_t lo, hi;
+    split_range(cf + g.f, 16, nth, tid, &lo, &hi);
+    if (db != nullptr) {
+      for (int64_t i = std::max(lo, cf); i < hi; ++i) {
+        float s = 0.f;
+        for (float* p : priv) s += p[du_floats + (i - cf)];
+        db[i - cf] += s;
+      }
+    }
+    if (dw == nullptr) return;
+    // Each thread sums a slice of the (channel, filter) pairs over the threads' buffers and
+    // transforms it back, dw[a][b] += (G^T dU G)[a][b], kChunk pairs at a time.
+    constexpr int64_t kChunk = 64;
+    float e[36][kChunk], t[3][6][kChunk];
+    for (int64_t i0 = lo; i0 < std::min(hi, cf); i0 += kChunk) {
+      const int64_t len = std::min({kChunk, hi - i0, cf - i0});
+      for (int xi = 0; xi < n * n; ++xi) {
+        float* ex = e[xi];
+        const float* p0 = priv[0] + xi * ldu + i0;
+#pragma omp simd
+        for (int64_t j = 0; j < len; ++j) ex[j] = p0[j];
+        for (size_t q = 1; q < priv.size(); ++q) {
+          const float* pq = priv[q] + xi * ldu + i0;
+#pragma omp simd
+          for (int64_t j = 0; j < len; ++j) ex[j] += pq[j];
+        }
+      }
+      for (int b = 0; b < n; ++b) {  // t[.][b] = G^T applied to column b of e
+#pragma omp simd
+        for (int64_t j = 0; j < len; ++j) {
+          float col[6], o[3];
+          for (int a = 0; a < n; ++a) col[a] = e[a * n + b][j];
+          kernel_grad_1d(tile, col, o);
+          for (int a = 0; a < 3; ++a) t[a][b][j] = o[a];
+        }
+      }
+      for (int a = 0; a < 3; ++a) {  // then along the rows
+#pragma omp simd
+        for (int64_t j = 0; j < len; ++j) {
+          float row[6], o[3];
+          for (int b = 0; b < n; ++b) row[b] = t[a][b][j];
+          kernel_grad_1d(tile, row, o);
+          for (int b = 0; b < 3; ++b) dw[(a * 3 + b) * cf + i0 + j] += o[b];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace pyn

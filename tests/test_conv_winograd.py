@@ -1,0 +1,137 @@
+"""Winograd convolutions (3x3 kernels, unit strides, >= 16 channels and filters) against
+float64 references, on every CPU path, at 1 and 2 threads, with both tile sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_conv import _close, _geom, _transpose_geom, ref_conv2d, ref_conv2d_input_grad, ref_conv2d_kernel_grad
+
+import pynncore
+from pynncore import _core, layers, ops
+from pynncore.models import Sequential
+
+
+@pytest.fixture
+def winograd(request):
+    """Runs the test with the Winograd kernels on (True) or off (False), restoring the setting."""
+    previous = _core.set_conv_winograd(request.param)
+    try:
+        yield request.param
+    finally:
+        _core.set_conv_winograd(previous)
+
+
+# (x shape, filters, padding). Outputs of 1-16 pixels per side pick 2x2 or 4x4 output tiles
+# (6x6 outputs waste a third of 4x4 tiles and take 2x2); channel and filter counts that are
+# not multiples of any vector width exercise the masked lanes; several images per block and
+# blocks that end inside an image exercise the tile walk.
+CASES = [
+    ((2, 8, 8, 16), 16, "same"),
+    ((1, 16, 16, 32), 48, "same"),
+    ((3, 7, 9, 17), 20, "same"),
+    ((2, 6, 6, 16), 33, "same"),
+    ((2, 13, 11, 33), 16, "valid"),
+    ((1, 5, 4, 20), 17, "valid"),
+    ((4, 3, 3, 16), 16, "valid"),
+    ((2, 1, 1, 16), 24, "same"),
+    ((1, 2, 9, 24), 16, "same"),
+    ((5, 12, 12, 16), 64, "same"),
+    ((1, 9, 10, 64), 24, "valid"),
+    ((9, 4, 4, 40), 40, "same"),
+]
+IDS = [f"{c[0]}-f{c[1]}-{c[2]}" for c in CASES]
+
+
+@pytest.mark.parametrize("winograd", [True, False], indirect=True, ids=["winograd", "gemm"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_conv3x3_forward_and_backward_match_reference(case, winograd, cpu_path, num_threads, rng):
+    xs, f, padding = case
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal((3, 3, xs[3], f)) / np.sqrt(9 * xs[3])).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    out_hw, pads = _geom(xs, (3, 3), (1, 1), (1, 1), padding)
+    y = ops.conv2d(x, w, b, padding=padding, activation="relu")
+    _close(y, np.maximum(ref_conv2d(x, w, b, (1, 1), pads, (1, 1), out_hw), 0.0), 9 * xs[3], "y")
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dk, db = ops.conv2d_backward(x, w, dy, padding=padding)
+    _close(dx, ref_conv2d_input_grad(dy, w, xs, (1, 1), pads, (1, 1)), 9 * f, "dx")
+    _close(dk, ref_conv2d_kernel_grad(x, dy, w.shape, (1, 1), pads, (1, 1)), y.size // f, "dkernel")
+    _close(db, dy.astype(np.float64).sum(axis=(0, 1, 2)), y.size // f, "dbias")
+    # the weight gradient alone (no dx) takes its own path
+    none_dx, dk2, db2 = ops.conv2d_backward(x, w, dy, padding=padding, need_dx=False)
+    assert none_dx is None
+    np.testing.assert_allclose(dk2, dk, rtol=0, atol=1e-5 * float(np.abs(dk).max()))
+    np.testing.assert_allclose(db2, db, rtol=0, atol=1e-6 * float(np.abs(db).max()))
+
+
+@pytest.mark.parametrize("case", CASES[:6], ids=IDS[:6])
+def test_winograd_and_gemm_paths_agree(case, rng):
+    xs, f, padding = case
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal((3, 3, xs[3], f)) / np.sqrt(9 * xs[3])).astype(np.float32)
+    dy = rng.standard_normal(ops.conv2d(x, w, padding=padding).shape).astype(np.float32)
+    results = {}
+    for on in (True, False):
+        previous = _core.set_conv_winograd(on)
+        try:
+            results[on] = (ops.conv2d(x, w, padding=padding),) + ops.conv2d_backward(x, w, dy, padding=padding)
+        finally:
+            _core.set_conv_winograd(previous)
+    for name, a, b in zip(("y", "dx", "dkernel", "dbias"), results[True], results[False]):
+        scale = float(np.abs(b).max())
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-5 * scale, err_msg=name)
+
+
+def test_large_inputs_keep_their_relative_accuracy(rng):
+    """The 4x4-tile transforms scale values by up to about 100: relative error stays small."""
+    x = (rng.standard_normal((2, 16, 16, 128)) * 1e3).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 128, 32)) * 1e-3).astype(np.float32)
+    y = ops.conv2d(x, w, padding="same")
+    ref = ref_conv2d(x, w, None, (1, 1), (1, 1), (1, 1), (16, 16))
+    rel = np.abs(y - ref).max() / np.abs(ref).max()
+    assert rel < 2e-5, rel
+
+
+@pytest.mark.parametrize("winograd", [True], indirect=True)
+@pytest.mark.parametrize("xs, f, padding", [((2, 8, 8, 16), 24, "same"), ((1, 5, 7, 32), 16, "valid")], ids=str)
+def test_conv2d_transpose_3x3_matches_reference(xs, f, padding, winograd, cpu_path, rng):
+    """Transposed convolutions run the Winograd input-gradient pass with a bias and activation."""
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal((3, 3, f, xs[3])) / np.sqrt(9 * xs[3])).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    geo = [_transpose_geom(xs[1 + i], 3, 1, 1, padding, None) for i in range(2)]
+    out_shape = (xs[0], geo[0][0], geo[1][0], f)
+    y = ops.conv2d_transpose(x, w, b, padding=padding, activation="tanh")
+    ref = np.tanh(ref_conv2d_input_grad(x, w, out_shape, (1, 1), (geo[0][1], geo[1][1]), (1, 1)) + b)
+    _close(y, ref, 9 * xs[3], "y")
+
+
+def test_set_conv_winograd_returns_the_previous_setting():
+    previous = _core.set_conv_winograd(False)
+    try:
+        assert _core.set_conv_winograd(True) is False
+        assert _core.set_conv_winograd(True) is True
+    finally:
+        _core.set_conv_winograd(previous)
+
+
+def test_conv2d_layer_trains_identically_on_both_paths(rng):
+    """A Conv2D model's weights after a few SGD steps agree between the two paths."""
+    x = rng.standard_normal((8, 10, 10, 16)).astype(np.float32)
+    y = rng.standard_normal((8, 10, 10, 4)).astype(np.float32)
+    weights = {}
+    for on in (True, False):
+        previous = _core.set_conv_winograd(on)
+        try:
+            pynncore.utils.set_random_seed(3)
+            model = Sequential([layers.Input((10, 10, 16)), layers.Conv2D(32, 3, padding="same", activation="relu"),
+                                layers.Conv2D(4, 3, padding="same")])
+            model.compile(optimizer="sgd", loss="mse")
+            for _ in range(3):
+                model.train_on_batch(x, y)
+            weights[on] = model.get_weights()
+        finally:
+            _core.set_conv_winograd(previous)
+    for a, b in zip(weights[True], weights[False]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
