@@ -48,15 +48,19 @@ def ref_dense_attention(q, v, k=None, *, mode="dot", scale=None, concat_w=None, 
     return out, p
 
 
+def _mha_weights64(weights, use_bias):
+    """``(wq, bq, wk, bk, wv, bv, wo, bo)`` in float64, zero biases without ``use_bias``."""
+    w = [np.asarray(a, np.float64) for a in weights]
+    if use_bias:
+        return tuple(w)
+    wq, wk, wv, wo = w
+    return wq, 0.0, wk, 0.0, wv, 0.0, wo, 0.0
+
+
 def ref_mha(q, v, k, weights, num_heads, key_dim, *, use_bias=True, mask=None, drop=None):
     """Keras's MultiHeadAttention in float64; ``mask`` is a boolean (N, T, S) or None,
     ``drop`` a fixed dropout multiplier (N, H, T, S) or None."""
-    w = [np.asarray(a, np.float64) for a in weights]
-    if use_bias:
-        wq, bq, wk, bk, wv, bv, wo, bo = w
-    else:
-        wq, wk, wv, wo = w
-        bq = bk = bv = bo = 0.0
+    wq, bq, wk, bk, wv, bv, wo, bo = _mha_weights64(weights, use_bias)
     k = v if k is None else k
     Q = np.einsum("btd,dhk->bthk", q, wq) + bq
     K = np.einsum("bsd,dhk->bshk", k, wk) + bk
@@ -505,8 +509,9 @@ def test_bad_arguments():
         L.MultiHeadAttention(2, 2, value_dim=-1)
     with pytest.raises(ValueError, match="output_shape"):
         L.MultiHeadAttention(2, 2, output_shape=(2, 3))
-    with pytest.raises(NotImplementedError, match="attention_axes"):
-        L.MultiHeadAttention(2, 2, attention_axes=(1,))
+    for bad in ("a", (), (1, 1), True, (1.0,), [2, None]):
+        with pytest.raises(ValueError, match="attention_axes"):
+            L.MultiHeadAttention(2, 2, attention_axes=bad)
 
 
 @pytest.mark.parametrize("cls", [L.Attention, L.AdditiveAttention])
@@ -551,3 +556,208 @@ def test_mha_bad_input(rng):
         layer(q, v, mask=[None, np.ones((2, 3), bool)])
     with pytest.raises(ValueError, match="mha_bad.*built for"):
         layer(pynncore.Input((3, 5)), pynncore.Input((5, 4)))
+
+
+# -- attention_axes: inputs of rank above 3 ---------------------------------------------------
+
+
+def ref_mha_axes(q, v, k, weights, num_heads, key_dim, axes, *, use_bias=True, mask=None, drop=None):
+    """Keras's MultiHeadAttention with ``attention_axes`` in float64, one (sample, unattended
+    position, head) at a time. ``axes`` are normalized input axes (None: all but batch and
+    features); ``mask`` has the scores' shape without the heads axis; the scores come back in
+    Keras's order (N, unattended axes, heads, query attention axes, key attention axes)."""
+    wq, bq, wk, bk, wv, bv, wo, bo = _mha_weights64(weights, use_bias)
+    q, v = np.asarray(q, np.float64), np.asarray(v, np.float64)
+    k = v if k is None else np.asarray(k, np.float64)
+    rank = q.ndim
+    axes = tuple(range(1, rank - 1)) if axes is None else tuple(axes)
+    others = [i for i in range(1, rank - 1) if i not in axes]
+    Q = np.tensordot(q, wq, axes=([-1], [0])) + bq  # (N, ..., H, kd)
+    K = np.tensordot(k, wk, axes=([-1], [0])) + bk
+    V = np.tensordot(v, wv, axes=([-1], [0])) + bv
+    tq = [q.shape[a] for a in axes]
+    ts = [v.shape[a] for a in axes]
+    lead = [q.shape[0]] + [q.shape[i] for i in others]
+    scores = np.zeros(lead + [num_heads] + tq + ts)
+    ctx = np.zeros(Q.shape[:-1] + (wv.shape[-1],))
+    for b in np.ndindex(*lead):
+        for h in range(num_heads):
+            def pick(t, b=b, h=h):
+                index = [slice(None)] * rank
+                index[0] = b[0]
+                for i, o in enumerate(others):
+                    index[o] = b[i + 1]
+                sub = t[tuple(index)][..., h, :]  # the attention axes (in input order), channels
+                order = [sorted(axes).index(a) for a in axes]
+                return np.transpose(sub, order + [len(axes)]), index
+
+            qs, index = pick(Q)
+            ks, vs = pick(K)[0], pick(V)[0]
+            s = qs.reshape(-1, key_dim) @ ks.reshape(-1, key_dim).T / np.sqrt(key_dim)
+            if mask is not None:
+                m = np.asarray(mask, bool)[b].reshape(s.shape)
+                s = np.where(m, s, -1e9)
+            p = _softmax64(s)
+            if mask is not None:
+                p = np.where(m, p, 0.0)
+            scores[b + (h,)] = p.reshape(tq + ts)
+            pd = p if drop is None else p * np.asarray(drop)[b + (h,)].reshape(p.shape)
+            c = (pd @ vs.reshape(-1, vs.shape[-1])).reshape(qs.shape[:-1] + (vs.shape[-1],))
+            order = [sorted(axes).index(a) for a in axes]
+            c = np.transpose(c, list(np.argsort(order)) + [len(axes)])
+            ctx[tuple(index[:-1]) + (h,)] = c
+    out = np.tensordot(ctx, wo, axes=([-2, -1], [0, 1])) + bo
+    return out, scores
+
+
+AXES_CASES = [
+    # (query shape, value shape, attention_axes, normalized axes)
+    ((2, 3, 4, 5), (2, 2, 3, 4), (1, 2), (1, 2)),
+    ((2, 3, 4, 5), (2, 3, 2, 4), (2,), (2,)),
+    ((2, 3, 4, 5), (2, 2, 4, 4), 1, (1,)),
+    ((2, 3, 4, 5), (2, 3, 2, 4), -2, (2,)),
+    ((2, 3, 4, 5), (2, 2, 3, 4), (2, 1), (2, 1)),
+    ((2, 3, 4, 5), (2, 2, 3, 4), None, None),
+    ((2, 2, 3, 2, 4), (2, 4, 3, 3, 3), (1, 3), (1, 3)),
+    ((2, 3, 4), (2, 5, 3), (1,), (1,)),
+]
+
+
+def _scores_shape_of(qs, vs, heads, axes):
+    rank = len(qs)
+    axes = tuple(range(1, rank - 1)) if axes is None else axes
+    others = [i for i in range(1, rank - 1) if i not in axes]
+    return (qs[0], *[qs[i] for i in others], heads, *[qs[a] for a in axes], *[vs[a] for a in axes])
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("case", range(len(AXES_CASES)))
+def test_mha_attention_axes_matches_reference_and_keras(case, masked, with_key, rng):
+    keras = pytest.importorskip("keras")
+    qs, vs, axes, norm = AXES_CASES[case]
+    q = rng.standard_normal(qs).astype(np.float32)
+    v = rng.standard_normal(vs).astype(np.float32)
+    k = rng.standard_normal(vs[:-1] + (2,)).astype(np.float32) if with_key else None
+    cfg = dict(num_heads=2, key_dim=3, value_dim=2, attention_axes=axes)
+    layer = L.MultiHeadAttention(**cfg)
+    layer(q, v, key=k)
+    weights = [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in layer.get_weights()]
+    layer.set_weights(weights)
+    sshape = _scores_shape_of(qs, vs, 2, norm)
+    call: dict = {"return_attention_scores": True}
+    am = None
+    if masked:
+        mshape = sshape[: len(qs) - 1 - len(norm or range(1, len(qs) - 1))] + sshape[len(qs) - len(norm or range(1, len(qs) - 1)):]
+        am = rng.random(mshape) > 0.3
+        call["attention_mask"] = am
+    out, scores = layer(q, v, key=k, **call)
+    assert scores.shape == sshape
+    want, want_p = ref_mha_axes(q, v, k, weights, 2, 3, norm, mask=am)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(scores, want_p, rtol=1e-4, atol=1e-6)
+    sym = layer(pynncore.Input(qs[1:]), pynncore.Input(vs[1:]), key=None if k is None else pynncore.Input(k.shape[1:]),
+                return_attention_scores=True)
+    assert sym[0].shape == (None,) + out.shape[1:] and sym[1].shape == (None,) + sshape[1:]
+
+    klayer = keras.layers.MultiHeadAttention(**cfg)
+    klayer(q, v, key=k)
+    klayer.set_weights(weights)
+    kout, kscores = klayer(q, v, key=k, **call)
+    np.testing.assert_allclose(out, _np(kout), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(scores, _np(kscores), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(layer(q, v, key=k, attention_mask=am), _np(klayer(q, v, key=k, attention_mask=am)),
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("case", [0, 1, 4, 6])
+def test_mha_attention_axes_gradients(case, dropout, rng):
+    qs, vs, axes, norm = AXES_CASES[case]
+    qs, vs = (2,) + tuple(min(d, 3) for d in qs[1:-1]) + (3,), (2,) + tuple(min(d, 3) for d in vs[1:-1]) + (2,)
+    if case == 1:
+        vs = (2, 3, 2, 2)
+    inputs = [rng.standard_normal(qs).astype(np.float32), rng.standard_normal(vs).astype(np.float32),
+              rng.standard_normal(vs[:-1] + (3,)).astype(np.float32)]
+    layer = L.MultiHeadAttention(2, 2, value_dim=3, attention_axes=axes, dropout=dropout, seed=3,
+                                 bias_initializer="random_normal")
+    layer(inputs[0], inputs[1], key=inputs[2])
+    sshape = _scores_shape_of(qs, vs, 2, norm)
+    nb = len(qs) - len(norm)  # batch axes of the scores, heads included
+    am = rng.random(sshape[: nb - 1] + sshape[nb:]) > 0.25
+    held: dict = {}
+
+    def ref_of(xs, ws):
+        return ref_mha_axes(xs[0], xs[1], xs[2], ws, 2, 2, norm, mask=am, drop=held.get("drop"))
+
+    _check_grads(layer, inputs, ref_of, {"attention_mask": am}, rng,
+                 on_ctx=lambda ctx: held.update(drop=ctx[5]))
+    if dropout:
+        assert held["drop"].shape == sshape and (held["drop"] == 0).any()
+
+
+@pytest.mark.parametrize("axes", [(1, 2), (2,)])
+def test_train_on_batch_matches_keras_mha_attention_axes(axes, rng):
+    keras = pytest.importorskip("keras")
+
+    def build(lib):
+        a = lib.Input((3, 4, 2))
+        x = lib.layers.Dense(5)(a)
+        x = lib.layers.MultiHeadAttention(2, 3, value_dim=2, attention_axes=axes)(x, x)
+        x = lib.layers.GlobalAveragePooling2D()(x)
+        out = lib.layers.Dense(2)(x)
+        model = lib.Model(a, out)
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
+        return model
+
+    ours, theirs = build(pynncore), build(keras)
+    theirs.set_weights(ours.get_weights())
+    x = rng.standard_normal((4, 3, 4, 2)).astype(np.float32)
+    y = rng.standard_normal((4, 2)).astype(np.float32)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), _np(theirs(x)), rtol=1e-5, atol=1e-6)
+    _assert_same_training(ours, theirs, x, y)
+
+
+def test_mha_attention_axes_config_and_save_load(tmp_path, rng):
+    layer = L.MultiHeadAttention(2, 3, attention_axes=(2, 1), name="mha_axes")
+    config = layer.get_config()
+    assert config["attention_axes"] == (2, 1)
+    assert L.MultiHeadAttention.from_config(config).get_config() == config
+    assert L.MultiHeadAttention(2, 3, attention_axes=-2).attention_axes == (-2,)
+    inp = pynncore.Input((3, 4, 5))
+    x = L.MultiHeadAttention(2, 3, attention_axes=(2,))(inp, inp)
+    x = L.MultiHeadAttention(1, 2, attention_axes=(1, 2), output_shape=3)(x, x)
+    model = pynncore.Model(inp, L.Dense(2)(L.GlobalAveragePooling2D()(x)))
+    model.compile(optimizer="adam", loss="mse")
+    xs = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)
+    model.train_on_batch(xs, np.zeros((3, 2), np.float32))
+    before = model.predict(xs, verbose=0)
+    path = tmp_path / "axes.pnc"
+    model.save(str(path))
+    loaded = pynncore.load_model(str(path))
+    np.testing.assert_array_equal(loaded.predict(xs, verbose=0), before)
+    axes = [l.attention_axes for l in loaded.layers if isinstance(l, L.MultiHeadAttention)]
+    assert axes == [(2,), (1, 2)]
+
+
+def test_mha_attention_axes_bad_input(rng):
+    q = rng.standard_normal((2, 3, 4, 5))
+    for axes in ((0,), (3,), -1, (1, -3), (-4,)):
+        with pytest.raises(ValueError, match="mha_ax.*attention_axes must name distinct axes.*rank-4.*1 to 2"):
+            L.MultiHeadAttention(2, 2, attention_axes=axes, name="mha_ax")(q, q)
+    layer = L.MultiHeadAttention(2, 2, attention_axes=(2,), name="mha_ax2")
+    with pytest.raises(ValueError, match="mha_ax2.*query and value must agree.*axis 1"):
+        layer(q, rng.standard_normal((2, 2, 4, 5)))
+    with pytest.raises(ValueError, match="mha_ax2.*rank of query"):
+        layer(q, rng.standard_normal((2, 4, 5)))
+    with pytest.raises(ValueError, match="mha_ax2.*value and key must have the same"):
+        layer(q, q, key=rng.standard_normal((2, 3, 3, 5)))
+    layer(q, q)
+    with pytest.raises(ValueError, match="mha_ax2.*attention_mask.*\\(2, 3, 4, 4\\)"):
+        layer(q, q, attention_mask=np.ones((2, 4, 4), bool))
+    with pytest.raises(ValueError, match="mha_ax2.*use_causal_mask.*rank-3.*\\(2, 3, 4, 4\\)"):
+        layer(q, q, use_causal_mask=True)
+    with pytest.raises(ValueError, match="mha_ax2.*masks of the inputs"):
+        layer.forward([q, q], mask=[np.ones((2, 3), bool), None])
+    with pytest.raises(ValueError, match="mha_ax2.*rank 3 or more"):
+        layer(q[:, 0, 0], q[:, 0, 0])

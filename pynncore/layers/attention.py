@@ -9,13 +9,19 @@ scores) are called on ``[query, value]`` or ``[query, value, key]``:
     output = weights @ value                   (N, Tq, dim), zero where the query is masked
 
 ``MultiHeadAttention(num_heads, key_dim)`` projects query, key and value per head with
-Keras's ``EinsumDense`` kernel layouts, attends over the time axis and projects the heads back:
+Keras's ``EinsumDense`` kernel layouts, attends over the time axis (or over
+``attention_axes`` of higher-rank inputs) and projects the heads back:
 
     Q = query @ Wq + bq      (N, T, H, key_dim)      Wq: (query_dim, H, key_dim)
     K = key @ Wk + bk        (N, S, H, key_dim)      Wk: (key_dim_in, H, key_dim)
     V = value @ Wv + bv      (N, S, H, value_dim)    Wv: (value_dim_in, H, value_dim)
     P = softmax(Q K^T / sqrt(key_dim), masked to -1e9)          (N, H, T, S)
     output = (dropout(P) V) @ Wo + bo                  (N, T, out)   Wo: (H, value_dim, out)
+
+With ``attention_axes`` on inputs ``(N, d1, ..., dk, C)`` the projected tensors are
+transposed to ``(batch axes, attention axes, channels)``, where the batch axes are ``N``, the
+axes not attended over and the heads; the attention axes are flattened into one "time" axis of
+each side, so one softmax runs over all of them, as Keras's multi-axis ``Softmax`` does.
 
 The projections are single native GEMMs over all samples and timesteps; the per-head products
 use numpy's batched ``matmul``. Every layer has an exact backward pass for all inputs and
@@ -104,9 +110,10 @@ def _check_mask(kind: str, name: str, what: str, mask: Any, want: tuple) -> Opti
     return m.astype(bool)
 
 
-def _qvk_shapes(kind: str, name: str, shapes: Any, same_qk_dim: bool) -> list:
-    """Checks ``[query, value(, key)]`` shapes: a list of 2 or 3 rank-3 shapes, value and key
-    of the same length and, with ``same_qk_dim``, query and key of the same feature size."""
+def _qvk_shapes(kind: str, name: str, shapes: Any, same_qk_dim: bool, any_rank: bool = False) -> list:
+    """Checks ``[query, value(, key)]`` shapes: a list of 2 or 3 rank-3 shapes (with
+    ``any_rank``: of one rank, 3 or more), value and key of the same length and, with
+    ``same_qk_dim``, query and key of the same feature size."""
     if not isinstance(shapes, (list, tuple)) or not all(isinstance(s, (list, tuple)) for s in shapes):
         raise ValueError(
             f"{kind} '{name}': must be called on a list of inputs, namely [query, value] or "
@@ -119,7 +126,17 @@ def _qvk_shapes(kind: str, name: str, shapes: Any, same_qk_dim: bool) -> list:
         )
     shapes = [tuple(s) for s in shapes]
     for what, s in zip(("query", "value", "key"), shapes):
-        if len(s) != 3:
+        if any_rank and len(s) < 3:
+            raise ValueError(
+                f"{kind} '{name}': expected {what} of rank 3 or more (batch, ..., features). "
+                f"Received: shape={shape_str(s)}"
+            )
+        if any_rank and len(s) != len(shapes[0]):
+            raise ValueError(
+                f"{kind} '{name}': expected {what} of the rank of query ({len(shapes[0])}). "
+                f"Received: shape={shape_str(s)}, query shape={shape_str(shapes[0])}"
+            )
+        if not any_rank and len(s) != 3:
             raise ValueError(
                 f"{kind} '{name}': expected {what} of rank 3 (batch, timesteps, features). "
                 f"Received: shape={shape_str(s)}"
@@ -131,12 +148,30 @@ def _qvk_shapes(kind: str, name: str, shapes: Any, same_qk_dim: bool) -> list:
             f"{kind} '{name}': query and key must have the same last dimension. "
             f"Received: query shape={shape_str(q)}, key shape={shape_str(k)}"
         )
-    if v[1] is not None and k[1] is not None and v[1] != k[1]:
+    if any(a is not None and b is not None and a != b for a, b in zip(v[1:-1], k[1:-1])):
         raise ValueError(
-            f"{kind} '{name}': value and key must have the same number of timesteps. "
-            f"Received: value shape={shape_str(v)}, key shape={shape_str(k)}"
+            f"{kind} '{name}': value and key must have the same number of timesteps (the same "
+            f"shape but for the last axis). Received: value shape={shape_str(v)}, key shape={shape_str(k)}"
         )
     return shapes
+
+
+def _check_attention_axes(name: str, axes: Any) -> Optional[tuple]:
+    """``attention_axes`` as None or a tuple of distinct ints (an int is a tuple of one)."""
+    if axes is None:
+        return None
+    items = (axes,) if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool) else axes
+    if (
+        not isinstance(items, (list, tuple))
+        or not items
+        or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in items)
+        or len(set(int(a) for a in items)) != len(items)
+    ):
+        raise ValueError(
+            f"MultiHeadAttention '{name}': attention_axes must be None, an int or a non-empty "
+            f"tuple of distinct ints. Received: attention_axes={axes!r}"
+        )
+    return tuple(int(a) for a in items)
 
 
 def _qvk_arrays(layer: Any, xs: Any) -> tuple:
@@ -452,30 +487,39 @@ class MultiHeadAttention(Layer):
         use_bias: whether the projections have biases.
         output_shape: size of the output features (an int or a 1-tuple); default the query's
             last dimension.
-        attention_axes: only ``None`` (attention over the time axis) is supported.
+        attention_axes: an int or a tuple of ints: the axes of the inputs attended over, as
+            in Keras (negative axes count as ``axis + rank``, so ``-2`` is the last axis before
+            the features). ``None`` attends over every axis between the batch and the features.
+            For inputs ``(N, H, W, C)``: ``(1, 2)`` attends over all pixels, ``(2,)`` over each
+            row separately.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
         kernel_constraint, bias_constraint: as for ``Dense``, shared by all projections.
         seed: integer seed of the dropout generator.
 
     Call arguments:
-        query: ``(N, T, query_dim)``.
-        value: ``(N, S, value_dim_in)``.
-        key: optional ``(N, S, key_dim_in)``; defaults to ``value``.
-        attention_mask: optional boolean ``(N, T, S)``: which keys each query attends to.
+        query: ``(N, T, query_dim)``, or ``(N, d1, ..., dk, query_dim)``.
+        value: ``(N, S, value_dim_in)``, or of the query's rank, equal to it on the axes not
+            attended over.
+        key: optional, of the value's shape but for the last axis; defaults to ``value``.
+        attention_mask: optional boolean ``(N, T, S)``: which keys each query attends to. For
+            higher-rank inputs its shape is the scores' shape without the heads axis.
         return_attention_scores: also return the attention probabilities ``(N, H, T, S)``
-            (before dropout, as Keras returns them).
+            (before dropout, as Keras returns them). For higher-rank inputs: ``(N, other
+            axes, H, query attention axes, key attention axes)``, as Keras orders them.
         training: apply dropout.
-        use_causal_mask: query step ``i`` attends to key steps ``j <= i`` only.
+        use_causal_mask: query step ``i`` attends to key steps ``j <= i`` only (rank-3
+            inputs only).
         Masks of ``query``, ``value`` and ``key`` (from ``Embedding(mask_zero=True)`` or
-        ``Masking``) are combined with ``attention_mask``.
+            ``Masking``) are combined with ``attention_mask`` (rank-3 inputs only).
 
     Returns:
         ``(N, T, out_dim)``, or ``[output, scores]`` with ``return_attention_scores``.
 
     Raises:
-        ValueError: bad constructor arguments, inputs that are not rank 3, value and key of
-            different lengths, or an ``attention_mask`` of the wrong shape.
-        NotImplementedError: ``attention_axes`` other than None.
+        ValueError: bad constructor arguments, inputs of rank below 3 or of different ranks,
+            value and key of different lengths, ``attention_axes`` naming the batch or feature
+            axis, an ``attention_mask`` of the wrong shape, or input masks or
+            ``use_causal_mask`` with inputs of rank above 3.
 
     Example:
         >>> import numpy as np
@@ -514,11 +558,7 @@ class MultiHeadAttention(Layer):
             raise ValueError(
                 f"{kind} '{self.name}': value_dim must be a positive integer or None. Received: value_dim={value_dim!r}"
             )
-        if attention_axes is not None:
-            raise NotImplementedError(
-                f"{kind} '{self.name}': only attention_axes=None (attention over the time axis of "
-                f"rank-3 inputs) is supported. Received: attention_axes={attention_axes!r}"
-            )
+        attention_axes = _check_attention_axes(self.name, attention_axes)
         if output_shape is not None:
             shape = (output_shape,) if isinstance(output_shape, (int, np.integer)) and not isinstance(output_shape, bool) else output_shape
             if (
@@ -539,7 +579,7 @@ class MultiHeadAttention(Layer):
         self.dropout = _check_rate(kind, self.name, dropout)
         self.use_bias = bool(use_bias)
         self.output_shape = output_shape
-        self.attention_axes = None
+        self.attention_axes = attention_axes
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
@@ -585,11 +625,40 @@ class MultiHeadAttention(Layer):
         finally:
             self._return_scores = False
 
+    def _axes(self, rank: int) -> tuple:
+        """The attended axes of rank-``rank`` inputs, normalized as Keras does (``axis + rank``
+        for a negative axis); each must lie between the batch and the feature axis."""
+        if self.attention_axes is None:
+            return tuple(range(1, rank - 1))
+        axes = tuple(a + rank if a < 0 else a for a in self.attention_axes)
+        if any(not 1 <= a <= rank - 2 for a in axes) or len(set(axes)) != len(axes):
+            raise ValueError(
+                f"MultiHeadAttention '{self.name}': attention_axes must name distinct axes between the batch "
+                f"and the feature axis of rank-{rank} inputs (1 to {rank - 2}, or -{rank - 1} to -2). "
+                f"Received: attention_axes={self.attention_axes!r}"
+            )
+        return axes
+
+    def _layout(self, rank: int) -> tuple:
+        """``(perm, n_batch)``: the transpose of a projected ``(N, d1, ..., dk, H, C)`` tensor to
+        ``(batch axes, attention axes, C)`` (batch axes in order, ending with the heads; the
+        attention axes in the order given), and the number of batch axes."""
+        axes = self._axes(rank)
+        batch = [i for i in range(rank) if i not in axes]  # the projected rank is rank + 1
+        return tuple(batch) + axes + (rank,), len(batch)
+
     def _validate_shapes(self, shapes: Any) -> list:
         kind = "MultiHeadAttention"
-        shapes = _qvk_shapes(kind, self.name, shapes, same_qk_dim=False)
-        v = shapes[1]
+        shapes = _qvk_shapes(kind, self.name, shapes, same_qk_dim=False, any_rank=True)
+        q, v = shapes[0], shapes[1]
         k = shapes[2] if len(shapes) > 2 else v
+        axes = self._axes(len(q))
+        for i in range(1, len(q) - 1):
+            if i not in axes and q[i] is not None and v[i] is not None and q[i] != v[i]:
+                raise ValueError(
+                    f"{kind} '{self.name}': query and value must agree on the axes not attended over "
+                    f"(axis {i}). Received: query shape={shape_str(q)}, value shape={shape_str(v)}"
+                )
         if self.built and self._proj:
             for what, s in zip(("query", "value", "key"), (shapes[0], v, k)):
                 want = self._proj[what][0].shape[0]
@@ -639,8 +708,14 @@ class MultiHeadAttention(Layer):
         q, v = shapes[0], shapes[1]
         out = (*q[:-1], self.output_shape[0] if self.output_shape else q[-1])
         if self._return_scores:
-            return [out, (q[0], self.num_heads, q[1], v[1])]
+            return [out, self._scores_shape(q, v)]
         return out
+
+    def _scores_shape(self, q: tuple, v: tuple) -> tuple:
+        """Keras's scores shape: ``(batch axes, heads, query attention axes, key attention axes)``."""
+        perm, nb = self._layout(len(q))
+        qp, vp = (*q[:-1], self.num_heads), (*v[:-1], self.num_heads)
+        return tuple(qp[i] for i in perm[:nb]) + tuple(qp[i] for i in perm[nb:-1]) + tuple(vp[i] for i in perm[nb:-1])
 
     def compute_mask(self, x: Any, mask: Any = None) -> Optional[np.ndarray]:
         if mask is None or not isinstance(mask, (list, tuple)) or mask[0] is None:
@@ -651,24 +726,25 @@ class MultiHeadAttention(Layer):
 
     @staticmethod
     def _project(x: np.ndarray, kernel: Any, bias: Any) -> np.ndarray:
-        n, t, d = x.shape
+        d = x.shape[-1]
         w = kernel.value.reshape(d, -1)
-        y = ops.matmul(x.reshape(n * t, d), w)
+        y = ops.matmul(x.reshape(-1, d), w)
         if bias is not None:
             y += bias.value.reshape(1, -1)
-        return y.reshape((n, t) + kernel.shape[1:])
+        return y.reshape(x.shape[:-1] + kernel.shape[1:])
 
     @staticmethod
     def _project_backward(x: np.ndarray, dy: np.ndarray, kernel: Any, bias: Any, need_dx: bool) -> Optional[np.ndarray]:
-        n, t, d = x.shape
-        dyf = np.ascontiguousarray(dy, dtype=np.float32).reshape(n * t, -1)
+        d = x.shape[-1]
+        xf = x.reshape(-1, d)
+        dyf = np.ascontiguousarray(dy, dtype=np.float32).reshape(xf.shape[0], -1)
         if kernel.grad is not None:
-            kernel.grad.reshape(d, -1)[...] += ops.matmul(x.reshape(n * t, d), dyf, transpose_a=True)
+            kernel.grad.reshape(d, -1)[...] += ops.matmul(xf, dyf, transpose_a=True)
         if bias is not None and bias.grad is not None:
             bias.grad.reshape(-1)[...] += dyf.sum(axis=0)
         if not need_dx:
             return None
-        return ops.matmul(dyf, kernel.value.reshape(d, -1), transpose_b=True).reshape(n, t, d)
+        return ops.matmul(dyf, kernel.value.reshape(d, -1), transpose_b=True).reshape(x.shape)
 
     def forward(
         self,
@@ -681,14 +757,26 @@ class MultiHeadAttention(Layer):
     ) -> tuple:
         kind = "MultiHeadAttention"
         arrs, q, v, k = _qvk_arrays(self, xs)
-        n, tq, s = q.shape[0], q.shape[1], v.shape[1]
+        rank = q.ndim
+        perm, nb = self._layout(rank)
+        scores_shape = self._scores_shape(q.shape, v.shape)
+        # the scores' shape without the heads axis (the last batch axis)
+        mask_shape = scores_shape[: nb - 1] + scores_shape[nb:]
+        n = q.shape[0]
         keep = None
 
         def merge(m: np.ndarray) -> None:
             nonlocal keep
             keep = m if keep is None else keep & m
 
+        if rank > 3 and (use_causal_mask or (mask is not None and any(m is not None for m in (mask if isinstance(mask, (list, tuple)) else [mask])))):
+            raise ValueError(
+                f"{kind} '{self.name}': use_causal_mask and masks of the inputs need rank-3 inputs; "
+                f"pass an attention_mask of shape {shape_str(mask_shape)} instead. "
+                f"Received: query shape={shape_str(q.shape)}"
+            )
         if mask is not None:
+            tq, s = q.shape[1], v.shape[1]
             masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
             names = ("query mask", "value mask", "key mask")
             lens = (tq, s, s)
@@ -699,17 +787,18 @@ class MultiHeadAttention(Layer):
                 if m is not None:
                     merge(m[:, :, None] if i == 0 else m[:, None, :])
         if use_causal_mask:
-            merge(_causal(tq, s)[None])
+            merge(_causal(q.shape[1], v.shape[1])[None])
         if attention_mask is not None:
-            merge(_check_mask(kind, self.name, "attention_mask", attention_mask, (n, tq, s)))
+            merge(_check_mask(kind, self.name, "attention_mask", attention_mask, mask_shape))
         pq, pk, pv, po = (self._proj[w] for w in ("query", "key", "value", "output"))
         scale = np.float32(1.0 / np.sqrt(self.key_dim))
-        qh = (self._project(q, *pq) * scale).transpose(0, 2, 1, 3)  # (N, H, T, kd)
-        kh = self._project(k, *pk).transpose(0, 2, 1, 3)  # (N, H, S, kd)
-        vh = self._project(v, *pv).transpose(0, 2, 1, 3)  # (N, H, S, vd)
-        scores = np.matmul(qh, kh.transpose(0, 1, 3, 2))
+        qh, qt = _to_flat(self._project(q, *pq) * scale, perm, nb)  # (B, T, kd)
+        kh, _ = _to_flat(self._project(k, *pk), perm, nb)  # (B, S, kd)
+        vh, _ = _to_flat(self._project(v, *pv), perm, nb)  # (B, S, vd)
+        scores = np.matmul(qh, kh.transpose(0, 2, 1))
         if keep is not None:
-            keep = np.broadcast_to(keep, (n, tq, s))[:, None]
+            keep = np.expand_dims(np.broadcast_to(keep, mask_shape), nb - 1)
+            keep = np.broadcast_to(keep, scores_shape).reshape(scores.shape)
             scores = np.where(keep, scores, -_LARGE)
         p = _softmax(scores.astype(np.float32, copy=False))
         if keep is not None:
@@ -718,32 +807,32 @@ class MultiHeadAttention(Layer):
         drop = None
         w = p
         if training and self.dropout > 0.0:
-            drop = self._drop.mask(p.shape)
-            w = p * drop
-        ctxh = np.matmul(w, vh)  # (N, H, T, vd)
-        c = np.ascontiguousarray(ctxh.transpose(0, 2, 1, 3), dtype=np.float32)  # (N, T, H, vd)
-        out = self._project(c.reshape(n, tq, -1), _Flat(po[0]), po[1])
+            drop = self._drop.mask(scores_shape)
+            w = p * drop.reshape(p.shape)
+        ctxh = np.matmul(w, vh)  # (B, T, vd)
+        c = _from_flat(ctxh, qt[:-1] + (self.value_dim,), perm)  # (N, ..., H, vd)
+        out = self._project(c.reshape(c.shape[:-2] + (-1,)), _Flat(po[0]), po[1])
         out = np.ascontiguousarray(out, dtype=np.float32)
         ctx = None
         if training:
-            ctx = (arrs, qh, kh, vh, p, drop, w, c, keep, scale)
+            ctx = (arrs, qh, kh, vh, p, drop, w, c, keep, scale, perm, nb, qt)
         if return_attention_scores:
-            return [out, np.ascontiguousarray(p, dtype=np.float32)], ctx
+            return [out, np.ascontiguousarray(p, dtype=np.float32).reshape(scores_shape)], ctx
         return out, ctx
 
     def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Optional[list]:
-        arrs, qh, kh, vh, p, drop, w, c, keep, scale = ctx
+        arrs, qh, kh, vh, p, drop, w, c, keep, scale, perm, nb, qt = ctx
         if isinstance(dy, (list, tuple)):
-            dout, dp_extra = np.asarray(dy[0], np.float32), np.asarray(dy[1], np.float32)
+            dout, dp_extra = np.asarray(dy[0], np.float32), np.asarray(dy[1], np.float32).reshape(p.shape)
         else:
             dout, dp_extra = np.asarray(dy, np.float32), None
         pq, pk, pv, po = (self._proj[x] for x in ("query", "key", "value", "output"))
-        n, tq = c.shape[0], c.shape[1]
-        dc = self._project_backward(c.reshape(n, tq, -1), dout, _Flat(po[0]), po[1], True)
-        dch = dc.reshape(c.shape).transpose(0, 2, 1, 3)  # (N, H, T, vd)
-        dvh = np.matmul(w.transpose(0, 1, 3, 2), dch)
-        dw = np.matmul(dch, vh.transpose(0, 1, 3, 2))
-        dp = dw * drop if drop is not None else dw
+        cf = c.reshape(c.shape[:-2] + (-1,))
+        dc = self._project_backward(cf, dout, _Flat(po[0]), po[1], True)
+        dch, _ = _to_flat(dc.reshape(c.shape), perm, nb)
+        dvh = np.matmul(w.transpose(0, 2, 1), dch)
+        dw = np.matmul(dch, vh.transpose(0, 2, 1))
+        dp = dw * drop.reshape(dw.shape) if drop is not None else dw
         if dp_extra is not None:
             dp = dp + dp_extra
         if keep is not None:
@@ -752,12 +841,13 @@ class MultiHeadAttention(Layer):
         if keep is not None:
             ds = ds * keep
         dqh = np.matmul(ds, kh) * scale
-        dkh = np.matmul(ds.transpose(0, 1, 3, 2), qh)
+        dkh = np.matmul(ds.transpose(0, 2, 1), qh)
         q, v = arrs[0], arrs[1]
         k = arrs[2] if len(arrs) > 2 else v
-        dq = self._project_backward(q, dqh.transpose(0, 2, 1, 3), *pq, need_dx)
-        dk = self._project_backward(k, dkh.transpose(0, 2, 1, 3), *pk, need_dx)
-        dv = self._project_backward(v, dvh.transpose(0, 2, 1, 3), *pv, need_dx)
+        kt = tuple(k.shape[i] if i < k.ndim - 1 else self.num_heads for i in perm[:-1])
+        dq = self._project_backward(q, _from_flat(dqh, qt, perm), *pq, need_dx)
+        dk = self._project_backward(k, _from_flat(dkh, kt + (self.key_dim,), perm), *pk, need_dx)
+        dv = self._project_backward(v, _from_flat(dvh, kt + (self.value_dim,), perm), *pv, need_dx)
         if not need_dx:
             return None
         if len(arrs) == 2:
@@ -773,7 +863,7 @@ class MultiHeadAttention(Layer):
             dropout=self.dropout,
             use_bias=self.use_bias,
             output_shape=list(self.output_shape) if self.output_shape else None,
-            attention_axes=None,
+            attention_axes=self.attention_axes,
             kernel_initializer=_serialize(self.kernel_initializer),
             bias_initializer=_serialize(self.bias_initializer),
             kernel_regularizer=_serialize(self.kernel_regularizer),
@@ -783,6 +873,20 @@ class MultiHeadAttention(Layer):
             seed=self.seed,
         )
         return config
+
+
+def _to_flat(t: np.ndarray, perm: tuple, nb: int) -> tuple:
+    """A projected ``(N, d1, ..., dk, H, C)`` tensor as ``(batch, attention positions, C)``,
+    and its transposed shape (for ``_from_flat``)."""
+    tt = t.transpose(perm)
+    shape = tt.shape
+    flat = np.ascontiguousarray(tt, dtype=np.float32).reshape(int(np.prod(shape[:nb])), -1, shape[-1])
+    return flat, shape
+
+
+def _from_flat(flat: np.ndarray, shape: tuple, perm: tuple) -> np.ndarray:
+    """The inverse of ``_to_flat``: ``(batch, positions, C)`` back to ``(N, d1, ..., dk, H, C)``."""
+    return np.ascontiguousarray(flat.reshape(shape).transpose(np.argsort(perm)), dtype=np.float32)
 
 
 class _Flat:
