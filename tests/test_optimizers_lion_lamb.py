@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 import pytest
+from _optim_checks import assert_fit_learns, assert_resumes_identically, assert_save_load_resumes
 from _ref import ref_clip_gradients, ref_grad_transform
 
 import pynncore
@@ -361,13 +362,7 @@ def test_flat_state_round_trip_resumes_identically(name, rng):
     again = optimizers.get(name)
     again.build(ws)
     again.set_state(state)
-    for _ in range(2):
-        for v, w in zip(vs, ws):
-            v.grad[...] = w.grad[...] = rng.standard_normal(v.value.shape)
-        opt.apply()
-        again.apply()
-    for v, w in zip(vs, ws):
-        np.testing.assert_array_equal(v.value, w.value)
+    assert_resumes_identically(opt, again, vs, ws, rng)
 
 
 @pytest.mark.parametrize("name", ["lion", "lamb"])
@@ -376,30 +371,12 @@ def test_model_save_load_resumes_training_identically(name, tmp_path, rng):
     y = rng.integers(0, 3, 64)
     model = Sequential([layers.Dense(8, activation="relu", input_shape=(4,)), layers.Dense(3, activation="softmax")])
     model.compile(name, "sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
-    path = str(tmp_path / "m.pnc")
-    model.save(path)
-    loaded = pynncore.load_model(path)
-    assert type(loaded.optimizer) is type(model.optimizer)
-    assert loaded.optimizer.get_config() == model.optimizer.get_config()
-    assert loaded.optimizer.iterations == model.optimizer.iterations == 8
-    model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
-    loaded.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
-    for a, b in zip(model.get_weights(), loaded.get_weights()):
-        np.testing.assert_array_equal(a, b)
+    assert_save_load_resumes(model, x, y, str(tmp_path / "m.pnc"), batch_size=16, iterations=8)
 
 
 @pytest.mark.parametrize("name", ["lion", "lamb"])
 def test_fit_learns(name, rng):
-    pynncore.utils.set_random_seed(1)
-    centers = np.array([[2.0, 0, 0, 0], [0, 2.0, 0, 0], [0, 0, 2.0, 0]])
-    y = rng.integers(0, 3, 300)
-    x = (centers[y] + rng.standard_normal((300, 4)) * 0.5).astype(F32)
-    model = Sequential([layers.Dense(16, activation="relu", input_shape=(4,)), layers.Dense(3, activation="softmax")])
-    model.compile(optimizers.get(name).__class__(learning_rate=0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    h = model.fit(x, y, epochs=10, batch_size=32, verbose=0)
-    assert h.history["loss"][-1] < h.history["loss"][0]
-    assert model.evaluate(x, y, verbose=0)[1] > 0.9
+    assert_fit_learns(optimizers.get(name).__class__(learning_rate=0.01), rng)
 
 
 # --- Keras 3 --------------------------------------------------------------------------------------

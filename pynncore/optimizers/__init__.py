@@ -6,6 +6,9 @@ its state (moments, accumulators) is flat too. A step is then one native call ov
 parameters, with gradient clipping by value fused into it. ``clipnorm`` scales each weight's
 gradient by its own norm, ``global_clipnorm`` all of them by the global norm, as in Keras.
 
+``Adafactor`` is the exception: its factored second moments have per-weight shapes, so its
+update is a vectorized numpy pass per weight over the same flat parameter and gradient buffers.
+
 With ``use_ema=True`` an optimizer also keeps an exponential moving average of the weights
 (Keras 3 semantics) in one more flat buffer of the same layout, updated after every step in one
 pass over all parameters and saved and restored with the rest of the state.
@@ -26,6 +29,7 @@ from pynncore.optimizers.schedules import LearningRateSchedule
 __all__ = [
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -681,6 +685,170 @@ class Ftrl(Optimizer):
         }
 
 
+class Adafactor(Optimizer):
+    """Adafactor (Shazeer and Stern, 2018) with Keras 3's rule and defaults.
+
+    Per weight ``p`` with gradient ``g`` (after clipping and weight decay) at step ``t``
+    (1-based):
+
+        lr_t = min(lr, 1 / sqrt(t)) with relative_step and a constant learning rate, else lr
+        rho_t = min(lr_t, 1 / sqrt(t));  alpha_t = max(epsilon_2, rms(p)) * rho_t
+        beta_t = 1 - t ** beta_2_decay;  s = g**2 + epsilon_1
+        rank >= 2:  r = beta_t r + (1 - beta_t) mean(s, axis=-1)        shape[:-1]
+                    c = beta_t c + (1 - beta_t) mean(s, axis=-2)        shape[:-2] + shape[-1:]
+                    v = (r / mean(r, axis=-1))[..., None] * c[..., None, :]
+        rank < 2:   v = beta_t v + (1 - beta_t) s
+        u = g / sqrt(v);  p -= alpha_t * u / max(1, rms(u) / clip_threshold)
+
+    ``rms(x) = sqrt(mean(x**2))``. Weights of rank 2 or more keep only the factors ``r`` and
+    ``c`` of their second moments from step to step (factored over the last two axes); the
+    full ``v`` of every weight is kept too, as Keras keeps it, in the flat ``velocity`` slot.
+    The state saved with a model is ``velocity`` and the factors of all factored weights,
+    concatenated in weight order (``factored_row``, ``factored_col``).
+
+    Args:
+        learning_rate: float or a ``LearningRateSchedule`` (default 0.001).
+        beta_2_decay: the decay exponent of ``beta_t``, a finite number <= 0 (default -0.8).
+        epsilon_1: offset of the squared gradients, a finite number >= 0 (default 1e-30).
+        epsilon_2: lower bound of the weight scale, a finite number >= 0 (default 1e-3).
+        clip_threshold: the update's RMS clipping threshold, a finite number > 0 (default 1.0),
+            independent of ``clipnorm``, ``clipvalue`` and ``global_clipnorm``.
+        relative_step: with a constant learning rate, cap it at ``1 / sqrt(t)`` (default True).
+        **kwargs: the arguments of :class:`Optimizer` (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``, ``ema_momentum``,
+            ``ema_overwrite_frequency``, ``name``).
+
+    Raises:
+        ValueError: an argument outside its range.
+        TypeError: an argument that is not a number (``relative_step``: not a bool).
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import layers, optimizers
+        >>> from pynncore.models import Sequential
+        >>> model = Sequential([layers.Dense(2, input_shape=(3,))])
+        >>> model.compile(optimizer=optimizers.Adafactor(), loss="mse")
+        >>> round(float(model.train_on_batch(np.ones((4, 3)), np.zeros((4, 2)))), 3) >= 0
+        True
+    """
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        beta_2_decay: float = -0.8,
+        epsilon_1: float = 1e-30,
+        epsilon_2: float = 1e-3,
+        clip_threshold: float = 1.0,
+        relative_step: bool = True,
+        name: str = "adafactor",
+        **kwargs: Any,
+    ):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        decay = _as_float("Adafactor", "beta_2_decay", beta_2_decay)
+        if not decay <= 0 or math.isinf(decay):
+            raise ValueError(f"Adafactor: beta_2_decay must be a finite number <= 0. Received: beta_2_decay={beta_2_decay!r}")
+        self.beta_2_decay = decay
+        self.epsilon_1 = _check_nonneg("Adafactor", "epsilon_1", epsilon_1)
+        self.epsilon_2 = _check_nonneg("Adafactor", "epsilon_2", epsilon_2)
+        threshold = _as_float("Adafactor", "clip_threshold", clip_threshold)
+        if not threshold > 0 or math.isinf(threshold):
+            raise ValueError(f"Adafactor: clip_threshold must be a finite number > 0. Received: clip_threshold={clip_threshold!r}")
+        self.clip_threshold = threshold
+        if not isinstance(relative_step, (bool, np.bool_)):
+            raise TypeError(f"Adafactor: relative_step must be a bool. Received: relative_step={relative_step!r}")
+        self.relative_step = bool(relative_step)
+        self._factors: list = []
+        self._row = self._col = None
+
+    def _active_slots(self) -> tuple:
+        return ("velocity",)
+
+    def build(self, variables: Sequence[Any]) -> None:
+        super().build(variables)
+        factors, rows, cols = [], 0, 0
+        for v in self.variables:
+            shape = v.value.shape
+            if len(shape) < 2:
+                factors.append(None)
+                continue
+            nr = int(np.prod(shape[:-1]))
+            nc = int(np.prod(shape[:-2])) * shape[-1]
+            factors.append((rows, nr, cols, nc))
+            rows, cols = rows + nr, cols + nc
+        self._factors = factors
+        self._row, self._col = _memory.zeros(rows), _memory.zeros(cols)
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        f32 = np.float32
+        t = f32(self.iterations)
+        inv_sqrt_t = f32(1.0) / np.sqrt(t)
+        lr_t = f32(lr)
+        if self.relative_step and not callable(self._learning_rate):
+            lr_t = min(lr_t, inv_sqrt_t)
+        rho = min(lr_t, inv_sqrt_t)
+        beta = f32(1.0) - np.power(t, f32(self.beta_2_decay))
+        decay = f32(self.weight_decay or 0.0) * f32(lr)
+        velocity = self._state["velocity"]
+        for o, v, fac in zip(self._offsets, self.variables, self._factors):
+            shape, n = v.value.shape, v.value.size
+            p = self._params[o : o + n].reshape(shape)
+            g = self._grads[o : o + n].reshape(shape)
+            if grad_scale != 1.0:
+                g = g * f32(grad_scale)
+            if clip_value > 0 and math.isfinite(clip_value):
+                g = np.clip(g, -f32(clip_value), f32(clip_value))
+            if decay:
+                p -= p * decay
+            alpha = max(f32(self.epsilon_2), _rms(p)) * rho
+            square = g * g + f32(self.epsilon_1)
+            vel = velocity[o : o + n].reshape(shape)
+            if fac is None:
+                vel *= beta
+                vel += (f32(1.0) - beta) * square
+            else:
+                ro, nr, co, nc = fac
+                r = self._row[ro : ro + nr].reshape(shape[:-1])
+                c = self._col[co : co + nc].reshape(shape[:-2] + shape[-1:])
+                r[...] = beta * r + (f32(1.0) - beta) * square.mean(axis=-1)
+                c[...] = beta * c + (f32(1.0) - beta) * square.mean(axis=-2)
+                vel[...] = (r / r.mean(axis=-1, keepdims=True))[..., None] * c[..., None, :]
+            u = g / np.sqrt(vel)
+            u /= max(f32(1.0), _rms(u) / f32(self.clip_threshold))
+            p -= alpha * u
+
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self._row is not None:
+            state.update(factored_row=self._row.copy(), factored_col=self._col.copy())
+        return state
+
+    def set_state(self, state: dict) -> None:
+        for key, buf in (("factored_row", self._row), ("factored_col", self._col)):
+            if buf is not None and (key not in state or np.shape(state[key]) != buf.shape):
+                raise ValueError(
+                    f"{self.name}: optimizer state '{key}' missing or of the wrong size "
+                    f"(expected {buf.size} values; got {np.shape(state[key]) if key in state else 'none'})"
+                )
+        super().set_state({k: v for k, v in state.items() if k not in ("factored_row", "factored_col")})
+        if self._row is not None:
+            self._row[...] = np.asarray(state["factored_row"], dtype=np.float32)
+            self._col[...] = np.asarray(state["factored_col"], dtype=np.float32)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "beta_2_decay": self.beta_2_decay,
+            "epsilon_1": self.epsilon_1,
+            "epsilon_2": self.epsilon_2,
+            "clip_threshold": self.clip_threshold,
+            "relative_step": self.relative_step,
+        }
+
+
+def _rms(x: np.ndarray) -> np.float32:
+    return np.float32(np.sqrt(np.mean(np.square(x))))
+
+
 def _as_float(owner: str, arg: str, value: Any) -> float:
     """`value` as a float; TypeError naming `arg`."""
     try:
@@ -701,6 +869,7 @@ _ALIASES = {
     "lion": Lion,
     "lamb": Lamb,
     "ftrl": Ftrl,
+    "adafactor": Adafactor,
 }
 _CLASSES = {c.__name__: c for c in _ALIASES.values()}
 
