@@ -413,7 +413,12 @@ class Model(Layer):
         for t, g in zip(self._outputs, dys):
             if g is not None:
                 grads[id(t)] = g if id(t) not in grads else grads[id(t)] + g
-        input_ids = {id(t) for t in self._inputs}
+        # the tensors that depend on weights training updates: only their gradients are needed
+        # (with need_dx, all are)
+        grad_ids: set = set()
+        for node, _, _ in ctx:
+            if _takes_gradients(node.layer) or any(id(t) in grad_ids for t in node.inputs):
+                grad_ids.update(id(t) for t in node.outputs)
         for node, layer_ctx, outs in reversed(ctx):
             gs = [grads.pop(id(t), None) for t in node.outputs]
             reg = node.layer.activity_regularizer
@@ -421,7 +426,7 @@ class Model(Layer):
                 gs = [_activity_grad(reg, o) if g is None else g + _activity_grad(reg, o) for g, o in zip(gs, outs)]
             if all(g is None for g in gs):
                 continue
-            need = need_dx or any(id(t) not in input_ids for t in node.inputs)
+            need = need_dx or any(id(t) in grad_ids for t in node.inputs)
             gins = node.backprop(layer_ctx, gs, outs, need)
             for t, g in zip(node.inputs, gins):
                 if g is None:
@@ -809,12 +814,20 @@ class Sequential(Model):
         return x, (ctxs if training else None)
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        # upstream[i]: a layer before the i-th has weights that training updates
+        upstream, seen = [], False
+        for node, _, _ in ctx:
+            upstream.append(seen)
+            seen = seen or _takes_gradients(node.layer)
         for i in range(len(ctx) - 1, -1, -1):
             node, layer_ctx, y = ctx[i]
             reg = node.layer.activity_regularizer
             if reg is not None:
                 dy = dy + _activity_grad(reg, y)
-            dy = node.layer.backward(layer_ctx, dy, need_dx=need_dx or i > 0)
+            need = need_dx or upstream[i]
+            dy = node.layer.backward(layer_ctx, dy, need_dx=need)
+            if not need:
+                return None  # nothing before this layer takes gradients
         return dy
 
     def get_config(self) -> dict:
@@ -848,6 +861,12 @@ def model_from_json(json_string: Any, custom_objects: Optional[dict] = None) -> 
     from pynncore.saving import model_from_json as _from_json
 
     return _from_json(json_string, custom_objects=custom_objects)
+
+
+def _takes_gradients(layer: Layer) -> bool:
+    """True when ``layer`` has weights that training updates (the trainer runs the backward
+    pass with the ``trainable`` flags read at compile time)."""
+    return bool(layer.trainable_weights)
 
 
 def _default_clone(layer: Layer) -> Layer:

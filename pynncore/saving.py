@@ -565,7 +565,30 @@ def restore_training_state(model: Any, path: str) -> dict:
     return progress
 
 
+def _check_no_lambda(model: Any) -> None:
+    """Raises before anything is written when ``model`` holds a ``Lambda`` layer (at any depth)."""
+    from pynncore.layers.base import Layer
+    from pynncore.layers.core import Lambda
+
+    stack, seen = [model], set()
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, Lambda):
+            raise ValueError(
+                f"Lambda '{layer.name}': models with Lambda layers cannot be saved: pynncore never stores or "
+                "runs Python code from model files, so Lambda functions are not saved. Write the computation "
+                "as a Layer subclass registered with pynncore.saving.register_keras_serializable, or save "
+                "only the weights with model.save_weights()."
+            )
+        inner = [getattr(layer, a, None) for a in ("layer", "forward_layer", "backward_layer")]
+        stack.extend(x for x in [*(getattr(layer, "layers", None) or []), *inner] if isinstance(x, Layer))
+
+
 def save_model(model: Any, path: str) -> None:
+    _check_no_lambda(model)
     tensors = _state_tensors(model)
     meta = {
         "format": FORMAT,
@@ -624,6 +647,7 @@ def load_model(path: str, custom_objects: Optional[dict] = None, compile: bool =
 def model_to_json(model: Any, **kwargs: Any) -> str:
     """The architecture of ``model`` as a JSON string (``Model.to_json``); ``kwargs`` go to
     ``json.dumps`` (``indent=2``, for example)."""
+    _check_no_lambda(model)
     return json.dumps(serialize_layer(model), **kwargs)
 
 

@@ -638,3 +638,58 @@ def test_merge_layers_match_keras(cls, kwargs, shapes, rng):
     want = np.asarray(keras.ops.convert_to_numpy(getattr(keras.layers, cls)(**kwargs)(xs)))
     got = getattr(layers, cls)(**kwargs)(xs)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+class _Spy(layers.Layer):
+    """The identity, recording whether each backward call asks for the input gradient."""
+
+    def __init__(self, calls, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = calls
+
+    def forward(self, x, training=False):
+        return x, None
+
+    def backward(self, ctx, dy, need_dx=True):
+        self.calls.append((self.name, need_dx))
+        return dy if need_dx else None
+
+
+def test_backward_asks_for_input_gradients_only_below_trainable_weights(rng):
+    calls = []
+    a, b = pynncore.Input((3,)), pynncore.Input((3,))
+    on_input = _Spy(calls, name="on_input")(a)
+    after_dense = _Spy(calls, name="after_dense")(layers.Dense(3)(b))
+    after_frozen = _Spy(calls, name="after_frozen")(layers.Dense(3, trainable=False)(a))
+    out = layers.Dense(1)(layers.Concatenate()([on_input, after_dense, after_frozen]))
+    model = Model([a, b], out)
+    model.compile("sgd", "mse")
+    xs = [rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)]
+    model.train_on_batch(xs, np.zeros((4, 1), np.float32))
+    assert sorted(calls) == [("after_dense", True), ("after_frozen", False), ("on_input", False)]
+    calls.clear()
+    y, ctx = model.forward(xs, training=True)
+    dxs = model.backward(ctx, np.ones_like(y), need_dx=True)
+    assert sorted(calls) == [("after_dense", True), ("after_frozen", True), ("on_input", True)]
+    assert [d.shape for d in dxs] == [(4, 3), (4, 3)]
+
+
+def test_sequential_backward_stops_above_layers_without_trainable_weights(rng):
+    calls = []
+    frozen = layers.Dense(3, trainable=False)
+    model = Sequential([pynncore.Input((3,)), _Spy(calls, name="s0"), frozen, _Spy(calls, name="s1"), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    x, y = rng.standard_normal((4, 3)).astype(np.float32), np.zeros((4, 2), np.float32)
+    model.train_on_batch(x, y)
+    assert calls == []  # nothing below the last Dense trains: the pass stops at it
+    calls.clear()
+    frozen.trainable = True
+    model.compile("sgd", "mse")
+    before = frozen.get_weights()[0].copy()
+    model.train_on_batch(x, y)
+    assert calls == [("s1", True)]  # s0 sits below every trainable weight
+    assert not np.array_equal(frozen.get_weights()[0], before)
+    calls.clear()
+    out, ctx = model.forward(x, training=True)
+    assert model.backward(ctx, np.ones_like(out), need_dx=True).shape == x.shape
+    assert calls == [("s1", True), ("s0", True)]

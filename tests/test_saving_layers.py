@@ -102,6 +102,8 @@ ALIASES = {
 }
 MERGE = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]
 NOT_LAYERS = {"Input", "InputLayer", "Layer", "Variable"}
+# Layers whose models cannot be saved (pynncore never stores code): saving raises.
+NOT_SAVED = {"Lambda": lambda: L.Lambda(lambda x: x * 2.0)}
 # Attention layers take [query, value] (or query, value as arguments) and are trained first.
 ATTENTION = {
     "Attention": lambda q, v: L.Attention(use_scale=True, score_mode="concat")([q, v]),
@@ -111,8 +113,18 @@ ATTENTION = {
 
 
 def test_every_exported_layer_is_covered():
-    covered = set(SINGLE) | set(MERGE) | set(CELLS) | set(ATTENTION) | set(TEXT) | ALIASES | NOT_LAYERS
+    covered = set(SINGLE) | set(MERGE) | set(CELLS) | set(ATTENTION) | set(TEXT) | ALIASES | NOT_LAYERS | set(NOT_SAVED)
     assert set(layers.__all__) == covered
+
+
+@pytest.mark.parametrize("name", sorted(NOT_SAVED))
+def test_unsaved_layer_save_raises_and_writes_nothing(name, tmp_path):
+    inp = pynncore.Input((4,))
+    model = pynncore.Model(inp, L.Dense(2)(NOT_SAVED[name]()(inp)))
+    path = tmp_path / "model.pnc"
+    with pytest.raises(ValueError, match=f"{name} .*cannot be saved"):
+        model.save(str(path))
+    assert not path.exists()
 
 
 def _roundtrip(model, xs, tmp_path):

@@ -14,7 +14,7 @@ from pynncore.layers.conv import (
     SeparableConv1D,
     SeparableConv2D,
 )
-from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Identity, Reshape
+from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Identity, Lambda, Reshape
 from pynncore.layers.embedding import Embedding, Masking
 from pynncore.layers.merging import (
     Add,
@@ -152,6 +152,7 @@ __all__ = [
     "Input",
     "InputLayer",
     "IntegerLookup",
+    "Lambda",
     "Layer",
     "LayerNormalization",
     "LeakyReLU",

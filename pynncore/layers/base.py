@@ -503,11 +503,11 @@ class Layer:
         )
         return outs if multi else outs[0]
 
-    def _check_input(self, x: Any) -> np.ndarray:
+    def _check_input(self, x: Any, what: str = "input") -> np.ndarray:
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
             raise TypeError(
-                f"Layer '{self.name}': expected a real numeric input. Received: dtype={arr.dtype}"
+                f"Layer '{self.name}': expected a real numeric {what}. Received: dtype={arr.dtype}"
             )
         return np.ascontiguousarray(arr, dtype=np.float32)
 

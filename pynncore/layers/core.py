@@ -1,7 +1,8 @@
-"""Core layers: Dense, Activation, Dropout, Flatten, Reshape."""
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Identity, Lambda."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -12,7 +13,7 @@ from pynncore import ops
 from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer, shape_str
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Reshape", "Identity"]
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Reshape", "Identity", "Lambda"]
 
 
 def _rows(x: np.ndarray, features: int) -> np.ndarray:
@@ -334,3 +335,181 @@ class Identity(Layer):
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         return dy if need_dx else None
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(
+        d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0) for d in value
+    )
+
+
+def _fn_params(fn: Any) -> set:
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+class Lambda(Layer):
+    """Wraps a Python function of numpy arrays as a layer (forward only).
+
+    ``function(inputs, **arguments)`` is called on float32 arrays: one array, or a list when
+    the layer is called on a list of tensors; it returns an array or a list of arrays (several
+    outputs), which are converted to float32. A function with a ``mask`` or ``training``
+    parameter receives the input mask or the training flag, as in Keras.
+
+    pynncore does not differentiate Python functions, so no gradient passes back through a
+    Lambda: it may stand anywhere when the model only predicts, and in training wherever no
+    layer before it has weights that training updates (the first layers of a model, or after
+    layers without weights). Otherwise the first training step raises ``ValueError``; write
+    the computation as a ``Layer`` subclass with ``forward`` and ``backward`` instead.
+
+    Models holding a Lambda cannot be saved (``model.save``, ``to_json``): pynncore never
+    stores or runs code from model files. Register a ``Layer`` subclass with
+    ``pynncore.saving.register_keras_serializable`` to save a model with custom computation;
+    ``save_weights`` works as usual.
+
+    Args:
+        function: the function; its first argument is the input.
+        output_shape: the output shape without the batch dimension (a tuple, or a list of
+            tuples for several outputs), or a function of the full input shape returning the
+            full output shape. Default: inferred by calling ``function`` on zeros twice with
+            different sizes for the unknown dimensions.
+        mask: None (the output has no mask), a function ``mask(inputs, input_mask)``
+            returning the output mask, or a fixed boolean array used as the output mask.
+        arguments: a dict of keyword arguments passed to ``function``.
+
+    Call arguments:
+        inputs: an array ``(N, ...)`` or a list of arrays.
+        training: passed to ``function`` when it has a ``training`` parameter.
+        mask: passed to ``function`` when it has a ``mask`` parameter.
+
+    Returns:
+        ``function``'s result as float32, of the shape ``compute_output_shape`` gives.
+
+    Raises:
+        TypeError: ``function`` not callable, ``arguments`` not a dict with string keys, a
+            result that is not numeric.
+        ValueError: a bad ``output_shape``, an output shape that cannot be inferred, gradients
+            that would have to pass back through the function.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Lambda
+        >>> Lambda(lambda x, k: x * k, arguments={"k": 2.0})(np.ones((2, 3)))[0]
+        array([2., 2., 2.], dtype=float32)
+    """
+
+    def __init__(self, function: Any, output_shape: Any = None, mask: Any = None, arguments: Optional[dict] = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda '{self.name}': function must be callable. Received: function={function!r}")
+        if output_shape is not None and not callable(output_shape):
+            shapes = list(output_shape) if isinstance(output_shape, (list, tuple)) else None
+            several = bool(shapes) and all(isinstance(x, (list, tuple)) for x in shapes)
+            if shapes is None or not (all(_is_shape(x) for x in shapes) if several else _is_shape(shapes)):
+                raise ValueError(
+                    f"Lambda '{self.name}': output_shape must be None, a function, a tuple of non-negative "
+                    f"sizes (or None) without the batch dimension, or a list of such tuples. "
+                    f"Received: output_shape={output_shape!r}"
+                )
+            output_shape = [tuple(x) for x in shapes] if several else tuple(shapes)
+        if arguments is not None and (not isinstance(arguments, dict) or not all(isinstance(k, str) for k in arguments)):
+            raise TypeError(
+                f"Lambda '{self.name}': arguments must be a dict of keyword arguments. Received: arguments={arguments!r}"
+            )
+        self.function = function
+        self.output_shape = output_shape
+        self.mask = mask
+        self.arguments = dict(arguments or {})
+        self.supports_masking = mask is not None
+        params = _fn_params(function)
+        self._fn_expects_mask = "mask" in params
+        self._fn_expects_training = "training" in params
+        self.consumes_mask = self._fn_expects_mask
+
+    def _result(self, y: Any) -> Any:
+        what = "result of the Lambda function"
+        if isinstance(y, (list, tuple)):
+            return [self._check_input(a, what) for a in y]
+        return self._check_input(y, what)
+
+    def _apply(self, x: Any, training: bool, mask: Any) -> Any:
+        kwargs = dict(self.arguments)
+        if self._fn_expects_mask:
+            kwargs["mask"] = mask
+        if self._fn_expects_training:
+            kwargs["training"] = training
+        return self._result(self.function(x, **kwargs))
+
+    def forward(self, x: Any, training: bool = False, mask: Any = None) -> tuple:
+        return self._apply(x, bool(training), mask), None
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Optional[Any]:
+        if not need_dx:
+            return None
+        raise ValueError(
+            f"Lambda '{self.name}': gradients cannot pass back through its function (pynncore does not "
+            "differentiate Python functions), but a layer before it has weights that training updates "
+            "(or the gradient with respect to the model input was asked for). Place Lambda layers before "
+            "every layer with trainable weights, or write the computation as a Layer subclass with "
+            "forward and backward methods."
+        )
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        several_in = isinstance(input_shape, list) and all(isinstance(s, (list, tuple)) for s in input_shape)
+        if callable(self.output_shape):
+            out = self.output_shape(input_shape)
+            return [tuple(s) for s in out] if isinstance(out, list) else tuple(out)
+        if self.output_shape is not None:
+            batch = (input_shape[0] if several_in else input_shape)[0]
+            if isinstance(self.output_shape, list):
+                return [(batch, *s) for s in self.output_shape]
+            return (batch, *self.output_shape)
+        return self._infer_shape(input_shape, several_in)
+
+    def _infer_shape(self, input_shape: Any, several_in: bool) -> Any:
+        def probe(fill: int) -> Any:
+            def zeros(shape: Any) -> np.ndarray:
+                return np.zeros(tuple(fill if d is None else d for d in shape), np.float32)
+
+            x = [zeros(s) for s in input_shape] if several_in else zeros(input_shape)
+            y = self._apply(x, False, None)
+            return [a.shape for a in y] if isinstance(y, list) else y.shape
+
+        try:
+            a, b = probe(2), probe(3)
+        except Exception as exc:  # the user's function: any error means the shape is unknown
+            raise ValueError(
+                f"Lambda '{self.name}': could not infer the output shape by calling the function on zeros "
+                f"({type(exc).__name__}: {exc}); pass output_shape. Received: input shape={input_shape}"
+            ) from exc
+
+        def merge(sa: tuple, sb: tuple) -> tuple:
+            if len(sa) != len(sb):
+                raise ValueError(
+                    f"Lambda '{self.name}': the rank of the output depends on the input sizes; pass "
+                    f"output_shape. Received: input shape={input_shape}"
+                )
+            return tuple(p if p == q else None for p, q in zip(sa, sb))
+
+        if isinstance(a, list) != isinstance(b, list) or (isinstance(a, list) and len(a) != len(b)):
+            raise ValueError(f"Lambda '{self.name}': the number of outputs depends on the input sizes; pass output_shape")
+        return [merge(p, q) for p, q in zip(a, b)] if isinstance(a, list) else merge(a, b)
+
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
+        if callable(self.mask):
+            return self.mask(x, mask)
+        return None if self.mask is None else np.asarray(self.mask, bool)
+
+    def get_config(self) -> dict:
+        """Keras's keys; ``function`` (and a function ``output_shape`` or ``mask``) are the
+        Python objects themselves, so the config rebuilds the layer in this process only."""
+        config = super().get_config()
+        config["function"] = self.function
+        if self.output_shape is not None:
+            config["output_shape"] = self.output_shape
+        if self.mask is not None:
+            config["mask"] = self.mask
+        config["arguments"] = dict(self.arguments)
+        return config
