@@ -580,19 +580,17 @@ def ref_mha_axes(q, v, k, weights, num_heads, key_dim, axes, *, use_bias=True, m
     lead = [q.shape[0]] + [q.shape[i] for i in others]
     scores = np.zeros(lead + [num_heads] + tq + ts)
     ctx = np.zeros(Q.shape[:-1] + (wv.shape[-1],))
+    # a slice of a projected tensor holds the attention axes in input order: put them in the
+    # order given (Keras's order of the scores) and back
+    order = [sorted(axes).index(a) for a in axes] + [len(axes)]
+    back = list(np.argsort(order))
     for b in np.ndindex(*lead):
+        index = [b[0]] + [slice(None)] * (rank - 2)
+        for i, o in enumerate(others):
+            index[o] = b[i + 1]
         for h in range(num_heads):
-            def pick(t, b=b, h=h):
-                index = [slice(None)] * rank
-                index[0] = b[0]
-                for i, o in enumerate(others):
-                    index[o] = b[i + 1]
-                sub = t[tuple(index)][..., h, :]  # the attention axes (in input order), channels
-                order = [sorted(axes).index(a) for a in axes]
-                return np.transpose(sub, order + [len(axes)]), index
-
-            qs, index = pick(Q)
-            ks, vs = pick(K)[0], pick(V)[0]
+            at = tuple(index) + (h,)  # -> (attention axes in input order, channels)
+            qs, ks, vs = (np.transpose(t[at], order) for t in (Q, K, V))
             s = qs.reshape(-1, key_dim) @ ks.reshape(-1, key_dim).T / np.sqrt(key_dim)
             if mask is not None:
                 m = np.asarray(mask, bool)[b].reshape(s.shape)
@@ -603,9 +601,7 @@ def ref_mha_axes(q, v, k, weights, num_heads, key_dim, axes, *, use_bias=True, m
             scores[b + (h,)] = p.reshape(tq + ts)
             pd = p if drop is None else p * np.asarray(drop)[b + (h,)].reshape(p.shape)
             c = (pd @ vs.reshape(-1, vs.shape[-1])).reshape(qs.shape[:-1] + (vs.shape[-1],))
-            order = [sorted(axes).index(a) for a in axes]
-            c = np.transpose(c, list(np.argsort(order)) + [len(axes)])
-            ctx[tuple(index[:-1]) + (h,)] = c
+            ctx[at] = np.transpose(c, back)
     out = np.tensordot(ctx, wo, axes=([-2, -1], [0, 1])) + bo
     return out, scores
 
@@ -648,8 +644,8 @@ def test_mha_attention_axes_matches_reference_and_keras(case, masked, with_key, 
     call: dict = {"return_attention_scores": True}
     am = None
     if masked:
-        mshape = sshape[: len(qs) - 1 - len(norm or range(1, len(qs) - 1))] + sshape[len(qs) - len(norm or range(1, len(qs) - 1)):]
-        am = rng.random(mshape) > 0.3
+        nb = len(qs) - len(norm if norm is not None else range(1, len(qs) - 1))  # batch axes of the scores
+        am = rng.random(sshape[: nb - 1] + sshape[nb:]) > 0.3  # the scores' shape without the heads
         call["attention_mask"] = am
     out, scores = layer(q, v, key=k, **call)
     assert scores.shape == sshape

@@ -769,7 +769,8 @@ class MultiHeadAttention(Layer):
             nonlocal keep
             keep = m if keep is None else keep & m
 
-        if rank > 3 and (use_causal_mask or (mask is not None and any(m is not None for m in (mask if isinstance(mask, (list, tuple)) else [mask])))):
+        input_masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
+        if rank > 3 and (use_causal_mask or any(m is not None for m in input_masks)):
             raise ValueError(
                 f"{kind} '{self.name}': use_causal_mask and masks of the inputs need rank-3 inputs; "
                 f"pass an attention_mask of shape {shape_str(mask_shape)} instead. "
@@ -777,10 +778,9 @@ class MultiHeadAttention(Layer):
             )
         if mask is not None:
             tq, s = q.shape[1], v.shape[1]
-            masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
             names = ("query mask", "value mask", "key mask")
             lens = (tq, s, s)
-            for i, m in enumerate(masks[:3]):
+            for i, m in enumerate(input_masks[:3]):
                 if i == 2 and len(arrs) < 3:
                     break
                 m = _check_mask(kind, self.name, names[i], m, (n, lens[i]))
