@@ -14,6 +14,7 @@ from pynncore.layers.conv import (
     SeparableConv1D,
     SeparableConv2D,
 )
+from pynncore.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Identity, Lambda, Reshape
 from pynncore.layers.embedding import Embedding, Masking
 from pynncore.layers.merging import (
@@ -118,6 +119,9 @@ __all__ = [
     "Conv2D",
     "Conv2DTranspose",
     "Conv3D",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
     "Cropping1D",
     "Cropping2D",
     "Cropping3D",

@@ -60,6 +60,56 @@ def _positive_int(layer: str, name: str, value: Any) -> int:
     return int(value)
 
 
+def conv_geometry(what: str, rank: int, kernel_size: Any, strides: Any, padding: Any, data_format: Any,
+                  dilation_rate: Any, paddings: tuple) -> tuple:
+    """The window arguments of a convolution layer, checked: ``(kernel_size, strides, padding,
+    data_format, dilation_rate)`` with tuples of ``rank`` ints and ``padding`` one of ``paddings``."""
+    return (
+        _conv_tuple(kernel_size, rank, "kernel_size", what),
+        _conv_tuple(strides, rank, "strides", what),
+        _check_padding(what, padding, paddings),
+        _check_data_format(what, data_format),
+        _conv_tuple(dilation_rate, rank, "dilation_rate", what),
+    )
+
+
+def check_rank_and_channels(what: str, shape: tuple, ndim: int, desc: str, channels: Optional[int]) -> None:
+    """Raises unless ``shape`` has ``ndim`` axes (laid out as ``desc``) and a known last axis
+    equal to ``channels`` (any when None)."""
+    if len(shape) != ndim:
+        raise ValueError(f"{what}: expected input of rank {ndim} {desc}. Received: shape={shape_str(shape)}")
+    if shape[-1] is None:
+        raise ValueError(
+            f"{what}: the channel dimension (last axis) of the input must be known. "
+            f"Received: shape={shape_str(shape)}"
+        )
+    if channels is not None and shape[-1] != channels:
+        raise ValueError(
+            f"{what}: expected input with {channels} channels (last axis). Received: shape={shape_str(shape)}"
+        )
+
+
+def depth_plan(depth: int, out_depth: int, pad_front: int, k: int, s: int, d: int) -> list:
+    """How a 3-D convolution splits into 2-D ones along depth (kernel depth ``k``, stride ``s``,
+    dilation ``d``): ``(kd, o0, o1, i0)`` for each kernel depth index that reaches the input,
+    where output depths ``o0 <= od < o1`` read input depth ``i0 + (od - o0) * s``."""
+    plan = []
+    for kd in range(k):
+        shift = kd * d - pad_front
+        o0 = max(0, -(shift // s))  # first od with od * s + shift >= 0
+        o1 = min(out_depth, (depth - 1 - shift) // s + 1) if depth - 1 - shift >= 0 else 0
+        if o1 > o0:
+            plan.append((kd, o0, o1, o0 * s + shift))
+    return plan
+
+
+def depth_slab(x: np.ndarray, o0: int, o1: int, i0: int, s: int) -> np.ndarray:
+    """Depths ``i0, i0 + s, ...`` of ``x`` ``(N, D, H, W, C)`` (one per output depth in
+    ``[o0, o1)``) as a C-contiguous ``(N * (o1 - o0), H, W, C)`` batch."""
+    part = x[:, i0 : i0 + (o1 - o0 - 1) * s + 1 : s]
+    return np.ascontiguousarray(part).reshape((x.shape[0] * (o1 - o0),) + x.shape[2:])
+
+
 class _ConvBase(Layer):
     """What Conv1D, Conv2D and Conv2DTranspose share: arguments, weights, config."""
 
@@ -111,12 +161,9 @@ class _ConvBase(Layer):
 
     def _init_geometry(self, kernel_size: Any, strides: Any, padding: Any, data_format: Any, dilation_rate: Any) -> None:
         """Validates and stores the window arguments shared by every convolution layer."""
-        what, r = self._what, self._rank
-        self.kernel_size = _conv_tuple(kernel_size, r, "kernel_size", what)
-        self.strides = _conv_tuple(strides, r, "strides", what)
-        self.padding = _check_padding(what, padding, self._paddings)
-        self.data_format = _check_data_format(what, data_format)
-        self.dilation_rate = _conv_tuple(dilation_rate, r, "dilation_rate", what)
+        self.kernel_size, self.strides, self.padding, self.data_format, self.dilation_rate = conv_geometry(
+            self._what, self._rank, kernel_size, strides, padding, data_format, dilation_rate, self._paddings
+        )
         self._in_channels = None
 
     @property
@@ -130,21 +177,7 @@ class _ConvBase(Layer):
         return {1: "(N, L, C)", 2: "(N, H, W, C)", 3: "(N, D, H, W, C)"}[self._rank]
 
     def _check_rank_and_channels(self, shape: tuple) -> None:
-        if len(shape) != self._rank + 2:
-            raise ValueError(
-                f"{self._what}: expected input of rank {self._rank + 2} {self._data_desc()}. "
-                f"Received: shape={shape_str(shape)}"
-            )
-        if shape[-1] is None:
-            raise ValueError(
-                f"{self._what}: the channel dimension (last axis) of the input must be known. "
-                f"Received: shape={shape_str(shape)}"
-            )
-        if self._in_channels is not None and shape[-1] != self._in_channels:
-            raise ValueError(
-                f"{self._what}: expected input with {self._in_channels} channels (last axis). "
-                f"Received: shape={shape_str(shape)}"
-            )
+        check_rank_and_channels(self._what, shape, self._rank + 2, self._data_desc(), self._in_channels)
 
     def _output_sizes(self, shape: tuple) -> tuple:
         """Output spatial sizes and padding before, per axis (None where the size is unknown)."""
@@ -408,24 +441,10 @@ class Conv3D(_Conv):
         return self.strides[1:], self.dilation_rate[1:]
 
     def _depth_slices(self, depth: int, out_depth: int, pad_front: int) -> list:
-        """``(kd, o0, o1, i0)`` for each kernel depth index that reaches the input: output
-        depths ``o0 <= od < o1`` read input depth ``i0 + (od - o0) * stride_d``."""
-        kd_size, s, d = self.kernel_size[0], self.strides[0], self.dilation_rate[0]
-        plan = []
-        for kd in range(kd_size):
-            shift = kd * d - pad_front
-            o0 = max(0, -(shift // s))  # first od with od * s + shift >= 0
-            o1 = min(out_depth, (depth - 1 - shift) // s + 1) if depth - 1 - shift >= 0 else 0
-            if o1 > o0:
-                plan.append((kd, o0, o1, o0 * s + shift))
-        return plan
+        return depth_plan(depth, out_depth, pad_front, self.kernel_size[0], self.strides[0], self.dilation_rate[0])
 
     def _slab(self, x: np.ndarray, o0: int, o1: int, i0: int) -> np.ndarray:
-        """Input depths ``i0, i0 + s, ...`` (one per output depth in ``[o0, o1)``) as a
-        C-contiguous ``(N * n, H, W, C)`` batch."""
-        s = self.strides[0]
-        part = x[:, i0 : i0 + (o1 - o0 - 1) * s + 1 : s]
-        return np.ascontiguousarray(part).reshape((x.shape[0] * (o1 - o0),) + x.shape[2:])
+        return depth_slab(x, o0, o1, i0, self.strides[0])
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple:
         x = np.ascontiguousarray(x, dtype=np.float32)

@@ -31,6 +31,34 @@ def _rate(value: Any, what: str, who: str) -> float:
     return v
 
 
+def _stateful_batch(who: str, input_shape: tuple, batch_size: Optional[int]) -> int:
+    """A stateful layer's batch size: from the input shape, else the batch_size argument."""
+    batch = input_shape[0] if input_shape[0] is not None else batch_size
+    if batch is None:
+        raise ValueError(
+            f"{who}: stateful=True needs a fixed batch size (pass batch_size= or "
+            f"batch_input_shape=). Received: input shape {shape_str(input_shape)}"
+        )
+    return int(batch)
+
+
+def _fits(shape: tuple, want: tuple) -> bool:
+    """Whether ``shape`` matches ``want``, where None in either stands for any size."""
+    return len(shape) == len(want) and all(a is None or w is None or a == w for a, w in zip(shape, want))
+
+
+def _forget_bias_initializer(bias_initializer: Any, units: int) -> Any:
+    """The ``(4 units,)`` LSTM bias initializer with the forget gate's part set to ones."""
+    base = _initializers.get(bias_initializer)
+
+    def init(shape: tuple, dtype: Any = "float32") -> np.ndarray:
+        return np.concatenate(
+            [base((units,), dtype=dtype), np.ones((units,), dtype=dtype), base((2 * units,), dtype=dtype)]
+        )
+
+    return init
+
+
 class _RNNContext:
     """Backward context of one recurrent layer call; ``initial_state_grads`` is filled by
     ``backward`` with the gradients of the initial states."""
@@ -155,20 +183,17 @@ class _RNN(Layer):
 
     # -- building --------------------------------------------------------------------------
 
+    def _fix_stateful_batch(self, input_shape: tuple) -> None:
+        if self.stateful:
+            self._batch_size_arg = _stateful_batch(self._who, input_shape, self._batch_size_arg)
+
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) != 3 or input_shape[-1] is None:
             raise ValueError(
                 f"{self._who}: expected an input of shape (batch, timesteps, features) with a known "
                 f"feature count. Received: shape={shape_str(input_shape)}"
             )
-        if self.stateful:
-            batch = input_shape[0] if input_shape[0] is not None else self._batch_size_arg
-            if batch is None:
-                raise ValueError(
-                    f"{self._who}: stateful=True needs a fixed batch size (pass batch_size= or "
-                    f"batch_input_shape=). Received: input shape {shape_str(input_shape)}"
-                )
-            self._batch_size_arg = int(batch)
+        self._fix_stateful_batch(input_shape)
         f = int(input_shape[-1])
         g = self._gates * self.units
         self._features = f
@@ -214,22 +239,24 @@ class _RNN(Layer):
             )
         return np.ascontiguousarray(x, dtype=np.float32)
 
-    def _check_states(self, initial_state: Any, n: int) -> list:
-        states = initial_state
-        if not isinstance(states, (list, tuple)):
-            states = [states]
-        states = list(states)
+    def _state_shape(self, n: Any, sizes: Optional[tuple] = None) -> tuple:
+        """The shape of each state for batch size ``n`` (entries may be None: any size)."""
+        return (n, self.units)
+
+    def _check_states(self, initial_state: Any, n: int, sizes: Optional[tuple] = None) -> list:
+        want = self._state_shape(n, sizes)
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         if len(states) != self._n_states:
             raise ValueError(
                 f"{self._who}: expected {self._n_states} initial state array(s) of shape "
-                f"({n}, {self.units}). Received: {len(states)} arrays"
+                f"{shape_str(want)}. Received: {len(states)} arrays"
             )
         out = []
         for s in states:
             arr = np.asarray(s)
-            if arr.dtype.kind not in "biuf" or arr.shape != (n, self.units):
+            if arr.dtype.kind not in "biuf" or not _fits(arr.shape, want):
                 raise ValueError(
-                    f"{self._who}: expected initial states of shape ({n}, {self.units}). "
+                    f"{self._who}: expected initial states of shape {shape_str(want)}. "
                     f"Received: shape={arr.shape}, dtype={arr.dtype}"
                 )
             out.append(np.ascontiguousarray(arr, dtype=np.float32))
@@ -237,17 +264,17 @@ class _RNN(Layer):
 
     def _check_symbolic_states(self, inputs: KerasTensor, initial_state: Any) -> None:
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        want = "(" + ", ".join(["batch"] + [str(d) for d in self._state_shape(None)[1:]]) + ")"
         if len(states) != self._n_states or not all(isinstance(s, KerasTensor) for s in states):
             raise ValueError(
                 f"{self._who}: initial_state must be {self._n_states} symbolic tensor(s) of shape "
-                f"(batch, {self.units}) when the layer is called on a symbolic input. "
+                f"{want} when the layer is called on a symbolic input. "
                 f"Received: {[type(v).__name__ for v in states]}"
             )
         for s in states:
-            if len(s.shape) != 2 or s.shape[1] not in (None, self.units):
+            if not _fits(s.shape, self._state_shape(None)):
                 raise ValueError(
-                    f"{self._who}: expected initial states of shape (batch, {self.units}). "
-                    f"Received: shape={tuple(s.shape)}"
+                    f"{self._who}: expected initial states of shape {want}. Received: shape={tuple(s.shape)}"
                 )
 
     def _check_mask(self, mask: Any, n: int, t: int) -> Optional[np.ndarray]:
@@ -508,15 +535,7 @@ class LSTM(_RNN):
     def _bias_initial(self) -> Any:
         if not self.unit_forget_bias:
             return self.bias_initializer
-        base = _initializers.get(self.bias_initializer)
-        u = self.units
-
-        def init(shape: tuple, dtype: Any = "float32") -> np.ndarray:
-            return np.concatenate(
-                [base((u,), dtype=dtype), np.ones((u,), dtype=dtype), base((2 * u,), dtype=dtype)]
-            )
-
-        return init
+        return _forget_bias_initializer(self.bias_initializer, self.units)
 
     def get_config(self) -> dict:
         config = super().get_config()

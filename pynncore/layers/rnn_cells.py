@@ -17,7 +17,7 @@ from typing import Any, Optional
 import numpy as np
 
 from pynncore.layers.base import KerasTensor, Layer, shape_str
-from pynncore.layers.rnn import GRU, LSTM, SimpleRNN, _RNN
+from pynncore.layers.rnn import GRU, LSTM, SimpleRNN, _RNN, _stateful_batch
 from pynncore.layers.wrappers import _Wrapper
 
 __all__ = ["GRUCell", "LSTMCell", "RNN", "SimpleRNNCell", "StackedRNNCells"]
@@ -477,13 +477,7 @@ class RNN(_Wrapper):
             )
         batch = None
         if self.stateful:
-            batch = input_shape[0] if input_shape[0] is not None else self._batch_size_arg
-            if batch is None:
-                raise ValueError(
-                    f"RNN '{self.name}': stateful=True needs a fixed batch size (pass batch_size= or "
-                    f"batch_input_shape=). Received: input shape {shape_str(input_shape)}"
-                )
-            self._batch_size_arg = int(batch)
+            batch = self._batch_size_arg = _stateful_batch(f"RNN '{self.name}'", input_shape, self._batch_size_arg)
         features = input_shape[-1]
         for cell, layer in zip(self._cells, self._layers):
             cell._maybe_build((None, features))
