@@ -311,6 +311,7 @@ def test_stateful_carries_states_between_calls(rng):
 
 
 def test_sequential_fit_predict_and_functional_states(rng):
+    pynncore.utils.set_random_seed(7)
     x = rng.standard_normal((16, 4, 6, 6, 1)).astype(np.float32)
     y = x[:, -1].mean(axis=(1, 2, 3))[:, None]
     model = Sequential([pynncore.Input((4, 6, 6, 1)), ConvLSTM2D(4, 3, padding="same"), Flatten(), Dense(1)])
@@ -482,3 +483,26 @@ def test_weights_match_keras_after_train_on_batch(rank, spatial, ch, kw, rng):
     kmodel.compile(keras.optimizers.Adam(0.01), "mse")
     pmodel.compile(pynncore.optimizers.Adam(0.01), "mse")
     train_side_by_side(kmodel, pmodel, x, y, 3)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("merge_mode, rs", [("concat", True), ("sum", False), ("mul", True)])
+def test_bidirectional_matches_keras(merge_mode, rs, rng):
+    keras = _keras()
+    x = rng.standard_normal((4, 4, 5, 4, 2)).astype(np.float32)
+    y = rng.standard_normal((4, 2)).astype(np.float32)
+    kl = keras.layers.Bidirectional(keras.layers.ConvLSTM2D(3, 3, padding="same", return_sequences=rs), merge_mode=merge_mode)
+    kmodel = keras.Sequential([keras.Input(x.shape[1:]), kl, keras.layers.Flatten(), keras.layers.Dense(2)])
+    pl = pynncore.layers.Bidirectional(ConvLSTM2D(3, 3, padding="same", return_sequences=rs), merge_mode=merge_mode)
+    pmodel = Sequential([pynncore.Input(x.shape[1:]), pl, Flatten(), Dense(2)])
+    pmodel.set_weights([np.asarray(w) for w in kmodel.get_weights()])
+    assert pmodel.output_shape == tuple(kmodel.output_shape)
+    mask = _step_mask(4, 4)
+    p_out = pl(x, mask=mask)
+    k_out = kl(keras.ops.convert_to_tensor(x), mask=keras.ops.convert_to_tensor(mask))
+    np.testing.assert_allclose(p_out, keras.ops.convert_to_numpy(k_out), rtol=1e-4, atol=1e-5)
+    kmodel.compile(keras.optimizers.Adam(0.01), "mse")
+    pmodel.compile(pynncore.optimizers.Adam(0.01), "mse")
+    train_side_by_side(kmodel, pmodel, x, y, 2)
+    with pytest.raises(ValueError, match="rank 5 \\(N, T, S, S, C\\).*\\(None, 4, 5, 2\\)"):
+        pynncore.layers.Bidirectional(ConvLSTM2D(3, 3))(pynncore.Input((4, 5, 2)))

@@ -159,8 +159,9 @@ _INPUT_DESC = {
 class _ConvLSTM(_RNN):
     """What ConvLSTM1D, ConvLSTM2D and ConvLSTM3D share; ``_rank`` is the convolution's rank.
 
-    Arguments, dropout, stateful use and initial states follow ``LSTM``
-    (``pynncore.layers.rnn``); the states are feature maps ``(N, *S', filters)``.
+    Arguments, dropout, masks, stateful use and initial states follow ``LSTM``
+    (``pynncore.layers.rnn``); the states are feature maps ``(N, *S', filters)``. The layers
+    also run inside ``Bidirectional``.
     """
 
     _cell = "lstm"
@@ -212,6 +213,10 @@ class _ConvLSTM(_RNN):
             )
         self._channels = None
         self._state_sizes = None
+
+    @property
+    def _input_ndim(self) -> int:
+        return self._rank + 3
 
     @property
     def state_size(self) -> Any:

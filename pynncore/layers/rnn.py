@@ -81,6 +81,7 @@ class _RNN(Layer):
 
     _cell = "simple_rnn"
     _gates = 1
+    _input_ndim = 3  # (batch, timesteps, features)
     supports_masking = True
     consumes_mask = True
 

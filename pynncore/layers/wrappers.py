@@ -182,7 +182,7 @@ class Bidirectional(_Wrapper):
     backward layer's output is flipped in time before merging.
 
     Args:
-        layer: a recurrent layer (``SimpleRNN``, ``LSTM``, ``GRU``, or any layer with
+        layer: a recurrent layer (``SimpleRNN``, ``LSTM``, ``GRU``, ``ConvLSTM1D/2D/3D``, or any layer with
             ``go_backwards``, ``return_sequences``, ``return_state`` and get_config/from_config).
         merge_mode: ``"concat"`` (default), ``"sum"``, ``"mul"``, ``"ave"`` or None (the two
             outputs are returned as a list).
@@ -191,7 +191,7 @@ class Bidirectional(_Wrapper):
             ``go_backwards`` and the same ``return_sequences``, ``return_state`` and ``stateful``.
 
     Call arguments:
-        inputs: array ``(N, T, F)``.
+        inputs: array ``(N, T, F)`` (``(N, T, *S, C)`` for a convolutional LSTM).
         mask: optional boolean ``(N, T)``; False marks padding steps.
         initial_state: optional list of states: the forward layer's then the backward layer's.
         training: training mode.
@@ -288,13 +288,20 @@ class Bidirectional(_Wrapper):
 
     # -- building and shapes ---------------------------------------------------------------
 
+    def _check_rank(self, shape: tuple) -> None:
+        """Raises unless ``shape`` has the wrapped layer's input rank (3: ``(N, T, F)``; a
+        convolutional recurrent layer's is higher)."""
+        ndim = getattr(self.forward_layer, "_input_ndim", 3)
+        if len(shape) != ndim:
+            desc = "(N, T, F)" if ndim == 3 else "(N, T, " + "S, " * (ndim - 3) + "C)"
+            raise ValueError(
+                f"Bidirectional '{self.name}': expected an input of rank {ndim} {desc}. "
+                f"Received: shape={shape_str(shape)}"
+            )
+
     def build(self, input_shape: tuple) -> None:
         input_shape = tuple(input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"Bidirectional '{self.name}': expected an input of rank 3 (N, T, F). "
-                f"Received: shape={shape_str(input_shape)}"
-            )
+        self._check_rank(input_shape)
         self.forward_layer._maybe_build(input_shape)
         self.backward_layer._maybe_build(input_shape)
         self._sync_weights()
@@ -383,11 +390,7 @@ class Bidirectional(_Wrapper):
         self, x: np.ndarray, training: bool = False, mask: Any = None, initial_state: Any = None
     ) -> tuple:
         x = np.asarray(x)
-        if x.ndim != 3:
-            raise ValueError(
-                f"Bidirectional '{self.name}': expected an input of rank 3 (N, T, F). "
-                f"Received: shape={x.shape}"
-            )
+        self._check_rank(x.shape)
         mask = self._check_mask(x, mask)
         state_f = state_b = None
         if initial_state is not None:
@@ -411,7 +414,7 @@ class Bidirectional(_Wrapper):
             out_b = np.ascontiguousarray(out_b[:, ::-1])
             if mask is not None:
                 # Keras zeroes the masked steps of both directions' output sequences.
-                keep = mask[..., None].astype(np.float32)
+                keep = mask.reshape(mask.shape + (1,) * (out_f.ndim - 2)).astype(np.float32)
                 out_f, out_b = out_f * keep, out_b * keep
         mode = self.merge_mode
         if mode == "concat":
