@@ -506,3 +506,19 @@ def test_bidirectional_matches_keras(merge_mode, rs, rng):
     train_side_by_side(kmodel, pmodel, x, y, 2)
     with pytest.raises(ValueError, match="rank 5 \\(N, T, S, S, C\\).*\\(None, 4, 5, 2\\)"):
         pynncore.layers.Bidirectional(ConvLSTM2D(3, 3))(pynncore.Input((4, 5, 2)))
+
+
+def test_functional_model_with_states_and_bidirectional_saves_and_loads(tmp_path, rng):
+    inp = pynncore.Input((4, 5, 5, 2))
+    _, h, c = ConvLSTM2D(3, 3, padding="same", return_state=True)(inp)
+    y = pynncore.layers.Bidirectional(ConvLSTM2D(2, 3, padding="same", return_sequences=True))(inp)
+    z = ConvLSTM2D(3, 3, padding="same")(inp, initial_state=[h, c])
+    out = Dense(1)(pynncore.layers.Concatenate()([Flatten()(y), Flatten()(z)]))
+    model = Model(inp, out)
+    model.compile(optimizer="adam", loss="mse")
+    x = rng.standard_normal((3, 4, 5, 5, 2)).astype(np.float32)
+    model.train_on_batch(x, np.ones((3, 1), np.float32))
+    path = tmp_path / "model.pnc"
+    model.save(str(path))
+    loaded = pynncore.load_model(str(path))
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
