@@ -93,6 +93,56 @@ def test_busy_team_runs_other_threads_alone(restore_num_threads, rng):
     assert not errors, errors[:5]
 
 
+def test_claim_regions_with_late_workers_mix_with_barrier_regions(restore_num_threads, rng):
+    # Small products and convolution forward passes open "claims" regions, in which the caller
+    # does not wait for a worker that has not started by the time it finishes its own part
+    # (that worker skips the region); convolution backward passes open ordinary regions with
+    # barriers. A second Python thread keeps the other core busy, so workers often start late.
+    # Back-to-back regions of both kinds must give exactly the single-thread results.
+    cases = []
+    for n in (40, 64, 96, 200):
+        cases.append(("matmul", rng.standard_normal((n, n)).astype(np.float32),
+                      rng.standard_normal((n, n)).astype(np.float32)))
+    x = rng.standard_normal((6, 12, 12, 16)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 16, 24)) * 0.1).astype(np.float32)
+    cases.append(("conv", x, w))
+    cases.append(("conv_backward", x, w))
+
+    def run(kind, a, b):
+        if kind == "matmul":
+            return (ops.matmul(a, b),)
+        if kind == "conv":
+            return (ops.conv2d(a, b, padding="same"),)
+        dy = np.ones((6, 12, 12, 24), np.float32)
+        return ops.conv2d_backward(a, b, dy, padding="same")
+
+    pynncore.set_num_threads(1)
+    refs = [run(*c) for c in cases]
+    pynncore.set_num_threads(2)
+    stop = threading.Event()
+
+    def burn() -> None:
+        big = np.random.default_rng(0).standard_normal(200_000)
+        while not stop.is_set():
+            np.sort(big)
+
+    burner = threading.Thread(target=burn)
+    burner.start()
+    try:
+        for i in range(3000):
+            c = cases[i % len(cases)]
+            got = run(*c)
+            want = refs[i % len(cases)]
+            if c[0] == "conv_backward":  # per-thread weight-gradient sums: rounding only
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-5 * float(np.abs(want[1]).max()))
+            else:
+                np.testing.assert_array_equal(got[0], want[0])
+    finally:
+        stop.set()
+        burner.join()
+
+
 _BACKEND_CHILD = """
 import numpy as np, pynncore
 from pynncore import ops, layers, models

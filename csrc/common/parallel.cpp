@@ -71,37 +71,68 @@ inline void cpu_relax() {
 //          `pending` down;
 //   join:  the caller runs id 0, then waits for `pending` to reach 0.
 //
+// A region opened with `claims` (parallel_claims: work taken from shared counters, no
+// barriers) does not wait for workers that have not started when the caller finishes its own
+// part: a worker is admitted through `gate` (the region's sequence number, a closed bit and a
+// count of admitted workers), the caller closes the gate after running id 0 and waits only for
+// the workers admitted before that. A worker whose core was busy elsewhere then costs the
+// caller nothing; it finds the gate closed (or a newer region's sequence number) and skips.
+//
 // Idle workers spin on `generation` for kSpin, then sleep on a condition variable, so a
 // training loop that calls kernels every few microseconds never pays a wake-up, and an idle
 // process costs nothing after a fraction of a millisecond.
 class Team {
  public:
   static constexpr auto kSpin = std::chrono::microseconds(300);
+  // generation word: region sequence number << kSeqShift | claims bit | thread count
   static constexpr int kCountBits = 16;  // thread counts up to 65535
+  static constexpr unsigned long long kClaimsBit = 1ull << kCountBits;
+  static constexpr int kSeqShift = kCountBits + 1;
+  // gate word of a claims region: sequence number << kGateSeqShift | closed | admitted count
+  static constexpr unsigned long long kGateCountMask = (1ull << kCountBits) - 1;
+  static constexpr unsigned long long kGateClosed = 1ull << kCountBits;
+  static constexpr int kGateSeqShift = kCountBits + 1;
 
-  bool run(int nthreads, void (*call)(void*, int, int), void* ctx) {
+  bool run(int nthreads, void (*call)(void*, int, int), void* ctx, bool claims) {
     std::unique_lock<std::mutex> lock(run_mu_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
     if (nthreads >= (1 << kCountBits) || !ensure_workers(nthreads - 1)) return false;
     call_ = call;
     ctx_ = ctx;
     nthreads_ = nthreads;
+    claims_ = claims;
     error_ = nullptr;
     bar_count_.store(0, std::memory_order_relaxed);
     pending_.store(nthreads - 1, std::memory_order_relaxed);
-    // The job's thread count travels in the generation word, so a worker decides whether it
-    // takes part from the same value that woke it. Only the holder of run_mu_ writes it.
+    // The job's thread count and mode travel in the generation word, so a worker decides
+    // whether (and how) it takes part from the same value that woke it. Only the holder of
+    // run_mu_ writes it.
     const unsigned long long g = generation_.load(std::memory_order_relaxed);
-    generation_.store((((g >> kCountBits) + 1) << kCountBits) | static_cast<unsigned long long>(nthreads),
+    const unsigned long long seq = (g >> kSeqShift) + 1;
+    if (claims) {
+      finished_.store(0, std::memory_order_relaxed);
+      gate_.store(seq << kGateSeqShift, std::memory_order_relaxed);
+    }
+    generation_.store((seq << kSeqShift) | (claims ? kClaimsBit : 0ull) |
+                          static_cast<unsigned long long>(nthreads),
                       std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       { std::lock_guard<std::mutex> g(sleep_mu_); }
       sleep_cv_.notify_all();
     }
     execute(0);
-    for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-      if (spins < 4096) cpu_relax();
-      else std::this_thread::yield();
+    if (claims) {
+      const unsigned long long admitted =
+          gate_.fetch_or(kGateClosed, std::memory_order_acq_rel) & kGateCountMask;
+      for (unsigned spins = 0; finished_.load(std::memory_order_acquire) != admitted; ++spins) {
+        if (spins < 4096) cpu_relax();
+        else std::this_thread::yield();
+      }
+    } else {
+      for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+        if (spins < 4096) cpu_relax();
+        else std::this_thread::yield();
+      }
     }
     if (error_) std::rethrow_exception(error_);
     return true;
@@ -125,7 +156,7 @@ class Team {
  private:
   void execute(int tid) {
     detail::in_native_team = true;
-    detail::native_team_size = nthreads_;
+    detail::native_team_size = claims_ ? 1 : nthreads_;  // claims regions have no barriers
     try {
       call_(ctx_, tid, nthreads_);
     } catch (...) {
@@ -154,10 +185,26 @@ class Team {
   void work(int id, unsigned long long seen) {
     for (;;) {
       seen = wait_for_job(seen);
-      if (id < static_cast<int>(seen & ((1ull << kCountBits) - 1))) {
+      if (id >= static_cast<int>(seen & ((1ull << kCountBits) - 1))) continue;
+      if ((seen & kClaimsBit) == 0) {
         execute(id);
         pending_.fetch_sub(1, std::memory_order_acq_rel);
+      } else if (admit(seen >> kSeqShift)) {
+        execute(id);
+        finished_.fetch_add(1, std::memory_order_acq_rel);
       }
+    }
+  }
+
+  // Admission to claims region `seq`: fails once the caller has closed its gate, or when the
+  // gate already belongs to a newer region (this worker woke late).
+  bool admit(unsigned long long seq) {
+    unsigned long long v = gate_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((v >> kGateSeqShift) != seq || (v & kGateClosed) != 0) return false;
+      if (gate_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+        return true;
     }
   }
 
@@ -188,7 +235,10 @@ class Team {
   void (*call_)(void*, int, int) = nullptr;
   void* ctx_ = nullptr;
   int nthreads_ = 1;
+  bool claims_ = false;
   alignas(64) std::atomic<int> pending_{0};
+  alignas(64) std::atomic<unsigned long long> gate_{0};
+  alignas(64) std::atomic<unsigned long long> finished_{0};
   alignas(64) std::atomic<int> bar_count_{0};
   alignas(64) std::atomic<unsigned> bar_gen_{0};
   alignas(64) std::atomic<int> sleepers_{0};
@@ -243,8 +293,8 @@ void check_threading_env() {
 
 namespace detail {
 bool use_openmp() { return g_use_openmp; }
-bool native_run(int nthreads, void (*call)(void*, int, int), void* ctx) {
-  return team().run(nthreads, call, ctx);
+bool native_run(int nthreads, void (*call)(void*, int, int), void* ctx, bool claims) {
+  return team().run(nthreads, call, ctx, claims);
 }
 void native_barrier() { team().barrier(); }
 }  // namespace detail

@@ -60,7 +60,7 @@ bool use_openmp();
 // returns false without running anything when the team cannot take the region now (busy, or
 // its threads could not be started). An exception thrown by any thread is rethrown here after
 // all threads finished.
-bool native_run(int nthreads, void (*call)(void*, int, int), void* ctx);
+bool native_run(int nthreads, void (*call)(void*, int, int), void* ctx, bool claims);
 void native_barrier();
 }  // namespace detail
 
@@ -92,18 +92,19 @@ namespace detail {
 inline thread_local int serial_depth = 0;
 }  // namespace detail
 
+namespace detail {
 template <class Fn>
-void parallel(int nthreads, Fn&& fn) {
+void run_region(int nthreads, Fn&& fn, bool claims) {
   if (nthreads > 1 && !in_parallel() && teams_usable()) {
     note_team_started();
-    const int outer_serial = detail::serial_depth;  // a real team starts afresh
-    detail::serial_depth = 0;
+    const int outer_serial = serial_depth;  // a real team starts afresh
+    serial_depth = 0;
     struct Restore {
       int depth;
-      ~Restore() { detail::serial_depth = depth; }
+      ~Restore() { serial_depth = depth; }
     } restore{outer_serial};
 #ifdef _OPENMP
-    if (detail::use_openmp()) {
+    if (use_openmp()) {
 #pragma omp parallel num_threads(nthreads)
       { fn(omp_get_thread_num(), omp_get_num_threads()); }
       return;
@@ -111,14 +112,30 @@ void parallel(int nthreads, Fn&& fn) {
 #endif
     using F = std::remove_reference_t<Fn>;
     auto call = [](void* ctx, int tid, int nth) { (*static_cast<F*>(ctx))(tid, nth); };
-    if (detail::native_run(nthreads, call, const_cast<void*>(static_cast<const void*>(&fn))))
+    if (native_run(nthreads, call, const_cast<void*>(static_cast<const void*>(&fn)), claims))
       return;
   }
-  ++detail::serial_depth;
+  ++serial_depth;
   struct Leave {
-    ~Leave() { --detail::serial_depth; }
+    ~Leave() { --serial_depth; }
   } leave;
   fn(0, 1);
+}
+}  // namespace detail
+
+template <class Fn>
+void parallel(int nthreads, Fn&& fn) {
+  detail::run_region(nthreads, fn, false);
+}
+
+// A region whose threads take their work from shared counters (claims) and never wait for one
+// another: fn must not call barrier() (it returns at once here) nor rely on every thread id
+// running. With the native team, the caller does not wait for workers that have not started
+// by the time its own fn returns; they skip this region. Each admitted thread, the caller
+// included, runs fn once.
+template <class Fn>
+void parallel_claims(int nthreads, Fn&& fn) {
+  detail::run_region(nthreads, fn, true);
 }
 
 inline void barrier() {

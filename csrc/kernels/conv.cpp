@@ -379,7 +379,7 @@ void direct_forward(const ConvGeom& g, const float* x, const float* w, const flo
   const double flops = 2.0 * g.n * g.oh * g.ow * g.kh * g.kw * g.c * g.f;
   const int nt = static_cast<int>(std::min<int64_t>(threads_for(flops, kConvGrainFlops, max_t), g.n));
   std::atomic<int64_t> next{0};
-  parallel(nt, [&](int, int) {
+  parallel_claims(nt, [&](int, int) {
     float* xp = tl_col.floats(static_cast<size_t>(g.c * d.hp * d.wp));
     for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < g.n;) {
       pad_planes(g, x + i * g.h * g.w * g.c, d, xp);
@@ -484,7 +484,7 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
   const PackedWeights wpk = prepacked ? pack_weights(g, p, w, false) : PackedWeights{};
 
   std::atomic<int64_t> next{0};
-  parallel(nt, [&](int, int) {
+  parallel_claims(nt, [&](int, int) {
     float* col = p.direct ? nullptr : tl_col.floats(static_cast<size_t>(rows * p.k));
     float* yT = p.pixel_major ? tl_dcol.floats(static_cast<size_t>(rows * p.fg)) : nullptr;
     const int gemm_threads = outer ? 1 : max_t;

@@ -166,7 +166,7 @@ void forward_blocks(const ConvGeom& g, int tile, const float* x, const GemmUkr& 
   nt = static_cast<int>(std::min<int64_t>(nt, bl.count));
   const bool epilogue = act != Act::kLinear;
   std::atomic<int64_t> next{0};
-  parallel(nt, [&](int, int) {
+  parallel_claims(nt, [&](int, int) {
     const int64_t lv = plane_stride(bl.max_tiles * g.c), lm = plane_stride(bl.max_tiles * g.f);
     float* v = tl_v.floats(static_cast<size_t>(bl.planes * lv));
     float* m = tl_m.floats(static_cast<size_t>(bl.planes * lm));

@@ -149,10 +149,8 @@ void gemm_small(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64_
   // 5 x 12 + 4), so no block runs a short, latency-bound tile.
   const int64_t nblk = ceil_div(m, MR);
   const bool split_m = m >= n;
-  parallel(nt, [&](int tid, int nth) {
-    int64_t b0 = 0, b1 = nblk, q0 = 0, q1 = npan;
-    if (split_m) split_range(nblk, 1, nth, tid, &b0, &b1);
-    else split_range(npan, 1, nth, tid, &q0, &q1);
+  // row blocks [b0, b1) x column panels [q0, q1)
+  auto run = [&](int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       const int cols = static_cast<int>(std::min<int64_t>(NR, n - q * NR));
       const float* bq = bp + q * pan_stride;
@@ -161,6 +159,20 @@ void gemm_small(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64_
         const int rows = static_cast<int>(m * (blk + 1) / nblk - i);
         fn(k, a + i * rsa, rsa, csa, bq, rsb, c + i * ldc + q * NR, ldc, rows, cols, alpha, beta);
       }
+    }
+  };
+  if (nt <= 1) return run(0, nblk, 0, npan);
+  // Threads claim row blocks (or panels) one at a time: these products take a few
+  // microseconds, and a thread that starts late (its core busy elsewhere for a moment) then
+  // leaves its share to the others instead of making them wait for it.
+  const int64_t units = split_m ? nblk : npan;
+  std::atomic<int64_t> next{0};
+  parallel_claims(nt, [&](int, int) {
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < units;) {
+      if (split_m)
+        run(t, t + 1, 0, npan);
+      else
+        run(0, nblk, t, t + 1);
     }
   });
 }
@@ -219,7 +231,7 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
   const int64_t b_floats = KC * ceil_div(NC, NR) * NR;
   const bool private_b = nt > 1 && split_m && n_iter == 1 && b_floats <= (int64_t(1) << 18);
 
-  parallel(nt, [&](int tid, int nth) {
+  auto body = [&](int tid, int nth) {
     float* bb = private_b ? tl_pack_b.floats(static_cast<size_t>(b_floats)) : bbuf;
     float* abuf = nullptr;
     int64_t it = 0;
@@ -275,7 +287,12 @@ void gemm_packed(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64
       }
     }
     (void)tid;
-  });
+  };
+  // With private B~ copies nothing waits for another thread: a late thread may be left out.
+  if (private_b)
+    parallel_claims(nt, body);
+  else
+    parallel(nt, body);
 }
 
 }  // namespace
