@@ -130,6 +130,17 @@ struct ActivationKernels {
   void (*softmax_backward)(Act act, int64_t rows, int64_t cols, const float* y, const float* dy,
                            float* dx);
   void (*math)(MathFn fn, int64_t n, const float* x, float* y);
+  // One LSTM step of one row with recurrent activation sigmoid and activation tanh, U units,
+  // from the recurrent product pre = h' R and the input projection gx = x K + b (4U floats
+  // each, gate order i f g o):
+  //   [i f g o] = [sigmoid, sigmoid, tanh, sigmoid](pre + gx)
+  //   c = f c_prev + i g,  h = o tanh(c)
+  // saved (nullptr, or 5U floats) receives i f g o tanh(c). c may equal c_prev; h aliases
+  // nothing else. The gate nonlinearities take one exp per element and a refined reciprocal
+  // in place of a division instruction: a few ulp from the float64 values, NaN in gives NaN
+  // out, saturated gates are exactly 0 / 1 / +-1 except sigmoid(x < -87) = 1.6e-38.
+  void (*lstm_cell_forward)(int64_t U, const float* pre, const float* gx, const float* c_prev,
+                            float* c, float* h, float* saved);
   // Gradient of one LSTM step of one row with recurrent activation sigmoid and activation tanh,
   // U units, from the step's gates (i f g o, 4U floats), tanh_c = tanh(c) and c_prev:
   //   dcv = dc + dh o (1 - tanh_c^2)

@@ -9,7 +9,10 @@
 //   gate math per row, reading gx[n, t, :]   activations through the per-ISA tables
 //
 // The gate nonlinearities go through the activation kernels of the current CPU path, with
-// the input projection fused as their bias argument: y = f(gbuf + gx).
+// the input projection fused as their bias argument: y = f(gbuf + gx). The lstm with
+// Keras's activations instead runs gbuf = x_t K + h' R per step (K packed once too) and one
+// per-ISA pass per row for the gates, c and h, with the bias row as gx: the input projection
+// of all timesteps (N T G floats) is never stored.
 #include "kernels/rnn.h"
 
 #include <algorithm>
@@ -32,6 +35,7 @@ thread_local ScratchBuffer tl_step;
 thread_local ScratchBuffer tl_rpack;  // calling thread: the recurrent kernel, packed once
 thread_local ScratchBuffer tl_gx;     // calling thread: input projection / gate gradients
 thread_local ScratchBuffer tl_extra;  // calling thread: second gradient array, masked states
+thread_local ScratchBuffer tl_cat;    // calling thread: [x | h'] rows and their weight gradient
 
 // Threads for a recurrence over `n` rows: each thread should get at least 8 rows and the
 // whole sequence enough work to pay for the fork.
@@ -138,6 +142,8 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
   const int64_t S = rnn_saved_width(s);
   const bool lstm = s.cell == RnnCell::kLstm, gru = s.cell == RnnCell::kGru;
   const bool train = a.saved != nullptr;
+  const bool fused_lstm =  // Keras's default activations: one per-ISA pass per row
+      lstm && s.recurrent_activation == Act::kSigmoid && s.activation == Act::kTanh;
   PYN_CHECK(!train || (a.h_prev != nullptr && (!lstm || a.c_prev != nullptr)),
             "rnn_forward: training storage is incomplete");
   if (N == 0) return;
@@ -152,15 +158,25 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
     return;
   }
 
-  // Input projection with the input bias: gx (N*T, G) = bias + x K.
-  float* gx = tl_gx.floats(static_cast<size_t>(N * T * G));
+  // Input projection. The fused lstm computes x_t K of its rows right before each step's
+  // h' R, into the same buffer (the products stay in cache; one read of the bias row per
+  // step). The other cells take gx (N*T, G) = bias + x K as one GEMM over all timesteps.
+  const bool step_proj = fused_lstm;
   const float* b_in = a.bias;
   const float* b_rec = (gru && s.reset_after && a.bias) ? a.bias + G : nullptr;
-  if (b_in) {
-    for (int64_t r = 0; r < N * T; ++r) std::memcpy(gx + r * G, b_in, G * sizeof(float));
+  float* gx = tl_gx.floats(static_cast<size_t>(step_proj ? G : N * T * G));
+  if (step_proj) {
+    if (b_in)
+      std::memcpy(gx, b_in, G * sizeof(float));
+    else
+      std::fill(gx, gx + G, 0.f);
+  } else {
+    if (b_in) {
+      for (int64_t r = 0; r < N * T; ++r) std::memcpy(gx + r * G, b_in, G * sizeof(float));
+    }
+    gemm(false, false, N * T, G, I, 1.f, a.x, I, a.kernel, G, b_in ? 1.f : 0.f, gx, G,
+         num_threads);
   }
-  gemm(false, false, N * T, G, I, 1.f, a.x, I, a.kernel, G, b_in ? 1.f : 0.f, gx, G,
-       num_threads);
 
   const int nt = rnn_threads(s, num_threads);
   const Acts ac{activation_kernels(), s.activation, s.recurrent_activation, s.act_params,
@@ -170,10 +186,16 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
   // Packed R: [0, 2U) and [2U, 3U) separately for gru reset_before (two products per step).
   const bool split_r = gru && !s.reset_after;
   const int64_t n1 = split_r ? 2 * U : G;
+  // Packed K after them for the per-step input projection.
   const int64_t p1 = gemm_packed_b_size(u, U, n1);
-  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + (split_r ? gemm_packed_b_size(u, U, U) : 0)));
+  const int64_t p2 = split_r ? gemm_packed_b_size(u, U, U) : 0;
+  const bool step_x = step_proj && I > 0;
+  float* rp = tl_rpack.floats(
+      static_cast<size_t>(p1 + p2 + (step_x ? gemm_packed_b_size(u, I, G) : 0)));
   gemm_pack_b(u, false, R, G, U, n1, rp);
   if (split_r) gemm_pack_b(u, false, R + 2 * U, G, U, U, rp + p1);
+  const float* kp = rp + p1 + p2;
+  if (step_x) gemm_pack_b(u, false, a.kernel, G, I, G, rp + p1 + p2);
 
   float* steps = tl_step.floats(static_cast<size_t>(N * (G + 3 * U)));
 
@@ -247,10 +269,13 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
         A = hm;
         lda = U;
       }
+      if (step_x)
+        gemm_packed_b(u, rows, G, I, a.x + (r0 * T + t) * I, T * I, kp, 0.f, gbuf, G);
+      const float beta = step_x ? 1.f : 0.f;
       if (threaded_gemm)
-        gemm(false, false, rows, n1, U, 1.f, A, lda, R, G, 0.f, gbuf, G, gemm_threads);
+        gemm(false, false, rows, n1, U, 1.f, A, lda, R, G, beta, gbuf, G, gemm_threads);
       else
-        gemm_packed_b(u, rows, n1, U, A, lda, rp, 0.f, gbuf, G);
+        gemm_packed_b(u, rows, n1, U, A, lda, rp, beta, gbuf, G);
 
       auto keep = [&](int64_t r) { return !a.mask || a.mask[(r0 + r) * T + t] != 0; };
 
@@ -289,7 +314,7 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
           continue;
         }
         float* pre = gbuf + r * G;
-        const float* gxr = gx + (n * T + t) * G;
+        const float* gxr = step_proj ? gx : gx + (n * T + t) * G;
         float* dst = train ? a.saved + (n * T + t) * S : pre;
         switch (s.cell) {
           case RnnCell::kSimple: {
@@ -299,6 +324,11 @@ void rnn_forward(const RnnSpec& s, const RnnForwardArgs& a, int num_threads) {
             break;
           }
           case RnnCell::kLstm: {
+            if (fused_lstm) {
+              ac.k.lstm_cell_forward(U, pre, gxr, cp + r * ldcp, cn + r * ldcn, hnr,
+                                     train ? dst : nullptr);
+              break;
+            }
             ac.rec(2 * U, pre, gxr, dst);
             ac.act(U, pre + 2 * U, gxr + 2 * U, dst + 2 * U);
             ac.rec(U, pre + 3 * U, gxr + 3 * U, dst + 3 * U);
@@ -371,11 +401,15 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   // the recurrent side (gru reset_after, where the candidate's recurrent part is scaled by
   // r); for gru reset_before, rh (N, T, U) = r * h' feeds dR's candidate block.
   const int64_t extra = ra ? NT * G : (gru ? NT * U : 0);
+  // dK and dR read the same dG unless the cell is a gru: one product over [x | h'] rows then
+  // packs dG once for both.
+  const bool cat_dw = !gru;
   float* dgx = tl_gx.floats(static_cast<size_t>(NT * G));
-  float* ext = tl_extra.floats(static_cast<size_t>(extra + (a.rec_mask ? NT * U : 0) + 1));
+  float* ext =
+      tl_extra.floats(static_cast<size_t>(extra + (a.rec_mask && !cat_dw ? NT * U : 0) + 1));
   float* dgh = ra ? ext : dgx;
   float* rhb = gru && !ra ? ext : nullptr;
-  float* hm_all = a.rec_mask ? ext + extra : nullptr;
+  float* hm_all = a.rec_mask && !cat_dw ? ext + extra : nullptr;
 
   const int nt = rnn_threads(s, num_threads);
   const Acts ac{activation_kernels(), s.activation, s.recurrent_activation, s.act_params,
@@ -439,8 +473,12 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
           else if (t == T - 1)
             dyr = a.dy + n * U;
         }
-        if (dyr)
+        if (!a.mask) {  // every step is kept: straight into dh
+          if (dyr)
+            for (int64_t j = 0; j < U; ++j) dhr[j] += dyr[j];
+        } else if (dyr) {
           for (int64_t j = 0; j < U; ++j) gyr[j] += dyr[j];
+        }
         float* dgr = dgx + nt_ * G;
         float* dghr = dgh + nt_ * G;
         if (!keep(r)) {  // output repeats the previous one; states pass through
@@ -449,9 +487,11 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
           if (rhb) std::fill(rhb + nt_ * U, rhb + nt_ * U + U, 0.f);
           continue;
         }
-        for (int64_t j = 0; j < U; ++j) {
-          dhr[j] += gyr[j];
-          gyr[j] = 0.f;
+        if (a.mask) {
+          for (int64_t j = 0; j < U; ++j) {
+            dhr[j] += gyr[j];
+            gyr[j] = 0.f;
+          }
         }
         const float* sv = a.saved + nt_ * S;
         const float* hpr = a.h_prev + nt_ * U;
@@ -552,12 +592,18 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
         else
           gemm_packed_b(u, rows, U, 2 * U, dgt, T * G, rp + p1, 1.f, tmp2, U);
       } else {
+        // Without a recurrent mask the product accumulates into dh itself: the rows of
+        // skipped steps have dG = 0.
+        float* dst = a.rec_mask ? tmp2 : dh;
+        const float beta = a.rec_mask ? 0.f : 1.f;
         if (threaded_gemm)
-          gemm(false, true, rows, U, G, 1.f, dgt, T * G, R, G, 0.f, tmp2, U, gemm_threads);
+          gemm(false, true, rows, U, G, 1.f, dgt, T * G, R, G, beta, dst, U, gemm_threads);
         else
-          gemm_packed_b(u, rows, U, G, dgt, T * G, rp, 0.f, tmp2, U);
+          gemm_packed_b(u, rows, U, G, dgt, T * G, rp, beta, dst, U);
       }
-      for (int64_t r = 0; r < rows; ++r) {
+      // tmp2 holds the product only where it could not accumulate into dh directly.
+      const int64_t add_rows = (gru && !ra) || a.rec_mask ? rows : 0;
+      for (int64_t r = 0; r < add_rows; ++r) {
         if (!keep(r)) continue;
         const float* m = a.rec_mask ? a.rec_mask + (r0 + r) * U : nullptr;
         float* dhr = dh + r * U;
@@ -574,27 +620,52 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   });
 
   // Weight gradients over all timesteps.
-  const float* H = a.h_prev;
-  if (hm_all) {
-    for (int64_t n = 0; n < N; ++n) {
-      const float* m = a.rec_mask + n * U;
-      for (int64_t t = 0; t < T; ++t) {
-        const float* h = a.h_prev + (n * T + t) * U;
-        float* o = hm_all + (n * T + t) * U;
+  if (cat_dw) {
+    // W (I + U + 1, G) = [x | h' | 1]^T dG, then dK += W[:I], dR += W[I:I+U], and the
+    // bias gradient (the column sums of dG) is W's last row. Without dbias, no ones column.
+    const int64_t C = I + U + (a.dbias ? 1 : 0);
+    float* xh = tl_cat.floats(static_cast<size_t>(NT * C + C * G));
+    float* w = xh + NT * C;
+    for (int64_t r = 0; r < NT; ++r) {
+      std::memcpy(xh + r * C, a.x + r * I, I * sizeof(float));
+      if (a.dbias) xh[r * C + I + U] = 1.f;
+      const float* h = a.h_prev + r * U;
+      float* o = xh + r * C + I;
+      if (a.rec_mask) {
+        const float* m = a.rec_mask + (r / T) * U;
         for (int64_t j = 0; j < U; ++j) o[j] = h[j] * m[j];
+      } else {
+        std::memcpy(o, h, U * sizeof(float));
       }
     }
-    H = hm_all;
-  }
-  gemm(true, false, I, G, NT, 1.f, a.x, I, dgx, G, 1.f, a.dkernel, G, num_threads);
-  if (gru && !ra) {
-    gemm(true, false, U, 2 * U, NT, 1.f, H, U, dgx, G, 1.f, a.drecurrent, G, num_threads);
-    gemm(true, false, U, U, NT, 1.f, rhb, U, dgx + 2 * U, G, 1.f, a.drecurrent + 2 * U, G,
-         num_threads);
+    gemm(true, false, C, G, NT, 1.f, xh, C, dgx, G, 0.f, w, G, num_threads);
+    for (int64_t i = 0; i < I * G; ++i) a.dkernel[i] += w[i];
+    for (int64_t i = 0; i < U * G; ++i) a.drecurrent[i] += w[I * G + i];
+    if (a.dbias)
+      for (int64_t j = 0; j < G; ++j) a.dbias[j] += w[(I + U) * G + j];
   } else {
-    gemm(true, false, U, G, NT, 1.f, H, U, dgh, G, 1.f, a.drecurrent, G, num_threads);
+    const float* H = a.h_prev;
+    if (hm_all) {
+      for (int64_t n = 0; n < N; ++n) {
+        const float* m = a.rec_mask + n * U;
+        for (int64_t t = 0; t < T; ++t) {
+          const float* h = a.h_prev + (n * T + t) * U;
+          float* o = hm_all + (n * T + t) * U;
+          for (int64_t j = 0; j < U; ++j) o[j] = h[j] * m[j];
+        }
+      }
+      H = hm_all;
+    }
+    gemm(true, false, I, G, NT, 1.f, a.x, I, dgx, G, 1.f, a.dkernel, G, num_threads);
+    if (!ra) {
+      gemm(true, false, U, 2 * U, NT, 1.f, H, U, dgx, G, 1.f, a.drecurrent, G, num_threads);
+      gemm(true, false, U, U, NT, 1.f, rhb, U, dgx + 2 * U, G, 1.f, a.drecurrent + 2 * U, G,
+           num_threads);
+    } else {
+      gemm(true, false, U, G, NT, 1.f, H, U, dgh, G, 1.f, a.drecurrent, G, num_threads);
+    }
   }
-  if (a.dbias) {
+  if (a.dbias && !cat_dw) {
     std::unique_ptr<float[]> acc(new float[G]);
     auto colsum = [&](const float* m, float* out) {
       std::fill(acc.get(), acc.get() + G, 0.f);

@@ -308,6 +308,60 @@ struct SigmoidParts {
   }
 };
 
+// Gate nonlinearities of the fused LSTM cell: one exp per element, a refined reciprocal
+// instead of a division, and no polynomial branch for tanh (expm1 keeps small
+// arguments accurate). A few ulp from the float64 values over the whole range, NaN in gives
+// NaN out, and the saturated values are exactly +-1 and 1.
+
+// y in [-87, 0] or NaN: exp(y) = 2^n (1 + p) with p = expm1(r), y = n ln2 + r. n is rounded
+// by adding 1.5 * 2^23, which leaves n in the low mantissa bits of the sum; shifted into the
+// exponent field they give 2^n (n >= -126: a normal float).
+template <class V>
+inline typename V::Reg expm1_parts(typename V::Reg y, typename V::Reg* pw) {
+  using Reg = typename V::Reg;
+  const Reg shifter = V::set1(12582912.f);  // 1.5 * 2^23
+  const Reg t = V::fmadd(y, V::set1(kLog2e), shifter);
+  const Reg n = V::sub(t, shifter);
+  Reg r = V::fnmadd(n, V::set1(kLn2Hi), y);
+  r = V::fnmadd(n, V::set1(kLn2Lo), r);
+  *pw = V::as_f32(V::iadd(V::template slli<23>(V::as_i32(t)), V::iset1(127 << 23)));
+  return expm1_reduced<V>(r);
+}
+
+// a / b for the cell's denominators (b in [1, 2]): AVX-512's 14-bit reciprocal estimate with
+// one Newton step is within an ulp and exact at b = 1, so a * (1 / b) suffices there; the
+// 12-bit estimate of the narrower paths needs V::fdiv's extra correction.
+template <class V>
+inline typename V::Reg cell_div(typename V::Reg a, typename V::Reg b) {
+  if constexpr (V::kWidth == 16) return V::mul(a, V::frcp(b));
+  return V::fdiv(a, b);
+}
+
+// sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) below, e = exp(-|x|) (1 + e in [1, 2]);
+// x below -87 gives sigmoid(-87) = 1.6e-38.
+template <class V>
+inline typename V::Reg cell_sigmoid(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  Reg pw;
+  const Reg p = expm1_parts<V>(V::max(V::set1(-87.f), neg_abs<V>(x)), &pw);
+  const Reg e = V::fmadd(pw, p, pw);
+  const Reg one = V::set1(1.f);
+  return cell_div<V>(V::select(V::cmp_ge(x, V::zero()), one, e), V::add(one, e));
+}
+
+// tanh(|x|) = -m / (2 + m) with m = expm1(-2|x|) = 2^n p + (2^n - 1) (exact p for n = 0, so
+// small x stay accurate), then the sign of x.
+template <class V>
+inline typename V::Reg cell_tanh(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  const Reg a = V::abs(x);
+  Reg pw;
+  const Reg p = expm1_parts<V>(V::max(V::set1(-40.f), V::mul(V::set1(-2.f), a)), &pw);
+  const Reg m = V::fmadd(pw, p, V::sub(pw, V::set1(1.f)));
+  const Reg q = cell_div<V>(m, V::add(V::set1(2.f), m));
+  return with_sign_of<V>(V::abs(q), x);
+}
+
 }  // namespace vmath
 
 namespace act_impl {
@@ -847,12 +901,61 @@ void math(MathFn fn, int64_t n, const float* x, float* y) {
   }
 }
 
+// Calls body(j, load, store) over j in [0, U) by vectors: full loads and stores, then one
+// masked tail.
+template <class V, class Body>
+inline void for_units(int64_t U, const Body& body) {
+  using Reg = typename V::Reg;
+  constexpr int W = V::kWidth;
+  int64_t j = 0;
+  for (; j + W <= U; j += W)
+    body(j, [](const float* p) { return V::load(p); }, [](float* p, Reg v) { V::store(p, v); });
+  if (j < U) {
+    const auto m = V::mask(static_cast<int>(U - j));
+    body(j, [m](const float* p) { return V::maskload(p, m); },
+         [m](float* p, Reg v) { V::maskstore(p, m, v); });
+  }
+}
+
+// See activation.h: one pass over the units, the four gates, c and h in registers.
+template <class V, bool kSave>
+void lstm_cell_forward_run(int64_t U, const float* pre, const float* gx, const float* c_prev,
+                           float* c, float* h, float* saved) {
+  using Reg = typename V::Reg;
+  auto body = [&](int64_t j, auto load, auto store) {
+    const Reg i = vmath::cell_sigmoid<V>(V::add(load(pre + j), load(gx + j)));
+    const Reg f = vmath::cell_sigmoid<V>(V::add(load(pre + U + j), load(gx + U + j)));
+    const Reg g = vmath::cell_tanh<V>(V::add(load(pre + 2 * U + j), load(gx + 2 * U + j)));
+    const Reg o = vmath::cell_sigmoid<V>(V::add(load(pre + 3 * U + j), load(gx + 3 * U + j)));
+    const Reg cn = V::fmadd(f, load(c_prev + j), V::mul(i, g));
+    const Reg tc = vmath::cell_tanh<V>(cn);
+    if constexpr (kSave) {
+      store(saved + j, i);
+      store(saved + U + j, f);
+      store(saved + 2 * U + j, g);
+      store(saved + 3 * U + j, o);
+      store(saved + 4 * U + j, tc);
+    }
+    store(c + j, cn);
+    store(h + j, V::mul(o, tc));
+  };
+  for_units<V>(U, body);
+}
+
+template <class V>
+void lstm_cell_forward(int64_t U, const float* pre, const float* gx, const float* c_prev,
+                       float* c, float* h, float* saved) {
+  if (saved)
+    lstm_cell_forward_run<V, true>(U, pre, gx, c_prev, c, h, saved);
+  else
+    lstm_cell_forward_run<V, false>(U, pre, gx, c_prev, c, h, nullptr);
+}
+
 // See activation.h: one pass over the units with all of a step's gate gradients in registers.
 template <class V>
 void lstm_cell_backward(int64_t U, const float* gates, const float* tanh_c, const float* c_prev,
                         float* dh, float* dc, float* dg) {
   using Reg = typename V::Reg;
-  constexpr int W = V::kWidth;
   const Reg one = V::set1(1.f);
   auto body = [&](int64_t j, auto load, auto store) {
     const Reg i = load(gates + j), f = load(gates + U + j), g = load(gates + 2 * U + j),
@@ -867,14 +970,7 @@ void lstm_cell_backward(int64_t U, const float* gates, const float* tanh_c, cons
     store(dc + j, V::mul(dcv, f));
     store(dh + j, V::zero());
   };
-  int64_t j = 0;
-  for (; j + W <= U; j += W)
-    body(j, [](const float* p) { return V::load(p); }, [](float* p, Reg v) { V::store(p, v); });
-  if (j < U) {
-    const auto m = V::mask(static_cast<int>(U - j));
-    body(j, [m](const float* p) { return V::maskload(p, m); },
-         [m](float* p, Reg v) { V::maskstore(p, m, v); });
-  }
+  for_units<V>(U, body);
 }
 
 // See activation.h; the same products in the same order as the elementwise path.
@@ -882,7 +978,6 @@ template <class V>
 void gru_cell_backward(int64_t U, const float* saved, const float* h_prev, float* dh, float* dg,
                        float* dgh) {
   using Reg = typename V::Reg;
-  constexpr int W = V::kWidth;
   const Reg one = V::set1(1.f);
   auto body = [&](int64_t j, auto load, auto store) {
     const Reg z = load(saved + j), r = load(saved + U + j), hh = load(saved + 2 * U + j),
@@ -898,14 +993,7 @@ void gru_cell_backward(int64_t U, const float* saved, const float* h_prev, float
     store(dgh + 2 * U + j, V::mul(dhh, r));
     store(dh + j, V::mul(d, z));
   };
-  int64_t j = 0;
-  for (; j + W <= U; j += W)
-    body(j, [](const float* p) { return V::load(p); }, [](float* p, Reg v) { V::store(p, v); });
-  if (j < U) {
-    const auto m = V::mask(static_cast<int>(U - j));
-    body(j, [m](const float* p) { return V::maskload(p, m); },
-         [m](float* p, Reg v) { V::maskstore(p, m, v); });
-  }
+  for_units<V>(U, body);
 }
 
 template <class V>
@@ -916,6 +1004,7 @@ const ActivationKernels& kernels(const char* isa) {
                                    &softmax_forward<V>,
                                    &softmax_backward<V>,
                                    &math<V>,
+                                   &lstm_cell_forward<V>,
                                    &lstm_cell_backward<V>,
                                    &gru_cell_backward<V>};
   return k;
