@@ -25,13 +25,15 @@
 // follow Keras: at a masked step the states keep their previous values and the output repeats
 // the previous output (zeros before the first unmasked step).
 //
-// Computation: the input projection of all timesteps is one GEMM (N T, I) x (I, G). The batch
-// rows are split across threads; each thread runs its own recurrence over all timesteps with
-// one GEMM (rows, U) x (U, G) per step followed by the fused gate math, and no barrier between
-// steps. Small batches run on one thread whose per-step GEMM may itself use threads.
+// Computation: the input projection of all timesteps is one GEMM (N T, I) x (I, G) (the LSTM
+// with Keras's activations instead adds x_t K into each step's product, see rnn.cpp). The
+// batch rows are split across threads; each thread runs its own recurrence over all timesteps
+// with one GEMM (rows, U) x (U, G) per step followed by the fused gate math, and no barrier
+// between steps. Small batches run on one thread whose per-step GEMM may itself use threads.
 // The backward pass (BPTT) runs the same split in reverse, writing the gate gradients dG of
 // every step; the weight gradients are then GEMMs over all timesteps at once:
-//   dK += X^T dG,  dR += H'^T dG,  db += colsum(dG),  dX = dG K^T.
+//   dK += X^T dG,  dR += H'^T dG,  db += colsum(dG),  dX = dG K^T
+// (LSTM and SimpleRNN: dK, dR and db as one product [x | h' | 1]^T dG, dG packed once).
 //
 // Training storage (written by the forward pass when `saved` is not null, read by backward):
 //   saved (N, T, S): simple S = U [h]; lstm S = 5U [i, f, g, o, a(c)];
