@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/buffer.h"
+#include "common/check.h"
 #include "common/parallel.h"
 #include "cpu/cpuinfo.h"
 #include "kernels/gemm.h"
@@ -20,8 +21,7 @@ std::atomic<bool> g_enabled{true};
 
 thread_local ScratchBuffer tl_v;   // a block's transformed input tiles
 thread_local ScratchBuffer tl_m;   // a block's products, or its transformed output gradients
-thread_local ScratchBuffer tl_u;   // calling thread: transformed weights, then packed
-thread_local ScratchBuffer tl_up;
+thread_local ScratchBuffer tl_up;  // calling thread: the transformed, packed weights
 thread_local ScratchBuffer tl_du;  // per-thread weight-gradient sums
 
 // A block's V and M together stay under this many floats (384 KiB), in the L2 cache.
@@ -36,6 +36,8 @@ constexpr int64_t kMinChannels = 16;
 constexpr int64_t kMinFilters = 16;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+constexpr int kMaxNr = 32;  // widest microkernel panel (avx512 12x32)
 
 // Distance between the planes of a block: at least `floats`, a whole number of 64-byte lines,
 // and an odd number of them, so that a tile's values (one per plane) fall into different cache
@@ -94,23 +96,28 @@ Blocks make_blocks(const ConvGeom& g, int m, int nthreads, int64_t budget = kBlo
   return b;
 }
 
-// The 1-D kernel transforms, k (3 values) -> 4 or 6: G k.
-inline void kernel_1d(int m, const float* k, float* o) {
-  if (m == 2) {
-    o[0] = k[0];
-    o[1] = 0.5f * (k[0] + k[1] + k[2]);
-    o[2] = 0.5f * (k[0] - k[1] + k[2]);
-    o[3] = k[2];
-    return;
+// The 1-D kernel transform G k (3 values -> m + 2) of `n` kernels at once: o[r][j] from
+// k0[j], k1[j], k2[j].
+template <int M>
+inline void kernel_1d(const float* k0, const float* k1, const float* k2, float (*o)[kMaxNr],
+                      int n) {
+#pragma omp simd
+  for (int j = 0; j < n; ++j) {
+    if constexpr (M == 2) {
+      o[0][j] = k0[j];
+      o[1][j] = 0.5f * (k0[j] + k1[j] + k2[j]);
+      o[2][j] = 0.5f * (k0[j] - k1[j] + k2[j]);
+      o[3][j] = k2[j];
+    } else {
+      const float s = k0[j] + k2[j], e = (1.f / 24.f) * k0[j] + (1.f / 6.f) * k2[j];
+      o[0][j] = 0.25f * k0[j];
+      o[1][j] = (-1.f / 6.f) * (s + k1[j]);
+      o[2][j] = (-1.f / 6.f) * (s - k1[j]);
+      o[3][j] = e + (1.f / 12.f) * k1[j];
+      o[4][j] = e - (1.f / 12.f) * k1[j];
+      o[5][j] = k2[j];
+    }
   }
-  const float s = k[0] + k[2];
-  o[0] = 0.25f * k[0];
-  o[1] = (-1.f / 6.f) * (s + k[1]);
-  o[2] = (-1.f / 6.f) * (s - k[1]);
-  const float e = (1.f / 24.f) * k[0] + (1.f / 6.f) * k[2];
-  o[3] = e + (1.f / 12.f) * k[1];
-  o[4] = e - (1.f / 12.f) * k[1];
-  o[5] = k[2];
 }
 
 // and back, e (4 or 6 values) -> 3: G^T e.
@@ -127,27 +134,42 @@ inline void kernel_grad_1d(int m, const float* e, float* o) {
   o[2] = (-1.f / 6.f) * p + (1.f / 6.f) * r + e[5];
 }
 
-// u[xi][c][f] (plane xi at u + xi * lu) = (G k G^T)[xi] with k[a][b] = w[a][b][c][f], or
-// w[2 - a][2 - b][c][f] when `rotate` (the backward-data kernel before its channel axes are
-// swapped).
-void transform_weights(int m, const float* w, int64_t C, int64_t F, bool rotate, float* u,
-                       int64_t lu) {
+// The transformed kernel of every position xi, written straight into the GEMMs' packed B~
+// layout (gemm.h: NR-column panels, k-major, zero-padded), plane xi at up + xi * ps:
+//   forward:        op(B) (C x F),  op(B)[c][f] = (G k G^T)[xi],  k[a][b] = w[a][b][c][f];
+//   backward_data:  op(B) (F x C),  op(B)[f][c] = (G k G^T)[xi],  k[a][b] = w[2 - a][2 - b][c][f].
+// Rows [p0, p1) of every panel.
+template <int M>
+void pack_transformed_weights(const float* w, int64_t C, int64_t F, bool backward_data, int nr,
+                              float* up, int64_t ps, int64_t p0, int64_t p1) {
+  constexpr int N = M + 2;
   const int64_t cf = C * F;
-  const int n = m + 2;
-  const float* k[3][3];
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) k[a][b] = w + (rotate ? (2 - a) * 3 + (2 - b) : a * 3 + b) * cf;
-  for (int64_t i = 0; i < cf; ++i) {
-    float t[3][6];  // t[b]: G applied to column b of the kernel
-    for (int b = 0; b < 3; ++b) {
-      const float col[3] = {k[0][b][i], k[1][b][i], k[2][b][i]};
-      kernel_1d(m, col, t[b]);
-    }
-    for (int a = 0; a < n; ++a) {
-      const float row[3] = {t[0][a], t[1][a], t[2][a]};
-      float o[6];
-      kernel_1d(m, row, o);
-      for (int b = 0; b < n; ++b) u[(n * a + b) * lu + i] = o[b];
+  const int64_t rows = backward_data ? F : C, cols = backward_data ? C : F;
+  float kk[9][kMaxNr], t[3][N][kMaxNr], o[N][kMaxNr];
+  for (int64_t q = 0; q * nr < cols; ++q) {
+    const int len = static_cast<int>(std::min<int64_t>(nr, cols - q * nr));
+    for (int64_t p = p0; p < p1; ++p) {
+      for (int tap = 0; tap < 9; ++tap) {
+        // the 180-degree rotation maps tap a * 3 + b to (2 - a) * 3 + (2 - b) = 8 - tap
+        const float* src = w + (backward_data ? 8 - tap : tap) * cf;
+        float* d = kk[tap];
+        if (backward_data) {
+          for (int j = 0; j < len; ++j) d[j] = src[(q * nr + j) * F + p];
+        } else {
+          for (int j = 0; j < len; ++j) d[j] = src[p * F + q * nr + j];
+        }
+        for (int j = len; j < nr; ++j) d[j] = 0.f;
+      }
+      for (int b = 0; b < 3; ++b) kernel_1d<M>(kk[b], kk[3 + b], kk[6 + b], t[b], nr);
+      float* dst = up + q * rows * nr + p * nr;
+      for (int a = 0; a < N; ++a) {
+        kernel_1d<M>(t[0][a], t[1][a], t[2][a], o, nr);
+        for (int b = 0; b < N; ++b) {
+          float* d = dst + (a * N + b) * ps;
+#pragma omp simd
+          for (int j = 0; j < nr; ++j) d[j] = o[b][j];
+        }
+      }
     }
   }
 }
@@ -185,23 +207,26 @@ void forward_blocks(const ConvGeom& g, int tile, const float* x, const GemmUkr& 
   });
 }
 
-// Transforms w for the forward pass (or, with `backward_data`, for the input gradient) and
-// packs each plane as the B~ of its GEMM; returns the packed planes, `*ps` floats apart.
+// Transforms w for the forward pass (or, with `backward_data`, for the input gradient) into
+// the GEMMs' packed B~ planes; returns them, `*ps` floats apart.
 const float* prepare_weights(const GemmUkr& u, int tile, const float* w, int64_t C, int64_t F,
-                             bool backward_data, int64_t* ps) {
+                             bool backward_data, int max_threads, int64_t* ps) {
+  PYN_CHECK(u.nr <= kMaxNr, "winograd: microkernel width ", u.nr, " above ", kMaxNr);
   const int64_t planes = (tile + 2) * (tile + 2);
-  const int64_t lu = plane_stride(C * F);
   // GEMM depth and width: C x F forward; F x C (the transpose of each plane) for dx
   *ps = backward_data ? gemm_packed_b_size(u, F, C) : gemm_packed_b_size(u, C, F);
-  float* ut = tl_u.floats(static_cast<size_t>(planes * lu));
   float* up = tl_up.floats(static_cast<size_t>(planes * *ps));
-  transform_weights(tile, w, C, F, backward_data, ut, lu);
-  for (int64_t xi = 0; xi < planes; ++xi) {
-    if (backward_data)
-      gemm_pack_b(u, true, ut + xi * lu, F, F, C, up + xi * *ps);
+  const int64_t rows = backward_data ? F : C;
+  // about 150 floating-point operations per (channel, filter) pair
+  const int nt = threads_for(150.0 * static_cast<double>(C) * F, kGrainFlops, max_threads);
+  parallel(nt, [&](int tid, int nth) {
+    int64_t p0, p1;
+    split_range(rows, 1, nth, tid, &p0, &p1);
+    if (tile == 4)
+      pack_transformed_weights<4>(w, C, F, backward_data, u.nr, up, *ps, p0, p1);
     else
-      gemm_pack_b(u, false, ut + xi * lu, F, C, F, up + xi * *ps);
-  }
+      pack_transformed_weights<2>(w, C, F, backward_data, u.nr, up, *ps, p0, p1);
+  });
   return up;
 }
 
@@ -213,7 +238,7 @@ void run_forward(const ConvGeom& d, const float* in, const float* w, int64_t C, 
   const GemmUkr& u = gemm_ukr();
   const int tile = choose_tile(d);
   int64_t ps = 0;
-  const float* up = prepare_weights(u, tile, w, C, F, backward_data, &ps);
+  const float* up = prepare_weights(u, tile, w, C, F, backward_data, max_threads, &ps);
   forward_blocks(d, tile, in, u, up, ps, bias, out, act, ap, max_threads);
 }
 
