@@ -135,3 +135,17 @@ def test_conv2d_layer_trains_identically_on_both_paths(rng):
             _core.set_conv_winograd(previous)
     for a, b in zip(weights[True], weights[False]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [700, 1100], ids=["2x2-tiles", "gemm-tiles"])
+def test_wide_layers_fall_back_to_smaller_transformed_kernels(channels, rng):
+    """Layers whose 4x4-tile kernel planes would pass 64 MiB use 2x2 tiles, and beyond that the
+    GEMM tiles; either way the results match the reference."""
+    x = rng.standard_normal((1, 5, 4, channels)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, channels, channels)) / np.sqrt(9 * channels)).astype(np.float32)
+    y = ops.conv2d(x, w, padding="same")
+    _close(y, ref_conv2d(x, w, None, (1, 1), (1, 1), (1, 1), (5, 4)), 9 * channels, "y")
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dk, _ = ops.conv2d_backward(x, w, dy, padding="same")
+    _close(dx, ref_conv2d_input_grad(dy, w, x.shape, (1, 1), (1, 1), (1, 1)), 9 * channels, "dx")
+    _close(dk, ref_conv2d_kernel_grad(x, dy, w.shape, (1, 1), (1, 1), (1, 1)), 20, "dkernel")

@@ -38,6 +38,7 @@ constexpr int64_t kMinFilters = 16;
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 constexpr int kMaxNr = 32;  // widest microkernel panel (avx512 12x32)
+constexpr double kMaxPlaneFloats = 16.0 * 1024 * 1024;
 
 // Distance between the planes of a block: at least `floats`, a whole number of 64-byte lines,
 // and an odd number of them, so that a tile's values (one per plane) fall into different cache
@@ -51,10 +52,14 @@ inline int64_t plane_stride(int64_t floats) {
 // F(4x4, 3x3) multiplies 36 / 16 per output pixel, F(2x2, 3x3) 16 / 4, each over its output
 // rounded up to whole tiles: the larger tile wins unless rounding wastes much of it (a 6x6
 // output runs 8x8 with 4x4 tiles).
+// The transformed kernel (and each thread's weight-gradient sums) take planes x C x F floats:
+// layers whose 4x4-tile planes would pass kMaxPlaneFloats (64 MiB, C = F = 682) use 2x2 tiles,
+// and those beyond that for 2x2 tiles (C = F = 1024) the GEMM tiles, which need no such copy.
 int choose_tile(const ConvGeom& g) {
   const double f4 = 2.25 * ceil_div(g.oh, 4) * 4.0 * ceil_div(g.ow, 4) * 4.0;
   const double f2 = 4.0 * ceil_div(g.oh, 2) * 2.0 * ceil_div(g.ow, 2) * 2.0;
-  return f4 < f2 ? 4 : 2;
+  const bool f4_fits = 36.0 * static_cast<double>(g.c) * g.f <= kMaxPlaneFloats;
+  return f4 < f2 && f4_fits ? 4 : 2;
 }
 
 // Blocks of whole tile rows; a tile row is `m` output rows of one image.
@@ -261,7 +266,7 @@ bool winograd_applies(const ConvGeom& g) {
   return g_enabled.load(std::memory_order_relaxed) && g.kh == 3 && g.kw == 3 && g.sh == 1 &&
          g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 && g.pt >= 0 && g.pt <= 2 &&
          g.pl >= 0 && g.pl <= 2 && g.c >= kMinChannels && g.f >= kMinFilters && g.n > 0 &&
-         g.oh > 0 && g.ow > 0;
+         g.oh > 0 && g.ow > 0 && 16.0 * static_cast<double>(g.c) * g.f <= kMaxPlaneFloats;
 }
 
 void winograd_forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y,
