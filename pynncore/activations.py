@@ -40,6 +40,10 @@ class ActivationFunction:
             kw["alpha"] = float(params["negative_slope"])
         if "alpha" in params:
             kw["alpha"] = float(params["alpha"])
+        if "threshold" in params:  # hard_shrink, soft_shrink
+            kw["alpha"] = float(params["threshold"])
+        if "b" in params:  # squareplus
+            kw["alpha"] = float(params["b"])
         if "approximate" in params:
             kw["approximate"] = bool(params["approximate"])
         self._kernel_kw = kw
@@ -102,6 +106,17 @@ silu = ActivationFunction("silu")
 swish = silu
 exponential = ActivationFunction("exponential")
 mish = ActivationFunction("mish")
+celu = ActivationFunction("celu", alpha=1.0)
+hard_silu = ActivationFunction("hard_silu")
+hard_swish = hard_silu
+hard_tanh = ActivationFunction("hard_tanh")
+log_sigmoid = ActivationFunction("log_sigmoid")
+hard_shrink = ActivationFunction("hard_shrink", threshold=0.5)
+soft_shrink = ActivationFunction("soft_shrink", threshold=0.5)
+sparse_plus = ActivationFunction("sparse_plus")
+sparse_sigmoid = ActivationFunction("sparse_sigmoid")
+squareplus = ActivationFunction("squareplus", b=4.0)
+tanh_shrink = ActivationFunction("tanh_shrink")
 
 _BY_NAME = {
     "linear": linear,
@@ -122,6 +137,17 @@ _BY_NAME = {
     "swish": swish,
     "exponential": exponential,
     "mish": mish,
+    "celu": celu,
+    "hard_silu": hard_silu,
+    "hard_swish": hard_swish,
+    "hard_tanh": hard_tanh,
+    "log_sigmoid": log_sigmoid,
+    "hard_shrink": hard_shrink,
+    "soft_shrink": soft_shrink,
+    "sparse_plus": sparse_plus,
+    "sparse_sigmoid": sparse_sigmoid,
+    "squareplus": squareplus,
+    "tanh_shrink": tanh_shrink,
 }
 
 

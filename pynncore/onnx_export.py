@@ -171,6 +171,19 @@ def _unary(op: str, **fixed: Any) -> Callable:
     return emit
 
 
+def _sparse_plus(g: OnnxGraph, x: str, params: dict) -> str:
+    # (clip(x, -1, 1) + 1)^2 / 4 + relu(x - 1): 0 below -1, the parabola between, x above 1
+    u = g.node("Add", [g.node("Clip", [x, g.constant(-1.0, "clip_min"), g.constant(1.0, "clip_max")]),
+                       g.constant(1.0, "one")])
+    q = g.node("Mul", [g.node("Mul", [u, u]), g.constant(0.25, "quarter")])
+    return g.node("Add", [q, g.node("Relu", [g.node("Sub", [x, g.constant(1.0, "one")])])], base="sparse_plus")
+
+
+def _squareplus(g: OnnxGraph, x: str, params: dict) -> str:
+    root = g.node("Sqrt", [g.node("Add", [g.node("Mul", [x, x]), g.constant(float(params.get("b", 4.0)), "b")])])
+    return g.node("Mul", [g.node("Add", [x, root]), g.constant(0.5, "half")], base="squareplus")
+
+
 _ACTIVATIONS: dict = {
     "linear": lambda g, x, p: x,
     "relu": _unary("Relu"),
@@ -190,6 +203,18 @@ _ACTIVATIONS: dict = {
     "silu": lambda g, x, p: g.node("Mul", [x, g.node("Sigmoid", [x])], base="silu"),
     "exponential": _unary("Exp"),
     "mish": lambda g, x, p: g.node("Mul", [x, g.node("Tanh", [g.node("Softplus", [x])])], base="mish"),
+    "celu": lambda g, x, p: g.node("Celu", [x], alpha=float(p.get("alpha", 1.0))),
+    "hard_silu": _unary("HardSwish"),
+    "hard_tanh": _clip(-1.0, 1.0),
+    "log_sigmoid": lambda g, x, p: g.node("Neg", [g.node("Softplus", [g.node("Neg", [x])])], base="log_sigmoid"),
+    "hard_shrink": lambda g, x, p: g.node("Shrink", [x], lambd=float(p.get("threshold", 0.5)), bias=0.0),
+    "soft_shrink": lambda g, x, p: g.node("Shrink", [x], lambd=float(p.get("threshold", 0.5)),
+                                          bias=float(p.get("threshold", 0.5))),
+    "sparse_plus": _sparse_plus,
+    # clip((x + 1) / 2, 0, 1)
+    "sparse_sigmoid": _unary("HardSigmoid", alpha=0.5, beta=0.5),
+    "squareplus": _squareplus,
+    "tanh_shrink": lambda g, x, p: g.node("Sub", [x, g.node("Tanh", [x])], base="tanh_shrink"),
 }
 
 

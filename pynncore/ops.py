@@ -18,12 +18,18 @@ __all__ = [
     "activation",
     "activation_grad",
     "activation_grad_needs_x",
+    "celu",
     "elu",
     "exponential",
     "gelu",
+    "hard_shrink",
     "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "hard_tanh",
     "leaky_relu",
     "linear",
+    "log_sigmoid",
     "log_softmax",
     "matmul",
     "mish",
@@ -32,11 +38,16 @@ __all__ = [
     "selu",
     "sigmoid",
     "silu",
+    "soft_shrink",
     "softmax",
     "softplus",
     "softsign",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "squareplus",
     "swish",
     "tanh",
+    "tanh_shrink",
 ]
 
 _REAL_KINDS = "biuf"
@@ -171,7 +182,8 @@ def activation(
         out: optional float32 C-contiguous array of the shape of `x`, written in place and
             returned; may be `x` itself. Never silently copied.
         bias: optional ``(x.shape[-1],)`` vector added before the activation.
-        alpha: leaky_relu's negative slope (default 0.2) or elu's alpha (default 1.0).
+        alpha: leaky_relu's negative slope (default 0.2), elu's and celu's alpha (default 1.0),
+            hard_shrink's and soft_shrink's threshold (default 0.5) or squareplus's b (default 4).
         negative_slope: Keras's name for leaky_relu's alpha.
         approximate: gelu only: the tanh approximation instead of the exact erf form.
 
@@ -362,6 +374,59 @@ def exponential(x: Any, out: np.ndarray | None = None) -> np.ndarray:
 def mish(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     """``x * tanh(softplus(x))``."""
     return activation("mish", x, out)
+
+
+def celu(x: Any, alpha: float = 1.0, out: np.ndarray | None = None) -> np.ndarray:
+    """``x`` where ``x > 0``, else ``alpha * (exp(x / alpha) - 1)`` (alpha > 0)."""
+    return activation("celu", x, out, alpha=alpha)
+
+
+def hard_silu(x: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """``x * relu6(x + 3) / 6`` (also called hard_swish)."""
+    return activation("hard_silu", x, out)
+
+
+hard_swish = hard_silu
+
+
+def hard_tanh(x: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """``x`` clipped to [-1, 1]."""
+    return activation("hard_tanh", x, out)
+
+
+def log_sigmoid(x: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """``log(sigmoid(x)) = -softplus(-x)``."""
+    return activation("log_sigmoid", x, out)
+
+
+def hard_shrink(x: Any, threshold: float = 0.5, out: np.ndarray | None = None) -> np.ndarray:
+    """``x`` where ``|x| > threshold``, else 0 (threshold >= 0)."""
+    return activation("hard_shrink", x, out, alpha=threshold)
+
+
+def soft_shrink(x: Any, threshold: float = 0.5, out: np.ndarray | None = None) -> np.ndarray:
+    """``x - threshold`` above ``threshold``, ``x + threshold`` below ``-threshold``, else 0."""
+    return activation("soft_shrink", x, out, alpha=threshold)
+
+
+def sparse_plus(x: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """0 for ``x <= -1``, ``(x + 1)^2 / 4`` for ``|x| < 1``, ``x`` for ``x >= 1``."""
+    return activation("sparse_plus", x, out)
+
+
+def sparse_sigmoid(x: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """``(x + 1) / 2`` clipped to [0, 1]."""
+    return activation("sparse_sigmoid", x, out)
+
+
+def squareplus(x: Any, b: float = 4.0, out: np.ndarray | None = None) -> np.ndarray:
+    """``(x + sqrt(x^2 + b)) / 2`` (b >= 0)."""
+    return activation("squareplus", x, out, alpha=b)
+
+
+def tanh_shrink(x: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """``x - tanh(x)``."""
+    return activation("tanh_shrink", x, out)
 
 
 def softmax(x: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:

@@ -27,6 +27,10 @@ ACT_VARIANTS = [
     activations.leaky_relu.with_params(negative_slope=0.05),
     activations.elu.with_params(alpha=0.7),
     activations.gelu.with_params(approximate=True),
+    activations.celu.with_params(alpha=0.6),
+    activations.soft_shrink.with_params(threshold=0.2),
+    activations.hard_shrink.with_params(threshold=1.1),
+    activations.squareplus.with_params(b=1.5),
 ]
 
 

@@ -132,7 +132,8 @@ ActParams activation_params(const char* fn, Act act, std::optional<float> alpha,
   if (alpha) {
     if (!activation_has_alpha(act))
       throw py::value_error(std::string(fn) + ": " + activation_name(act) +
-                            " takes no alpha (only leaky_relu and elu do); got alpha=" +
+                            " takes no alpha (only leaky_relu, elu, celu, hard_shrink, soft_shrink and "
+                            "squareplus do); got alpha=" +
                             std::to_string(*alpha));
     if (!std::isfinite(*alpha))
       throw py::value_error(std::string(fn) + ": alpha must be finite; got " +
@@ -154,7 +155,9 @@ void bind_activation(py::module_& m) {
         "out = f(x + bias) for the activation `name` (softmax / log_softmax: over the last "
         "axis).\nx, out: float32 C-contiguous arrays of one shape (out may be x; None "
         "allocates); bias: None or float32 (x.shape[-1],). alpha: leaky_relu's negative slope "
-        "(default 0.2) or elu's alpha (default 1.0). approximate: gelu's tanh form. Returns out.");
+        "(default 0.2), elu's and celu's alpha (default 1.0), hard_shrink's and soft_shrink's "
+        "threshold (default 0.5) or squareplus's b (default 4). approximate: gelu's tanh form. "
+        "Returns out.");
   m.def("activation_backward", &backward, py::arg("name"), py::arg("x"), py::arg("y"),
         py::arg("dy"), py::arg("dx") = py::none(), py::arg("alpha") = py::none(),
         py::arg("approximate") = false,

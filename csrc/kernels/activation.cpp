@@ -36,6 +36,12 @@ int64_t forward_grain(Act act) {
     case Act::kRelu6:
     case Act::kLeakyRelu:
     case Act::kHardSigmoid:
+    case Act::kHardTanh:
+    case Act::kHardShrink:
+    case Act::kSoftShrink:
+    case Act::kSparsePlus:
+    case Act::kSparseSigmoid:
+    case Act::kHardSilu:
       return kGrainCheap;
     default:
       return kGrain;
@@ -56,12 +62,18 @@ struct NameEntry {
 
 // Sorted by name.
 constexpr NameEntry kNames[] = {
+    {"celu", Act::kCelu},
     {"elu", Act::kElu},
     {"exponential", Act::kExponential},
     {"gelu", Act::kGelu},
+    {"hard_shrink", Act::kHardShrink},
     {"hard_sigmoid", Act::kHardSigmoid},
+    {"hard_silu", Act::kHardSilu},
+    {"hard_swish", Act::kHardSilu},
+    {"hard_tanh", Act::kHardTanh},
     {"leaky_relu", Act::kLeakyRelu},
     {"linear", Act::kLinear},
+    {"log_sigmoid", Act::kLogSigmoid},
     {"log_softmax", Act::kLogSoftmax},
     {"mish", Act::kMish},
     {"relu", Act::kRelu},
@@ -69,11 +81,16 @@ constexpr NameEntry kNames[] = {
     {"selu", Act::kSelu},
     {"sigmoid", Act::kSigmoid},
     {"silu", Act::kSilu},
+    {"soft_shrink", Act::kSoftShrink},
     {"softmax", Act::kSoftmax},
     {"softplus", Act::kSoftplus},
     {"softsign", Act::kSoftsign},
+    {"sparse_plus", Act::kSparsePlus},
+    {"sparse_sigmoid", Act::kSparseSigmoid},
+    {"squareplus", Act::kSquareplus},
     {"swish", Act::kSilu},
     {"tanh", Act::kTanh},
+    {"tanh_shrink", Act::kTanhShrink},
 };
 
 int max_threads(int num_threads) { return num_threads > 0 ? num_threads : get_num_threads(); }
@@ -84,6 +101,13 @@ void check_params(const char* fn, Act act, const ActParams& p, bool backward) {
             " needs a finite alpha; got ", p.alpha);
   PYN_CHECK(!backward || p.alpha >= 0.f, fn, ": ", activation_name(act),
             " backward reads the sign of y and needs alpha >= 0; got alpha=", p.alpha);
+  // celu divides by alpha; the shrink thresholds and squareplus's b are not negative
+  PYN_CHECK(act != Act::kCelu || p.alpha > 0.f, fn, ": celu needs alpha > 0; got alpha=",
+            p.alpha);
+  PYN_CHECK((act != Act::kHardShrink && act != Act::kSoftShrink) || p.alpha >= 0.f, fn, ": ",
+            activation_name(act), " needs threshold >= 0; got threshold=", p.alpha);
+  PYN_CHECK(act != Act::kSquareplus || p.alpha >= 0.f, fn, ": squareplus needs b >= 0; got b=",
+            p.alpha);
 }
 
 }  // namespace
@@ -142,6 +166,26 @@ const char* activation_name(Act act) {
       return "softmax";
     case Act::kLogSoftmax:
       return "log_softmax";
+    case Act::kCelu:
+      return "celu";
+    case Act::kHardSilu:
+      return "hard_silu";
+    case Act::kHardTanh:
+      return "hard_tanh";
+    case Act::kLogSigmoid:
+      return "log_sigmoid";
+    case Act::kHardShrink:
+      return "hard_shrink";
+    case Act::kSoftShrink:
+      return "soft_shrink";
+    case Act::kSparsePlus:
+      return "sparse_plus";
+    case Act::kSparseSigmoid:
+      return "sparse_sigmoid";
+    case Act::kSquareplus:
+      return "squareplus";
+    case Act::kTanhShrink:
+      return "tanh_shrink";
   }
   return "?";
 }
@@ -158,11 +202,16 @@ std::string activation_names() {
 ActParams default_activation_params(Act act) {
   ActParams p;
   if (act == Act::kLeakyRelu) p.alpha = 0.2f;
-  if (act == Act::kElu) p.alpha = 1.0f;
+  if (act == Act::kElu || act == Act::kCelu) p.alpha = 1.0f;
+  if (act == Act::kHardShrink || act == Act::kSoftShrink) p.alpha = 0.5f;
+  if (act == Act::kSquareplus) p.alpha = 4.0f;
   return p;
 }
 
-bool activation_has_alpha(Act act) { return act == Act::kLeakyRelu || act == Act::kElu; }
+bool activation_has_alpha(Act act) {
+  return act == Act::kLeakyRelu || act == Act::kElu || act == Act::kCelu ||
+         act == Act::kHardShrink || act == Act::kSoftShrink || act == Act::kSquareplus;
+}
 
 bool activation_is_rowwise(Act act) { return act == Act::kSoftmax || act == Act::kLogSoftmax; }
 
@@ -172,6 +221,10 @@ bool activation_backward_needs_x(Act act) {
     case Act::kGelu:
     case Act::kSilu:
     case Act::kMish:
+    case Act::kHardSilu:
+    case Act::kSparsePlus:
+    case Act::kSquareplus:
+    case Act::kTanhShrink:
       return true;
     default:
       return false;

@@ -29,6 +29,16 @@
 //   silu (swish)  z sigmoid(z)                             x                s (1 + z (1 - s))
 //   exponential   exp(z)                                   y                y
 //   mish          z tanh(softplus(z))                      x                t + z s (1 - t^2)
+//   celu          z > 0 ? z : alpha expm1(z / alpha)       y (alpha > 0)    y > 0 ? 1 : y / alpha + 1
+//   hard_silu     z relu6(z + 3) / 6  (hard_swish)         x                0, z / 3 + 1/2, 1
+//   hard_tanh     min(max(z, -1), 1)                       y                -1 < y < 1
+//   log_sigmoid   -softplus(-z)                            y                -expm1(y)
+//   hard_shrink   |z| > alpha ? z : 0  (threshold 0.5)     y                y != 0
+//   soft_shrink   z - clip(z, -alpha, alpha)  (0.5)        y                y != 0
+//   sparse_plus   0, (z + 1)^2 / 4, z  (z <= -1, |z| < 1)  x                0, (z + 1) / 2, 1
+//   sparse_sigmoid clip((z + 1) / 2, 0, 1)                 y                1/2 if 0 < y < 1
+//   squareplus    (z + sqrt(z^2 + alpha)) / 2  (b = 4)     x                (1 + z / sqrt(z^2 + b)) / 2
+//   tanh_shrink   z - tanh(z)                              x                tanh(z)^2
 //   softmax       exp(z - max) / sum exp(z - max)          y                dx = y (dy - <dy, y>)
 //   log_softmax   z - max - log(sum exp(z - max))          y                dx = dy - exp(y) sum dy
 //
@@ -61,11 +71,22 @@ enum class Act : int {
   kMish,
   kSoftmax,
   kLogSoftmax,
+  kCelu,
+  kHardSilu,
+  kHardTanh,
+  kLogSigmoid,
+  kHardShrink,
+  kSoftShrink,
+  kSparsePlus,
+  kSparseSigmoid,
+  kSquareplus,
+  kTanhShrink,
 };
-constexpr int kNumActivations = 17;
+constexpr int kNumActivations = 27;
 
 struct ActParams {
-  float alpha = 0.f;         // leaky_relu: the negative slope; elu: alpha; ignored otherwise
+  float alpha = 0.f;  // leaky_relu: the negative slope; elu, celu: alpha; hard_shrink,
+                      // soft_shrink: the threshold; squareplus: b; ignored otherwise
   bool approximate = false;  // gelu: the tanh approximation instead of erf
 };
 
@@ -75,7 +96,8 @@ Act parse_activation(const std::string& name);
 const char* activation_name(Act act);
 // The accepted names, sorted, comma-separated.
 std::string activation_names();
-// Keras defaults: alpha 0.2 for leaky_relu (negative_slope), 1.0 for elu.
+// Keras defaults: alpha 0.2 for leaky_relu (negative_slope), 1.0 for elu and celu, 0.5 for
+// hard_shrink and soft_shrink (threshold), 4 for squareplus (b).
 ActParams default_activation_params(Act act);
 bool activation_has_alpha(Act act);
 // softmax and log_softmax: computed over rows, see softmax_forward.

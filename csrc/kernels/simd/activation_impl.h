@@ -508,6 +508,185 @@ struct Softsign {
 };
 
 template <class V>
+struct Celu {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  Reg alpha;
+  explicit Celu(const ActParams& p) : alpha(V::set1(p.alpha)) {}
+  Reg fwd(Reg x) const {
+    return V::select(V::cmp_gt(x, V::zero()), x,
+                     V::mul(alpha, vmath::expm1<V>(V::div(x, alpha))));
+  }
+  // exp(z / alpha) = y / alpha + 1 below 0; NaN y: y > 0 is false and y / alpha is NaN.
+  Reg grad(Reg y) const {
+    return V::select(V::cmp_gt(y, V::zero()), V::set1(1.f),
+                     V::add(V::div(y, alpha), V::set1(1.f)));
+  }
+};
+
+// z relu6(z + 3) / 6, exactly 0 from z <= -3 (also at -inf).
+template <class V>
+struct HardSilu {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = true;
+  explicit HardSilu(const ActParams&) {}
+  Reg fwd(Reg x) const {
+    const Reg r6 = V::min(V::set1(6.f), V::max(V::zero(), V::add(x, V::set1(3.f))));
+    return V::select(V::cmp_le(x, V::set1(-3.f)), V::zero(),
+                     V::mul(x, V::div(r6, V::set1(6.f))));
+  }
+  // 0 below -3, z / 3 + 1/2 on [-3, 3], 1 above (PyTorch's hardswish gradient); NaN stays.
+  Reg grad(Reg x) const {
+    const Reg mid = V::fmadd(x, V::set1(1.f / 3.f), V::set1(0.5f));
+    return V::select(V::cmp_lt(x, V::set1(-3.f)), V::zero(),
+                     V::select(V::cmp_gt(x, V::set1(3.f)), V::set1(1.f), mid));
+  }
+};
+
+template <class V>
+struct HardTanh {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit HardTanh(const ActParams&) {}
+  Reg fwd(Reg x) const { return V::min(V::set1(1.f), V::max(V::set1(-1.f), x)); }
+  Reg grad(Reg y) const {
+    return step_or_nan<V>(V::cmp_and(V::cmp_gt(y, V::set1(-1.f)), V::cmp_lt(y, V::set1(1.f))),
+                          y, V::set1(1.f));
+  }
+};
+
+// log sigmoid(z) = -softplus(-z); its derivative sigmoid(-z) = 1 - exp(y).
+template <class V>
+struct LogSigmoid {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit LogSigmoid(const ActParams&) {}
+  Reg fwd(Reg x) const {
+    const Reg e = vmath::exp_bounded<V>(V::max(V::set1(-104.f), vmath::neg_abs<V>(x)));
+    return V::sub(V::min(V::zero(), x), vmath::log1p_unit<V>(e));
+  }
+  Reg grad(Reg y) const { return V::neg(vmath::expm1<V>(y)); }
+};
+
+// 1 where y != 0, 0 where y == 0, NaN where y is NaN (y may be infinite).
+template <class V>
+inline typename V::Reg nonzero_step(typename V::Reg y) {
+  const typename V::Reg d = V::select(V::cmp_eq(y, V::zero()), V::zero(), V::set1(1.f));
+  return V::select(V::is_nan(y), y, d);
+}
+
+// The shrink thresholds are >= 0 (checked), so y != 0 exactly where |z| > threshold.
+template <class V>
+struct HardShrink {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  Reg t;
+  explicit HardShrink(const ActParams& p) : t(V::set1(p.alpha)) {}
+  Reg fwd(Reg x) const { return V::select(V::cmp_le(V::abs(x), t), V::zero(), x); }
+  Reg grad(Reg y) const { return nonzero_step<V>(y); }
+};
+
+template <class V>
+struct SoftShrink {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  Reg t;
+  explicit SoftShrink(const ActParams& p) : t(V::set1(p.alpha)) {}
+  Reg fwd(Reg x) const { return V::sub(x, V::min(t, V::max(V::neg(t), x))); }
+  Reg grad(Reg y) const { return nonzero_step<V>(y); }
+};
+
+template <class V>
+struct SparsePlus {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = true;
+  explicit SparsePlus(const ActParams&) {}
+  Reg fwd(Reg x) const {
+    const Reg u = V::add(x, V::set1(1.f));
+    const Reg q = V::mul(V::set1(0.25f), V::mul(u, u));
+    return V::select(V::cmp_le(x, V::set1(-1.f)), V::zero(),
+                     V::select(V::cmp_ge(x, V::set1(1.f)), x, q));
+  }
+  Reg grad(Reg x) const {
+    const Reg h = V::mul(V::set1(0.5f), V::add(x, V::set1(1.f)));
+    return V::select(V::cmp_le(x, V::set1(-1.f)), V::zero(),
+                     V::select(V::cmp_ge(x, V::set1(1.f)), V::set1(1.f), h));
+  }
+};
+
+template <class V>
+struct SparseSigmoid {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = false;
+  explicit SparseSigmoid(const ActParams&) {}
+  Reg fwd(Reg x) const {
+    const Reg h = V::mul(V::set1(0.5f), V::add(x, V::set1(1.f)));
+    return V::min(V::set1(1.f), V::max(V::zero(), h));
+  }
+  Reg grad(Reg y) const {
+    return step_or_nan<V>(V::cmp_and(V::cmp_gt(y, V::zero()), V::cmp_lt(y, V::set1(1.f))), y,
+                          V::set1(0.5f));
+  }
+};
+
+// (z + s) / 2 with s = sqrt(z^2 + b), written as b / (s - z) / 2 below 0 so the negative tail
+// keeps its relative accuracy; s = |z| beyond 2^60, where b / z^2 is below float precision
+// and z^2 would overflow.
+template <class V>
+struct Squareplus {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = true;
+  Reg b;
+  explicit Squareplus(const ActParams& p) : b(V::set1(p.alpha)) {}
+  Reg root(Reg x) const {
+    const Reg a = V::abs(x);
+    return V::select(V::cmp_gt(a, V::set1(0x1p60f)), a, V::sqrt(V::fmadd(x, x, b)));
+  }
+  Reg fwd(Reg x) const {
+    const Reg s = root(x);
+    const Reg pos = V::mul(V::set1(0.5f), V::add(x, s));
+    const Reg neg = V::mul(V::set1(0.5f), V::div(b, V::sub(s, x)));
+    return V::select(V::cmp_lt(x, V::zero()), neg, pos);
+  }
+  // (1 + z / s) / 2, below 0 as b / (2 s (s + |z|)); z / s is taken as +-1 beyond 2^60 and as
+  // 0 at z = 0 with b = 0.
+  Reg grad(Reg x) const {
+    const Reg s = root(x), a = V::abs(x);
+    const Reg ratio = V::select(V::cmp_gt(a, V::set1(0x1p60f)), V::set1(1.f),
+                                V::select(V::cmp_eq(s, V::zero()), V::zero(), V::div(x, s)));
+    const Reg pos = V::mul(V::set1(0.5f), V::add(V::set1(1.f), ratio));
+    const Reg neg = V::div(b, V::mul(V::add(s, s), V::add(s, a)));
+    return V::select(V::cmp_lt(x, V::zero()), neg, pos);
+  }
+};
+
+// z - tanh(z) = z^3 Q(z^2) below |z| = 0.625, Q the first 11 terms of its Taylor series
+// (1/3 - 2 u / 15 + 17 u^2 / 315 - ..., truncation error 1.5e-9 relative at the edge), so small z
+// keep their relative accuracy; z - tanh(z) directly above, which loses a few bits to
+// cancellation just above the edge (as Keras's formula does everywhere).
+constexpr float kTanhShrinkQ[] = {3.333333433e-01f,  -1.333333403e-01f, 5.396825448e-02f,
+                                  -2.186948806e-02f, 8.863235824e-03f,  -3.592127934e-03f,
+                                  1.455834368e-03f,  -5.900274264e-04f, 2.391291200e-04f,
+                                  -9.691537707e-05f, 3.927832222e-05f};
+
+template <class V>
+struct TanhShrink {
+  using Reg = typename V::Reg;
+  static constexpr bool kNeedsX = true;
+  explicit TanhShrink(const ActParams&) {}
+  Reg fwd(Reg x) const {
+    const Reg x2 = V::mul(x, x);
+    const Reg small = V::mul(V::mul(x, x2), vmath::horner<V>(x2, kTanhShrinkQ));
+    return V::select(V::cmp_lt(V::abs(x), V::set1(0.625f)), small,
+                     V::sub(x, vmath::tanh<V>(x)));
+  }
+  Reg grad(Reg x) const {
+    const Reg t = vmath::tanh<V>(x);
+    return V::mul(t, t);
+  }
+};
+
+template <class V>
 struct Exponential {
   using Reg = typename V::Reg;
   static constexpr bool kNeedsX = false;
@@ -718,6 +897,26 @@ void with_op(Act act, const ActParams& p, Fn&& fn) {
       return fn(Exponential<V>(p));
     case Act::kMish:
       return fn(Mish<V>(p));
+    case Act::kCelu:
+      return fn(Celu<V>(p));
+    case Act::kHardSilu:
+      return fn(HardSilu<V>(p));
+    case Act::kHardTanh:
+      return fn(HardTanh<V>(p));
+    case Act::kLogSigmoid:
+      return fn(LogSigmoid<V>(p));
+    case Act::kHardShrink:
+      return fn(HardShrink<V>(p));
+    case Act::kSoftShrink:
+      return fn(SoftShrink<V>(p));
+    case Act::kSparsePlus:
+      return fn(SparsePlus<V>(p));
+    case Act::kSparseSigmoid:
+      return fn(SparseSigmoid<V>(p));
+    case Act::kSquareplus:
+      return fn(Squareplus<V>(p));
+    case Act::kTanhShrink:
+      return fn(TanhShrink<V>(p));
     case Act::kSoftmax:
     case Act::kLogSoftmax:
       break;  // rowwise: softmax_forward / softmax_backward
