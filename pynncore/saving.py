@@ -184,13 +184,14 @@ custom_object_scope = CustomObjectScope
 def _builtin_classes() -> dict:
     from pynncore import layers, models
 
-    out = {}
+    out, aliases = {}, {}
     for mod in (layers, models):
         for attr in getattr(mod, "__all__", []):
             obj = getattr(mod, attr)
             if isinstance(obj, type):
                 out[obj.__name__] = obj
-    return out
+                aliases[attr] = obj  # Keras's alias names (Convolution2D, MaxPool2D, ...)
+    return {**aliases, **out}
 
 
 def _lookup(class_name: Any) -> type:

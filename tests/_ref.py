@@ -485,3 +485,76 @@ def ref_grad_transform(g: np.ndarray, hp: dict) -> np.ndarray:
     g = g * hp.get("grad_scale", 1.0)
     clip = hp.get("clip_value", 0.0)
     return np.clip(g, -clip, clip) if clip > 0 else g
+
+
+def ref_resize(x, h: int, w: int, interpolation: str, crop: bool = False) -> np.ndarray:
+    """Images ``(N, H, W, C)`` resized to ``(h, w)`` as Keras's ``Resizing`` (torch backend, no
+    antialiasing): nearest takes ``floor((o + 0.5) * in / out)``, bilinear the two pixels around
+    ``(o + 0.5) * in / out - 0.5``; ``crop`` first cuts the centered window with the aspect
+    ratio ``h : w``."""
+    x = np.asarray(x, np.float64)
+    n, ih, iw, c = x.shape
+    if crop:
+        ch = max(min(ih, int(iw * h / w)), 1)
+        cw = max(min(iw, int(ih * w / h)), 1)
+        top, left = (ih - ch) // 2, (iw - cw) // 2
+        x = x[:, top : top + ch, left : left + cw]
+        ih, iw = ch, cw
+    out = np.zeros((n, h, w, c))
+
+    def taps(o, size_in, size_out):
+        s = size_in / size_out
+        if interpolation == "nearest":
+            return [(min(int(np.floor((o + 0.5) * s)), size_in - 1), 1.0)]
+        p = max((o + 0.5) * s - 0.5, 0.0)
+        i0 = min(int(np.floor(p)), size_in - 1)
+        i1 = min(i0 + 1, size_in - 1)
+        return [(i0, 1.0 - (p - i0)), (i1, p - i0)]
+
+    for i in range(h):
+        for j in range(w):
+            for a, wa in taps(i, ih, h):
+                for b, wb in taps(j, iw, w):
+                    out[:, i, j] += wa * wb * x[:, a, b]
+    return out
+
+
+def _source_index(k, size, fill_mode):
+    """Index of the pixel that integer position k stands for, or None (constant fill)."""
+    if 0 <= k < size:
+        return k
+    if fill_mode == "constant":
+        return None
+    if fill_mode == "nearest":
+        return min(max(k, 0), size - 1)
+    if fill_mode == "wrap":
+        return k % size
+    k = k % (2 * size)  # reflect: the image and its mirror image repeat with period 2 * size
+    return k if k < size else 2 * size - 1 - k
+
+
+def ref_affine_transform(x, matrix, interpolation: str, fill_mode: str, fill_value: float = 0.0) -> np.ndarray:
+    """Images ``(N, H, W, C)`` resampled as Keras's ``ops.image.affine_transform``: output pixel
+    ``(i, j)`` of image ``b`` reads the input at ``(b0 j + b1 i + b2, a0 j + a1 i + a2)`` with
+    ``matrix[b] = [a0, a1, a2, b0, b1, b2, ...]``, nearest (half to even) or bilinear taps, and
+    taps outside the image taken by ``fill_mode`` (constant: ``fill_value``)."""
+    x = np.asarray(x, np.float64)
+    n, h, w, c = x.shape
+    out = np.zeros_like(x)
+    for b in range(n):
+        a0, a1, a2, b0, b1, b2 = (float(v) for v in matrix[b][:6])
+        for i in range(h):
+            for j in range(w):
+                sy, sx = b0 * j + b1 * i + b2, a0 * j + a1 * i + a2
+                if interpolation == "nearest":
+                    taps_y, taps_x = [(round(sy), 1.0)], [(round(sx), 1.0)]
+                else:
+                    fy, fx = math.floor(sy), math.floor(sx)
+                    taps_y = [(fy, 1.0 - (sy - fy)), (fy + 1, sy - fy)]
+                    taps_x = [(fx, 1.0 - (sx - fx)), (fx + 1, sx - fx)]
+                for ky, wy in taps_y:
+                    for kx, wx in taps_x:
+                        iy, ix = _source_index(ky, h, fill_mode), _source_index(kx, w, fill_mode)
+                        value = fill_value if iy is None or ix is None else x[b, iy, ix]
+                        out[b, i, j] += wy * wx * value
+    return out

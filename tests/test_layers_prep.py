@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 from _gradcheck import assert_grad_close, numeric_grad
+from _ref import ref_resize
 
 import pynncore
 from pynncore import layers
@@ -437,34 +438,6 @@ def test_integer_lookup_errors():
 # -- Resizing, CenterCrop, RandomFlip ----------------------------------------------------------
 
 
-def _ref_resize(x, h, w, interpolation, crop=False):
-    x = np.asarray(x, np.float64)
-    n, ih, iw, c = x.shape
-    if crop:
-        ch = max(min(ih, int(iw * h / w)), 1)
-        cw = max(min(iw, int(ih * w / h)), 1)
-        top, left = (ih - ch) // 2, (iw - cw) // 2
-        x = x[:, top : top + ch, left : left + cw]
-        ih, iw = ch, cw
-    out = np.zeros((n, h, w, c))
-
-    def taps(o, size_in, size_out):
-        s = size_in / size_out
-        if interpolation == "nearest":
-            return [(min(int(np.floor((o + 0.5) * s)), size_in - 1), 1.0)]
-        p = max((o + 0.5) * s - 0.5, 0.0)
-        i0 = min(int(np.floor(p)), size_in - 1)
-        i1 = min(i0 + 1, size_in - 1)
-        return [(i0, 1.0 - (p - i0)), (i1, p - i0)]
-
-    for i in range(h):
-        for j in range(w):
-            for a, wa in taps(i, ih, h):
-                for b, wb in taps(j, iw, w):
-                    out[:, i, j] += wa * wb * x[:, a, b]
-    return out
-
-
 SIZES = [(3, 4), (14, 5), (7, 9), (10, 20), (1, 1), (5, 17)]
 
 
@@ -476,7 +449,7 @@ def test_resizing_reference_gradient_and_keras(size, interpolation, crop, rng):
     layer = layers.Resizing(*size, interpolation=interpolation, crop_to_aspect_ratio=crop)
     y, ctx = layer.forward(x, training=True)
     assert y.shape == (2,) + size + (3,) and y.dtype == np.float32
-    np.testing.assert_allclose(y, _ref_resize(x, *size, interpolation, crop), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y, ref_resize(x, *size, interpolation, crop), rtol=1e-5, atol=1e-5)
     assert layer(pynncore.Input((7, 9, 3))).shape == (None,) + size + (3,)
     r = rng.standard_normal(y.shape)
     dx = layer.backward(ctx, r.astype(np.float32))
@@ -484,7 +457,7 @@ def test_resizing_reference_gradient_and_keras(size, interpolation, crop, rng):
     ys, cs = layer.forward(small.astype(np.float32), training=True)
     rs = r[..., :1]
     assert_grad_close(layer.backward(cs, rs.astype(np.float32)),
-                      numeric_grad(lambda xx: float((_ref_resize(xx, *size, interpolation, crop) * rs).sum()), small),
+                      numeric_grad(lambda xx: float((ref_resize(xx, *size, interpolation, crop) * rs).sum()), small),
                       what="dx")
     assert dx.shape == x.shape
     keras = pytest.importorskip("keras")
@@ -502,14 +475,14 @@ def test_center_crop_reference_gradient_and_keras(size, rng):
         top, left = (7 - h) // 2, (9 - w) // 2
         want = x[:, top : top + h, left : left + w].astype(np.float64)
     else:
-        want = _ref_resize(x, h, w, "bilinear", crop=True)
+        want = ref_resize(x, h, w, "bilinear", crop=True)
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
     r = rng.standard_normal(y.shape)
 
     def f(xx):
         if h <= 7 and w <= 9:
             return float((xx[:, top : top + h, left : left + w] * r).sum())
-        return float((_ref_resize(xx, h, w, "bilinear", crop=True) * r).sum())
+        return float((ref_resize(xx, h, w, "bilinear", crop=True) * r).sum())
 
     assert_grad_close(layer.backward(ctx, r.astype(np.float32)), numeric_grad(f, x.astype(np.float64)), what="dx")
     keras = pytest.importorskip("keras")

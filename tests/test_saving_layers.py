@@ -61,6 +61,12 @@ SINGLE = {
     "Resizing": ((5, 7, 2), lambda: L.Resizing(3, 4, crop_to_aspect_ratio=True), False),
     "CenterCrop": ((6, 5, 2), lambda: L.CenterCrop(3, 4), False),
     "RandomFlip": ((4, 5, 2), lambda: L.RandomFlip(seed=3), False),
+    "RandomCrop": ((6, 5, 2), lambda: L.RandomCrop(3, 4, seed=1), False),
+    "RandomTranslation": ((4, 5, 2), lambda: L.RandomTranslation((-0.2, 0.1), 0.3, fill_mode="wrap", seed=2), False),
+    "RandomRotation": ((4, 5, 2), lambda: L.RandomRotation(0.1, fill_mode="constant", fill_value=0.5, seed=3), False),
+    "RandomZoom": ((4, 5, 2), lambda: L.RandomZoom(0.2, (-0.1, 0.3), interpolation="nearest", seed=4), False),
+    "RandomContrast": ((4, 5, 2), lambda: L.RandomContrast(0.3, value_range=(-3, 3), seed=5), False),
+    "RandomBrightness": ((4, 5, 2), lambda: L.RandomBrightness((-0.1, 0.2), value_range=(-3, 3), seed=6), False),
     "Masking": ((6, 3), lambda: L.Masking(0.0), False),
     "MaxPooling1D": ((9, 3), lambda: L.MaxPooling1D(3, strides=2), False),
     "MaxPooling2D": ((7, 6, 2), lambda: L.MaxPooling2D(2, padding="same"), False),
@@ -101,7 +107,9 @@ TEXT = {
 }
 ALIASES = {
     "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
-    "GlobalMaxPool2D", "GlobalMaxPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+    "GlobalMaxPool2D", "GlobalMaxPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "Convolution1D", "Convolution2D",
+    "Convolution3D", "Convolution1DTranspose", "Convolution2DTranspose", "SeparableConvolution1D",
+    "SeparableConvolution2D",
 }
 MERGE = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]
 NOT_LAYERS = {"Input", "InputLayer", "Layer", "Variable"}

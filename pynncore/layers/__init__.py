@@ -2,6 +2,14 @@
 
 from pynncore.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from pynncore.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
+from pynncore.layers.augment import (
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from pynncore.layers.base import Input, InputLayer, Layer, Variable
 from pynncore.layers.conv import (
     Conv1D,
@@ -9,10 +17,17 @@ from pynncore.layers.conv import (
     Conv2D,
     Conv2DTranspose,
     Conv3D,
+    Convolution1D,
+    Convolution1DTranspose,
+    Convolution2D,
+    Convolution2DTranspose,
+    Convolution3D,
     DepthwiseConv1D,
     DepthwiseConv2D,
     SeparableConv1D,
     SeparableConv2D,
+    SeparableConvolution1D,
+    SeparableConvolution2D,
 )
 from pynncore.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Identity, Lambda, Reshape
@@ -119,6 +134,11 @@ __all__ = [
     "Conv2D",
     "Conv2DTranspose",
     "Conv3D",
+    "Convolution1D",
+    "Convolution1DTranspose",
+    "Convolution2D",
+    "Convolution2DTranspose",
+    "Convolution3D",
     "ConvLSTM1D",
     "ConvLSTM2D",
     "ConvLSTM3D",
@@ -176,7 +196,13 @@ __all__ = [
     "Normalization",
     "Permute",
     "PReLU",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
     "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "ReLU",
     "RepeatVector",
     "Rescaling",
@@ -185,6 +211,8 @@ __all__ = [
     "Resizing",
     "SeparableConv1D",
     "SeparableConv2D",
+    "SeparableConvolution1D",
+    "SeparableConvolution2D",
     "SimpleRNN",
     "SimpleRNNCell",
     "Softmax",

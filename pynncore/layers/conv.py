@@ -35,6 +35,13 @@ __all__ = [
     "DepthwiseConv2D",
     "SeparableConv1D",
     "SeparableConv2D",
+    "Convolution1D",
+    "Convolution1DTranspose",
+    "Convolution2D",
+    "Convolution2DTranspose",
+    "Convolution3D",
+    "SeparableConvolution1D",
+    "SeparableConvolution2D",
 ]
 
 
@@ -1055,3 +1062,13 @@ class SeparableConv1D(_SeparableConv):
     """
 
     _rank = 1
+
+
+# Keras's long aliases.
+Convolution1D = Conv1D
+Convolution2D = Conv2D
+Convolution3D = Conv3D
+Convolution1DTranspose = Conv1DTranspose
+Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution1D = SeparableConv1D
+SeparableConvolution2D = SeparableConv2D

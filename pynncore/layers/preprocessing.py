@@ -2,7 +2,8 @@
 
 Numeric: Rescaling and Normalization (with ``adapt``). Categorical: CategoryEncoding,
 Discretization (``adapt`` learns quantile boundaries) and IntegerLookup (``adapt`` learns a
-vocabulary). Images ``(N, H, W, C)``: Resizing, CenterCrop and RandomFlip.
+vocabulary). Images ``(N, H, W, C)``: Resizing, CenterCrop and RandomFlip (the other random
+augmentations are in ``augment.py``).
 
 The image layers are linear maps of their input and pass gradients back; the layers that
 produce indices or counts of indices are not differentiable and return a zero input gradient
@@ -1112,14 +1113,18 @@ class CenterCrop(_TargetSizeLayer):
         return y, (ctx if training else None)
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
-        if not need_dx:
-            return None
-        (top, left, ch, cw), mh, _, shape = ctx
-        if mh is not None:
-            return _resize_backward(ctx, dy)
-        dx = np.zeros(shape, np.float32)
-        dx[:, top : top + ch, left : left + cw, :] = dy
-        return dx
+        return _crop_backward(ctx, dy) if need_dx else None
+
+
+def _crop_backward(ctx: tuple, dy: np.ndarray) -> np.ndarray:
+    """Input gradient of a crop (the gradient put back into the window) or, when the context
+    holds resize matrices, of a crop-and-resize."""
+    (top, left, ch, cw), mh, _, shape = ctx
+    if mh is not None:
+        return _resize_backward(ctx, dy)
+    dx = np.zeros(shape, np.float32)
+    dx[:, top : top + ch, left : left + cw, :] = dy
+    return dx
 
 
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
