@@ -31,6 +31,7 @@ from pynncore.layers.conv import (
 )
 from pynncore.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Identity, Lambda, Reshape
+from pynncore.layers.einsum_dense import EinsumDense
 from pynncore.layers.embedding import Embedding, Masking
 from pynncore.layers.merging import (
     Add,
@@ -46,9 +47,16 @@ from pynncore.layers.normalization import (
     BatchNormalization,
     GroupNormalization,
     LayerNormalization,
+    RMSNormalization,
     UnitNormalization,
 )
 from pynncore.layers.pool import (
+    AdaptiveAveragePooling1D,
+    AdaptiveAveragePooling2D,
+    AdaptiveAveragePooling3D,
+    AdaptiveMaxPooling1D,
+    AdaptiveMaxPooling2D,
+    AdaptiveMaxPooling3D,
     AveragePooling1D,
     AveragePooling2D,
     AveragePooling3D,
@@ -91,6 +99,7 @@ from pynncore.layers.regularization import (
     GaussianNoise,
     SpatialDropout1D,
     SpatialDropout2D,
+    SpatialDropout3D,
 )
 from pynncore.layers.reshaping import (
     Cropping1D,
@@ -113,6 +122,12 @@ from pynncore.layers.wrappers import Bidirectional, TimeDistributed
 __all__ = [
     "Activation",
     "ActivityRegularization",
+    "AdaptiveAveragePooling1D",
+    "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D",
+    "AdaptiveMaxPooling3D",
     "Add",
     "AdditiveAttention",
     "AlphaDropout",
@@ -151,6 +166,7 @@ __all__ = [
     "DepthwiseConv2D",
     "Dot",
     "Dropout",
+    "EinsumDense",
     "ELU",
     "Embedding",
     "Flatten",
@@ -204,6 +220,7 @@ __all__ = [
     "RandomTranslation",
     "RandomZoom",
     "ReLU",
+    "RMSNormalization",
     "RepeatVector",
     "Rescaling",
     "RNN",
@@ -218,6 +235,7 @@ __all__ = [
     "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
+    "SpatialDropout3D",
     "StackedRNNCells",
     "StringLookup",
     "Subtract",

@@ -75,17 +75,9 @@ class Dense(Layer):
                 f"Dense '{self.name}': units must be a positive integer. Received: units={units!r}"
             )
         self.units = int(units)
-        self.activation = _activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
-        self.bias_regularizer = _regularizers.get(bias_regularizer)
-        self.activity_regularizer = _regularizers.get(activity_regularizer)
-        self.kernel_constraint = _constraints.get(kernel_constraint)
-        self.bias_constraint = _constraints.get(bias_constraint)
-        self.kernel = None
-        self.bias = None
+        _set_kernel_bias_args(self, activation, kernel_initializer, bias_initializer, kernel_regularizer,
+                              bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint)
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -144,19 +136,48 @@ class Dense(Layer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(
-            units=self.units,
-            activation=_activations.serialize(self.activation),
-            use_bias=self.use_bias,
-            kernel_initializer=_serialize(self.kernel_initializer),
-            bias_initializer=_serialize(self.bias_initializer),
-            kernel_regularizer=_serialize(self.kernel_regularizer),
-            bias_regularizer=_serialize(self.bias_regularizer),
-            activity_regularizer=_serialize(self.activity_regularizer),
-            kernel_constraint=_constraints.config_of(self.kernel_constraint),
-            bias_constraint=_constraints.config_of(self.bias_constraint),
-        )
+        args = _kernel_bias_config(self)
+        config.update(units=self.units, activation=args.pop("activation"), use_bias=self.use_bias, **args)
         return config
+
+
+def _set_kernel_bias_args(
+    layer: Layer,
+    activation: Any,
+    kernel_initializer: Any,
+    bias_initializer: Any,
+    kernel_regularizer: Any,
+    bias_regularizer: Any,
+    activity_regularizer: Any,
+    kernel_constraint: Any,
+    bias_constraint: Any,
+) -> None:
+    """Stores the activation, initializer, regularizer and constraint arguments of a layer
+    with a ``kernel`` and a ``bias`` (Dense, EinsumDense); the weights start as None."""
+    layer.activation = _activations.get(activation)
+    layer.kernel_initializer = kernel_initializer
+    layer.bias_initializer = bias_initializer
+    layer.kernel_regularizer = _regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = _regularizers.get(bias_regularizer)
+    layer.activity_regularizer = _regularizers.get(activity_regularizer)
+    layer.kernel_constraint = _constraints.get(kernel_constraint)
+    layer.bias_constraint = _constraints.get(bias_constraint)
+    layer.kernel = None
+    layer.bias = None
+
+
+def _kernel_bias_config(layer: Layer) -> dict:
+    """The config entries of the arguments that ``_set_kernel_bias_args`` stores."""
+    return dict(
+        activation=_activations.serialize(layer.activation),
+        kernel_initializer=_serialize(layer.kernel_initializer),
+        bias_initializer=_serialize(layer.bias_initializer),
+        kernel_regularizer=_serialize(layer.kernel_regularizer),
+        bias_regularizer=_serialize(layer.bias_regularizer),
+        activity_regularizer=_serialize(layer.activity_regularizer),
+        kernel_constraint=_constraints.config_of(layer.kernel_constraint),
+        bias_constraint=_constraints.config_of(layer.bias_constraint),
+    )
 
 
 def _serialize(obj: Any) -> Any:

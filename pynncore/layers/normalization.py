@@ -1,4 +1,5 @@
-"""BatchNormalization, GroupNormalization, LayerNormalization and UnitNormalization."""
+"""BatchNormalization, GroupNormalization, LayerNormalization, RMSNormalization and
+UnitNormalization."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from pynncore import regularizers as _regularizers
 from pynncore.layers.base import Layer, shape_str
 from pynncore.layers.core import _serialize
 
-__all__ = ["BatchNormalization", "GroupNormalization", "LayerNormalization", "UnitNormalization"]
+__all__ = [
+    "BatchNormalization",
+    "GroupNormalization",
+    "LayerNormalization",
+    "RMSNormalization",
+    "UnitNormalization",
+]
 
 
 class BatchNormalization(Layer):
@@ -569,4 +576,115 @@ class UnitNormalization(Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config["axis"] = self.axis
+        return config
+
+
+class RMSNormalization(Layer):
+    """Root-mean-square normalization (Zhang & Sennrich, 2019; Keras 3 ``RMSNormalization``):
+    divides each sample by the root mean square of its values over ``axis`` and multiplies by a
+    learned ``scale``::
+
+        y = x * rsqrt(mean(x**2 over axis) + epsilon) * scale
+
+    Unlike LayerNormalization it neither subtracts the mean nor adds an offset. ``scale`` has
+    the shape of the normalized axes and starts at ones (Keras's weight ``scale``). Statistics
+    and gradients are computed in float64; with ``r = rsqrt(mean(x**2) + epsilon)`` and
+    ``xhat = x * r`` the backward pass is
+    ``dx = r * (g - xhat * mean(g * xhat))`` for ``g = dy * scale``, and
+    ``dscale = sum(dy * xhat)`` over the other axes.
+
+    Args:
+        axis: an integer or a list of non-batch axes to normalize over (-1: the last).
+        epsilon: added to the mean square, a number > 0 (default 1e-6).
+
+    Call arguments:
+        inputs: array ``(N, ...)`` with the named axes.
+
+    Returns:
+        Array of the input's shape.
+
+    Raises:
+        ValueError: ``epsilon`` is not a positive number; ``axis`` names the batch axis, an axis
+            the input does not have, or an axis twice; the input's rank differs from the one
+            the layer was built for.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import RMSNormalization
+        >>> RMSNormalization()(np.array([[3.0, 4.0]])).astype(np.float64).round(4).tolist()
+        [[0.8485, 1.1314]]
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis: Any = -1, epsilon: float = 1e-6, **kwargs: Any):
+        super().__init__(**kwargs)
+        who = f"RMSNormalization '{self.name}'"
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.integer, np.floating)) \
+                or not epsilon > 0 or not np.isfinite(epsilon):
+            raise ValueError(f"{who}: epsilon must be a finite number > 0. Received: epsilon={epsilon!r}")
+        if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+            self.axis: Any = int(axis)
+        elif isinstance(axis, (list, tuple)) and axis and all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axis
+        ):
+            self.axis = [int(a) for a in axis]
+        else:
+            raise ValueError(
+                f"{who}: axis must be an integer or a non-empty list of integers. Received: axis={axis!r}"
+            )
+        self.epsilon = float(epsilon)
+        self.scale = None
+        self._axes: tuple = ()
+        self._ndim = None
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape)
+        who = f"RMSNormalization '{self.name}'"
+        self._axes = _axes(self.axis, len(shape), who)
+        dims = tuple(shape[a] for a in self._axes)
+        if any(d is None for d in dims):
+            raise ValueError(f"{who}: the normalized axes need known sizes. Received: shape={shape_str(shape)}")
+        self.scale = self.add_weight("scale", dims, "ones")
+        self._ndim = len(shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        _axes(self.axis, len(input_shape), f"RMSNormalization '{self.name}'")
+        return tuple(input_shape)
+
+    def _scale64(self, ndim: int) -> np.ndarray:
+        shape = [1] * ndim
+        for a, d in zip(self._axes, self.scale.shape):
+            shape[a] = d
+        return self.scale.value.astype(np.float64).reshape(shape)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        want = tuple(self.scale.shape)
+        if x.ndim != self._ndim or tuple(x.shape[a] for a in self._axes) != want:
+            raise ValueError(
+                f"RMSNormalization '{self.name}': expected an input of rank {self._ndim} with sizes "
+                f"{want} on axes {self._axes}. Received: shape={x.shape}"
+            )
+        x64 = x.astype(np.float64)
+        r = 1.0 / np.sqrt(np.square(x64).mean(axis=self._axes, keepdims=True) + self.epsilon)
+        xhat = x64 * r
+        y = (xhat * self._scale64(x.ndim)).astype(np.float32)
+        return y, ((xhat, r) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        xhat, r = ctx
+        dy64 = np.asarray(dy, dtype=np.float64)
+        if self.trainable and self.scale.trainable:
+            other = tuple(i for i in range(dy64.ndim) if i not in self._axes)
+            self.scale.grad += (dy64 * xhat).sum(axis=other).reshape(self.scale.shape).astype(np.float32)
+        if not need_dx:
+            return None
+        g = dy64 * self._scale64(dy64.ndim)
+        return (r * (g - xhat * (g * xhat).mean(axis=self._axes, keepdims=True))).astype(np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(axis=self.axis, epsilon=self.epsilon)
         return config

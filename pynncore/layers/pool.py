@@ -8,6 +8,13 @@ a clipped average window is the product of its per-axis counts, and the first ma
 (depth, height, width) order is the first maximum of the first depth slice holding it, so the
 result and its gradient are those of the direct 3-D pooling. Global pooling is one numpy
 reduction over the spatial axes.
+
+Adaptive pooling (``AdaptiveAveragePooling1D/2D/3D``, ``AdaptiveMaxPooling1D/2D/3D``) maps any
+spatial size ``L`` to a fixed ``output_size`` ``O`` with Keras's (and PyTorch's) bins: output
+cell ``i`` covers ``[floor(i * L / O), ceil((i + 1) * L / O))`` on each axis. The average is
+separable: one ``(O, L)`` averaging matrix per axis, applied axis by axis (its transpose gives
+the backward pass). The maximum gathers every window into one axis, takes the first maximum in
+(depth, height, width) order and routes the gradient to it.
 """
 
 from __future__ import annotations
@@ -21,6 +28,12 @@ from pynncore.layers._spatial import check_data_format, check_spatial_rank
 from pynncore.layers.base import Layer, shape_str
 
 __all__ = [
+    "AdaptiveAveragePooling1D",
+    "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D",
+    "AdaptiveMaxPooling3D",
     "AveragePooling1D",
     "AveragePooling2D",
     "AveragePooling3D",
@@ -437,3 +450,208 @@ MaxPool3D = MaxPooling3D
 AvgPool3D = AveragePooling3D
 GlobalMaxPool3D = GlobalMaxPooling3D
 GlobalAvgPool3D = GlobalAveragePooling3D
+
+
+def adaptive_bins(length: int, out: int) -> tuple:
+    """Start and end (exclusive) of each of the ``out`` adaptive pooling windows over
+    ``length`` positions: ``floor(i * length / out)`` and ``ceil((i + 1) * length / out)``."""
+    i = np.arange(out, dtype=np.int64)
+    starts = (i * length) // out
+    ends = -((-(i + 1) * length) // out)
+    return starts, ends
+
+
+class _AdaptivePooling(Layer):
+    """Average or max pooling of ``(N, <nd spatial axes>, C)`` to the spatial size
+    ``output_size`` whatever the input's size (see the module docstring for the bins)."""
+
+    _nd = 2
+    _mode = "max"
+
+    def __init__(self, output_size: Any, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        nd = self._nd
+        who = f"{type(self).__name__} '{self.name}'"
+        if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool):
+            sizes: Any = (int(output_size),) * nd
+        elif isinstance(output_size, (list, tuple)) and len(output_size) == nd and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in output_size
+        ):
+            sizes = tuple(int(v) for v in output_size)
+        else:
+            raise TypeError(
+                f"{who}: output_size must be an integer or a tuple of {nd} integers. "
+                f"Received: output_size={output_size!r}"
+            )
+        if any(v <= 0 for v in sizes):
+            raise ValueError(f"{who}: output_size must be positive. Received: output_size={output_size!r}")
+        self.output_size = sizes
+        self.data_format = check_data_format(self, data_format)
+
+    def _check_shape(self, shape: tuple) -> None:
+        check_spatial_rank(self, shape, self._nd)
+        if any(d is not None and d <= 0 for d in shape[1:-1]):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': expected positive spatial sizes. "
+                f"Received: shape={shape_str(shape)}"
+            )
+
+    def build(self, input_shape: tuple) -> None:
+        self._check_shape(tuple(input_shape))
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        self._check_shape(tuple(input_shape))
+        return (input_shape[0],) + self.output_size + (input_shape[-1],)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self._check_shape(x.shape)
+        if self._mode == "avg":
+            y = x.astype(np.float64)
+            for a, o in enumerate(self.output_size, start=1):
+                y = _apply_along(_average_matrix(x.shape[a], o), y, a)
+            return np.ascontiguousarray(y, dtype=np.float32), (x.shape if training else None)
+        return self._max_forward(x, training)
+
+    def _max_forward(self, x: np.ndarray, training: bool) -> tuple:
+        nd, n, c = self._nd, x.shape[0], x.shape[-1]
+        spatial = x.shape[1:-1]
+        index, valid, widths = [], None, []
+        for a, (length, o) in enumerate(zip(spatial, self.output_size)):
+            starts, ends = adaptive_bins(length, o)
+            w = int((ends - starts).max())
+            k = np.arange(w, dtype=np.int64)
+            idx = np.minimum(starts[:, None] + k, length - 1)  # (O, W)
+            ok = k < (ends - starts)[:, None]
+            shape = [1] * (2 * nd)
+            shape[2 * a], shape[2 * a + 1] = o, w
+            index.append(idx.reshape(shape))
+            valid = ok.reshape(shape) if valid is None else valid & ok.reshape(shape)
+            widths.append(w)
+        # (N, O1, W1, ..., Ok, Wk, C) -> (N, O1, ..., Ok, C, W1 * ... * Wk)
+        win = x[(slice(None), *index, slice(None))]
+        win = np.where(valid[None, ..., None], win, np.float32(-np.inf))
+        order = [0] + [1 + 2 * a for a in range(nd)] + [1 + 2 * nd] + [2 + 2 * a for a in range(nd)]
+        win = win.transpose(order).reshape((n,) + self.output_size + (c, int(np.prod(widths))))
+        arg = win.argmax(axis=-1)
+        y = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+        if not training:
+            return np.ascontiguousarray(y), None
+        # Input position of each maximum: unravel the window offset, add the window start.
+        offs = np.unravel_index(arg, tuple(widths))
+        flat = np.zeros(arg.shape, dtype=np.int64)
+        for a, (length, o) in enumerate(zip(spatial, self.output_size)):
+            starts, _ = adaptive_bins(length, o)
+            shape = [1] * (nd + 2)
+            shape[a + 1] = o
+            flat = flat * length + starts.reshape(shape) + offs[a]
+        flat = (np.arange(n, dtype=np.int64).reshape((n,) + (1,) * (nd + 1)) * int(np.prod(spatial))
+                + flat) * c + np.arange(c, dtype=np.int64)
+        return np.ascontiguousarray(y), (flat, x.shape)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        if not need_dx:
+            return None
+        dy = np.asarray(dy, dtype=np.float32)
+        if self._mode == "avg":
+            shape = ctx
+            g = dy.astype(np.float64)
+            for a, o in enumerate(self.output_size, start=1):
+                g = _apply_along(_average_matrix(shape[a], o).T, g, a)
+            return np.ascontiguousarray(g, dtype=np.float32)
+        flat, shape = ctx
+        size = int(np.prod(shape))
+        dx = np.bincount(flat.reshape(-1), weights=dy.reshape(-1), minlength=size)
+        return dx.astype(np.float32).reshape(shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(output_size=list(self.output_size), data_format=self.data_format)
+        return config
+
+
+def _average_matrix(length: int, out: int) -> np.ndarray:
+    """``(out, length)`` float64 matrix whose row ``i`` averages adaptive window ``i``."""
+    starts, ends = adaptive_bins(length, out)
+    pos = np.arange(length)
+    inside = (pos >= starts[:, None]) & (pos < ends[:, None])
+    return inside / (ends - starts)[:, None].astype(np.float64)
+
+
+def _apply_along(m: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
+    """Applies the matrix ``m`` (out, len) to axis ``axis`` of ``x``."""
+    return np.moveaxis(np.tensordot(m, x, axes=([1], [axis])), 0, axis)
+
+
+_ADAPTIVE_DOC = """Adaptive {kind} pooling of {layout} to the spatial size ``output_size`` (Keras 3
+    ``Adaptive{Kind}Pooling{nd}D``), whatever the input's spatial size.
+
+    Output cell ``i`` of an axis of size ``L`` pools the input positions
+    ``floor(i * L / O)`` to ``ceil((i + 1) * L / O) - 1`` (windows may overlap by one position,
+    and ``O > L`` repeats positions). {detail}
+
+    Args:
+        output_size: an integer or a tuple of {nd} positive integers, the output's spatial size.
+        data_format: ``"channels_last"`` (or None).
+
+    Call arguments:
+        inputs: array {layout}.
+
+    Returns:
+        Array ``(N, *output_size, C)``.
+
+    Raises:
+        TypeError: ``output_size`` is not an integer or a tuple of {nd} integers.
+        ValueError: ``output_size`` is not positive, another ``data_format``, or an input that is
+            not {rank}-D or has an empty spatial axis.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Adaptive{Kind}Pooling{nd}D
+        >>> Adaptive{Kind}Pooling{nd}D({example})(np.ones({shape})).shape
+        {out}
+    """
+
+
+def _adaptive_doc(kind: str, nd: int) -> str:
+    layout = {1: "``(N, L, C)``", 2: "``(N, H, W, C)``", 3: "``(N, D, H, W, C)``"}[nd]
+    detail = (
+        "The gradient goes to the first maximum of each window."
+        if kind == "max"
+        else "The gradient of each output is shared equally by its window's positions."
+    )
+    shape = {1: "(2, 7, 3)", 2: "(2, 7, 5, 3)", 3: "(2, 7, 5, 4, 3)"}[nd]
+    out = {1: "(2, 3, 3)", 2: "(2, 3, 3, 3)", 3: "(2, 3, 3, 3, 3)"}[nd]
+    return _ADAPTIVE_DOC.format(kind=kind, Kind=kind.capitalize() if kind == "max" else "Average", nd=nd,
+                                layout=layout, detail=detail, rank=nd + 2, example=3, shape=shape, out=out)
+
+
+class AdaptiveAveragePooling1D(_AdaptivePooling):
+    __doc__ = _adaptive_doc("average", 1)
+    _nd, _mode = 1, "avg"
+
+
+class AdaptiveAveragePooling2D(_AdaptivePooling):
+    __doc__ = _adaptive_doc("average", 2)
+    _nd, _mode = 2, "avg"
+
+
+class AdaptiveAveragePooling3D(_AdaptivePooling):
+    __doc__ = _adaptive_doc("average", 3)
+    _nd, _mode = 3, "avg"
+
+
+class AdaptiveMaxPooling1D(_AdaptivePooling):
+    __doc__ = _adaptive_doc("max", 1)
+    _nd, _mode = 1, "max"
+
+
+class AdaptiveMaxPooling2D(_AdaptivePooling):
+    __doc__ = _adaptive_doc("max", 2)
+    _nd, _mode = 2, "max"
+
+
+class AdaptiveMaxPooling3D(_AdaptivePooling):
+    __doc__ = _adaptive_doc("max", 3)
+    _nd, _mode = 3, "max"

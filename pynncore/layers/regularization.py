@@ -1,4 +1,4 @@
-"""Regularization layers: SpatialDropout1D/2D (whole channels), GaussianNoise, GaussianDropout,
+"""Regularization layers: SpatialDropout1D/2D/3D (whole channels), GaussianNoise, GaussianDropout,
 AlphaDropout and ActivityRegularization.
 
 The random layers act only in training (``forward(x, training=True)``, as ``fit`` calls them)
@@ -26,6 +26,7 @@ __all__ = [
     "GaussianNoise",
     "SpatialDropout1D",
     "SpatialDropout2D",
+    "SpatialDropout3D",
 ]
 
 
@@ -77,6 +78,40 @@ class SpatialDropout2D(_SpatialDropout):
         config = super().get_config()
         config["data_format"] = self.data_format
         return config
+
+
+class SpatialDropout3D(SpatialDropout2D):
+    """Drops entire channels of ``(N, D, H, W, C)`` with probability ``rate`` in training and
+    scales the kept ones by ``1 / (1 - rate)``; the identity at inference (Keras 3
+    ``SpatialDropout3D``).
+
+    One keep/drop draw per (sample, channel) is shared by every voxel, so the mask has the
+    shape ``(N, 1, 1, 1, C)``; the backward pass multiplies the gradient by the same mask.
+
+    Args:
+        rate: drop probability, a float in [0, 1).
+        data_format: ``"channels_last"`` (or None).
+        seed: integer seed of this layer's generator, or None for the global generator.
+
+    Call arguments:
+        inputs: array ``(N, D, H, W, C)``.
+        training: whether to drop.
+
+    Returns:
+        Array of the input's shape.
+
+    Raises:
+        ValueError: ``rate`` outside [0, 1), another ``data_format``, or an input that is not
+            5-D.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import SpatialDropout3D
+        >>> SpatialDropout3D(0.5)(np.ones((1, 2, 2, 2, 3))).shape
+        (1, 2, 2, 2, 3)
+    """
+
+    _nd = 3
 
 
 class GaussianNoise(Layer):
