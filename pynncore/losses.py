@@ -21,8 +21,11 @@ __all__ = [
     "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
     "CategoricalFocalCrossentropy",
+    "CategoricalGeneralizedCrossEntropy",
     "CategoricalHinge",
+    "Circle",
     "CosineSimilarity",
+    "Dice",
     "Hinge",
     "Huber",
     "KLDivergence",
@@ -35,6 +38,7 @@ __all__ = [
     "Poisson",
     "SparseCategoricalCrossentropy",
     "SquaredHinge",
+    "Tversky",
     "binary_focal_crossentropy",
     "categorical_focal_crossentropy",
     "get",
@@ -118,10 +122,12 @@ class Loss:
             _core.loss(self.kernel, yt.reshape(rows, -1) if yt.ndim > 1 else yt, yp.reshape(rows, -1), per,
                        None if grad is None else grad.reshape(rows, -1), scale, **self._params())
         else:  # losses computed in numpy (float64), see _RowLoss
-            values, dvalues = self._rows(yt.reshape(rows, -1).astype(np.float64), yp.reshape(rows, -1).astype(np.float64))
+            width = yp.shape[-1]  # y_true has y_pred's shape here (see _match_target)
+            values, dvalues = self._rows(yt.reshape(rows, width).astype(np.float64),
+                                         yp.reshape(rows, width).astype(np.float64))
             per[...] = values
             if grad is not None:
-                grad.reshape(rows, -1)[...] = dvalues * scale.astype(np.float64)[:, None]
+                grad.reshape(rows, width)[...] = dvalues * scale.astype(np.float64)[:, None]
         value = self._reduce(per, w)
         return value, grad, per.reshape(yp.shape[:-1])
 
@@ -621,6 +627,391 @@ class CategoricalFocalCrossentropy(_FocalLoss):
         return {**super().get_config(), "alpha": self.alpha}
 
 
+def _check_axes(axis: Any, who: str) -> Optional[tuple]:
+    """`axis` as None or a tuple of ints (an int becomes a one-element tuple)."""
+    if axis is None:
+        return None
+    values = axis if isinstance(axis, (list, tuple)) else (axis,)
+    for a in values:
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+            raise ValueError(f"{who}: expected `axis` to be None, an integer or a tuple of integers. Received: axis={axis!r}")
+    if not values:
+        raise ValueError(f"{who}: expected `axis` to name at least one axis. Received: axis={axis!r}")
+    return tuple(int(a) for a in values)
+
+
+class _OverlapLoss(Loss):
+    """``1 - k * I / (lam * I + a * T + b * P + eps)`` with ``I = sum(y_true * y_pred)``,
+    ``T = sum(y_true)``, ``P = sum(y_pred)`` over `axis` (all axes when None, which gives one
+    value for the whole batch). Dice and Tversky are this formula with their coefficients.
+
+    A sample weight of shape ``(N,)`` multiplies the values as Keras broadcasts it: a single
+    value (``axis=None``) becomes ``N`` weighted copies; values that keep the batch axis are
+    weighted per sample.
+    """
+
+    def _coefficients(self) -> tuple:
+        raise NotImplementedError
+
+    def _axes(self, ndim: int) -> tuple:
+        if self.axis is None:
+            return tuple(range(ndim))
+        for a in self.axis:
+            if not -ndim <= a < ndim:
+                raise ValueError(
+                    f"{self.name}: expected `axis` entries in [{-ndim}, {ndim}) for y_pred of rank {ndim}. "
+                    f"Received: axis={self.axis!r}"
+                )
+        axes = sorted({a % ndim for a in self.axis})
+        if len(axes) != len(self.axis):
+            raise ValueError(f"{self.name}: `axis` repeats an axis. Received: axis={self.axis!r}")
+        return tuple(axes)
+
+    def _run(self, y_true: Any, y_pred: Any, sample_weight: Any, want_grad: bool) -> tuple:
+        yp = np.asarray(y_pred)
+        yt = np.asarray(y_true)
+        for what, arr in (("y_pred", yp), ("y_true", yt)):
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"{self.name}: {what} must be real numbers. Received: dtype={arr.dtype}")
+        if yt.ndim == yp.ndim - 1:
+            yt = yt.reshape(yt.shape + (1,))
+        elif yp.ndim == yt.ndim - 1 and yt.shape[-1] == 1:
+            yt = yt.reshape(yt.shape[:-1])
+        if yt.shape != yp.shape:
+            raise ValueError(
+                f"{self.name}: y_true and y_pred must have the same shape. "
+                f"Received: y_true.shape={yt.shape}, y_pred.shape={yp.shape}"
+            )
+        t = yt.astype(np.float64)
+        p = yp.astype(np.float32).astype(np.float64)
+        axes = self._axes(p.ndim)
+        k, lam, a, b = self._coefficients()
+        inter = np.sum(t * p, axis=axes, keepdims=True)
+        den = lam * inter + a * np.sum(t, axis=axes, keepdims=True) + b * np.sum(p, axis=axes, keepdims=True) + _EPS
+        values = 1.0 - k * inter / den  # keepdims shape
+        shape = tuple(n for i, n in enumerate(p.shape) if i not in axes)
+        weight = self._value_weights(sample_weight, values, p.shape, axes)
+        weighted = values if weight is None else values * weight
+        count = weighted.size
+        if self.reduction in ("none", None):
+            value = (weighted.reshape(shape) if weight is None or weighted.size == values.size
+                     else weighted.reshape(-1)).astype(np.float32)
+        elif self.reduction == "sum":
+            value = float(weighted.sum())
+        elif self.reduction == "mean" and weight is not None:
+            total = float(np.broadcast_to(weight, weighted.shape).sum())
+            value = float(weighted.sum() / total) if total > 0 else 0.0
+        else:
+            value = float(weighted.sum() / count) if count else 0.0
+        grad = None
+        if want_grad:
+            if self.reduction == "sum" or count == 0:
+                scale = 1.0
+            elif self.reduction == "mean" and weight is not None:
+                total = float(np.broadcast_to(weight, weighted.shape).sum())
+                scale = 1.0 / total if total > 0 else 0.0
+            else:
+                scale = 1.0 / count
+            # each value's coefficient in the reduced loss, summed over its weighted copies
+            coef = np.full(values.shape, scale) if weight is None else self._copies(weight, values.shape) * scale
+            dvalue = -k * (t * den - inter * (lam * t + b)) / (den * den)
+            grad = (coef * dvalue).astype(np.float32)
+        return value, grad, values.reshape(shape).astype(np.float32)
+
+    def _value_weights(self, sample_weight: Any, values: np.ndarray, shape: tuple, axes: tuple) -> Optional[np.ndarray]:
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight)
+        if w.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}: sample_weight must be real numbers. Received: dtype={w.dtype}")
+        w = w.astype(np.float64)
+        if w.ndim == 0:
+            return w
+        n = shape[0] if shape else 0
+        if w.size != n:
+            raise ValueError(f"{self.name}: sample_weight must have one value per sample ({n}). Received: shape={w.shape}")
+        if values.size == 1:  # a single value: one weighted copy per sample
+            return w.reshape(n)
+        if 0 in axes:
+            raise ValueError(
+                f"{self.name}: per-sample weights need values that keep the batch axis; axis={self.axis!r} reduces it"
+            )
+        return w.reshape((n,) + (1,) * (values.ndim - 1))
+
+    @staticmethod
+    def _copies(weight: np.ndarray, shape: tuple) -> np.ndarray:
+        """The total weight each value of `shape` receives (a single value: the sum of all)."""
+        if weight.ndim == 1 and int(np.prod(shape)) == 1:
+            return np.full(shape, weight.sum())
+        return np.broadcast_to(weight, shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": None if self.axis is None else list(self.axis)}
+
+
+class Dice(_OverlapLoss):
+    """Dice loss ``1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + 1e-7)``.
+
+    The sums run over `axis`; with ``axis=None`` (the default, as in Keras) over the whole
+    batch, giving one value.
+
+    Args:
+        reduction: as :class:`Loss`.
+        name: default ``"dice"``.
+        axis: None, an int or a tuple of ints: the axes summed over. ``(1, 2, 3)`` on
+            ``(N, H, W, C)`` gives one value per sample.
+
+    Raises:
+        ValueError: a bad `axis` (or one outside y_pred's rank, at the call).
+
+    Example:
+        >>> round(Dice()([[1.0, 0.0], [1.0, 1.0]], [[0.5, 0.5], [1.0, 0.0]]), 4)
+        0.4
+    """
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size", name: str = "dice", axis: Any = None,
+                 dtype: Any = None):
+        super().__init__(name=name, reduction=reduction)
+        self.axis = _check_axes(axis, "Dice")
+
+    def _coefficients(self) -> tuple:
+        return 2.0, 0.0, 1.0, 1.0
+
+
+class Tversky(_OverlapLoss):
+    """Tversky loss ``1 - TP / (TP + alpha * FP + beta * FN + 1e-7)`` (Salehi et al., 2017),
+    with, as Keras computes them, ``TP = sum(y_true * y_pred)``,
+    ``FP = sum(y_true * (1 - y_pred))`` and ``FN = sum((1 - y_true) * y_pred)`` over `axis`.
+
+    Args:
+        alpha: weight of the ``FP`` term; default 0.5.
+        beta: weight of the ``FN`` term; default 0.5 (with both 0.5 it is the Dice loss up to
+            the epsilon).
+        reduction: as :class:`Loss`.
+        name: default ``"tversky"``.
+        axis: as :class:`Dice`.
+
+    Raises:
+        ValueError: `alpha` or `beta` not a finite number, or a bad `axis`.
+
+    Example:
+        >>> round(Tversky(alpha=0.3, beta=0.7)([[1.0, 0.0]], [[0.6, 0.4]]), 4)
+        0.4
+    """
+
+    def __init__(self, alpha: float = 0.5, beta: float = 0.5, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "tversky", axis: Any = None, dtype: Any = None):
+        super().__init__(name=name, reduction=reduction)
+        self.alpha = _finite(alpha, "alpha", "Tversky")
+        self.beta = _finite(beta, "beta", "Tversky")
+        self.axis = _check_axes(axis, "Tversky")
+
+    def _coefficients(self) -> tuple:
+        # I + alpha * (T - I) + beta * (P - I)
+        return 1.0, 1.0 - self.alpha - self.beta, self.alpha, self.beta
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
+
+
+def _finite(value: Any, what: str, who: str) -> float:
+    """`value` as a float; a bool, a non-number, NaN or Inf raises ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{who}: expected `{what}` to be a finite number. Received: {what}={value!r}")
+    return float(value)
+
+
+def _integer_labels(yt: np.ndarray, n: int, who: str) -> np.ndarray:
+    """Labels of shape ``(N,)`` or ``(N, 1)`` as int64 ``(N,)``: whole numbers, else ValueError."""
+    if yt.ndim == 2 and yt.shape[1] == 1:
+        yt = yt.reshape(-1)
+    if yt.shape != (n,):
+        raise ValueError(f"{who}: expected integer labels of shape ({n},) or ({n}, 1). Received: y_true.shape={yt.shape}")
+    if yt.dtype.kind == "f" and (not np.all(np.isfinite(yt)) or np.any(yt != np.rint(yt))):
+        raise ValueError(f"{who}: expected y_true to hold whole-number labels")
+    return yt.astype(np.int64)
+
+
+class CategoricalGeneralizedCrossEntropy(_RowLoss):
+    """Generalized cross-entropy ``(1 - p ** q) / q`` (Zhang and Sabuncu, 2018), ``p`` the
+    probability `y_pred` gives the true class; robust to noisy labels (``q -> 0`` tends to
+    the cross-entropy, ``q = 1`` is the mean absolute error of the true class).
+
+    `y_true` holds integer class ids, shape ``(N,)`` or ``(N, 1)``; `y_pred` probabilities
+    ``(N, C)``.
+
+    Args:
+        q: in the open interval ``(0, 1)``; default 0.5.
+        reduction: as :class:`Loss`.
+        name: default ``"categorical_generalized_cross_entropy"``.
+
+    Raises:
+        ValueError: `q` outside ``(0, 1)``; labels outside ``[0, C)`` or not whole numbers.
+
+    Example:
+        >>> round(CategoricalGeneralizedCrossEntropy()([0, 1], [[0.64, 0.36], [0.19, 0.81]]), 4)
+        0.3
+    """
+
+    _default_name = "categorical_generalized_cross_entropy"
+
+    def __init__(self, q: float = 0.5, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "categorical_generalized_cross_entropy", dtype: Any = None):
+        who = "CategoricalGeneralizedCrossEntropy"
+        if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0.0 < float(q) < 1.0:
+            raise ValueError(f"{who}: expected `q` to be a number in the interval (0, 1). Received: q={q!r}")
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.q = float(q)
+
+    def _match_target(self, yt: np.ndarray, yp: np.ndarray) -> np.ndarray:
+        if yp.ndim != 2:
+            raise ValueError(f"{self.name}: expected y_pred of shape (N, C). Received: y_pred.shape={yp.shape}")
+        labels = _integer_labels(yt, yp.shape[0], self.name)
+        c = yp.shape[1]
+        if labels.size and (labels.min() < 0 or labels.max() >= c):
+            raise ValueError(
+                f"{self.name}: expected labels in [0, {c}). Received labels in [{labels.min()}, {labels.max()}]"
+            )
+        one_hot = np.zeros(yp.shape, np.float32)
+        one_hot[np.arange(labels.size), labels] = 1.0
+        return one_hot
+
+    def _rows(self, yt, yp):
+        p = np.sum(yp * yt, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            power = np.power(p, self.q)
+            slope = -np.power(p, self.q - 1.0)
+        return (1.0 - power) / self.q, slope[:, None] * yt
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "q": self.q}
+
+
+class Circle(Loss):
+    """Circle loss (Sun et al., 2020) between integer labels and L2-normalized embeddings.
+
+    For the batch's embeddings ``E`` ``(N, D)`` and labels ``y`` ``(N,)``, with the cosine
+    distances ``d = max(1 - E @ E.T, 0)`` and ``m`` the margin::
+
+        pos = -gamma * max(m + d, 0) * (m - d)              over pairs of the same label
+        neg = gamma * max(1 + m - d, 0) * (1 - m - d)       over pairs of different labels
+        loss_i = softplus(logsumexp_j(pos_ij) + logsumexp_j(neg_ij))
+
+    (self-pairs leave the positives with `remove_diagonal`). As in Keras, a sample whose loss
+    is 0 (no positive or no negative pair) is masked out: ``sum_over_batch_size`` divides by
+    the number of samples with a loss above 0 (``mean`` by their total weight). Each loss depends on every row of `y_pred`, so
+    the gradient reaches all embeddings.
+
+    Args:
+        gamma: scale of the similarities; default 80.
+        margin: relaxation factor; default 0.4.
+        remove_diagonal: drop self-similarities from the positive pairs; default True.
+        reduction: as :class:`Loss`.
+        name: default ``"circle"``.
+
+    Raises:
+        ValueError: `gamma` or `margin` not a finite number, `remove_diagonal` not a bool;
+            labels not of shape ``(N,)``/``(N, 1)`` or not whole numbers.
+
+    Example:
+        >>> e = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+        >>> round(Circle(gamma=2.0)([0, 0, 1], e), 4)
+        0.6141
+    """
+
+    def __init__(self, gamma: float = 80.0, margin: float = 0.4, remove_diagonal: bool = True,
+                 reduction: Optional[str] = "sum_over_batch_size", name: str = "circle", dtype: Any = None):
+        super().__init__(name=name, reduction=reduction)
+        self.gamma = _finite(gamma, "gamma", "Circle")
+        self.margin = _finite(margin, "margin", "Circle")
+        if not isinstance(remove_diagonal, (bool, np.bool_)):
+            raise ValueError(f"Circle: expected `remove_diagonal` to be a bool. Received: remove_diagonal={remove_diagonal!r}")
+        self.remove_diagonal = bool(remove_diagonal)
+
+    def _run(self, y_true: Any, y_pred: Any, sample_weight: Any, want_grad: bool) -> tuple:
+        yp = np.asarray(y_pred)
+        yt = np.asarray(y_true)
+        if yp.dtype.kind not in "biuf" or yt.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}: y_true and y_pred must be real numbers. Received: dtypes {yt.dtype}, {yp.dtype}")
+        if yp.ndim != 2:
+            raise ValueError(f"{self.name}: expected embeddings y_pred of shape (N, D). Received: y_pred.shape={yp.shape}")
+        n = yp.shape[0]
+        labels = _integer_labels(yt, n, self.name)
+        e = yp.astype(np.float32).astype(np.float64)
+        rows, w = self._rows_weights(sample_weight, yp)
+        w64 = None if w is None else w.astype(np.float64)
+        per, dist_grad = self._pairs(labels, e)
+        # Keras masks the samples whose (float32) loss is 0 out of the reduction
+        mask = (per.astype(np.float32) > 0).astype(np.float64)
+        valid = float(mask.sum())
+        sw = mask if w64 is None else mask * w64
+        weighted = per * sw
+        if self.reduction in ("none", None):
+            value = weighted.astype(np.float32)
+            denom = None
+        elif self.reduction == "sum":
+            denom = 1.0
+        elif self.reduction == "mean":
+            denom = float(sw.sum())
+        else:
+            denom = valid
+        if denom is not None:
+            value = float(weighted.sum() / denom) if denom > 0 else 0.0
+        grad = None
+        if want_grad:
+            coef = sw / denom if denom else np.zeros(n)
+            grad = dist_grad(coef).astype(np.float32)
+        return value, grad, per.astype(np.float32)
+
+    def _pairs(self, labels: np.ndarray, e: np.ndarray) -> tuple:
+        """Per-sample losses, and a function from each sample's coefficient in the total to the
+        gradient of that total with respect to the embeddings."""
+        n = labels.size
+        if n == 0:
+            return np.zeros(0), lambda coef: np.zeros_like(e)
+        m, g = self.margin, self.gamma
+        sim = e @ e.T
+        d = np.maximum(1.0 - sim, 0.0)
+        pos_mask = labels[:, None] == labels[None, :]
+        neg_mask = ~pos_mask
+        if self.remove_diagonal:
+            pos_mask = pos_mask & ~np.eye(n, dtype=bool)
+        pos_w = np.maximum((m + d) * pos_mask, 0.0)
+        neg_w = np.maximum((1.0 + m - d) * neg_mask, 0.0)
+        pos = np.where(pos_mask, -g * pos_w * (m - d), -np.inf)
+        neg = np.where(neg_mask, g * neg_w * (1.0 - m - d), -np.inf)
+
+        def logsumexp(x):
+            top = np.max(x, axis=1, keepdims=True)
+            safe = np.where(np.isfinite(top), top, 0.0)
+            with np.errstate(divide="ignore"):
+                lse = np.log(np.sum(np.exp(x - safe), axis=1, keepdims=True)) + safe
+            soft = np.where(np.isfinite(lse), np.exp(x - np.where(np.isfinite(lse), lse, 0.0)), 0.0)
+            return lse[:, 0], soft
+
+        lp, ap = logsumexp(pos)
+        ln, an = logsumexp(neg)
+        z = lp + ln
+        finite = np.isfinite(z)
+        zf = np.where(finite, z, 0.0)
+        per = np.where(finite, np.logaddexp(0.0, zf), 0.0)
+        sig = np.where(finite, 0.5 * (1.0 + np.tanh(0.5 * zf)), 0.0)
+
+        def gradient(coef: np.ndarray) -> np.ndarray:
+            # d pos / d d and d neg / d d, elementwise
+            dpos = -g * ((pos_mask & (m + d > 0)) * (m - d) - pos_w)
+            dneg = -g * ((neg_mask & (1.0 + m - d > 0)) * (1.0 - m - d) + neg_w)
+            gd = (coef * sig)[:, None] * (ap * dpos + an * dneg)
+            gs = -gd * (sim < 1.0)
+            return gs @ e + gs.T @ e
+
+        return per, gradient
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "gamma": self.gamma, "margin": self.margin,
+                "remove_diagonal": self.remove_diagonal}
+
+
 def _per_sample(loss: Loss, y_true: Any, y_pred: Any) -> np.ndarray:
     _, _, per = loss._run(y_true, y_pred, None, want_grad=False)
     return per
@@ -674,6 +1065,10 @@ _ALIASES = {
     "cosine_similarity": CosineSimilarity,
     "binary_focal_crossentropy": BinaryFocalCrossentropy,
     "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice,
+    "tversky": Tversky,
+    "categorical_generalized_cross_entropy": CategoricalGeneralizedCrossEntropy,
+    "circle": Circle,
 }
 _CLASSES = {c.__name__: c for c in set(_ALIASES.values())}
 

@@ -57,6 +57,12 @@ __all__ = [
     "MeanSquaredLogarithmicError",
     "TrueNegatives",
     "TruePositives",
+    "PrecisionAtRecall",
+    "RecallAtPrecision",
+    "SensitivityAtSpecificity",
+    "SpecificityAtSensitivity",
+    "PearsonCorrelation",
+    "ConcordanceCorrelation",
     "Accuracy",
     "BinaryAccuracy",
     "CategoricalAccuracy",
@@ -75,10 +81,12 @@ __all__ = [
     "accuracy",
     "binary_accuracy",
     "categorical_accuracy",
+    "concordance_correlation",
     "deserialize",
     "get",
     "mean_absolute_error",
     "mean_squared_error",
+    "pearson_correlation",
     "serialize",
     "sparse_categorical_accuracy",
     "sparse_top_k_categorical_accuracy",
@@ -949,6 +957,288 @@ class AUC(_ConfusionMetric):
         return config
 
 
+def _check_fraction(value: Any, what: str, who: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{who}: expected `{what}` to be a number in [0, 1]. Received: {what}={value!r}")
+    return float(value)
+
+
+class _ConstrainedCurveMetric(_ConfusionMetric):
+    """The best value of one rate among the thresholds where another rate reaches a target.
+
+    Counts are kept at `num_thresholds` thresholds ``0, 1/(n-1), ..., 1`` (only 0.5 when
+    ``num_thresholds=1``) as Keras does: predictions are clipped to ``[0, 1]`` and a
+    prediction is positive at threshold ``j / (n-1)`` when ``ceil(p * (n-1)) - 1 >= j``
+    (``p > j / (n-1)``, computed in float32). The result is the largest `dependent` rate among
+    thresholds whose `constrained` rate is ``>= value``, or 0 when none is.
+    """
+
+    _target = ""  # the name of the target argument ("recall", "precision", ...)
+    _rates: tuple[str, str] = ("sensitivity", "precision")  # the constrained rate, the maximized one
+
+    def __init__(self, value: Any, num_thresholds: int = 200, class_id: int | None = None, name: str | None = None,
+                 dtype: Any = None) -> None:
+        who = type(self).__name__
+        value = _check_fraction(value, self._target, who)
+        if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, numbers.Integral) or num_thresholds < 1:
+            raise ValueError(
+                f"{who}: expected `num_thresholds` to be an integer > 0. Received: num_thresholds={num_thresholds!r}"
+            )
+        n = int(num_thresholds)
+        thresholds = [0.5] if n == 1 else [0.0, *[(i + 1) / (n - 1) for i in range(n - 2)], 1.0]
+        super().__init__(thresholds=thresholds, class_id=class_id, name=name, dtype=dtype)
+        self.num_thresholds = n
+        self.value = value
+        setattr(self, self._target, value)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        if self.num_thresholds == 1:
+            super().update_state(y_true, y_pred, sample_weight)
+            return
+        label, pred, weight = self._prepare(y_true, y_pred, sample_weight)
+        n = self.num_thresholds
+        p32 = np.clip(pred, 0.0, 1.0).astype(np.float32)
+        bucket = (np.ceil(p32 * np.float32(n - 1)) - np.float32(1.0)).astype(np.int64)
+        counted = bucket >= 0
+        wl = weight * label
+        wn = weight * ~label
+
+        def above(w: np.ndarray) -> np.ndarray:
+            per_bucket = np.bincount(bucket[counted], weights=w[counted], minlength=n)
+            return np.cumsum(per_bucket[::-1])[::-1]
+
+        tp, fp = above(wl), above(wn)
+        self.true_positives += tp
+        self.false_positives += fp
+        self.false_negatives += wl.sum() - tp
+        self.true_negatives += wn.sum() - fp
+
+    def result(self) -> float:
+        constrained, dependent = (getattr(self, f"_{rate}")() for rate in self._rates)
+        feasible = constrained >= self.value
+        return float(np.max(np.where(feasible, dependent, 0.0), initial=0.0))
+
+    def _sensitivity(self) -> np.ndarray:
+        return _divide(self.true_positives, self.true_positives + self.false_negatives)
+
+    def _specificity(self) -> np.ndarray:
+        return _divide(self.true_negatives, self.true_negatives + self.false_positives)
+
+    def _precision(self) -> np.ndarray:
+        return _divide(self.true_positives, self.true_positives + self.false_positives)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "class_id": self.class_id,
+                "num_thresholds": self.num_thresholds, self._target: self.value}
+
+
+_CURVE_ARGS = """
+    Args:
+        {target}: the target rate, in ``[0, 1]``.
+        num_thresholds: number of thresholds evenly spaced in ``[0, 1]`` (an integer > 0;
+            1 means the single threshold 0.5); default 200.
+        class_id: only this class (last axis of ``(N, C)`` predictions) counts.
+        name: default ``"{name}"``.
+        dtype: kept for Keras compatibility.
+
+    Raises:
+        ValueError: `{target}` outside ``[0, 1]``, `num_thresholds` not an integer > 0,
+            `class_id` not an integer >= 0; at update, shapes that differ or a `class_id`
+            outside the class axis.
+"""
+
+
+class PrecisionAtRecall(_ConstrainedCurveMetric):
+    __doc__ = """The best precision among the thresholds where the recall is ``>= recall``.
+    """ + _CURVE_ARGS.format(target="recall", name="precision_at_recall") + """
+    Example:
+        >>> m = PrecisionAtRecall(0.5, num_thresholds=5)
+        >>> m.update_state([0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8])
+        >>> m.result()
+        0.5
+    """
+
+    _target = "recall"
+    _rates = ("sensitivity", "precision")  # constrained, dependent
+
+    def __init__(self, recall: float, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(recall, num_thresholds=num_thresholds, class_id=class_id, name=name, dtype=dtype)
+
+
+class RecallAtPrecision(_ConstrainedCurveMetric):
+    __doc__ = """The best recall among the thresholds where the precision is ``>= precision``.
+    """ + _CURVE_ARGS.format(target="precision", name="recall_at_precision") + """
+    Example:
+        >>> m = RecallAtPrecision(0.8, num_thresholds=5)
+        >>> m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])
+        >>> m.result()
+        0.5
+    """
+
+    _target = "precision"
+    _rates = ("precision", "sensitivity")  # constrained, dependent
+
+    def __init__(self, precision: float, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(precision, num_thresholds=num_thresholds, class_id=class_id, name=name, dtype=dtype)
+
+
+class SensitivityAtSpecificity(_ConstrainedCurveMetric):
+    __doc__ = """The best sensitivity (recall) among the thresholds where the specificity
+    ``tn / (tn + fp)`` is ``>= specificity``.
+    """ + _CURVE_ARGS.format(target="specificity", name="sensitivity_at_specificity") + """
+    Example:
+        >>> m = SensitivityAtSpecificity(0.5, num_thresholds=5)
+        >>> m.update_state([0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8])
+        >>> m.result()
+        0.5
+    """
+
+    _target = "specificity"
+    _rates = ("specificity", "sensitivity")  # constrained, dependent
+
+    def __init__(self, specificity: float, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(specificity, num_thresholds=num_thresholds, class_id=class_id, name=name, dtype=dtype)
+
+
+class SpecificityAtSensitivity(_ConstrainedCurveMetric):
+    __doc__ = """The best specificity ``tn / (tn + fp)`` among the thresholds where the
+    sensitivity (recall) is ``>= sensitivity``.
+    """ + _CURVE_ARGS.format(target="sensitivity", name="specificity_at_sensitivity") + """
+    Example:
+        >>> m = SpecificityAtSensitivity(0.5, num_thresholds=5)
+        >>> m.update_state([0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8])
+        >>> round(m.result(), 4)
+        0.6667
+    """
+
+    _target = "sensitivity"
+    _rates = ("sensitivity", "specificity")  # constrained, dependent
+
+    def __init__(self, sensitivity: float, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(sensitivity, num_thresholds=num_thresholds, class_id=class_id, name=name, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Correlations
+
+
+def _correlation_inputs(y_true: Any, y_pred: Any, axis: Any, who: str) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """`y_true` and `y_pred` as float64 arrays of one shape (ranks matched as Keras does) and
+    `axis` as a tuple of non-negative axes."""
+    t = _array(y_true, "y_true", who).astype(np.float64)
+    p = _array(y_pred, "y_pred", who).astype(np.float64)
+    t, p = _match_rank(t, p)
+    try:
+        t, p = np.broadcast_arrays(t, p)
+    except ValueError:
+        raise ValueError(
+            f"{who}: y_true and y_pred have incompatible shapes: y_true.shape={t.shape}, y_pred.shape={p.shape}"
+        ) from None
+    axes = _check_axes(axis, who)
+    if p.ndim == 0:
+        raise ValueError(f"{who}: expected arrays of rank >= 1. Received: y_pred.shape={p.shape}")
+    resolved = tuple(sorted({_class_axis(a, p.ndim, who) for a in axes}))
+    if len(resolved) != len(axes):
+        raise ValueError(f"{who}: `axis` repeats an axis. Received: axis={axis!r}")
+    if any(p.shape[a] == 0 for a in resolved):
+        raise ValueError(f"{who}: expected a non-empty axis to reduce. Received: y_pred.shape={p.shape}")
+    return t, p, resolved
+
+
+def _check_axes(axis: Any, who: str) -> tuple[int, ...]:
+    values = axis if isinstance(axis, (list, tuple)) else (axis,)
+    if not values or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in values):
+        raise ValueError(f"{who}: expected `axis` to be an integer or a tuple of integers. Received: axis={axis!r}")
+    return tuple(int(a) for a in values)
+
+
+def pearson_correlation(y_true: Any, y_pred: Any, axis: Any = -1) -> np.ndarray:
+    """Pearson's correlation of `y_true` and `y_pred` along `axis` (population standard
+    deviations; NaN where either is constant), as Keras 3 computes it.
+
+    Example:
+        >>> np.round(pearson_correlation([[0, 1, 0.5], [1, 1, 0.2]], [[0.1, 0.9, 0.5], [1, 0.9, 0.2]]), 4)
+        array([1.    , 0.9934])
+    """
+    t, p, axes = _correlation_inputs(y_true, y_pred, axis, "pearson_correlation")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tc = t - t.mean(axis=axes, keepdims=True)
+        pc = p - p.mean(axis=axes, keepdims=True)
+        tc = tc / tc.std(axis=axes, keepdims=True)
+        pc = pc / pc.std(axis=axes, keepdims=True)
+        return np.mean(tc * pc, axis=axes)
+
+
+def concordance_correlation(y_true: Any, y_pred: Any, axis: Any = -1) -> np.ndarray:
+    """Lin's concordance correlation along `axis`, as Keras 3 computes it::
+
+        mean(2 * (y_true - mean(y_pred)) * (y_pred - mean(y_pred))
+             / (var(y_true) + var(y_pred) + (mean(y_true) - mean(y_pred)) ** 2 + 1e-7))
+
+    (Keras centres `y_true` on the mean of `y_pred` in the cross term; this follows it.)
+
+    Example:
+        >>> np.round(concordance_correlation([[0, 1, 0.5], [1, 1, 0.2]], [[0.1, 0.9, 0.5], [1, 0.9, 0.2]]), 4)
+        array([0.9756, 0.9877])
+    """
+    t, p, axes = _correlation_inputs(y_true, y_pred, axis, "concordance_correlation")
+    t_mean = t.mean(axis=axes, keepdims=True)
+    p_mean = p.mean(axis=axes, keepdims=True)
+    norm = (t - t_mean).var(axis=axes, keepdims=True) + (p - p_mean).var(axis=axes, keepdims=True)
+    norm = norm + (t_mean - p_mean) ** 2
+    return np.mean(2.0 * (t - p_mean) * (p - p_mean) / (norm + _EPSILON), axis=axes)
+
+
+class _CorrelationMetric(_FixedFunctionMetric):
+    """The running (weighted) mean of a correlation computed along `axis` for each update."""
+
+    _direction = "up"
+
+    def __init__(self, name: str | None = None, dtype: Any = None, axis: Any = -1) -> None:
+        axes = _check_axes(axis, type(self).__name__)
+        axis = axes[0] if isinstance(axis, numbers.Integral) else axes
+        super().__init__(name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "axis": self.axis if isinstance(self.axis, int) else list(self.axis)}
+
+
+_CORRELATION_DOC = """Running mean of :func:`{fn}` along `axis` (one value per row for
+    ``axis=-1``; a batch of rank 1 gives one value for the batch). Larger is better.
+
+    Args:
+        name: default ``"{fn}"``.
+        dtype: kept for Keras compatibility.
+        axis: an integer or a tuple of integers; default -1.
+
+    Raises:
+        ValueError: a bad `axis`; at update, shapes that do not match.
+
+    Example:
+        >>> m = {cls}()
+        >>> m.update_state([[0, 1, 0.5], [1, 1, 0.2]], [[0.1, 0.9, 0.5], [1, 0.9, 0.2]])
+        >>> round(m.result(), 4)
+        {value}
+    """
+
+
+class PearsonCorrelation(_CorrelationMetric):
+    __doc__ = _CORRELATION_DOC.format(fn="pearson_correlation", cls="PearsonCorrelation", value="0.9967")
+    _function = staticmethod(pearson_correlation)
+    _default_name = "pearson_correlation"
+
+
+class ConcordanceCorrelation(_CorrelationMetric):
+    __doc__ = _CORRELATION_DOC.format(fn="concordance_correlation", cls="ConcordanceCorrelation", value="0.9816")
+    _function = staticmethod(concordance_correlation)
+    _default_name = "concordance_correlation"
+
+
 # ---------------------------------------------------------------------------------------------
 # Resolution of identifiers
 
@@ -963,6 +1253,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
         sparse_top_k_categorical_accuracy,
         mean_squared_error,
         mean_absolute_error,
+        pearson_correlation,
+        concordance_correlation,
     )
 }
 
@@ -2077,6 +2369,12 @@ _CLASSES: tuple[type[Metric], ...] = (
     MeanSquaredLogarithmicError,
     TrueNegatives,
     TruePositives,
+    PrecisionAtRecall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+    PearsonCorrelation,
+    ConcordanceCorrelation,
     Accuracy,
     BinaryAccuracy,
     CategoricalAccuracy,
