@@ -41,7 +41,11 @@ __all__ = [
     "Tversky",
     "binary_focal_crossentropy",
     "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
+    "circle",
+    "dice",
     "get",
+    "tversky",
 ]
 
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
@@ -940,7 +944,7 @@ class Circle(Loss):
         e = yp.astype(np.float32).astype(np.float64)
         rows, w = self._rows_weights(sample_weight, yp)
         w64 = None if w is None else w.astype(np.float64)
-        per, dist_grad = self._pairs(labels, e)
+        per, dist_grad = self._pairs(labels, e, labels, e)
         # Keras masks the samples whose (float32) loss is 0 out of the reduction
         mask = (per.astype(np.float32) > 0).astype(np.float64)
         valid = float(mask.sum())
@@ -963,19 +967,20 @@ class Circle(Loss):
             grad = dist_grad(coef).astype(np.float32)
         return value, grad, per.astype(np.float32)
 
-    def _pairs(self, labels: np.ndarray, e: np.ndarray) -> tuple:
-        """Per-sample losses, and a function from each sample's coefficient in the total to the
-        gradient of that total with respect to the embeddings."""
+    def _pairs(self, labels: np.ndarray, e: np.ndarray, ref_labels: np.ndarray, ref: np.ndarray) -> tuple:
+        """Per-sample losses of the queries `e` against the references `ref`, and a function
+        from each sample's coefficient in the total to the gradient of that total with respect
+        to the embeddings when the references are the queries themselves."""
         n = labels.size
         if n == 0:
             return np.zeros(0), lambda coef: np.zeros_like(e)
         m, g = self.margin, self.gamma
-        sim = e @ e.T
+        sim = e @ ref.T
         d = np.maximum(1.0 - sim, 0.0)
-        pos_mask = labels[:, None] == labels[None, :]
+        pos_mask = labels[:, None] == ref_labels[None, :]
         neg_mask = ~pos_mask
         if self.remove_diagonal:
-            pos_mask = pos_mask & ~np.eye(n, dtype=bool)
+            pos_mask = pos_mask & ~np.eye(n, ref_labels.size, dtype=bool)
         pos_w = np.maximum((m + d) * pos_mask, 0.0)
         neg_w = np.maximum((1.0 + m - d) * neg_mask, 0.0)
         pos = np.where(pos_mask, -g * pos_w * (m - d), -np.inf)
@@ -1003,7 +1008,7 @@ class Circle(Loss):
             dneg = -g * ((neg_mask & (1.0 + m - d > 0)) * (1.0 - m - d) + neg_w)
             gd = (coef * sig)[:, None] * (ap * dpos + an * dneg)
             gs = -gd * (sim < 1.0)
-            return gs @ e + gs.T @ e
+            return gs @ ref + gs.T @ e
 
         return per, gradient
 
@@ -1033,6 +1038,50 @@ def categorical_focal_crossentropy(y_true: Any, y_pred: Any, alpha: Any = 0.25, 
     loss = CategoricalFocalCrossentropy(alpha=alpha, gamma=gamma, from_logits=from_logits,
                                         label_smoothing=label_smoothing, axis=axis)
     return _per_sample(loss, y_true, y_pred)
+
+
+def dice(y_true: Any, y_pred: Any, axis: Any = None) -> np.ndarray:
+    """Values of :class:`Dice` before any reduction: one value for ``axis=None``, else one
+    per position left after summing over `axis`."""
+    return Dice(axis=axis, reduction="none")._run(y_true, y_pred, None, want_grad=False)[2]
+
+
+def tversky(y_true: Any, y_pred: Any, alpha: float = 0.5, beta: float = 0.5, axis: Any = None) -> np.ndarray:
+    """Values of :class:`Tversky` before any reduction (as :func:`dice`)."""
+    return Tversky(alpha=alpha, beta=beta, axis=axis, reduction="none")._run(y_true, y_pred, None, want_grad=False)[2]
+
+
+def categorical_generalized_cross_entropy(y_true: Any, y_pred: Any, q: float) -> np.ndarray:
+    """Per-sample values of :class:`CategoricalGeneralizedCrossEntropy`, shape ``(N,)``."""
+    return _per_sample(CategoricalGeneralizedCrossEntropy(q=q), y_true, y_pred)
+
+
+def circle(y_true: Any, y_pred: Any, ref_labels: Any = None, ref_embeddings: Any = None,
+           remove_diagonal: bool = True, gamma: float = 80, margin: float = 0.4) -> np.ndarray:
+    """Per-sample values of :class:`Circle`, shape ``(N,)``, with the pairs taken against
+    `ref_embeddings` ``(M, D)`` labelled `ref_labels` ``(M,)`` (default: the batch itself)."""
+    loss = Circle(gamma=gamma, margin=margin, remove_diagonal=remove_diagonal)
+    if ref_labels is None and ref_embeddings is None:
+        return _per_sample(loss, y_true, y_pred)
+    e = np.asarray(y_pred)
+    if e.dtype.kind not in "biuf" or e.ndim != 2:
+        raise ValueError(f"circle: expected embeddings y_pred of shape (N, D). Received: y_pred.shape={e.shape}")
+    labels = _integer_labels(np.asarray(y_true), e.shape[0], "circle")
+    ref = e if ref_embeddings is None else np.asarray(ref_embeddings)
+    if ref.dtype.kind not in "biuf" or ref.ndim != 2 or ref.shape[1] != e.shape[1]:
+        raise ValueError(
+            f"circle: expected ref_embeddings of shape (M, {e.shape[1]}). Received: shape={ref.shape}"
+        )
+    ref_ids = labels if ref_labels is None else _integer_labels(np.asarray(ref_labels), ref.shape[0], "circle")
+    if ref_ids.size != ref.shape[0]:
+        raise ValueError(
+            f"circle: expected one reference label per reference embedding ({ref.shape[0]}). "
+            f"Received: {ref_ids.size} labels"
+        )
+    e64 = e.astype(np.float32).astype(np.float64)
+    ref64 = ref.astype(np.float32).astype(np.float64)
+    per, _ = loss._pairs(labels, e64, ref_ids, ref64)
+    return per.astype(np.float32)
 
 
 _ALIASES = {

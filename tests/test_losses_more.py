@@ -366,3 +366,37 @@ def test_bad_arguments_raise_clear_errors():
         losses.Circle(reduction="avg")
     with pytest.raises(ValueError, match=r"reduction='none' has no scalar gradient"):
         losses.Dice(reduction="none").value_and_grad([[1.0]], [[0.5]])
+
+
+def test_functions_agree_with_keras(rng):
+    keras = _keras()
+    t, p = _binary(rng, (4, 3, 5))
+    t, p = t.astype(np.float32), p.astype(np.float32)
+    for axis in (None, (1, 2), -1):
+        np.testing.assert_allclose(losses.dice(t, p, axis=axis), np.asarray(keras.losses.dice(t, p, axis=axis)),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(losses.tversky(t, p, 0.2, 0.6, axis=axis),
+                                   np.asarray(keras.losses.tversky(t, p, 0.2, 0.6, axis=axis)), rtol=1e-5, atol=1e-6)
+    assert np.shape(losses.dice(t, p)) == ()
+    np.testing.assert_allclose(losses.dice(t, p, axis=(1, 2)), ref_dice_values(t, p, (1, 2)), rtol=1e-6)
+    labels, probs = _labels_and_probs(rng, 6, 4)
+    probs = probs.astype(np.float32)
+    np.testing.assert_allclose(losses.categorical_generalized_cross_entropy(labels, probs, 0.4),
+                               np.asarray(keras.losses.categorical_generalized_cross_entropy(
+                                   labels, keras.ops.convert_to_tensor(probs), 0.4)),
+                               rtol=1e-5)
+    y, e = rng.integers(0, 3, 8), _unit_rows(rng, 8, 4).astype(np.float32)
+    ref_y, ref_e = rng.integers(0, 3, 5), _unit_rows(rng, 5, 4).astype(np.float32)
+    for kwargs in ({}, {"ref_labels": ref_y, "ref_embeddings": ref_e}, {"ref_embeddings": e[::-1].copy()},
+                   {"ref_labels": y[::-1].copy(), "remove_diagonal": False, "gamma": 4.0, "margin": 0.2}):
+        np.testing.assert_allclose(losses.circle(y, e, **kwargs), np.asarray(keras.losses.circle(y, e, **kwargs)),
+                                   rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(losses.circle(y, e, gamma=3.0), ref_circle_values(y, e, 3.0, 0.4, True), rtol=1e-5)
+    for name in ("dice", "tversky", "categorical_generalized_cross_entropy", "circle"):
+        assert name in losses.__all__
+    with pytest.raises(ValueError, match=r"circle: expected ref_embeddings of shape \(M, 4\). Received: shape=\(5, 3\)"):
+        losses.circle(y, e, ref_labels=ref_y, ref_embeddings=ref_e[:, :3])
+    with pytest.raises(ValueError, match=r"circle: expected one reference label per reference embedding \(5\)"):
+        losses.circle(y, e, ref_embeddings=ref_e)
+    with pytest.raises(ValueError, match=r"circle: expected integer labels of shape \(5,\)"):
+        losses.circle(y, e, ref_labels=ref_y[:4], ref_embeddings=ref_e)
