@@ -8,8 +8,8 @@ import pytest
 
 import pynncore
 from pynncore import layers, losses
-from tests._gradcheck import assert_grad_close, numeric_grad
-from tests._keras_train import train_side_by_side
+from _gradcheck import assert_grad_close, numeric_grad
+from _keras_train import train_side_by_side
 
 EPS = 1e-7
 
