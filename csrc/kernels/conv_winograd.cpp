@@ -37,6 +37,9 @@ constexpr int64_t kMinFilters = 16;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// 1 x 3 kernels (Conv1D as a Conv2D of height 1) run 1-D tiles along the rows.
+inline bool is_1d(const ConvGeom& g) { return g.kh == 1; }
+
 constexpr int kMaxNr = 32;  // widest microkernel panel (avx512 12x32)
 constexpr double kMaxPlaneFloats = 16.0 * 1024 * 1024;
 
@@ -51,53 +54,61 @@ inline int64_t plane_stride(int64_t floats) {
 
 // F(4x4, 3x3) multiplies 36 / 16 per output pixel, F(2x2, 3x3) 16 / 4, each over its output
 // rounded up to whole tiles: the larger tile wins unless rounding wastes much of it (a 6x6
-// output runs 8x8 with 4x4 tiles).
+// output runs 8x8 with 4x4 tiles). In 1-D, F(4, 3) multiplies 6 / 4 and F(2, 3) 4 / 2.
 // The transformed kernel (and each thread's weight-gradient sums) take planes x C x F floats:
 // layers whose 4x4-tile planes would pass kMaxPlaneFloats (64 MiB, C = F = 682) use 2x2 tiles,
 // and those beyond that for 2x2 tiles (C = F = 1024) the GEMM tiles, which need no such copy.
 int choose_tile(const ConvGeom& g) {
+  if (is_1d(g)) return 1.5 * ceil_div(g.ow, 4) * 4.0 < 2.0 * ceil_div(g.ow, 2) * 2.0 ? 4 : 2;
   const double f4 = 2.25 * ceil_div(g.oh, 4) * 4.0 * ceil_div(g.ow, 4) * 4.0;
   const double f2 = 4.0 * ceil_div(g.oh, 2) * 2.0 * ceil_div(g.ow, 2) * 2.0;
   const bool f4_fits = 36.0 * static_cast<double>(g.c) * g.f <= kMaxPlaneFloats;
   return f4 < f2 && f4_fits ? 4 : 2;
 }
 
-// Blocks of whole tile rows; a tile row is `m` output rows of one image.
+// Blocks of whole units: a unit is a tile row (m output rows of one image) in 2-D, one tile in
+// 1-D, where a tile row would be a whole sequence however long.
 struct Blocks {
-  int64_t m, planes;    // tile size, (m + 2)^2
+  int64_t m, mh;        // tile width and height (1 in 1-D)
+  int64_t planes;       // (m + 2)^2, or m + 2 in 1-D
   int64_t th, tw;       // tiles per image: rows, columns
-  int64_t tile_rows;    // N * th
-  int64_t rows_per;     // tile rows per block
+  int64_t unit_tiles;   // tiles per unit: tw, or 1 in 1-D
+  int64_t units;        // N * th tile rows, or N * th * tw tiles in 1-D
+  int64_t per;          // units per block
   int64_t count;        // blocks
   int64_t max_tiles;    // tiles in the largest block
-  // First output pixel (flattened over N, OH, OW) of tile row r; pixel(tile_rows) = N*OH*OW.
-  int64_t pixel(const ConvGeom& g, int64_t r) const {
-    return (r / th) * g.oh * g.ow + std::min(m * (r % th), g.oh) * g.ow;
+  // First output pixel (flattened over N, OH, OW) of unit u; pixel(units) = N*OH*OW.
+  int64_t pixel(const ConvGeom& g, int64_t u) const {
+    if (mh == 1) return (u / tw) * g.ow + std::min(m * (u % tw), g.ow);
+    return (u / th) * g.oh * g.ow + std::min(mh * (u % th), g.oh) * g.ow;
   }
 };
 
 Blocks make_blocks(const ConvGeom& g, int m, int nthreads, int64_t budget = kBlockFloats) {
   Blocks b;
+  const bool one_d = is_1d(g);
   b.m = m;
-  b.planes = (m + 2) * (m + 2);
-  b.th = ceil_div(g.oh, m);
+  b.mh = one_d ? 1 : m;
+  b.planes = one_d ? m + 2 : (m + 2) * (m + 2);
+  b.th = ceil_div(g.oh, b.mh);
   b.tw = ceil_div(g.ow, m);
-  b.tile_rows = g.n * b.th;
+  b.unit_tiles = one_d ? 1 : b.tw;
+  b.units = g.n * b.th * (one_d ? b.tw : 1);
   const int64_t target = std::max<int64_t>(12, budget / (b.planes * (g.c + g.f)));
-  int64_t rows = std::max<int64_t>(1, target / b.tw);
+  int64_t per = std::max<int64_t>(1, target / b.unit_tiles);
   // at least two blocks per thread, so that threads finishing early take more
-  if (nthreads > 1) rows = std::min(rows, std::max<int64_t>(1, b.tile_rows / (2 * nthreads)));
+  if (nthreads > 1) per = std::min(per, std::max<int64_t>(1, b.units / (2 * nthreads)));
   // Prefer a multiple of 12 tiles (whole register tiles of the 12-row microkernels), keeping
-  // at least two thirds of the rows.
-  for (int64_t r = rows; 3 * r >= 2 * rows && r >= 1; --r) {
-    if (r * b.tw % 12 == 0) {
-      rows = r;
+  // at least two thirds of the units.
+  for (int64_t r = per; 3 * r >= 2 * per && r >= 1; --r) {
+    if (r * b.unit_tiles % 12 == 0) {
+      per = r;
       break;
     }
   }
-  b.rows_per = std::clamp<int64_t>(rows, 1, std::max<int64_t>(b.tile_rows, 1));
-  b.count = ceil_div(b.tile_rows, b.rows_per);
-  b.max_tiles = b.rows_per * b.tw;
+  b.per = std::clamp<int64_t>(per, 1, std::max<int64_t>(b.units, 1));
+  b.count = ceil_div(b.units, b.per);
+  b.max_tiles = b.per * b.unit_tiles;
   return b;
 }
 
@@ -143,20 +154,21 @@ inline void kernel_grad_1d(int m, const float* e, float* o) {
 // layout (gemm.h: NR-column panels, k-major, zero-padded), plane xi at up + xi * ps:
 //   forward:        op(B) (C x F),  op(B)[c][f] = (G k G^T)[xi],  k[a][b] = w[a][b][c][f];
 //   backward_data:  op(B) (F x C),  op(B)[f][c] = (G k G^T)[xi],  k[a][b] = w[2 - a][2 - b][c][f].
+// In 1-D (1 x 3 kernels, `Taps` = 3) the planes are G k with k[b] = w[0][b] (w[0][2 - b]).
 // Rows [p0, p1) of every panel.
-template <int M>
+template <int M, int Taps>
 void pack_transformed_weights(const float* w, int64_t C, int64_t F, bool backward_data, int nr,
                               float* up, int64_t ps, int64_t p0, int64_t p1) {
   constexpr int N = M + 2;
   const int64_t cf = C * F;
   const int64_t rows = backward_data ? F : C, cols = backward_data ? C : F;
-  float kk[9][kMaxNr], t[3][N][kMaxNr], o[N][kMaxNr];
+  float kk[Taps][kMaxNr], t[3][N][kMaxNr], o[N][kMaxNr];
   for (int64_t q = 0; q * nr < cols; ++q) {
     const int len = static_cast<int>(std::min<int64_t>(nr, cols - q * nr));
     for (int64_t p = p0; p < p1; ++p) {
-      for (int tap = 0; tap < 9; ++tap) {
+      for (int tap = 0; tap < Taps; ++tap) {
         // the 180-degree rotation maps tap a * 3 + b to (2 - a) * 3 + (2 - b) = 8 - tap
-        const float* src = w + (backward_data ? 8 - tap : tap) * cf;
+        const float* src = w + (backward_data ? Taps - 1 - tap : tap) * cf;
         float* d = kk[tap];
         if (backward_data) {
           for (int j = 0; j < len; ++j) d[j] = src[(q * nr + j) * F + p];
@@ -165,8 +177,17 @@ void pack_transformed_weights(const float* w, int64_t C, int64_t F, bool backwar
         }
         for (int j = len; j < nr; ++j) d[j] = 0.f;
       }
-      for (int b = 0; b < 3; ++b) kernel_1d<M>(kk[b], kk[3 + b], kk[6 + b], t[b], nr);
       float* dst = up + q * rows * nr + p * nr;
+      if constexpr (Taps == 3) {
+        kernel_1d<M>(kk[0], kk[1], kk[2], o, nr);
+        for (int b = 0; b < N; ++b) {
+          float* d = dst + b * ps;
+#pragma omp simd
+          for (int j = 0; j < nr; ++j) d[j] = o[b][j];
+        }
+        continue;
+      }
+      for (int b = 0; b < 3; ++b) kernel_1d<M>(kk[b], kk[3 + b], kk[6 + b], t[b], nr);
       for (int a = 0; a < N; ++a) {
         kernel_1d<M>(t[0][a], t[1][a], t[2][a], o, nr);
         for (int b = 0; b < N; ++b) {
@@ -180,7 +201,7 @@ void pack_transformed_weights(const float* w, int64_t C, int64_t F, bool backwar
 }
 
 double direct_flops(const ConvGeom& g) {
-  return 2.0 * static_cast<double>(g.n) * g.oh * g.ow * 9.0 * g.c * g.f;
+  return 2.0 * static_cast<double>(g.n) * g.oh * g.ow * (g.kh * g.kw) * g.c * g.f;
 }
 
 // y = act(conv(x) + bias) with the GEMMs' B operands packed in `up` (`ps` floats each).
@@ -188,6 +209,8 @@ void forward_blocks(const ConvGeom& g, int tile, const float* x, const GemmUkr& 
                     const float* up, int64_t ps, const float* bias, float* y, Act act,
                     const ActParams& ap, int max_t) {
   const WinogradKernels& k = winograd_kernels(tile);
+  const auto input = is_1d(g) ? k.input_1d : k.input;
+  const auto output = is_1d(g) ? k.output_1d : k.output;
   int nt = threads_for(direct_flops(g), kGrainFlops, max_t);
   const Blocks bl = make_blocks(g, tile, nt);
   nt = static_cast<int>(std::min<int64_t>(nt, bl.count));
@@ -198,12 +221,12 @@ void forward_blocks(const ConvGeom& g, int tile, const float* x, const GemmUkr& 
     float* v = tl_v.floats(static_cast<size_t>(bl.planes * lv));
     float* m = tl_m.floats(static_cast<size_t>(bl.planes * lm));
     for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < bl.count;) {
-      const int64_t r0 = b * bl.rows_per, r1 = std::min(r0 + bl.rows_per, bl.tile_rows);
-      const int64_t t0 = r0 * bl.tw, cnt = (r1 - r0) * bl.tw;
-      k.input(g, x, t0, cnt, v, lv);
+      const int64_t r0 = b * bl.per, r1 = std::min(r0 + bl.per, bl.units);
+      const int64_t t0 = r0 * bl.unit_tiles, cnt = (r1 - r0) * bl.unit_tiles;
+      input(g, x, t0, cnt, v, lv);
       for (int64_t xi = 0; xi < bl.planes; ++xi)
         gemm_packed_b(u, cnt, g.f, g.c, v + xi * lv, g.c, up + xi * ps, 0.f, m + xi * lm, g.f);
-      k.output(g, m, lm, t0, cnt, bias, y);
+      output(g, m, lm, t0, cnt, bias, y);
       if (epilogue) {
         const int64_t p0 = bl.pixel(g, r0), p1 = bl.pixel(g, r1);
         conv_epilogue(y + p0 * g.f, p1 - p0, g.f, nullptr, act, ap);
@@ -214,10 +237,10 @@ void forward_blocks(const ConvGeom& g, int tile, const float* x, const GemmUkr& 
 
 // Transforms w for the forward pass (or, with `backward_data`, for the input gradient) into
 // the GEMMs' packed B~ planes; returns them, `*ps` floats apart.
-const float* prepare_weights(const GemmUkr& u, int tile, const float* w, int64_t C, int64_t F,
-                             bool backward_data, int max_threads, int64_t* ps) {
+const float* prepare_weights(const GemmUkr& u, int tile, bool one_d, const float* w, int64_t C,
+                             int64_t F, bool backward_data, int max_threads, int64_t* ps) {
   PYN_CHECK(u.nr <= kMaxNr, "winograd: microkernel width ", u.nr, " above ", kMaxNr);
-  const int64_t planes = (tile + 2) * (tile + 2);
+  const int64_t planes = one_d ? tile + 2 : (tile + 2) * (tile + 2);
   // GEMM depth and width: C x F forward; F x C (the transpose of each plane) for dx
   *ps = backward_data ? gemm_packed_b_size(u, F, C) : gemm_packed_b_size(u, C, F);
   float* up = tl_up.floats(static_cast<size_t>(planes * *ps));
@@ -227,10 +250,10 @@ const float* prepare_weights(const GemmUkr& u, int tile, const float* w, int64_t
   parallel(nt, [&](int tid, int nth) {
     int64_t p0, p1;
     split_range(rows, 1, nth, tid, &p0, &p1);
-    if (tile == 4)
-      pack_transformed_weights<4>(w, C, F, backward_data, u.nr, up, *ps, p0, p1);
-    else
-      pack_transformed_weights<2>(w, C, F, backward_data, u.nr, up, *ps, p0, p1);
+    auto* pack = &pack_transformed_weights<4, 9>;
+    if (tile == 4 && one_d) pack = &pack_transformed_weights<4, 3>;
+    if (tile == 2) pack = one_d ? &pack_transformed_weights<2, 3> : &pack_transformed_weights<2, 9>;
+    pack(w, C, F, backward_data, u.nr, up, *ps, p0, p1);
   });
   return up;
 }
@@ -243,7 +266,7 @@ void run_forward(const ConvGeom& d, const float* in, const float* w, int64_t C, 
   const GemmUkr& u = gemm_ukr();
   const int tile = choose_tile(d);
   int64_t ps = 0;
-  const float* up = prepare_weights(u, tile, w, C, F, backward_data, max_threads, &ps);
+  const float* up = prepare_weights(u, tile, is_1d(d), w, C, F, backward_data, max_threads, &ps);
   forward_blocks(d, tile, in, u, up, ps, bias, out, act, ap, max_threads);
 }
 
@@ -263,10 +286,12 @@ const WinogradKernels& winograd_kernels(int tile) {
 bool set_conv_winograd(bool enabled) { return g_enabled.exchange(enabled); }
 
 bool winograd_applies(const ConvGeom& g) {
-  return g_enabled.load(std::memory_order_relaxed) && g.kh == 3 && g.kw == 3 && g.sh == 1 &&
-         g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 && g.pt >= 0 && g.pt <= 2 &&
-         g.pl >= 0 && g.pl <= 2 && g.c >= kMinChannels && g.f >= kMinFilters && g.n > 0 &&
-         g.oh > 0 && g.ow > 0 && 16.0 * static_cast<double>(g.c) * g.f <= kMaxPlaneFloats;
+  // 3x3 kernels with up to 2 padding rows, or 1 x 3 kernels (1-D tiles) with none
+  const bool rows = (g.kh == 3 && g.pt >= 0 && g.pt <= 2) || (g.kh == 1 && g.pt == 0);
+  return g_enabled.load(std::memory_order_relaxed) && rows && g.kw == 3 && g.sh == 1 &&
+         g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 && g.pl >= 0 && g.pl <= 2 &&
+         g.c >= kMinChannels && g.f >= kMinFilters && g.n > 0 && g.oh > 0 && g.ow > 0 &&
+         16.0 * static_cast<double>(g.c) * g.f <= kMaxPlaneFloats;
 }
 
 void winograd_forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y,
@@ -285,7 +310,7 @@ void winograd_backward_data(const ConvGeom& g, const float* w, const float* dz, 
   d.f = g.c;
   d.oh = g.h;
   d.ow = g.w;
-  d.pt = 2 - g.pt;
+  d.pt = g.kh - 1 - g.pt;  // 0 for 1 x 3 kernels
   d.pl = 2 - g.pl;
   run_forward(d, dz, w, g.c, g.f, true, bias_dx, dx, act_dx, ap, max_threads);
 }
@@ -294,7 +319,10 @@ void winograd_backward_weights(const ConvGeom& g, const float* x, const float* d
                                float* db, int max_threads) {
   if (dw == nullptr && db == nullptr) return;
   const int tile = choose_tile(g), n = tile + 2;
+  const bool one_d = is_1d(g);
   const WinogradKernels& k = winograd_kernels(tile);
+  const auto input = one_d ? k.input_1d : k.input;
+  const auto grad_output = one_d ? k.grad_output_1d : k.grad_output;
   const int64_t cf = g.c * g.f;
   int nt = threads_for(direct_flops(g), kGrainFlops, max_threads);
   const Blocks bl = make_blocks(g, tile, nt, kGradBlockFloats);
@@ -314,7 +342,7 @@ void winograd_backward_weights(const ConvGeom& g, const float* x, const float* d
     float* v = du != nullptr ? tl_v.floats(static_cast<size_t>(bl.planes * lv)) : nullptr;
     float* z = du != nullptr ? tl_m.floats(static_cast<size_t>(bl.planes * lz)) : nullptr;
     for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < bl.count;) {
-      const int64_t r0 = b * bl.rows_per, r1 = std::min(r0 + bl.rows_per, bl.tile_rows);
+      const int64_t r0 = b * bl.per, r1 = std::min(r0 + bl.per, bl.units);
       if (db != nullptr) {
         const int64_t p0 = bl.pixel(g, r0), p1 = bl.pixel(g, r1);
         for (int64_t p = p0; p < p1; ++p) {
@@ -324,9 +352,9 @@ void winograd_backward_weights(const ConvGeom& g, const float* x, const float* d
         }
       }
       if (du == nullptr) continue;
-      const int64_t t0 = r0 * bl.tw, cnt = (r1 - r0) * bl.tw;
-      k.input(g, x, t0, cnt, v, lv);
-      k.grad_output(g, dz, t0, cnt, z, lz);
+      const int64_t t0 = r0 * bl.unit_tiles, cnt = (r1 - r0) * bl.unit_tiles;
+      input(g, x, t0, cnt, v, lv);
+      grad_output(g, dz, t0, cnt, z, lz);
       for (int64_t xi = 0; xi < bl.planes; ++xi)
         gemm_unpacked(true, false, g.c, g.f, cnt, 1.f, v + xi * lv, g.c, z + xi * lz, g.f, 1.f,
                       du + xi * ldu, g.f);
@@ -348,7 +376,7 @@ void winograd_backward_weights(const ConvGeom& g, const float* x, const float* d
     float e[36][kChunk], t[3][6][kChunk];
     for (int64_t i0 = lo; i0 < std::min(hi, cf); i0 += kChunk) {
       const int64_t len = std::min({kChunk, hi - i0, cf - i0});
-      for (int xi = 0; xi < n * n; ++xi) {
+      for (int xi = 0; xi < bl.planes; ++xi) {
         float* ex = e[xi];
         const float* p0 = priv[0] + xi * ldu + i0;
 #pragma omp simd
@@ -358,6 +386,16 @@ void winograd_backward_weights(const ConvGeom& g, const float* x, const float* d
 #pragma omp simd
           for (int64_t j = 0; j < len; ++j) ex[j] += pq[j];
         }
+      }
+      if (one_d) {  // dw[b] += (G^T e)[b]
+#pragma omp simd
+        for (int64_t j = 0; j < len; ++j) {
+          float row[6], o[3];
+          for (int b = 0; b < n; ++b) row[b] = e[b][j];
+          kernel_grad_1d(tile, row, o);
+          for (int b = 0; b < 3; ++b) dw[b * cf + i0 + j] += o[b];
+        }
+        continue;
       }
       for (int b = 0; b < n; ++b) {  // t[.][b] = G^T applied to column b of e
 #pragma omp simd

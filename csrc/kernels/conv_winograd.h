@@ -25,12 +25,19 @@
 // (relative errors of a few 1e-6 of the output's magnitude, against float64 in the tests).
 // The 4x4 tiles are used unless rounding the output up to whole tiles wastes much of them.
 //
-// Tiles are processed in blocks of whole tile rows (m output rows of one image), small enough
-// that a block's V and M stay in the L2 cache; threads claim blocks. The backward passes:
+// 1 x 3 kernels (Conv1D, a Conv2D of height 1) use the same matrices along the rows only:
+// F(4, 3) and F(2, 3), 1 x m output tiles from 1 x (m + 2) input tiles,
+//   y_tile = A^T [ (G w) (.) (B^T x_tile) ],   m + 2 positions xi, so m + 2 GEMMs,
+// 6 products for 4 outputs instead of 12 (F(2, 3): 4 for 2 instead of 6).
+//
+// Tiles are processed in blocks of whole tile rows (m output rows of one image; in 1-D, runs
+// of tiles that may end inside a row), small enough that a block's V and M stay in the L2
+// cache; threads claim blocks. The backward passes:
 //   dx: the forward pass on dz with the kernel rotated by 180 degrees and its channel axes
-//       swapped, padding 2 - PT / 2 - PL (a 'full' convolution for 'valid', 'same' for 'same');
+//       swapped, padding 2 - PT / 2 - PL (a 'full' convolution for 'valid', 'same' for 'same';
+//       PT is 0 for 1 x 3 kernels);
 //   dw: dU[xi] (C x F) += V[xi]^T Z[xi] with Z = A dz_tile A^T, summed over tiles into
-//       per-thread buffers, then dw = G^T dU G.
+//       per-thread buffers, then dw = G^T dU G (in 1-D Z = A dz_tile and dw = G^T dU).
 #pragma once
 
 #include <cstdint>
@@ -58,6 +65,15 @@ struct WinogradKernels {
   // z[xi][i][f] = (A dz_tile A^T)[xi], dz outside (OH, OW) read as zero.
   void (*grad_output)(const ConvGeom& g, const float* dz, int64_t t0, int64_t count, float* z,
                       int64_t plane);
+  // The same for 1 x 3 kernels (F(m, 3) along the rows): tile t covers output columns
+  // m*tx .. m*tx + m - 1 of output row oh of image n, t = (n * OH + oh) * TW + tx; m + 2 planes,
+  // xi = the position in the row.
+  void (*input_1d)(const ConvGeom& g, const float* x, int64_t t0, int64_t count, float* v,
+                   int64_t plane);
+  void (*output_1d)(const ConvGeom& g, const float* m, int64_t plane, int64_t t0, int64_t count,
+                    const float* bias, float* y);
+  void (*grad_output_1d)(const ConvGeom& g, const float* dz, int64_t t0, int64_t count,
+                         float* z, int64_t plane);
 };
 
 // tile = 2 or 4
@@ -66,8 +82,9 @@ const WinogradKernels& winograd_kernels_avx2(int tile);    // only callable with
 const WinogradKernels& winograd_kernels_avx512(int tile);  // only callable with AVX-512
 const WinogradKernels& winograd_kernels(int tile);         // the current CPU path's
 
-// Whether conv2d_forward / conv2d_backward use the Winograd kernels for this geometry: 3x3,
-// unit strides and dilations, one group, padding of at most 2 on the leading sides, and
+// Whether conv2d_forward / conv2d_backward use the Winograd kernels for this geometry: 3x3
+// (or 1 x 3 without padding rows), unit strides and dilations, one group, padding of at most 2
+// on the leading sides, and
 // enough channels and filters for the per-position GEMMs to run near the microkernel's peak.
 // set_conv_winograd(false) turns the Winograd kernels off process-wide (the GEMM tiles then
 // run every convolution), for comparisons in tests and benchmarks; returns the previous

@@ -1,7 +1,8 @@
 // The element-wise transforms of the Winograd convolutions (kernels/conv_winograd.h), written
 // once over vector traits V and compiled once per instruction set by simd/winograd_<isa>.cpp.
 // Lanes run along channels (NHWC keeps them contiguous). Each transform is separable: a 1-D
-// transform along the rows of a tile, then along its columns.
+// transform along the rows of a tile, then along its columns; the 1-D convolutions (1 x 3
+// kernels) apply the row transform only.
 #pragma once
 
 #include <algorithm>
@@ -81,12 +82,12 @@ struct F4 {
   }
 };
 
-// Walks tiles t0, t0 + 1, ... of the batch in order (tiles of `m` x `m` output pixels).
+// Walks tiles t0, t0 + 1, ... of the batch in order (tiles of `mh` x `mw` output pixels).
 struct TileCursor {
   int64_t n, ty, tx, th, tw;
-  TileCursor(const ConvGeom& g, int m, int64_t t0) {
-    th = (g.oh + m - 1) / m;
-    tw = (g.ow + m - 1) / m;
+  TileCursor(const ConvGeom& g, int mh, int mw, int64_t t0) {
+    th = (g.oh + mh - 1) / mh;
+    tw = (g.ow + mw - 1) / mw;
     n = t0 / (th * tw);
     const int64_t rem = t0 % (th * tw);
     ty = rem / tw;
@@ -120,7 +121,7 @@ void input(const ConvGeom& g, const float* x, int64_t t0, int64_t count, float* 
   using Reg = typename V::Reg;
   constexpr int W = V::kWidth, N = T::kIn;
   const int64_t C = g.c;
-  TileCursor tc(g, T::kOut, t0);
+  TileCursor tc(g, T::kOut, T::kOut, t0);
   const float* src[N][N];
   for (int64_t i = 0; i < count; ++i, tc.next()) {
     const int64_t ih0 = T::kOut * tc.ty - g.pt, iw0 = T::kOut * tc.tx - g.pl;
@@ -160,7 +161,7 @@ void output(const ConvGeom& g, const float* mm, int64_t plane, int64_t t0, int64
   using Reg = typename V::Reg;
   constexpr int W = V::kWidth, N = T::kIn, M = T::kOut;
   const int64_t F = g.f;
-  TileCursor tc(g, M, t0);
+  TileCursor tc(g, M, M, t0);
   for (int64_t i = 0; i < count; ++i, tc.next()) {
     const int64_t oh0 = M * tc.ty, ow0 = M * tc.tx;
     const int rows = static_cast<int>(std::min<int64_t>(M, g.oh - oh0));
@@ -194,7 +195,7 @@ void grad_output(const ConvGeom& g, const float* dz, int64_t t0, int64_t count, 
   using Reg = typename V::Reg;
   constexpr int W = V::kWidth, N = T::kIn, M = T::kOut;
   const int64_t F = g.f;
-  TileCursor tc(g, M, t0);
+  TileCursor tc(g, M, M, t0);
   const float* src[M][M];
   for (int64_t i = 0; i < count; ++i, tc.next()) {
     const int64_t oh0 = M * tc.ty, ow0 = M * tc.tx;
@@ -224,9 +225,91 @@ void grad_output(const ConvGeom& g, const float* dz, int64_t t0, int64_t count, 
   }
 }
 
+// The 1-D transforms (kernels 1 x 3): tiles of 1 x m output pixels, one row of m + 2 inputs,
+// m + 2 planes (xi = the position in the row); the cursor's ty is the output row.
+
+// One row of K vectors of `len` channels (src[k] == nullptr reads as zeros) through a 1-D
+// transform to N, stored to planes dst, dst + plane, ...
+template <class V, int K, int N, class Fn>
+inline void transform_row(const float* const* src, int64_t len, float* dst, int64_t plane,
+                          Fn fn) {
+  using Reg = typename V::Reg;
+  for (int64_t c = 0; c < len; c += V::kWidth) {
+    const auto m = V::mask(static_cast<int>(len - c));
+    const bool full = c + V::kWidth <= len;
+    Reg d[K], o[N];
+    for (int k = 0; k < K; ++k)
+      d[k] = src[k] == nullptr ? V::zero() : load_part<V>(src[k] + c, full, m);
+    fn(d, o);
+    for (int k = 0; k < N; ++k) store_part<V>(dst + k * plane + c, full, m, o[k]);
+  }
+}
+
+template <class V, class T>
+void input_1d(const ConvGeom& g, const float* x, int64_t t0, int64_t count, float* v,
+              int64_t plane) {
+  using Reg = typename V::Reg;
+  constexpr int N = T::kIn;
+  const int64_t C = g.c;
+  TileCursor tc(g, 1, T::kOut, t0);
+  const float* src[N];
+  for (int64_t i = 0; i < count; ++i, tc.next()) {
+    const int64_t ih = tc.ty - g.pt, iw0 = T::kOut * tc.tx - g.pl;
+    const bool row_in = ih >= 0 && ih < g.h;
+    for (int b = 0; b < N; ++b) {
+      const int64_t iw = iw0 + b;
+      src[b] = (row_in && iw >= 0 && iw < g.w) ? x + ((tc.n * g.h + ih) * g.w + iw) * C : nullptr;
+    }
+    transform_row<V, N, N>(src, C, v + i * C, plane,
+                           [](const Reg* d, Reg* o) { T::input(d, o); });
+  }
+}
+
+template <class V, class T>
+void output_1d(const ConvGeom& g, const float* mm, int64_t plane, int64_t t0, int64_t count,
+               const float* bias, float* y) {
+  using Reg = typename V::Reg;
+  constexpr int W = V::kWidth, N = T::kIn, M = T::kOut;
+  const int64_t F = g.f;
+  TileCursor tc(g, 1, M, t0);
+  for (int64_t i = 0; i < count; ++i, tc.next()) {
+    const int64_t ow0 = M * tc.tx;
+    const int cols = static_cast<int>(std::min<int64_t>(M, g.ow - ow0));
+    float* y0 = y + ((tc.n * g.oh + tc.ty) * g.ow + ow0) * F;
+    const float* src = mm + i * F;
+    for (int64_t f = 0; f < F; f += W) {
+      const auto m = V::mask(static_cast<int>(F - f));
+      const bool full = f + W <= F;
+      Reg r[N], o[M];
+      for (int b = 0; b < N; ++b) r[b] = load_part<V>(src + b * plane + f, full, m);
+      T::output(r, o);
+      const Reg bv = bias == nullptr ? V::zero() : load_part<V>(bias + f, full, m);
+      for (int j = 0; j < cols; ++j) store_part<V>(y0 + j * F + f, full, m, V::add(o[j], bv));
+    }
+  }
+}
+
+template <class V, class T>
+void grad_output_1d(const ConvGeom& g, const float* dz, int64_t t0, int64_t count, float* z,
+                    int64_t plane) {
+  using Reg = typename V::Reg;
+  constexpr int N = T::kIn, M = T::kOut;
+  const int64_t F = g.f;
+  TileCursor tc(g, 1, M, t0);
+  const float* src[M];
+  for (int64_t i = 0; i < count; ++i, tc.next()) {
+    const int64_t ow0 = M * tc.tx;
+    for (int b = 0; b < M; ++b)
+      src[b] = ow0 + b < g.ow ? dz + ((tc.n * g.oh + tc.ty) * g.ow + ow0 + b) * F : nullptr;
+    transform_row<V, M, N>(src, F, z + i * F, plane, [](const Reg* d, Reg* o) { T::grad(d, o); });
+  }
+}
+
 template <class V, class T>
 WinogradKernels make(const char* name) {
-  return WinogradKernels{name, T::kOut, &input<V, T>, &output<V, T>, &grad_output<V, T>};
+  return WinogradKernels{name,           T::kOut,          &input<V, T>,    &output<V, T>,
+                         &grad_output<V, T>, &input_1d<V, T>, &output_1d<V, T>,
+                         &grad_output_1d<V, T>};
 }
 
 template <class V>
