@@ -243,7 +243,7 @@ void bind_conv(py::module_& m) {
         "activation(dx + bias_dx), the forward pass of a transposed convolution), dkernel and\n"
         "dbias (accumulated when accumulate=True). Any output may be None.");
   m.def("set_conv_winograd", &set_conv_winograd, py::arg("enabled"),
-        "Turns the Winograd F(2x2, 3x3) kernels for 3x3 unit-stride convolutions on or off\n"
+        "Turns the Winograd kernels (3x3 and 1x3 unit-stride convolutions) on or off\n"
         "(process-wide; on by default). Returns the previous setting.");
 }
 
