@@ -309,8 +309,17 @@ def _register_builtin() -> None:
         SeparableConv1D,
         SeparableConv2D,
         SimpleRNN,
+        EinsumDense,
+        RandomBrightness,
+        RandomContrast,
+        RandomFlip,
+        RandomRotation,
+        RandomTranslation,
+        RandomZoom,
+        RMSNormalization,
         SpatialDropout1D,
         SpatialDropout2D,
+        SpatialDropout3D,
         TimeDistributed,
         UnitNormalization,
         UpSampling1D,
@@ -329,7 +338,11 @@ def _register_builtin() -> None:
         ((ZeroPadding1D, ZeroPadding2D), _zero_padding),
         ((Cropping1D, Cropping2D), _cropping),
         ((UpSampling1D, UpSampling2D), _upsampling),
-        ((SpatialDropout1D, SpatialDropout2D), _dropout),
+        ((SpatialDropout1D, SpatialDropout2D, SpatialDropout3D), _dropout),
+        # inference: the identity (random augmentation acts in training only)
+        ((RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast, RandomBrightness), _dropout),
+        ((RMSNormalization,), _rms_normalization),
+        ((EinsumDense,), _einsum_dense),
         # inference: the identity (noise and activity penalties act in training only)
         ((reg.GaussianNoise, reg.GaussianDropout, reg.AlphaDropout, reg.ActivityRegularization), _dropout),
         ((UnitNormalization,), _unit_normalization),
@@ -518,6 +531,26 @@ def _unit_normalization(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) ->
     norm = g.node("Sqrt", [g.node("ReduceSum", [sq, axes], base=f"{layer.name}/sum", keepdims=1)], base=f"{layer.name}/norm")
     norm = g.node("Max", [norm, g.constant(layer.epsilon, f"{layer.name}/epsilon")], base=f"{layer.name}/clip")
     return g.node("Div", [x, norm], base=layer.name)
+
+
+def _rms_normalization(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    # x / sqrt(mean(x * x over the axes) + epsilon) * scale
+    sq = g.node("Mul", [x, x], base=f"{layer.name}/square")
+    ms = g.node("ReduceMean", [sq], base=f"{layer.name}/mean", axes=list(layer._axes), keepdims=1)
+    rms = g.node("Sqrt", [g.node("Add", [ms, g.constant(layer.epsilon, f"{layer.name}/epsilon")])], base=f"{layer.name}/rms")
+    shape = [1] * len(input_shape)
+    for a, d in zip(layer._axes, layer.scale.shape):
+        shape[a] = d
+    scale = g.constant(layer.scale.value.reshape(shape), f"{layer.name}/scale")
+    return g.node("Mul", [g.node("Div", [x, rms], base=f"{layer.name}/div"), scale], base=layer.name)
+
+
+def _einsum_dense(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    kernel = g.constant(layer.kernel.value, f"{layer.name}/kernel")
+    y = g.node("Einsum", [x, kernel], base=f"{layer.name}/einsum", equation=layer.equation)
+    if layer.bias is not None:
+        y = g.node("Add", [y, g.constant(layer.bias.value, f"{layer.name}/bias")], base=f"{layer.name}/add")
+    return export_activation(g, layer.activation, y)
 
 
 def _zero_padding(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:

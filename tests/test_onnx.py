@@ -488,3 +488,39 @@ def test_dilated_conv2d_transpose_and_unknown_image_size(ort, padding, tmp_path,
     for h, w in ((5, 6), (8, 7)):
         x = rng.standard_normal((2, h, w, 2)).astype(np.float32)
         np.testing.assert_allclose(_run(ort, path, x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("equation, output_shape, bias_axes", [
+    ("ab,bc->ac", 6, "c"),
+    ("abc,cd->abd", (4, 6), "d"),
+    ("abc,cde->abde", (4, 2, 3), "de"),
+    ("...b,bc->...c", 5, None),
+], ids=str)
+def test_einsum_dense_and_rms_normalization(ort, equation, output_shape, bias_axes, tmp_path, rng):
+    shape = (7,) if equation.startswith("ab,") or equation.startswith("...") else (4, 7)
+    model = Sequential([
+        layers.Input(shape),
+        layers.RMSNormalization(),
+        layers.EinsumDense(equation, output_shape=output_shape, bias_axes=bias_axes, activation="tanh"),
+        layers.RMSNormalization(axis=-1, epsilon=1e-3),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, shape, tmp_path, rng, rtol=1e-5, atol=1e-5)
+
+
+def test_augmentation_and_spatial_dropout_are_the_identity_at_inference(ort, tmp_path, rng):
+    model = Sequential([
+        layers.Input((6, 5, 3)),
+        layers.RandomFlip(seed=1),
+        layers.RandomTranslation(0.2, 0.2, seed=2),
+        layers.RandomRotation(0.1, seed=3),
+        layers.RandomZoom(0.2, seed=4),
+        layers.RandomContrast(0.3, seed=5),
+        layers.RandomBrightness(0.2, seed=6),
+        layers.Conv2D(4, 3, padding="same"),
+        layers.Reshape((6, 5, 4, 1)),
+        layers.SpatialDropout3D(0.4),
+        layers.Flatten(),
+    ])
+    _randomize(model, rng)
+    _check_batches(ort, model, (6, 5, 3), tmp_path, rng, rtol=1e-5, atol=1e-5)
