@@ -46,3 +46,14 @@ def num_threads(request, restore_num_threads) -> int:
 def rng(request) -> np.random.Generator:
     """A generator seeded from the test id: deterministic, different for each parameter set."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture
+def deterministic():
+    """Runs the test in deterministic mode, restoring the previous mode afterwards."""
+    previous = pynncore.get_deterministic()
+    pynncore.set_deterministic(True)
+    try:
+        yield
+    finally:
+        pynncore.set_deterministic(previous)

@@ -47,8 +47,12 @@ thread_local ScratchBuffer tl_dcol;
 thread_local ScratchBuffer tl_dw;
 thread_local ScratchBuffer tl_dzt;
 thread_local ScratchBuffer tl_wpack;  // calling thread: the weights packed once per call
+thread_local ScratchBuffer tl_det;    // calling thread: the deterministic mode's gradient sums
 
 
+// Deterministic mode sums weight gradients into this many buffers (at most), whatever the
+// thread count.
+constexpr int64_t kDeterministicSlots = 16;
 // Floating-point operations per thread below which a convolution runs on one thread.
 constexpr double kConvGrainFlops = 1.0e6;
 // Target size of one im2col tile in floats (256 KiB), and the bounds on its row count.
@@ -296,15 +300,17 @@ void transpose_to(const float* src, int64_t lds, int64_t rows, int64_t cols, flo
 
 // After a barrier: adds the per-thread buffers priv[t] (wsize dw floats, then f db floats;
 // element i of the result is read at src(i)) into dw and db, each thread a slice.
+// `count` buffers are summed (in order): one per thread that ran, or the deterministic mode's
+// fixed slots.
 template <class Src>
-void add_private_sums(const std::vector<float*>& priv, int tid, int nth, int64_t wsize, int64_t f,
-                      float* dw, float* db, Src src) {
+void add_private_sums(const std::vector<float*>& priv, int64_t count, int tid, int nth,
+                      int64_t wsize, int64_t f, float* dw, float* db, Src src) {
   int64_t lo, hi;
   split_range(wsize + f, 16, nth, tid, &lo, &hi);
   for (int64_t i = lo; i < hi; ++i) {
     const int64_t from = src(i);
     float s = 0.f;
-    for (int t = 0; t < nth; ++t) s += priv[static_cast<size_t>(t)][from];
+    for (int64_t t = 0; t < count; ++t) s += priv[static_cast<size_t>(t)][from];
     if (i < wsize) {
       if (dw != nullptr) dw[i] += s;
     } else if (db != nullptr) {
@@ -398,19 +404,40 @@ void direct_backward(const ConvGeom& g, const float* x, const float* w, const fl
   const double flops = 2.0 * g.n * pix * g.kh * g.kw * g.c * g.f * ((dx != nullptr) + (dw != nullptr));
   const int nt = static_cast<int>(std::min<int64_t>(threads_for(flops, kConvGrainFlops, max_t), g.n));
   const bool want_w = dw != nullptr || db != nullptr;
-  std::vector<float*> priv(static_cast<size_t>(nt), nullptr);
+  // deterministic mode: fixed runs of images summed into fixed buffers (see conv2d_backward)
+  const bool det = want_w && deterministic();
+  const int64_t slots = det ? std::min(kDeterministicSlots, g.n) : 0;
+  std::vector<float*> priv(static_cast<size_t>(det ? slots : nt), nullptr);
+  if (det) {
+    float* buf = tl_det.floats(static_cast<size_t>(slots * (wsize + g.f)));
+    std::fill(buf, buf + slots * (wsize + g.f), 0.f);
+    for (int64_t q = 0; q < slots; ++q) priv[static_cast<size_t>(q)] = buf + q * (wsize + g.f);
+  }
   std::atomic<int64_t> next{0};
   parallel(nt, [&](int tid, int nth) {
     float* xp = dw != nullptr ? tl_col.floats(static_cast<size_t>(g.c * plane)) : nullptr;
     float* dxp = dx != nullptr ? tl_dcol.floats(static_cast<size_t>(g.c * plane)) : nullptr;
     float* dzt = tl_dzt.floats(static_cast<size_t>(g.oh * g.f * d.owp));
     float* pw = nullptr;
-    if (want_w) {
+    if (want_w && !det) {
       pw = tl_dw.floats(static_cast<size_t>(wsize + g.f));
       std::fill(pw, pw + wsize + g.f, 0.f);
       priv[static_cast<size_t>(tid)] = pw;
     }
-    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < g.n;) {
+    // images in claim order, or (deterministic mode) each slot's run of images in order
+    int64_t slot = -1, slot_end = 0, next_image = 0;
+    auto claim = [&]() -> int64_t {
+      if (!det) return next.fetch_add(1, std::memory_order_relaxed);
+      while (next_image >= slot_end) {
+        slot = next.fetch_add(1, std::memory_order_relaxed);
+        if (slot >= slots) return g.n;
+        pw = priv[static_cast<size_t>(slot)];
+        next_image = slot * g.n / slots;
+        slot_end = (slot + 1) * g.n / slots;
+      }
+      return next_image++;
+    };
+    for (int64_t i; (i = claim()) < g.n;) {
       const float* dzi = dz + i * pix * g.f;
       for (int64_t oh = 0; oh < g.oh; ++oh) {
         for (int64_t f = 0; f < g.f; ++f) {
@@ -444,7 +471,8 @@ void direct_backward(const ConvGeom& g, const float* x, const float* w, const fl
     }
     if (!want_w) return;
     barrier();
-    add_private_sums(priv, tid, nth, wsize, g.f, dw, db, [](int64_t e) { return e; });
+    add_private_sums(priv, det ? slots : nth, tid, nth, wsize, g.f, dw, db,
+                     [](int64_t e) { return e; });
   });
 }
 
@@ -569,12 +597,23 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
   const int max_t = num_threads > 0 ? num_threads : get_num_threads();
   const double flops = conv_flops(g, p) * ((dx != nullptr) + (dw != nullptr));
   int nt = threads_for(flops, kConvGrainFlops, max_t);
-  const bool outer = nt > 1 && (by_image ? units >= nt : units >= 2 * nt);
-  if (!outer) nt = 1;
   const bool want_w = dw != nullptr || db != nullptr;
+  // Deterministic mode: the weight gradients are summed into a fixed number of buffers, each
+  // over a fixed run of units in order, and the buffers added in order; every product runs on
+  // one thread (the threaded GEMM groups its sums differently).
+  const bool det = want_w && deterministic();
+  const bool outer = det || (nt > 1 && (by_image ? units >= nt : units >= 2 * nt));
+  if (!outer) nt = 1;
   const size_t private_floats = static_cast<size_t>(wsize + g.f);
+  const int64_t slots = det ? std::min(kDeterministicSlots, units) : 0;
 
-  std::vector<float*> priv(static_cast<size_t>(nt), nullptr);
+  std::vector<float*> priv(static_cast<size_t>(det ? slots : nt), nullptr);
+  if (det) {
+    float* buf = tl_det.floats(static_cast<size_t>(slots) * private_floats);
+    std::fill(buf, buf + static_cast<size_t>(slots) * private_floats, 0.f);
+    for (int64_t q = 0; q < slots; ++q)
+      priv[static_cast<size_t>(q)] = buf + static_cast<size_t>(q) * private_floats;
+  }
   // input gradients of each tile on one thread: W^T packed once for all of them
   const bool prepacked = dx != nullptr && !p.pixel_major && (outer || max_t == 1);
   const PackedWeights wpk = prepacked ? pack_weights(g, p, w, true) : PackedWeights{};
@@ -591,7 +630,7 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
     if (p.pixel_major) dzT = tl_dzt.floats(static_cast<size_t>(rows * p.fg));
     float* pw = nullptr;
     float* pb = nullptr;
-    if (want_w) {
+    if (want_w && !det) {
       pw = tl_dw.floats(private_floats);
       std::fill(pw, pw + private_floats, 0.f);
       pb = pw + wsize;
@@ -649,11 +688,11 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
         }
       }
     };
-    for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;) {
+    auto do_unit = [&](int64_t u) {
       if (!by_image) {
         const int64_t m0 = u * rows;
         do_tile(m0, std::min(rows, p.m - m0));
-        continue;
+        return;
       }
       float* dxi = dx + u * in_image;
       if (!p.direct) std::fill(dxi, dxi + in_image, 0.f);
@@ -663,11 +702,20 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
         do_tile(u * p.pixels + o0, std::min(rows, p.pixels - o0));
       }
       conv_epilogue(dxi, g.h * g.w, g.c, bias_dx, act_dx, ap);
+    };
+    if (det) {
+      for (int64_t q; (q = next.fetch_add(1, std::memory_order_relaxed)) < slots;) {
+        pw = priv[static_cast<size_t>(q)];
+        pb = pw + wsize;
+        for (int64_t u = q * units / slots; u < (q + 1) * units / slots; ++u) do_unit(u);
+      }
+    } else {
+      for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;) do_unit(u);
     }
     if (!want_w) return;
     barrier();
     // Pixel-major tiles keep the private dw transposed, as (F, KH*KW*Cg).
-    add_private_sums(priv, tid, nth, wsize, g.f, dw, db, [&](int64_t i) {
+    add_private_sums(priv, det ? slots : nth, tid, nth, wsize, g.f, dw, db, [&](int64_t i) {
       return i < wsize && p.pixel_major ? (i % g.f) * p.k + i / g.f : i;
     });
   });

@@ -23,12 +23,16 @@ thread_local ScratchBuffer tl_v;   // a block's transformed input tiles
 thread_local ScratchBuffer tl_m;   // a block's products, or its transformed output gradients
 thread_local ScratchBuffer tl_up;  // calling thread: the transformed, packed weights
 thread_local ScratchBuffer tl_du;  // per-thread weight-gradient sums
+thread_local ScratchBuffer tl_det;  // calling thread: the deterministic mode's sums
 
 // A block's V and M together stay under this many floats (384 KiB), in the L2 cache.
 constexpr int64_t kBlockFloats = 96 * 1024;
 // Weight-gradient blocks are larger: their GEMMs run over the block's tiles (their depth) and
 // add into the whole dU, which a short depth would read and write for little work.
 constexpr int64_t kGradBlockFloats = 384 * 1024;
+// Deterministic mode sums weight gradients into this many buffers (at most), whatever the
+// thread count.
+constexpr int64_t kDeterministicSlots = 16;
 // Per-thread work below which one thread runs the whole convolution (direct-sum flops).
 constexpr double kGrainFlops = 1.0e6;
 // Channels and filters from which the GEMMs beat im2col's one GEMM of depth 9 C.
@@ -325,25 +329,30 @@ void winograd_backward_weights(const ConvGeom& g, const float* x, const float* d
   const auto grad_output = one_d ? k.grad_output_1d : k.grad_output;
   const int64_t cf = g.c * g.f;
   int nt = threads_for(direct_flops(g), kGrainFlops, max_threads);
-  const Blocks bl = make_blocks(g, tile, nt, kGradBlockFloats);
+  // Deterministic mode: blocks that do not depend on the thread count, summed into a fixed
+  // number of buffers (each a fixed run of blocks, in order) that are then added in order.
+  const bool det = deterministic();
+  const Blocks bl = make_blocks(g, tile, det ? 1 : nt, kGradBlockFloats);
   nt = static_cast<int>(std::min<int64_t>(nt, bl.count));
   const int64_t ldu = plane_stride(cf);
   const int64_t du_floats = dw != nullptr ? bl.planes * ldu : 0;
   const int64_t priv_floats = du_floats + g.f;
-  std::vector<float*> priv(static_cast<size_t>(nt), nullptr);
+  const int64_t slots = det ? std::min(kDeterministicSlots, bl.count) : 0;
+  std::vector<float*> priv(static_cast<size_t>(det ? slots : nt), nullptr);
+  if (det) {
+    float* buf = tl_det.floats(static_cast<size_t>(slots * priv_floats));
+    std::fill(buf, buf + slots * priv_floats, 0.f);
+    for (int64_t q = 0; q < slots; ++q) priv[static_cast<size_t>(q)] = buf + q * priv_floats;
+  }
   std::atomic<int64_t> next{0};
   parallel(nt, [&](int tid, int nth) {
-    float* acc = tl_du.floats(static_cast<size_t>(priv_floats));
-    std::fill(acc, acc + priv_floats, 0.f);
-    priv[static_cast<size_t>(tid)] = acc;
-    float* du = dw != nullptr ? acc : nullptr;
-    float* pdb = acc + du_floats;
     const int64_t lv = plane_stride(bl.max_tiles * g.c), lz = plane_stride(bl.max_tiles * g.f);
-    float* v = du != nullptr ? tl_v.floats(static_cast<size_t>(bl.planes * lv)) : nullptr;
-    float* z = du != nullptr ? tl_m.floats(static_cast<size_t>(bl.planes * lz)) : nullptr;
-    for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < bl.count;) {
+    float* v = dw != nullptr ? tl_v.floats(static_cast<size_t>(bl.planes * lv)) : nullptr;
+    float* z = dw != nullptr ? tl_m.floats(static_cast<size_t>(bl.planes * lz)) : nullptr;
+    auto run_block = [&](int64_t b, float* acc) {
       const int64_t r0 = b * bl.per, r1 = std::min(r0 + bl.per, bl.units);
       if (db != nullptr) {
+        float* pdb = acc + du_floats;
         const int64_t p0 = bl.pixel(g, r0), p1 = bl.pixel(g, r1);
         for (int64_t p = p0; p < p1; ++p) {
           const float* s = dz + p * g.f;
@@ -351,21 +360,35 @@ void winograd_backward_weights(const ConvGeom& g, const float* x, const float* d
           for (int64_t f = 0; f < g.f; ++f) pdb[f] += s[f];
         }
       }
-      if (du == nullptr) continue;
+      if (dw == nullptr) return;
       const int64_t t0 = r0 * bl.unit_tiles, cnt = (r1 - r0) * bl.unit_tiles;
       input(g, x, t0, cnt, v, lv);
       grad_output(g, dz, t0, cnt, z, lz);
       for (int64_t xi = 0; xi < bl.planes; ++xi)
         gemm_unpacked(true, false, g.c, g.f, cnt, 1.f, v + xi * lv, g.c, z + xi * lz, g.f, 1.f,
-                      du + xi * ldu, g.f);
+                      acc + xi * ldu, g.f);
+    };
+    if (det) {
+      for (int64_t q; (q = next.fetch_add(1, std::memory_order_relaxed)) < slots;)
+        for (int64_t b = q * bl.count / slots; b < (q + 1) * bl.count / slots; ++b)
+          run_block(b, priv[static_cast<size_t>(q)]);
+    } else {
+      float* acc = tl_du.floats(static_cast<size_t>(priv_floats));
+      std::fill(acc, acc + priv_floats, 0.f);
+      priv[static_cast<size_t>(tid)] = acc;
+      for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < bl.count;)
+        run_block(b, acc);
     }
     barrier();
+    // the buffers in use: every slot, or one per thread that ran (fewer than asked for when
+    // the team was busy)
+    const size_t used = det ? priv.size() : static_cast<size_t>(nth);
     int64_t lo, hi;
     split_range(cf + g.f, 16, nth, tid, &lo, &hi);
     if (db != nullptr) {
       for (int64_t i = std::max(lo, cf); i < hi; ++i) {
         float s = 0.f;
-        for (float* p : priv) s += p[du_floats + (i - cf)];
+        for (size_t q = 0; q < used; ++q) s += priv[q][du_floats + (i - cf)];
         db[i - cf] += s;
       }
     }
@@ -381,7 +404,7 @@ void winograd_backward_weights(const ConvGeom& g, const float* x, const float* d
         const float* p0 = priv[0] + xi * ldu + i0;
 #pragma omp simd
         for (int64_t j = 0; j < len; ++j) ex[j] = p0[j];
-        for (size_t q = 1; q < priv.size(); ++q) {
+        for (size_t q = 1; q < used; ++q) {
           const float* pq = priv[q] + xi * ldu + i0;
 #pragma omp simd
           for (int64_t j = 0; j < len; ++j) ex[j] += pq[j];

@@ -11,16 +11,6 @@ import pynncore
 from pynncore import ops, optimizers
 
 
-@pytest.fixture
-def deterministic():
-    previous = pynncore.get_deterministic()
-    pynncore.set_deterministic(True)
-    try:
-        yield
-    finally:
-        pynncore.set_deterministic(previous)
-
-
 def test_set_get_deterministic_and_config(deterministic):
     assert pynncore.get_deterministic() is True
     assert pynncore.get_config()["deterministic"] is True
