@@ -143,6 +143,43 @@ def test_claim_regions_with_late_workers_mix_with_barrier_regions(restore_num_th
         burner.join()
 
 
+def test_busy_team_convolution_gradients(restore_num_threads, rng):
+    # Convolution backward passes from four Python threads: those that find the team busy run
+    # alone (one partial sum instead of one per thread) and must still sum exactly what they
+    # computed. Covers the Winograd, im2col and direct weight-gradient reductions.
+    pynncore.set_num_threads(2)
+    cases = []
+    for xs, ks, s in [((8, 16, 16, 32), (3, 3, 32, 32), 1), ((8, 15, 13, 8), (3, 3, 8, 24), 2),
+                      ((8, 28, 28, 1), (5, 5, 1, 6), 1)]:
+        x = rng.standard_normal(xs).astype(np.float32)
+        w = (rng.standard_normal(ks) * 0.2).astype(np.float32)
+        dy = rng.standard_normal(ops.conv2d(x, w, strides=s, padding="same").shape).astype(np.float32)
+        _, dk, db = ops.conv2d_backward(x, w, dy, strides=s, padding="same", need_dx=False)
+        cases.append((x, w, dy, s, dk, db))
+    errors: list = []
+    start = threading.Barrier(4)
+
+    def worker() -> None:
+        try:
+            start.wait()
+            for i in range(60):
+                x, w, dy, s, dk, db = cases[i % len(cases)]
+                _, got_k, got_b = ops.conv2d_backward(x, w, dy, strides=s, padding="same", need_dx=False)
+                scale = float(np.abs(dk).max())
+                if not (np.abs(got_k - dk).max() <= 1e-5 * scale and np.abs(got_b - db).max() <= 1e-5 * float(np.abs(db).max())):
+                    errors.append(i)
+        except BaseException as e:  # reported by the main thread
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=300)
+    assert not any(th.is_alive() for th in threads), "a thread hung"
+    assert not errors, errors[:5]
+
+
 _BACKEND_CHILD = """
 import numpy as np, pynncore
 from pynncore import ops, layers, models
