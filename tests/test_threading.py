@@ -52,6 +52,16 @@ def _check_products(pairs):
         assert err < 1e-5, (a.shape, b.shape, err)
 
 
+def _run_threads(threads: list, errors: list) -> None:
+    """Starts and joins the threads; none may hang, and none may have reported an error."""
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=300)
+    assert not any(th.is_alive() for th in threads), "a thread hung"
+    assert not errors, errors[:5]
+
+
 def test_products_after_workers_fall_asleep(restore_num_threads, rng):
     # Idle workers spin for a fraction of a millisecond and then sleep; a region opened after
     # that must wake them (or the call would hang) and still give the right answer.
@@ -84,13 +94,7 @@ def test_busy_team_runs_other_threads_alone(restore_num_threads, rng):
         except BaseException as e:  # reported by the main thread
             errors.append(repr(e))
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=300)
-    assert not any(th.is_alive() for th in threads), "a thread hung"
-    assert not errors, errors[:5]
+    _run_threads([threading.Thread(target=worker, args=(s,)) for s in range(4)], errors)
 
 
 def test_claim_regions_with_late_workers_mix_with_barrier_regions(restore_num_threads, rng):
@@ -171,13 +175,7 @@ def test_busy_team_convolution_gradients(restore_num_threads, rng):
         except BaseException as e:  # reported by the main thread
             errors.append(repr(e))
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=300)
-    assert not any(th.is_alive() for th in threads), "a thread hung"
-    assert not errors, errors[:5]
+    _run_threads([threading.Thread(target=worker) for _ in range(4)], errors)
 
 
 _BACKEND_CHILD = """
