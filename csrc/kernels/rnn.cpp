@@ -404,6 +404,10 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   // dK and dR read the same dG unless the cell is a gru: one product over [x | h'] rows then
   // packs dG once for both.
   const bool cat_dw = !gru;
+  // Row of (sample n, step t) in dgx: time-major (T, N, G) when the weight gradient is one
+  // product over [x | h' | 1] rows (each step's block of rows is then contiguous), else
+  // batch-major (N, T, G) as x and h_prev.
+  const int64_t sn = cat_dw ? 1 : T, st = cat_dw ? N : 1;
   float* dgx = tl_gx.floats(static_cast<size_t>(NT * G));
   float* ext =
       tl_extra.floats(static_cast<size_t>(extra + (a.rec_mask && !cat_dw ? NT * U : 0) + 1));
@@ -420,7 +424,12 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   const bool split_r = gru && !ra;
   const int64_t k1 = split_r ? U : G;
   const int64_t p1 = gemm_packed_b_size(u, k1, U);
-  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + (split_r ? gemm_packed_b_size(u, 2 * U, U) : 0)));
+  const int64_t p2 = split_r ? gemm_packed_b_size(u, 2 * U, U) : 0;
+  // K^T (G x I) packed after them: dx of each step is dG_t K^T while dG_t is in cache.
+  const bool step_dx = a.dx != nullptr && I > 0;
+  float* rp = tl_rpack.floats(static_cast<size_t>(p1 + p2 + (step_dx ? gemm_packed_b_size(u, G, I) : 0)));
+  float* ktp = rp + p1 + p2;
+  if (step_dx) gemm_pack_b(u, true, a.kernel, G, G, I, ktp);
   if (split_r) {
     gemm_pack_b(u, true, R + 2 * U, G, U, U, rp);
     gemm_pack_b(u, true, R, G, 2 * U, U, rp + p1);
@@ -479,8 +488,8 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
         } else if (dyr) {
           for (int64_t j = 0; j < U; ++j) gyr[j] += dyr[j];
         }
-        float* dgr = dgx + nt_ * G;
-        float* dghr = dgh + nt_ * G;
+        float* dgr = dgx + (n * sn + t * st) * G;
+        float* dghr = dgh + (n * sn + t * st) * G;
         if (!keep(r)) {  // output repeats the previous one; states pass through
           std::fill(dgr, dgr + G, 0.f);
           if (ra) std::fill(dghr, dghr + G, 0.f);
@@ -564,7 +573,7 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
         }
       }
       // Gradient into h': through R (and, for gru reset_before, through r * h').
-      float* dgt = dgh + (r0 * T + t) * G;
+      float* dgt = dgh + (r0 * sn + t * st) * G;
       if (gru && !ra) {
         if (threaded_gemm)
           gemm(false, true, rows, U, U, 1.f, dgx + (r0 * T + t) * G + 2 * U, T * G, R + 2 * U,
@@ -577,7 +586,7 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
           const float* rg = a.saved + nt_ * S + U;
           const float* hpr = a.h_prev + nt_ * U;
           const float* m = a.rec_mask ? a.rec_mask + n * U : nullptr;
-          float* dgr = dgx + nt_ * G;
+          float* dgr = dgx + (n * sn + t * st) * G;
           float* tr = tmp + r * U;
           float* t2 = tmp2 + r * U;
           for (int64_t j = 0; j < U; ++j) {
@@ -588,18 +597,18 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
           ac.rec_grad(U, rg, dgr + U);
         }
         if (threaded_gemm)
-          gemm(false, true, rows, U, 2 * U, 1.f, dgt, T * G, R, G, 1.f, tmp2, U, gemm_threads);
+          gemm(false, true, rows, U, 2 * U, 1.f, dgt, sn * G, R, G, 1.f, tmp2, U, gemm_threads);
         else
-          gemm_packed_b(u, rows, U, 2 * U, dgt, T * G, rp + p1, 1.f, tmp2, U);
+          gemm_packed_b(u, rows, U, 2 * U, dgt, sn * G, rp + p1, 1.f, tmp2, U);
       } else {
         // Without a recurrent mask the product accumulates into dh itself: the rows of
         // skipped steps have dG = 0.
         float* dst = a.rec_mask ? tmp2 : dh;
         const float beta = a.rec_mask ? 0.f : 1.f;
         if (threaded_gemm)
-          gemm(false, true, rows, U, G, 1.f, dgt, T * G, R, G, beta, dst, U, gemm_threads);
+          gemm(false, true, rows, U, G, 1.f, dgt, sn * G, R, G, beta, dst, U, gemm_threads);
         else
-          gemm_packed_b(u, rows, U, G, dgt, T * G, rp, beta, dst, U);
+          gemm_packed_b(u, rows, U, G, dgt, sn * G, rp, beta, dst, U);
       }
       // tmp2 holds the product only where it could not accumulate into dh directly.
       const int64_t add_rows = (gru && !ra) || a.rec_mask ? rows : 0;
@@ -614,6 +623,16 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
           for (int64_t j = 0; j < U; ++j) dhr[j] += t2[j];
         }
       }
+      // dx_t = dG_t K^T (rows of skipped steps have dG = 0, hence dx = 0).
+      if (step_dx) {
+        const float* dgi = dgx + (r0 * sn + t * st) * G;
+        float* dxt = a.dx + (r0 * T + t) * I;
+        if (threaded_gemm)
+          gemm(false, true, rows, I, G, 1.f, dgi, sn * G, a.kernel, G, 0.f, dxt, T * I,
+               gemm_threads);
+        else
+          gemm_packed_b(u, rows, I, G, dgi, sn * G, ktp, 0.f, dxt, T * I);
+      }
     }
     // Output gradient still pending at the start: it belongs to the zeros before the first
     // unmasked step, so it has nowhere to go.
@@ -626,13 +645,15 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
     const int64_t C = I + U + (a.dbias ? 1 : 0);
     float* xh = tl_cat.floats(static_cast<size_t>(NT * C + C * G));
     float* w = xh + NT * C;
+    // Rows time-major like dgx: row t N + n holds sample n at step t.
     for (int64_t r = 0; r < NT; ++r) {
-      std::memcpy(xh + r * C, a.x + r * I, I * sizeof(float));
+      const int64_t src = (r % N) * T + r / N;
+      std::memcpy(xh + r * C, a.x + src * I, I * sizeof(float));
       if (a.dbias) xh[r * C + I + U] = 1.f;
-      const float* h = a.h_prev + r * U;
+      const float* h = a.h_prev + src * U;
       float* o = xh + r * C + I;
       if (a.rec_mask) {
-        const float* m = a.rec_mask + (r / T) * U;
+        const float* m = a.rec_mask + (r % N) * U;
         for (int64_t j = 0; j < U; ++j) o[j] = h[j] * m[j];
       } else {
         std::memcpy(o, h, U * sizeof(float));
@@ -678,7 +699,6 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
     colsum(dgx, a.dbias);
     if (ra) colsum(dgh, a.dbias + G);
   }
-  if (a.dx) gemm(false, true, NT, I, G, 1.f, dgx, G, a.kernel, G, 0.f, a.dx, I, num_threads);
 }
 
 }  // namespace pyn
