@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "common/buffer.h"
 #include "common/check.h"
@@ -52,6 +53,11 @@ int rnn_threads(const RnnSpec& s, int num_threads) {
 // are packed once per call (gemm_pack_b) and every step runs the unpacked-A microkernel over
 // them (gemm_packed_b): gemm's small-matrix path with the B packing hoisted out of the loop.
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Rows of dG per weight-gradient product [x | h' | 1]^T dG in backward: the product's depth.
+// dG, the [x | h' | 1] rows and W of one product (about 0.5 + 0.16 + 0.33 MiB for 4U = 512,
+// I = 32) stay in a 1 MiB L2, and the depth keeps the packed GEMM near its peak.
+constexpr int64_t kDwRows = 256;
 
 struct Acts {
   const ActivationKernels& k;
@@ -401,21 +407,27 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   // the recurrent side (gru reset_after, where the candidate's recurrent part is scaled by
   // r); for gru reset_before, rh (N, T, U) = r * h' feeds dR's candidate block.
   const int64_t extra = ra ? NT * G : (gru ? NT * U : 0);
-  // dK and dR read the same dG unless the cell is a gru: one product over [x | h'] rows then
-  // packs dG once for both.
+  // dK and dR read the same dG unless the cell is a gru: one product over [x | h' | 1] rows
+  // then gives dK, dR and db at once (see dgx_chunk).
   const bool cat_dw = !gru;
-  // Row of (sample n, step t) in dgx: time-major (T, N, G) when the weight gradient is one
-  // product over [x | h' | 1] rows (each step's block of rows is then contiguous), else
-  // batch-major (N, T, G) as x and h_prev.
-  const int64_t sn = cat_dw ? 1 : T, st = cat_dw ? N : 1;
-  float* dgx = tl_gx.floats(static_cast<size_t>(NT * G));
+  const int nt = rnn_threads(s, num_threads);
+  // lstm and simple: each thread keeps the dG of its rows for the last `chunk` steps only,
+  // time-major (slot t % chunk, then its rows), and every `chunk` steps adds
+  // [x | h' | 1]^T dG of those steps (about kDwRows rows, in cache) into its own W (C, G);
+  // the W of all threads are summed at the end. gru: dgx (N, T, G) for all steps.
+  const int64_t C = I + U + (a.dbias ? 1 : 0);
+  const int64_t chunk =
+      cat_dw ? std::min<int64_t>(T, ceil_div(kDwRows, ceil_div(N, nt))) : T;
+  float* dgx = tl_gx.floats(static_cast<size_t>(cat_dw ? N * chunk * G : NT * G));
+  float* xh_all = cat_dw ? tl_cat.floats(static_cast<size_t>(N * chunk * C + nt * C * G)) : nullptr;
+  float* w_all = cat_dw ? xh_all + N * chunk * C : nullptr;
+  std::vector<char> w_done(static_cast<size_t>(nt), 0);
   float* ext =
       tl_extra.floats(static_cast<size_t>(extra + (a.rec_mask && !cat_dw ? NT * U : 0) + 1));
   float* dgh = ra ? ext : dgx;
   float* rhb = gru && !ra ? ext : nullptr;
   float* hm_all = a.rec_mask && !cat_dw ? ext + extra : nullptr;
 
-  const int nt = rnn_threads(s, num_threads);
   const Acts ac{activation_kernels(), s.activation, s.recurrent_activation, s.act_params,
                 s.rec_params};
   const float* R = a.recurrent_kernel;
@@ -461,6 +473,12 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
     float* dtc = hmr + U;
     float* dh = a.dh0 + r0 * U;
     float* dc = lstm ? dcarry + r0 * U : nullptr;
+    // dG row of (sample n, step t), and the row stride of one step's block of rows.
+    auto dg_row = [&](int64_t n, int64_t t) -> float* {
+      return cat_dw ? dgx + (r0 * chunk + (t % chunk) * rows + (n - r0)) * G
+                    : dgx + (n * T + t) * G;
+    };
+    const int64_t ldg = cat_dw ? G : T * G;
     for (int64_t i = 0; i < rows * U; ++i) {
       dh[i] = a.dh_last ? a.dh_last[r0 * U + i] : 0.f;
       if (lstm) dc[i] = a.dc_last ? a.dc_last[r0 * U + i] : 0.f;
@@ -488,8 +506,8 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
         } else if (dyr) {
           for (int64_t j = 0; j < U; ++j) gyr[j] += dyr[j];
         }
-        float* dgr = dgx + (n * sn + t * st) * G;
-        float* dghr = dgh + (n * sn + t * st) * G;
+        float* dgr = dg_row(n, t);
+        float* dghr = ra ? dgh + nt_ * G : dgr;
         if (!keep(r)) {  // output repeats the previous one; states pass through
           std::fill(dgr, dgr + G, 0.f);
           if (ra) std::fill(dghr, dghr + G, 0.f);
@@ -573,7 +591,7 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
         }
       }
       // Gradient into h': through R (and, for gru reset_before, through r * h').
-      float* dgt = dgh + (r0 * sn + t * st) * G;
+      float* dgt = ra ? dgh + (r0 * T + t) * G : dg_row(r0, t);
       if (gru && !ra) {
         if (threaded_gemm)
           gemm(false, true, rows, U, U, 1.f, dgx + (r0 * T + t) * G + 2 * U, T * G, R + 2 * U,
@@ -586,7 +604,7 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
           const float* rg = a.saved + nt_ * S + U;
           const float* hpr = a.h_prev + nt_ * U;
           const float* m = a.rec_mask ? a.rec_mask + n * U : nullptr;
-          float* dgr = dgx + (n * sn + t * st) * G;
+          float* dgr = dgx + nt_ * G;
           float* tr = tmp + r * U;
           float* t2 = tmp2 + r * U;
           for (int64_t j = 0; j < U; ++j) {
@@ -597,18 +615,18 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
           ac.rec_grad(U, rg, dgr + U);
         }
         if (threaded_gemm)
-          gemm(false, true, rows, U, 2 * U, 1.f, dgt, sn * G, R, G, 1.f, tmp2, U, gemm_threads);
+          gemm(false, true, rows, U, 2 * U, 1.f, dgt, ldg, R, G, 1.f, tmp2, U, gemm_threads);
         else
-          gemm_packed_b(u, rows, U, 2 * U, dgt, sn * G, rp + p1, 1.f, tmp2, U);
+          gemm_packed_b(u, rows, U, 2 * U, dgt, ldg, rp + p1, 1.f, tmp2, U);
       } else {
         // Without a recurrent mask the product accumulates into dh itself: the rows of
         // skipped steps have dG = 0.
         float* dst = a.rec_mask ? tmp2 : dh;
         const float beta = a.rec_mask ? 0.f : 1.f;
         if (threaded_gemm)
-          gemm(false, true, rows, U, G, 1.f, dgt, sn * G, R, G, beta, dst, U, gemm_threads);
+          gemm(false, true, rows, U, G, 1.f, dgt, ldg, R, G, beta, dst, U, gemm_threads);
         else
-          gemm_packed_b(u, rows, U, G, dgt, sn * G, rp, beta, dst, U);
+          gemm_packed_b(u, rows, U, G, dgt, ldg, rp, beta, dst, U);
       }
       // tmp2 holds the product only where it could not accumulate into dh directly.
       const int64_t add_rows = (gru && !ra) || a.rec_mask ? rows : 0;
@@ -625,13 +643,37 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
       }
       // dx_t = dG_t K^T (rows of skipped steps have dG = 0, hence dx = 0).
       if (step_dx) {
-        const float* dgi = dgx + (r0 * sn + t * st) * G;
+        const float* dgi = dg_row(r0, t);
         float* dxt = a.dx + (r0 * T + t) * I;
         if (threaded_gemm)
-          gemm(false, true, rows, I, G, 1.f, dgi, sn * G, a.kernel, G, 0.f, dxt, T * I,
+          gemm(false, true, rows, I, G, 1.f, dgi, ldg, a.kernel, G, 0.f, dxt, T * I,
                gemm_threads);
         else
-          gemm_packed_b(u, rows, I, G, dgi, sn * G, ktp, 0.f, dxt, T * I);
+          gemm_packed_b(u, rows, I, G, dgi, ldg, ktp, 0.f, dxt, T * I);
+      }
+      // Steps [t, t + cnt) complete a chunk: W += [x | h' | 1]^T dG over their rows.
+      if (cat_dw && t % chunk == 0) {
+        const int64_t cnt = std::min(chunk, T - t);
+        float* xh = xh_all + r0 * chunk * C;
+        for (int64_t sl = 0; sl < cnt; ++sl) {
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t src = (r0 + r) * T + t + sl;
+            float* o = xh + (sl * rows + r) * C;
+            std::memcpy(o, a.x + src * I, I * sizeof(float));
+            const float* h = a.h_prev + src * U;
+            if (a.rec_mask) {
+              const float* m = a.rec_mask + (r0 + r) * U;
+              for (int64_t j = 0; j < U; ++j) o[I + j] = h[j] * m[j];
+            } else {
+              std::memcpy(o + I, h, U * sizeof(float));
+            }
+            if (a.dbias) o[I + U] = 1.f;
+          }
+        }
+        float* w = w_all + tid * C * G;
+        gemm(true, false, C, G, cnt * rows, 1.f, xh, C, dg_row(r0, t), G,
+             w_done[tid] ? 1.f : 0.f, w, G, threaded_gemm ? gemm_threads : 1);
+        w_done[tid] = 1;
       }
     }
     // Output gradient still pending at the start: it belongs to the zeros before the first
@@ -640,30 +682,15 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
 
   // Weight gradients over all timesteps.
   if (cat_dw) {
-    // W (I + U + 1, G) = [x | h' | 1]^T dG, then dK += W[:I], dR += W[I:I+U], and the
-    // bias gradient (the column sums of dG) is W's last row. Without dbias, no ones column.
-    const int64_t C = I + U + (a.dbias ? 1 : 0);
-    float* xh = tl_cat.floats(static_cast<size_t>(NT * C + C * G));
-    float* w = xh + NT * C;
-    // Rows time-major like dgx: row t N + n holds sample n at step t.
-    for (int64_t r = 0; r < NT; ++r) {
-      const int64_t src = (r % N) * T + r / N;
-      std::memcpy(xh + r * C, a.x + src * I, I * sizeof(float));
-      if (a.dbias) xh[r * C + I + U] = 1.f;
-      const float* h = a.h_prev + src * U;
-      float* o = xh + r * C + I;
-      if (a.rec_mask) {
-        const float* m = a.rec_mask + (r % N) * U;
-        for (int64_t j = 0; j < U; ++j) o[j] = h[j] * m[j];
-      } else {
-        std::memcpy(o, h, U * sizeof(float));
-      }
+    // dK += W[:I], dR += W[I:I+U], db += W[I+U] (the column sums of dG), over all threads.
+    for (int i = 0; i < nt; ++i) {
+      if (!w_done[i]) continue;
+      const float* w = w_all + i * C * G;
+      for (int64_t j = 0; j < I * G; ++j) a.dkernel[j] += w[j];
+      for (int64_t j = 0; j < U * G; ++j) a.drecurrent[j] += w[I * G + j];
+      if (a.dbias)
+        for (int64_t j = 0; j < G; ++j) a.dbias[j] += w[(I + U) * G + j];
     }
-    gemm(true, false, C, G, NT, 1.f, xh, C, dgx, G, 0.f, w, G, num_threads);
-    for (int64_t i = 0; i < I * G; ++i) a.dkernel[i] += w[i];
-    for (int64_t i = 0; i < U * G; ++i) a.drecurrent[i] += w[I * G + i];
-    if (a.dbias)
-      for (int64_t j = 0; j < G; ++j) a.dbias[j] += w[(I + U) * G + j];
   } else {
     const float* H = a.h_prev;
     if (hm_all) {
