@@ -237,6 +237,48 @@ def test_backward_same_on_every_path_and_thread_count(cell, gates, reset_after, 
     assert float((dk1 * v).sum()) == pytest.approx(num, rel=1e-3, abs=1e-3)
 
 
+@pytest.mark.parametrize("cell, gates, reset_after", CELLS, ids=CELL_IDS)
+def test_backward_over_many_steps_matches_float64_directional_derivatives(
+        cell, gates, reset_after, cpu_path, num_threads, rng):
+    # 40 rows over 23 steps: the weight gradient is summed over several blocks of steps,
+    # the first one partial (1 thread: blocks of 7 steps; 2 threads: 20 rows each, blocks of
+    # 13), with masked steps and a recurrent dropout mask; every gradient is checked along a
+    # random direction against central differences of the float64 reference.
+    n, t, i, u = 40, 23, 7, 16
+    x = rng.standard_normal((n, t, i)).astype(np.float32)
+    k, r, b = _weights(rng, cell, gates, reset_after, i, u, scale=0.3)
+    h0 = (rng.standard_normal((n, u)) * 0.5).astype(np.float32)
+    c0 = (rng.standard_normal((n, u)) * 0.5).astype(np.float32) if cell == "lstm" else None
+    mask = rng.random((n, t)) > 0.2
+    rm = (rng.random((n, u)) > 0.3).astype(np.float32) * 1.5
+    wy = rng.standard_normal((n, t, u))
+    wh = rng.standard_normal((n, u))
+    wc = rng.standard_normal((n, u))
+
+    def loss(x_, k_, r_, b_, h0_, c0_):
+        y_, h_, c_ = ref_rnn(cell, x_, k_, r_, b_, h0_, c0_, mask, reset_after=reset_after, rm=rm)
+        total = (y_ * wy).sum() + (h_ * wh).sum()
+        return total + ((c_ * wc).sum() if cell == "lstm" else 0.0)
+
+    _, _, ctx = _op(cell, x, k, r, b, h0, c0, mask, reset_after, True, True, rm)
+    dc = wc.astype(np.float32) if cell == "lstm" else None
+    dx, dstates, dk, dr, db = _op_backward(cell, ctx, wy.astype(np.float32),
+                                           wh.astype(np.float32), dc)
+    got = [dx, dk, dr, db, dstates[0], dstates[1] if cell == "lstm" else None]
+    args = [np.asarray(v, np.float64) if v is not None else None for v in (x, k, r, b, h0, c0)]
+    eps = 1e-5
+    for pos, name in enumerate(["x", "kernel", "recurrent_kernel", "bias", "h0", "c0"]):
+        if got[pos] is None:
+            continue
+        v = rng.standard_normal(args[pos].shape)
+        up, down = list(args), list(args)
+        up[pos] = args[pos] + eps * v
+        down[pos] = args[pos] - eps * v
+        num = (loss(*up) - loss(*down)) / (2 * eps)
+        assert float((got[pos].astype(np.float64) * v).sum()) == pytest.approx(
+            num, rel=2e-4, abs=2e-3), f"{cell} d{name}"
+
+
 @pytest.mark.parametrize("cell, gates, reset_after", CELLS[1:], ids=CELL_IDS[1:])
 def test_small_batch_with_wide_state_uses_threaded_products(cell, gates, reset_after, rng, restore_num_threads):
     # 8 rows run on one thread whose per-step products (8 x 210 x 630+) use the threaded GEMM.
