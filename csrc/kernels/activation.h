@@ -164,12 +164,15 @@ struct ActivationKernels {
   void (*lstm_cell_forward)(int64_t U, const float* pre, const float* gx, const float* c_prev,
                             float* c, float* h, float* saved);
   // Gradient of one LSTM step of one row with recurrent activation sigmoid and activation tanh,
-  // U units, from the step's gates (i f g o, 4U floats), tanh_c = tanh(c) and c_prev:
-  //   dcv = dc + dh o (1 - tanh_c^2)
-  //   dg  = [dcv g i (1 - i), dcv c_prev f (1 - f), dcv i (1 - g^2), dh tanh_c o (1 - o)]
+  // U units, from the step's gates (i f g o, 4U floats), tanh_c = tanh(c) and c_prev; the
+  // gradient of h is dh plus the step's output gradient dy (nullptr: none):
+  //   d   = dh + dy
+  //   dcv = dc + d o (1 - tanh_c^2)
+  //   dg  = [dcv g i (1 - i), dcv c_prev f (1 - f), dcv i (1 - g^2), d tanh_c o (1 - o)]
   //   dc  = dcv f, dh = 0.
   void (*lstm_cell_backward)(int64_t U, const float* gates, const float* tanh_c,
-                             const float* c_prev, float* dh, float* dc, float* dg);
+                             const float* c_prev, const float* dy, float* dh, float* dc,
+                             float* dg);
   // Gradient of one GRU step (reset_after) of one row with recurrent activation sigmoid and
   // activation tanh, U units, from the step's saved z, r, h~ and the recurrent candidate
   // pre-activation a (4U floats) and h_prev:

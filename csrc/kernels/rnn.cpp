@@ -524,8 +524,10 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
           else if (t == T - 1)
             dyr = a.dy + n * U;
         }
-        if (!a.mask) {  // every step is kept: straight into dh
-          if (dyr)
+        // Every step kept: straight into dh, or into the fused lstm step's gradient as its dy.
+        const float* dy_cell = fused_lstm && !a.mask ? dyr : nullptr;
+        if (!a.mask) {
+          if (dyr && !dy_cell)
             for (int64_t j = 0; j < U; ++j) dhr[j] += dyr[j];
         } else if (dyr) {
           for (int64_t j = 0; j < U; ++j) gyr[j] += dyr[j];
@@ -546,8 +548,8 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
         }
         const float* sv = a.saved + nt_ * S;
         const float* hpr = a.h_prev + nt_ * U;
-        const float* hr = hpr;  // h'
-        if (a.rec_mask) {
+        const float* hr = hpr;  // h' (read by gru reset_before only)
+        if (a.rec_mask && rhb) {
           const float* m = a.rec_mask + n * U;
           for (int64_t j = 0; j < U; ++j) hmr[j] = hpr[j] * m[j];
           hr = hmr;
@@ -565,7 +567,7 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
             const float* cpr = a.c_prev + nt_ * U;
             float* dcr = dc + r * U;
             if (fused_lstm) {
-              ac.k.lstm_cell_backward(U, sv, tc, cpr, dhr, dcr, dgr);
+              ac.k.lstm_cell_backward(U, sv, tc, cpr, dy_cell, dhr, dcr, dgr);
               break;
             }
             for (int64_t j = 0; j < U; ++j) dtc[j] = dhr[j] * og[j];

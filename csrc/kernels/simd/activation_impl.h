@@ -1151,14 +1151,17 @@ void lstm_cell_forward(int64_t U, const float* pre, const float* gx, const float
 }
 
 // See activation.h: one pass over the units with all of a step's gate gradients in registers.
-template <class V>
-void lstm_cell_backward(int64_t U, const float* gates, const float* tanh_c, const float* c_prev,
-                        float* dh, float* dc, float* dg) {
+template <class V, bool kDy>
+void lstm_cell_backward_run(int64_t U, const float* gates, const float* tanh_c,
+                            const float* c_prev, const float* dy, float* dh, float* dc,
+                            float* dg) {
   using Reg = typename V::Reg;
   const Reg one = V::set1(1.f);
   auto body = [&](int64_t j, auto load, auto store) {
     const Reg i = load(gates + j), f = load(gates + U + j), g = load(gates + 2 * U + j),
-              o = load(gates + 3 * U + j), t = load(tanh_c + j), d = load(dh + j);
+              o = load(gates + 3 * U + j), t = load(tanh_c + j);
+    Reg d = load(dh + j);
+    if constexpr (kDy) d = V::add(d, load(dy + j));
     // d tanh(c) / dc = (1 - t)(1 + t), as the elementwise tanh gradient computes it
     const Reg dt = V::mul(V::mul(d, o), V::mul(V::sub(one, t), V::add(one, t)));
     const Reg dcv = V::add(load(dc + j), dt);
@@ -1170,6 +1173,15 @@ void lstm_cell_backward(int64_t U, const float* gates, const float* tanh_c, cons
     store(dh + j, V::zero());
   };
   for_units<V>(U, body);
+}
+
+template <class V>
+void lstm_cell_backward(int64_t U, const float* gates, const float* tanh_c, const float* c_prev,
+                        const float* dy, float* dh, float* dc, float* dg) {
+  if (dy)
+    lstm_cell_backward_run<V, true>(U, gates, tanh_c, c_prev, dy, dh, dc, dg);
+  else
+    lstm_cell_backward_run<V, false>(U, gates, tanh_c, c_prev, nullptr, dh, dc, dg);
 }
 
 // See activation.h; the same products in the same order as the elementwise path.
