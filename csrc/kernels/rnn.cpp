@@ -403,8 +403,8 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
     return;
   }
   const int64_t NT = N * T;
-  // dgx (N, T, G): gradients of the gate pre-activations on the input side; dgh the same on
-  // the recurrent side (gru reset_after, where the candidate's recurrent part is scaled by
+  // dgx: gradients of the gate pre-activations on the input side (layout below); dgh (N, T, G)
+  // the same on the recurrent side (gru reset_after, where the candidate's recurrent part is scaled by
   // r); for gru reset_before, rh (N, T, U) = r * h' feeds dR's candidate block.
   const int64_t extra = ra ? NT * G : (gru ? NT * U : 0);
   // dK and dR read the same dG unless the cell is a gru: one product over [x | h' | 1] rows

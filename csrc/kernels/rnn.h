@@ -30,10 +30,14 @@
 // batch rows are split across threads; each thread runs its own recurrence over all timesteps
 // with one GEMM (rows, U) x (U, G) per step followed by the fused gate math, and no barrier
 // between steps. Small batches run on one thread whose per-step GEMM may itself use threads.
-// The backward pass (BPTT) runs the same split in reverse, writing the gate gradients dG of
-// every step; the weight gradients are then GEMMs over all timesteps at once:
-//   dK += X^T dG,  dR += H'^T dG,  db += colsum(dG),  dX = dG K^T
-// (LSTM and SimpleRNN: dK, dR and db as one product [x | h' | 1]^T dG, dG packed once).
+// The backward pass (BPTT) runs the same split in reverse. Each step's gate gradients dG_t
+// (rows, G) give dh' = dG_t R^T and dx_t = dG_t K^T at once (R^T and K^T packed once per
+// call), while dG_t is in cache. The weight gradients
+//   dK += X^T dG,  dR += H'^T dG,  db += colsum(dG)
+// are, for LSTM and SimpleRNN, one product W = [x | h' | 1]^T dG that each thread adds up
+// every few steps over the dG rows of those steps (about 256 rows, still in L2; dG of the
+// whole sequence is never stored), one W per thread summed at the end. GRU keeps dG of all
+// steps and runs the weight-gradient GEMMs over all timesteps at once.
 //
 // Training storage (written by the forward pass when `saved` is not null, read by backward):
 //   saved (N, T, S): simple S = U [h]; lstm S = 5U [i, f, g, o, a(c)];
