@@ -409,7 +409,9 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
   const int64_t extra = ra ? NT * G : (gru ? NT * U : 0);
   // dK and dR read the same dG unless the cell is a gru: one product over [x | h' | 1] rows
   // then gives dK, dR and db at once (see dgx_chunk).
-  const bool cat_dw = !gru;
+  // Deterministic mode keeps the products over all timesteps for every cell: the per-thread W
+  // below would make the sums follow the split of the batch between threads.
+  const bool cat_dw = !gru && !deterministic();
   const int nt = rnn_threads(s, num_threads);
   // lstm and simple: each thread keeps the dG of its rows for the last `chunk` steps only,
   // time-major (slot t % chunk, then its rows), and every `chunk` steps adds
@@ -731,7 +733,7 @@ void rnn_backward(const RnnSpec& s, const RnnBackwardArgs& a, int num_threads) {
       H = hm_all;
     }
     gemm(true, false, I, G, NT, 1.f, a.x, I, dgx, G, 1.f, a.dkernel, G, num_threads);
-    if (!ra) {
+    if (gru && !ra) {
       gemm(true, false, U, 2 * U, NT, 1.f, H, U, dgx, G, 1.f, a.drecurrent, G, num_threads);
       gemm(true, false, U, U, NT, 1.f, rhb, U, dgx + 2 * U, G, 1.f, a.drecurrent + 2 * U, G,
            num_threads);

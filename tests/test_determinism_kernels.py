@@ -1,5 +1,6 @@
 """Deterministic mode: convolution gradients (direct, im2col tiles, pixel-major tiles, Winograd
-2-D and 1-D) and a small CNN's training are bitwise the same at 1 and 2 threads and across runs."""
+2-D and 1-D), recurrent gradients (LSTM, GRU, SimpleRNN) and a small CNN's training are bitwise
+the same at 1 and 2 threads and across runs."""
 
 from __future__ import annotations
 
@@ -63,3 +64,34 @@ def test_cnn_training_is_bitwise_reproducible(deterministic, restore_num_threads
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def _rnn_grads(cell, x, k, r, b, dy):
+    if cell == "lstm":
+        y, _, _, ctx = ops.lstm(x, k, r, b, return_sequences=True, training=True)
+        return ops.lstm_backward(ctx, dy=dy)
+    if cell == "gru":
+        y, _, ctx = ops.gru(x, k, r, b, return_sequences=True, training=True)
+        return ops.gru_backward(ctx, dy=dy)
+    y, _, ctx = ops.simple_rnn(x, k, r, b, return_sequences=True, training=True)
+    return ops.simple_rnn_backward(ctx, dy=dy)
+
+
+@pytest.mark.parametrize("cell, gates", [("lstm", 4), ("gru", 3), ("simple", 1)])
+def test_recurrent_gradients_do_not_depend_on_threads(cell, gates, deterministic, restore_num_threads, rng):
+    n, t, i, u = 48, 30, 12, 40
+    x = rng.standard_normal((n, t, i)).astype(np.float32)
+    k = (rng.standard_normal((i, gates * u)) * 0.3).astype(np.float32)
+    r = (rng.standard_normal((u, gates * u)) * 0.2).astype(np.float32)
+    b = rng.standard_normal((2, 3 * u) if cell == "gru" else (gates * u,)).astype(np.float32)
+    dy = rng.standard_normal((n, t, u)).astype(np.float32)
+    results = []
+    for threads in (1, 2, 2):
+        pynncore.set_num_threads(threads)
+        results.append([g for g in _rnn_grads(cell, x, k, r, b, dy) if g is not None])
+    for other in results[1:]:
+        for a, c in zip(results[0], other):
+            np.testing.assert_array_equal(a, c)
+    pynncore.set_deterministic(False)  # the default mode's sums agree to rounding
+    for a, c in zip(results[0], [g for g in _rnn_grads(cell, x, k, r, b, dy) if g is not None]):
+        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-4 * float(np.abs(c).max()))
