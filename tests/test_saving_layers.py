@@ -29,6 +29,7 @@ SINGLE = {
     "Conv2D": ((7, 6, 4), lambda: L.Conv2D(6, (3, 2), strides=2, padding="same", groups=2), False),
     "Conv2DTranspose": ((4, 5, 3), lambda: L.Conv2DTranspose(2, 3, strides=2, padding="same"), False),
     "Conv3D": ((5, 4, 6, 4), lambda: L.Conv3D(4, (3, 2, 2), strides=(2, 1, 1), padding="same", groups=2, activation="relu"), False),
+    "Conv3DTranspose": ((3, 4, 5, 2), lambda: L.Conv3DTranspose(3, (2, 3, 2), strides=(2, 1, 2), padding="same", output_padding=(1, 0, 0), activation="tanh"), False),
     "ConvLSTM1D": ((4, 7, 2), lambda: L.ConvLSTM1D(3, 3, padding="same", return_sequences=True, go_backwards=True), False),
     "ConvLSTM2D": ((3, 6, 5, 2), lambda: L.ConvLSTM2D(3, (3, 2), strides=2, recurrent_dropout=0.2, seed=1), False),
     "ConvLSTM3D": ((3, 4, 3, 4, 2), lambda: L.ConvLSTM3D(2, 2, padding="same", unit_forget_bias=False), False),
@@ -117,7 +118,7 @@ TEXT = {
 ALIASES = {
     "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "Convolution1D", "Convolution2D",
-    "Convolution3D", "Convolution1DTranspose", "Convolution2DTranspose", "SeparableConvolution1D",
+    "Convolution3D", "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",
     "SeparableConvolution2D",
 }
 MERGE = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]

@@ -1,11 +1,12 @@
-"""Convolution layers: Conv1D, Conv2D, Conv3D, Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D/2D and
-SeparableConv1D/2D (channels-last, Keras 3 layouts).
+"""Convolution layers: Conv1D, Conv2D, Conv3D, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
+DepthwiseConv1D/2D and SeparableConv1D/2D (channels-last, Keras 3 layouts).
 
 All of them run on one native kernel (``_core.conv2d_forward`` / ``conv2d_backward``): Conv1D is
 Conv2D with a height of 1, Conv3D is a sum over the kernel's depth of 2-D convolutions of depth
 slices (all output depths of one kernel slice in one call, depth folded into the batch), the
 forward pass of Conv2DTranspose is the input gradient of the
-convolution it transposes (Conv1DTranspose is Conv2DTranspose with a height of 1), a depthwise
+convolution it transposes (Conv1DTranspose is Conv2DTranspose with a height of 1; Conv3DTranspose
+splits depth as Conv3D does and scatters each kernel slice's 2-D result to its output depths), a depthwise
 convolution is a grouped convolution with one group per input channel, and a separable
 convolution is a depthwise one followed by a 1x1 convolution. Bias and activation are applied
 inside the kernel, tile by tile, while the output is still in cache.
@@ -31,6 +32,7 @@ __all__ = [
     "Conv2D",
     "Conv2DTranspose",
     "Conv3D",
+    "Conv3DTranspose",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
     "SeparableConv1D",
@@ -40,6 +42,7 @@ __all__ = [
     "Convolution2D",
     "Convolution2DTranspose",
     "Convolution3D",
+    "Convolution3DTranspose",
     "SeparableConvolution1D",
     "SeparableConvolution2D",
 ]
@@ -115,6 +118,57 @@ def depth_slab(x: np.ndarray, o0: int, o1: int, i0: int, s: int) -> np.ndarray:
     ``[o0, o1)``) as a C-contiguous ``(N * (o1 - o0), H, W, C)`` batch."""
     part = x[:, i0 : i0 + (o1 - o0 - 1) * s + 1 : s]
     return np.ascontiguousarray(part).reshape((x.shape[0] * (o1 - o0),) + x.shape[2:])
+
+
+class _DepthSplit:
+    """The passes of Conv3D and Conv3DTranspose: ``_depth_pass`` runs 2-D convolutions of depth
+    slices (one native call per kernel depth index, the depths it reaches folded into the
+    batch), then bias and activation apply to the whole volume; ``_depth_backward`` takes the
+    gradient before the activation."""
+
+    def _geometry(self) -> tuple:
+        return self.strides[1:], self.dilation_rate[1:]
+
+    def _depth_pass(self, x: np.ndarray, sizes: tuple, pads: tuple) -> tuple:
+        """``(y, plan)``: the float32 output volume before bias and activation, and the
+        ``depth_plan`` it ran."""
+        raise NotImplementedError
+
+    def _depth_backward(self, x: np.ndarray, pads: tuple, plan: list, dz: np.ndarray, train: bool,
+                        need_dx: bool) -> Optional[np.ndarray]:
+        """Adds the kernel gradient (when ``train``); returns dL/dx when ``need_dx``."""
+        raise NotImplementedError
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self._check_rank_and_channels(x.shape)
+        sizes, pads = self._output_sizes(x.shape)
+        y, plan = self._depth_pass(x, sizes, pads)
+        act = self.activation
+        bias = self.bias.value if self.use_bias else None
+        z = None
+        if not training or not act.backward_needs_x:
+            act.forward(y, out=y, bias=bias)
+        else:
+            if bias is not None:
+                y += bias
+            z = y
+            y = act.forward(z)
+        return y, ((x, pads, plan, z, y) if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        x, pads, plan, z, y = ctx
+        train = self.trainable and self.kernel.trainable
+        if not need_dx and not train:
+            return None
+        dy = np.ascontiguousarray(dy, dtype=np.float32).reshape(y.shape)
+        if self.activation.name == "linear":
+            dz = dy
+        else:
+            dz = self.activation.backward(x=z, y=y, dy=dy, out=np.empty(y.shape, np.float32))
+        if train and self.use_bias:
+            self.bias.grad += dz.sum(axis=(0, 1, 2, 3), dtype=np.float32)
+        return self._depth_backward(x, pads, plan, dz, train, need_dx)
 
 
 class _ConvBase(Layer):
@@ -404,7 +458,7 @@ class Conv1D(_Conv):
     _paddings = ("valid", "same", "causal")
 
 
-class Conv3D(_Conv):
+class Conv3D(_DepthSplit, _Conv):
     """3-D convolution over volumes ``(N, D, H, W, C)``: ``activation(conv3d(x, kernel) + bias)``.
 
     The kernel has Keras's layout ``(KD, KH, KW, C / groups, filters)``. Output depth ``od`` is
@@ -444,19 +498,13 @@ class Conv3D(_Conv):
 
     _rank = 3
 
-    def _geometry(self) -> tuple:
-        return self.strides[1:], self.dilation_rate[1:]
-
     def _depth_slices(self, depth: int, out_depth: int, pad_front: int) -> list:
         return depth_plan(depth, out_depth, pad_front, self.kernel_size[0], self.strides[0], self.dilation_rate[0])
 
     def _slab(self, x: np.ndarray, o0: int, o1: int, i0: int) -> np.ndarray:
         return depth_slab(x, o0, o1, i0, self.strides[0])
 
-    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        self._check_rank_and_channels(x.shape)
-        sizes, pads = self._output_sizes(x.shape)
+    def _depth_pass(self, x: np.ndarray, sizes: tuple, pads: tuple) -> tuple:
         n, od = x.shape[0], sizes[0]
         strides, dilation = self._geometry()
         kernel = self.kernel.value
@@ -469,31 +517,10 @@ class Conv3D(_Conv):
                                  strides, dilation, pads[1:])
             if out is not y:
                 y[:, o0:o1] += out
-        act = self.activation
-        bias = self.bias.value if self.use_bias else None
-        z = None
-        if not training or not act.backward_needs_x:
-            act.forward(y, out=y, bias=bias)
-        else:
-            if bias is not None:
-                y += bias
-            z = y
-            y = act.forward(z)
-        ctx = (x, pads, plan, z, y) if training else None
-        return y, ctx
+        return y, plan
 
-    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
-        x, pads, plan, z, y = ctx
-        dy = np.ascontiguousarray(dy, dtype=np.float32).reshape(y.shape)
-        if self.activation.name == "linear":
-            dz = dy
-        else:
-            dz = self.activation.backward(x=z, y=y, dy=dy, out=np.empty(y.shape, np.float32))
-        train = self.trainable and self.kernel.trainable
-        if not need_dx and not train:
-            return None
-        if train and self.use_bias:
-            self.bias.grad += dz.sum(axis=(0, 1, 2, 3), dtype=np.float32)
+    def _depth_backward(self, x: np.ndarray, pads: tuple, plan: list, dz: np.ndarray, train: bool,
+                        need_dx: bool) -> Optional[np.ndarray]:
         strides, dilation = self._geometry()
         kernel = self.kernel.value
         s = self.strides[0]
@@ -510,8 +537,9 @@ class Conv3D(_Conv):
 
 
 class _ConvTranspose(_ConvBase):
-    """Conv1DTranspose / Conv2DTranspose: the gradient of a convolution with respect to its
-    input, used as a layer; the 1-D layer runs as the 2-D one with a height of 1."""
+    """Conv1DTranspose / Conv2DTranspose / Conv3DTranspose: the gradient of a convolution with
+    respect to its input, used as a layer; the 1-D layer runs as the 2-D one with a height of 1,
+    the 3-D layer overrides the passes to split depth."""
 
     _transpose = True
 
@@ -646,6 +674,87 @@ class Conv1DTranspose(_ConvTranspose):
     """
 
     _rank = 1
+
+
+class Conv3DTranspose(_DepthSplit, _ConvTranspose):
+    """Transposed 3-D convolution over volumes ``(N, D, H, W, C)``: the gradient of a Conv3D
+    with respect to its input, used as a layer that upsamples by ``strides``.
+
+    The kernel has Keras's layout ``(KD, KH, KW, filters, C)``. Input depth ``i`` scatters the
+    2-D transposed convolution of ``x[:, i]`` with ``kernel[kd]`` to output depth
+    ``i * stride_d + kd * dilation_d - pad_front`` (depths outside the output are dropped).
+    For each ``kd`` every input depth that lands inside the output runs in one native call,
+    with depth folded into the batch. Output sizes follow Keras 3 per axis, as for
+    Conv2DTranspose.
+
+    Args:
+        filters: number of output channels.
+        kernel_size: int or ``(KD, KH, KW)``.
+        strides: int or triple, default 1.
+        padding: ``"valid"`` or ``"same"``.
+        output_padding: None, an int or a triple, each smaller than the stride along its axis:
+            extra slices/rows/columns at the end of the output.
+        data_format: None or ``"channels_last"`` (the only supported layout).
+        dilation_rate: int or triple, default 1.
+        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+        bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint: as for
+            Conv3D.
+
+    Call arguments:
+        inputs: array ``(N, D, H, W, C)``.
+
+    Returns:
+        Array ``(N, OD, OH, OW, filters)``.
+
+    Raises:
+        ValueError: bad arguments (``output_padding >= strides`` and
+            ``data_format="channels_first"`` included), an input of the wrong rank or
+            channel count.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Conv3DTranspose
+        >>> Conv3DTranspose(4, 3, strides=2, padding="same")(np.ones((1, 2, 3, 4, 2))).shape
+        (1, 4, 6, 8, 4)
+    """
+
+    _rank = 3
+
+    def _depth_pass(self, x: np.ndarray, sizes: tuple, pads: tuple) -> tuple:
+        n, depth = x.shape[0], x.shape[1]
+        s = self.strides[0]
+        strides, dilation = self._geometry()
+        kernel = self.kernel.value
+        # The convolution this layer transposes maps the output (depth sizes[0]) to the input.
+        plan = depth_plan(sizes[0], depth, pads[0], self.kernel_size[0], s, self.dilation_rate[0])
+        y = np.zeros((n,) + sizes + (self.filters,), np.float32)
+        for kd, o0, o1, i0 in plan:
+            m = o1 - o0
+            xs = np.ascontiguousarray(x[:, o0:o1]).reshape((n * m,) + x.shape[2:])
+            out = np.empty((n * m,) + y.shape[2:], np.float32)
+            _core.conv2d_backward(None, kernel[kd], xs, out, None, None, strides, dilation, pads[1:])
+            y[:, i0 : i0 + (m - 1) * s + 1 : s] += out.reshape((n, m) + y.shape[2:])
+        return y, plan
+
+    def _depth_backward(self, x: np.ndarray, pads: tuple, plan: list, dz: np.ndarray, train: bool,
+                        need_dx: bool) -> Optional[np.ndarray]:
+        n = x.shape[0]
+        strides, dilation = self._geometry()
+        kernel = self.kernel.value
+        dx = np.zeros_like(x) if need_dx else None
+        for kd, o0, o1, i0 in plan:
+            m = o1 - o0
+            dzs = depth_slab(dz, o0, o1, i0, self.strides[0])
+            if train:
+                # dkernel pairs dz (the transposed convolution's input) with x (its output gradient).
+                xs = np.ascontiguousarray(x[:, o0:o1]).reshape((n * m,) + x.shape[2:])
+                _core.conv2d_backward(dzs, None, xs, None, self.kernel.grad[kd], None, strides, dilation, pads[1:],
+                                      accumulate=True)
+            if need_dx:
+                dxs = np.empty((n * m,) + x.shape[2:], np.float32)
+                _core.conv2d_forward(dzs, kernel[kd], None, dxs, strides, dilation, pads[1:])
+                dx[:, o0:o1] += dxs.reshape((n, m) + x.shape[2:])
+        return dx
 
 
 def _grouped_view(depthwise: np.ndarray) -> np.ndarray:
@@ -1070,5 +1179,6 @@ Convolution2D = Conv2D
 Convolution3D = Conv3D
 Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
+Convolution3DTranspose = Conv3DTranspose
 SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D
