@@ -119,7 +119,7 @@ ALIASES = {
     "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "Convolution1D", "Convolution2D",
     "Convolution3D", "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",
-    "SeparableConvolution2D",
+    "SeparableConvolution2D", "GroupedQueryAttention",
 }
 MERGE = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]
 NOT_LAYERS = {"Input", "InputLayer", "Layer", "Variable"}
@@ -130,6 +130,7 @@ ATTENTION = {
     "Attention": lambda q, v: L.Attention(use_scale=True, score_mode="concat")([q, v]),
     "AdditiveAttention": lambda q, v: L.AdditiveAttention()([q, v, v]),
     "MultiHeadAttention": lambda q, v: L.MultiHeadAttention(2, 3, value_dim=2, output_shape=5)(q, v, use_causal_mask=True),
+    "GroupQueryAttention": lambda q, v: L.GroupQueryAttention(2, 4, 2, sliding_window=3)(q, v, use_causal_mask=True),
 }
 
 

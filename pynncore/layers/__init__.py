@@ -1,7 +1,7 @@
 """Layers with Keras 3 names, arguments and weight layouts."""
 
 from pynncore.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
-from pynncore.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
+from pynncore.layers.attention import AdditiveAttention, Attention, GroupedQueryAttention, GroupQueryAttention, MultiHeadAttention
 from pynncore.layers.augment import (
     RandomBrightness,
     RandomContrast,
@@ -189,6 +189,8 @@ __all__ = [
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
     "GroupNormalization",
+    "GroupedQueryAttention",
+    "GroupQueryAttention",
     "GRU",
     "GRUCell",
     "Hashing",

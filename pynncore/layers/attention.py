@@ -8,6 +8,11 @@ scores) are called on ``[query, value]`` or ``[query, value, key]``:
     weights = dropout(softmax(scores))         dropout in training only
     output = weights @ value                   (N, Tq, dim), zero where the query is masked
 
+``GroupQueryAttention(head_dim, num_query_heads, num_key_value_heads)`` (Ainslie et al.,
+2023) shares each key/value head among ``num_query_heads // num_key_value_heads`` query heads;
+the heads of one group attend as one batched product ``(N, Hkv, r * T, S)``, so the key and value
+heads are never repeated in memory and their gradients sum over the group.
+
 ``MultiHeadAttention(num_heads, key_dim)`` projects query, key and value per head with
 Keras's ``EinsumDense`` kernel layouts, attends over the time axis (or over
 ``attention_axes`` of higher-rank inputs) and projects the heads back:
@@ -46,7 +51,7 @@ from pynncore import regularizers as _regularizers
 from pynncore.layers.base import KerasTensor, Layer, _tensor_list, shape_str
 from pynncore.layers.core import _serialize
 
-__all__ = ["AdditiveAttention", "Attention", "MultiHeadAttention"]
+__all__ = ["AdditiveAttention", "Attention", "GroupQueryAttention", "GroupedQueryAttention", "MultiHeadAttention"]
 
 _LARGE = np.float32(1.0e9)
 
@@ -471,7 +476,197 @@ class AdditiveAttention(_BaseDenseAttention):
         return config
 
 
-class MultiHeadAttention(Layer):
+class _ProjectedAttention(Layer):
+    """Shared arguments, calling convention, projections and config of ``MultiHeadAttention``
+    and ``GroupQueryAttention``: query, key and value projected per head, the heads projected
+    back to the output, one set of initializers, regularizers and constraints for all."""
+
+    supports_masking = True
+    consumes_mask = True
+
+    def _init_projections(
+        self, dropout: Any, use_bias: Any, kernel_initializer: Any, bias_initializer: Any, kernel_regularizer: Any,
+        bias_regularizer: Any, kernel_constraint: Any, bias_constraint: Any, seed: Any,
+    ) -> None:
+        kind = type(self).__name__
+        self.dropout = _check_rate(kind, self.name, dropout)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
+        self.kernel_constraint = _constraints.get(kernel_constraint)
+        self.bias_constraint = _constraints.get(bias_constraint)
+        self.seed = _check_seed(kind, self.name, seed)
+        self._drop = _AttentionDropout(self.dropout, self.seed)
+        self._return_scores = False
+        self._proj: dict = {}
+
+    def _call_inputs(self, query: Any, value: Any, key: Any) -> list:
+        """``[query, value(, key)]`` from a call's arguments (or from a list as ``query``)."""
+        if value is None and isinstance(query, (list, tuple)) and 2 <= len(query) <= 3:
+            return list(query)
+        if value is None:
+            raise ValueError(f"{type(self).__name__} '{self.name}': expected a `value` input. Received: value=None")
+        return [query, value] if key is None else [query, value, key]
+
+    def _call_projected(
+        self, inputs: list, training: Optional[bool], call_kwargs: dict, masks: dict, return_attention_scores: bool,
+        use_causal_mask: bool,
+    ) -> Any:
+        """Runs the layer with the non-None ``masks`` (call arguments) and the true flags added
+        to ``call_kwargs``."""
+        if return_attention_scores:
+            call_kwargs["return_attention_scores"] = True
+        if use_causal_mask:
+            call_kwargs["use_causal_mask"] = True
+        symbolic = any(isinstance(t, KerasTensor) for t in inputs)
+        for arg, m in masks.items():
+            if m is None:
+                continue
+            if not symbolic and _tensor_list(m) is not None:
+                raise ValueError(f"{type(self).__name__} '{self.name}': a symbolic {arg} needs symbolic inputs")
+            call_kwargs[arg] = m
+        self._return_scores = bool(call_kwargs.get("return_attention_scores", False))
+        try:
+            return Layer.__call__(self, inputs, training=training, **call_kwargs)
+        finally:
+            self._return_scores = False
+
+    def _check_built_features(self, shapes: list) -> None:
+        """Raises when a built layer is called on inputs of other feature sizes."""
+        if not (self.built and self._proj):
+            return
+        v = shapes[1]
+        k = shapes[2] if len(shapes) > 2 else v
+        for what, s in zip(("query", "value", "key"), (shapes[0], v, k)):
+            want = self._proj[what][0].shape[0]
+            if s[-1] is not None and s[-1] != want:
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}': was built for {what} with {want} features. "
+                    f"Received: shape={shape_str(s)}"
+                )
+
+    def _build_projections(self, shapes: list, specs: dict) -> None:
+        """Creates the ``query``, ``key``, ``value`` and ``output`` kernels (and biases) of
+        ``specs[what] = (weight name, kernel shape, bias shape)``."""
+        q, v = shapes[0], shapes[1]
+        k = shapes[2] if len(shapes) > 2 else v
+        for what, s in (("query", q), ("value", v), ("key", k)):
+            if s[-1] is None:
+                raise ValueError(f"{type(self).__name__} '{self.name}': the last dimension of {what} must be known")
+
+        def proj(name: str, shape: tuple, bias_shape: tuple) -> tuple:
+            kernel = self.add_weight(
+                f"{name}/kernel", shape, initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
+            )
+            bias = None
+            if self.use_bias:
+                bias = self.add_weight(
+                    f"{name}/bias", bias_shape, initializer=self.bias_initializer,
+                    regularizer=self.bias_regularizer, constraint=self.bias_constraint,
+                )
+            return kernel, bias
+
+        self._proj = {what: proj(*specs[what]) for what in ("query", "key", "value", "output")}
+        self.built = True
+
+    def _check_call_shape(self, input_shape: Any) -> None:
+        self._validate_shapes(input_shape)
+
+    def compute_mask(self, x: Any, mask: Any = None) -> Optional[np.ndarray]:
+        if mask is None or not isinstance(mask, (list, tuple)) or mask[0] is None:
+            return None
+        return np.asarray(mask[0], bool)
+
+    @staticmethod
+    def _project(x: np.ndarray, kernel: Any, bias: Any) -> np.ndarray:
+        d = x.shape[-1]
+        w = kernel.value.reshape(d, -1)
+        y = ops.matmul(x.reshape(-1, d), w)
+        if bias is not None:
+            y += bias.value.reshape(1, -1)
+        return y.reshape(x.shape[:-1] + kernel.shape[1:])
+
+    @staticmethod
+    def _project_backward(x: np.ndarray, dy: np.ndarray, kernel: Any, bias: Any, need_dx: bool) -> Optional[np.ndarray]:
+        d = x.shape[-1]
+        xf = x.reshape(-1, d)
+        dyf = np.ascontiguousarray(dy, dtype=np.float32).reshape(xf.shape[0], -1)
+        if kernel.grad is not None:
+            kernel.grad.reshape(d, -1)[...] += ops.matmul(xf, dyf, transpose_a=True)
+        if bias is not None and bias.grad is not None:
+            bias.grad.reshape(-1)[...] += dyf.sum(axis=0)
+        if not need_dx:
+            return None
+        return ops.matmul(dyf, kernel.value.reshape(d, -1), transpose_b=True).reshape(x.shape)
+
+    def _attend(self, scores: np.ndarray, keep: Optional[np.ndarray], training: bool, drop_shape: tuple) -> tuple:
+        """``(p, drop, w)``: the probabilities of ``scores`` (masked where ``keep`` is false),
+        the dropout multiplier of shape ``drop_shape`` (None outside training) and ``p`` dropped."""
+        if keep is not None:
+            scores = np.where(keep, scores, -_LARGE)
+        p = _softmax(scores.astype(np.float32, copy=False))
+        if keep is not None:
+            # As Keras's masked Softmax: a query with every key masked attends to nothing.
+            p = np.where(keep, p, np.float32(0.0))
+        if not (training and self.dropout > 0.0):
+            return p, None, p
+        drop = self._drop.mask(drop_shape)
+        return p, drop, p * drop.reshape(p.shape)
+
+    @staticmethod
+    def _split_dy(dy: Any, p_shape: tuple) -> tuple:
+        """``(d output, d scores or None)`` from the gradient of one or two outputs."""
+        if isinstance(dy, (list, tuple)):
+            return np.asarray(dy[0], np.float32), np.asarray(dy[1], np.float32).reshape(p_shape)
+        return np.asarray(dy, np.float32), None
+
+    @staticmethod
+    def _attend_backward(p: np.ndarray, dw: np.ndarray, drop: Any, dp_extra: Any, keep: Any) -> np.ndarray:
+        """The gradient of the masked scores from that of the dropped probabilities ``dw``
+        (plus ``dp_extra`` on the returned probabilities)."""
+        dp = dw * drop.reshape(dw.shape) if drop is not None else dw
+        if dp_extra is not None:
+            dp = dp + dp_extra
+        if keep is not None:
+            dp = dp * keep
+        ds = _softmax_backward(p, dp)
+        if keep is not None:
+            ds = ds * keep
+        return ds
+
+    def _inputs_backward(self, arrs: list, dq: np.ndarray, dk: np.ndarray, dv: np.ndarray, need_dx: bool) -> Optional[list]:
+        """Weight gradients of the query, key and value projections from those of their
+        outputs; the input gradients (the key's added to the value's when the key is the value)."""
+        q, v = arrs[0], arrs[1]
+        k = arrs[2] if len(arrs) > 2 else v
+        pq, pk, pv = (self._proj[x] for x in ("query", "key", "value"))
+        dq = self._project_backward(q, dq, *pq, need_dx)
+        dk = self._project_backward(k, dk, *pk, need_dx)
+        dv = self._project_backward(v, dv, *pv, need_dx)
+        if not need_dx:
+            return None
+        if len(arrs) == 2:
+            return [dq, dv + dk]
+        return [dq, dv, dk]
+
+    def _projection_config(self) -> dict:
+        return dict(
+            dropout=self.dropout,
+            use_bias=self.use_bias,
+            kernel_initializer=_serialize(self.kernel_initializer),
+            bias_initializer=_serialize(self.bias_initializer),
+            kernel_regularizer=_serialize(self.kernel_regularizer),
+            bias_regularizer=_serialize(self.bias_regularizer),
+            kernel_constraint=_constraints.config_of(self.kernel_constraint),
+            bias_constraint=_constraints.config_of(self.bias_constraint),
+            seed=self.seed,
+        )
+
+
+class MultiHeadAttention(_ProjectedAttention):
     """Multi-head attention (Vaswani et al.) with Keras 3's weight layout.
 
     Weights, in ``get_weights()`` order: ``query/kernel (query_dim, num_heads, key_dim)``,
@@ -528,9 +723,6 @@ class MultiHeadAttention(Layer):
         (2, 3, 8)
     """
 
-    supports_masking = True
-    consumes_mask = True
-
     def __init__(
         self,
         num_heads: int,
@@ -576,20 +768,12 @@ class MultiHeadAttention(Layer):
         self.num_heads = int(num_heads)
         self.key_dim = int(key_dim)
         self.value_dim = int(value_dim) if value_dim is not None else self.key_dim
-        self.dropout = _check_rate(kind, self.name, dropout)
-        self.use_bias = bool(use_bias)
         self.output_shape = output_shape
         self.attention_axes = attention_axes
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
-        self.bias_regularizer = _regularizers.get(bias_regularizer)
-        self.kernel_constraint = _constraints.get(kernel_constraint)
-        self.bias_constraint = _constraints.get(bias_constraint)
-        self.seed = _check_seed(kind, self.name, seed)
-        self._drop = _AttentionDropout(self.dropout, self.seed)
-        self._return_scores = False
-        self._proj: dict = {}
+        self._init_projections(
+            dropout, use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+            kernel_constraint, bias_constraint, seed,
+        )
 
     # -- calling ---------------------------------------------------------------------------
 
@@ -604,26 +788,9 @@ class MultiHeadAttention(Layer):
         use_causal_mask: bool = False,
         **kwargs: Any,
     ) -> Any:
-        if value is None and isinstance(query, (list, tuple)) and 2 <= len(query) <= 3:
-            inputs = list(query)
-        else:
-            if value is None:
-                raise ValueError(f"MultiHeadAttention '{self.name}': expected a `value` input. Received: value=None")
-            inputs = [query, value] if key is None else [query, value, key]
-        call_kwargs = dict(kwargs)
-        if attention_mask is not None:
-            call_kwargs["attention_mask"] = attention_mask
-        if return_attention_scores:
-            call_kwargs["return_attention_scores"] = True
-        if use_causal_mask:
-            call_kwargs["use_causal_mask"] = True
-        if not any(isinstance(t, KerasTensor) for t in inputs) and _tensor_list(attention_mask) is not None:
-            raise ValueError(f"MultiHeadAttention '{self.name}': a symbolic attention_mask needs symbolic inputs")
-        self._return_scores = bool(return_attention_scores)
-        try:
-            return super().__call__(inputs, training=training, **call_kwargs)
-        finally:
-            self._return_scores = False
+        inputs = self._call_inputs(query, value, key)
+        masks = {"attention_mask": attention_mask}
+        return self._call_projected(inputs, training, dict(kwargs), masks, return_attention_scores, use_causal_mask)
 
     def _axes(self, rank: int) -> tuple:
         """The attended axes of rank-``rank`` inputs, normalized as Keras does (``axis + rank``
@@ -659,49 +826,21 @@ class MultiHeadAttention(Layer):
                     f"{kind} '{self.name}': query and value must agree on the axes not attended over "
                     f"(axis {i}). Received: query shape={shape_str(q)}, value shape={shape_str(v)}"
                 )
-        if self.built and self._proj:
-            for what, s in zip(("query", "value", "key"), (shapes[0], v, k)):
-                want = self._proj[what][0].shape[0]
-                if s[-1] is not None and s[-1] != want:
-                    raise ValueError(
-                        f"{kind} '{self.name}': was built for {what} with {want} features. "
-                        f"Received: shape={shape_str(s)}"
-                    )
+        self._check_built_features(shapes)
         return shapes
 
     def build(self, input_shape: Any) -> None:
         shapes = self._validate_shapes(input_shape)
         q, v = shapes[0], shapes[1]
         k = shapes[2] if len(shapes) > 2 else v
-        for what, s in (("query", q), ("value", v), ("key", k)):
-            if s[-1] is None:
-                raise ValueError(f"MultiHeadAttention '{self.name}': the last dimension of {what} must be known")
         h = self.num_heads
         out_dim = self.output_shape[0] if self.output_shape else q[-1]
-
-        def proj(name: str, shape: tuple, bias_shape: tuple) -> tuple:
-            kernel = self.add_weight(
-                f"{name}/kernel", shape, initializer=self.kernel_initializer,
-                regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
-            )
-            bias = None
-            if self.use_bias:
-                bias = self.add_weight(
-                    f"{name}/bias", bias_shape, initializer=self.bias_initializer,
-                    regularizer=self.bias_regularizer, constraint=self.bias_constraint,
-                )
-            return kernel, bias
-
-        self._proj = {
-            "query": proj("query", (q[-1], h, self.key_dim), (h, self.key_dim)),
-            "key": proj("key", (k[-1], h, self.key_dim), (h, self.key_dim)),
-            "value": proj("value", (v[-1], h, self.value_dim), (h, self.value_dim)),
-            "output": proj("attention_output", (h, self.value_dim, out_dim), (out_dim,)),
-        }
-        self.built = True
-
-    def _check_call_shape(self, input_shape: Any) -> None:
-        self._validate_shapes(input_shape)
+        self._build_projections(shapes, {
+            "query": ("query", (q[-1], h, self.key_dim), (h, self.key_dim)),
+            "key": ("key", (k[-1], h, self.key_dim), (h, self.key_dim)),
+            "value": ("value", (v[-1], h, self.value_dim), (h, self.value_dim)),
+            "output": ("attention_output", (h, self.value_dim, out_dim), (out_dim,)),
+        })
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shapes = self._validate_shapes(input_shape)
@@ -717,34 +856,7 @@ class MultiHeadAttention(Layer):
         qp, vp = (*q[:-1], self.num_heads), (*v[:-1], self.num_heads)
         return tuple(qp[i] for i in perm[:nb]) + tuple(qp[i] for i in perm[nb:-1]) + tuple(vp[i] for i in perm[nb:-1])
 
-    def compute_mask(self, x: Any, mask: Any = None) -> Optional[np.ndarray]:
-        if mask is None or not isinstance(mask, (list, tuple)) or mask[0] is None:
-            return None
-        return np.asarray(mask[0], bool)
-
     # -- running ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _project(x: np.ndarray, kernel: Any, bias: Any) -> np.ndarray:
-        d = x.shape[-1]
-        w = kernel.value.reshape(d, -1)
-        y = ops.matmul(x.reshape(-1, d), w)
-        if bias is not None:
-            y += bias.value.reshape(1, -1)
-        return y.reshape(x.shape[:-1] + kernel.shape[1:])
-
-    @staticmethod
-    def _project_backward(x: np.ndarray, dy: np.ndarray, kernel: Any, bias: Any, need_dx: bool) -> Optional[np.ndarray]:
-        d = x.shape[-1]
-        xf = x.reshape(-1, d)
-        dyf = np.ascontiguousarray(dy, dtype=np.float32).reshape(xf.shape[0], -1)
-        if kernel.grad is not None:
-            kernel.grad.reshape(d, -1)[...] += ops.matmul(xf, dyf, transpose_a=True)
-        if bias is not None and bias.grad is not None:
-            bias.grad.reshape(-1)[...] += dyf.sum(axis=0)
-        if not need_dx:
-            return None
-        return ops.matmul(dyf, kernel.value.reshape(d, -1), transpose_b=True).reshape(x.shape)
 
     def forward(
         self,
@@ -799,16 +911,7 @@ class MultiHeadAttention(Layer):
         if keep is not None:
             keep = np.expand_dims(np.broadcast_to(keep, mask_shape), nb - 1)
             keep = np.broadcast_to(keep, scores_shape).reshape(scores.shape)
-            scores = np.where(keep, scores, -_LARGE)
-        p = _softmax(scores.astype(np.float32, copy=False))
-        if keep is not None:
-            # As Keras's masked Softmax: a query with every key masked attends to nothing.
-            p = np.where(keep, p, np.float32(0.0))
-        drop = None
-        w = p
-        if training and self.dropout > 0.0:
-            drop = self._drop.mask(scores_shape)
-            w = p * drop.reshape(p.shape)
+        p, drop, w = self._attend(scores, keep, training, scores_shape)
         ctxh = np.matmul(w, vh)  # (B, T, vd)
         c = _from_flat(ctxh, qt[:-1] + (self.value_dim,), perm)  # (N, ..., H, vd)
         out = self._project(c.reshape(c.shape[:-2] + (-1,)), _Flat(po[0]), po[1])
@@ -822,37 +925,21 @@ class MultiHeadAttention(Layer):
 
     def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Optional[list]:
         arrs, qh, kh, vh, p, drop, w, c, keep, scale, perm, nb, qt = ctx
-        if isinstance(dy, (list, tuple)):
-            dout, dp_extra = np.asarray(dy[0], np.float32), np.asarray(dy[1], np.float32).reshape(p.shape)
-        else:
-            dout, dp_extra = np.asarray(dy, np.float32), None
-        pq, pk, pv, po = (self._proj[x] for x in ("query", "key", "value", "output"))
+        dout, dp_extra = self._split_dy(dy, p.shape)
+        po = self._proj["output"]
         cf = c.reshape(c.shape[:-2] + (-1,))
         dc = self._project_backward(cf, dout, _Flat(po[0]), po[1], True)
         dch, _ = _to_flat(dc.reshape(c.shape), perm, nb)
         dvh = np.matmul(w.transpose(0, 2, 1), dch)
-        dw = np.matmul(dch, vh.transpose(0, 2, 1))
-        dp = dw * drop.reshape(dw.shape) if drop is not None else dw
-        if dp_extra is not None:
-            dp = dp + dp_extra
-        if keep is not None:
-            dp = dp * keep
-        ds = _softmax_backward(p, dp)
-        if keep is not None:
-            ds = ds * keep
+        ds = self._attend_backward(p, np.matmul(dch, vh.transpose(0, 2, 1)), drop, dp_extra, keep)
         dqh = np.matmul(ds, kh) * scale
         dkh = np.matmul(ds.transpose(0, 2, 1), qh)
-        q, v = arrs[0], arrs[1]
-        k = arrs[2] if len(arrs) > 2 else v
+        k = arrs[2] if len(arrs) > 2 else arrs[1]
         kt = tuple(k.shape[i] if i < k.ndim - 1 else self.num_heads for i in perm[:-1])
-        dq = self._project_backward(q, _from_flat(dqh, qt, perm), *pq, need_dx)
-        dk = self._project_backward(k, _from_flat(dkh, kt + (self.key_dim,), perm), *pk, need_dx)
-        dv = self._project_backward(v, _from_flat(dvh, kt + (self.value_dim,), perm), *pv, need_dx)
-        if not need_dx:
-            return None
-        if len(arrs) == 2:
-            return [dq, dv + dk]
-        return [dq, dv, dk]
+        return self._inputs_backward(
+            arrs, _from_flat(dqh, qt, perm), _from_flat(dkh, kt + (self.key_dim,), perm),
+            _from_flat(dvh, kt + (self.value_dim,), perm), need_dx,
+        )
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -860,17 +947,9 @@ class MultiHeadAttention(Layer):
             num_heads=self.num_heads,
             key_dim=self.key_dim,
             value_dim=self.value_dim,
-            dropout=self.dropout,
-            use_bias=self.use_bias,
             output_shape=list(self.output_shape) if self.output_shape else None,
             attention_axes=self.attention_axes,
-            kernel_initializer=_serialize(self.kernel_initializer),
-            bias_initializer=_serialize(self.bias_initializer),
-            kernel_regularizer=_serialize(self.kernel_regularizer),
-            bias_regularizer=_serialize(self.bias_regularizer),
-            kernel_constraint=_constraints.config_of(self.kernel_constraint),
-            bias_constraint=_constraints.config_of(self.bias_constraint),
-            seed=self.seed,
+            **self._projection_config(),
         )
         return config
 
@@ -898,3 +977,287 @@ class _Flat:
         self.value = var.value.reshape(-1, var.shape[-1])
         self.grad = var.grad.reshape(-1, var.shape[-1]) if var.grad is not None else None
         self.shape = self.value.shape
+
+
+def _check_positive(kind: str, name: str, arg: str, val: Any) -> int:
+    if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val <= 0:
+        raise ValueError(f"{kind} '{name}': {arg} must be a positive integer. Received: {arg}={val!r}")
+    return int(val)
+
+
+class GroupQueryAttention(_ProjectedAttention):
+    """Grouped-query attention (Ainslie et al., 2023) with Keras 3's weight layout.
+
+    Query heads ``u = 0 .. Hq-1`` use key/value head ``u // r`` with
+    ``r = num_query_heads // num_key_value_heads``; ``num_key_value_heads=1`` is multi-query
+    attention and ``num_key_value_heads=num_query_heads`` is multi-head attention:
+
+        Q = query @ Wq + bq     (N, T, Hq, head_dim)     Wq: (query_dim, Hq, head_dim)
+        K = key @ Wk + bk       (N, S, Hkv, head_dim)    Wk: (key_dim_in, Hkv, head_dim)
+        V = value @ Wv + bv     (N, S, Hkv, head_dim)    Wv: (value_dim_in, Hkv, head_dim)
+        P[u] = softmax(Q[u] K[u // r]^T / sqrt(head_dim), masked)          (N, Hq, T, S)
+        output = concat_u(dropout(P[u]) V[u // r]) @ Wo + bo    (N, T, query_dim)
+                                                                 Wo: (Hq, head_dim, query_dim)
+
+    Weights, in ``get_weights()`` order: ``query/kernel``, ``query/bias (Hq, head_dim)``,
+    ``key/kernel``, ``key/bias (Hkv, head_dim)``, ``value/kernel``, ``value/bias``,
+    ``attention_output/kernel``, ``attention_output/bias (query_dim,)``; biases only with
+    ``use_bias``.
+
+    Args:
+        head_dim: size of each attention head.
+        num_query_heads: number of query heads.
+        num_key_value_heads: number of key and value heads; must divide ``num_query_heads``.
+        dropout: fraction of the attention probabilities dropped in training.
+        use_bias: whether the projections have biases.
+        sliding_window: None, or a positive integer ``w``: query ``i`` attends only to keys
+            ``j`` with ``|i - j| < w``.
+        flash_attention: None, True or False. The computation is the same for all three (the
+            probabilities are always formed); as in Keras, True refuses ``dropout > 0`` and
+            ``return_attention_scores``.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+        kernel_constraint, bias_constraint: as for ``Dense``, shared by all projections.
+        seed: integer seed of the dropout generator.
+
+    Call arguments:
+        query: ``(N, T, query_dim)``.
+        value: ``(N, S, value_dim_in)``.
+        key: optional ``(N, S, key_dim_in)``; defaults to ``value``.
+        query_mask, value_mask, key_mask: optional booleans ``(N, T)``, ``(N, S)``, ``(N, S)``;
+            default the masks the inputs carry (``Embedding(mask_zero=True)``, ``Masking``).
+        attention_mask: optional boolean ``(N, T, S)``: which keys each query attends to.
+        return_attention_scores: also return the attention probabilities ``(N, Hq, T, S)``
+            (before dropout, as Keras returns them).
+        training: apply dropout.
+        use_causal_mask: query step ``i`` attends to key steps ``j <= i`` only.
+        A query whose every key is masked attends to nothing (its probabilities are zero).
+
+    Returns:
+        ``(N, T, query_dim)``, or ``[output, scores]`` with ``return_attention_scores``.
+
+    Raises:
+        ValueError: bad constructor arguments (``num_query_heads`` not divisible by
+            ``num_key_value_heads``), inputs that are not rank 3, value and key of different
+            lengths, masks of the wrong shape, and, for symbolic inputs, query and value of
+            different feature sizes (as Keras's output shape requires).
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import GroupQueryAttention
+        >>> GroupQueryAttention(4, 4, 2)(np.ones((2, 3, 8)), np.ones((2, 5, 8))).shape
+        (2, 3, 8)
+    """
+
+    def __init__(
+        self,
+        head_dim: int,
+        num_query_heads: int,
+        num_key_value_heads: int,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        sliding_window: Optional[int] = None,
+        flash_attention: Optional[bool] = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        kind = "GroupQueryAttention"
+        self.head_dim = _check_positive(kind, self.name, "head_dim", head_dim)
+        self.num_query_heads = _check_positive(kind, self.name, "num_query_heads", num_query_heads)
+        self.num_key_value_heads = _check_positive(kind, self.name, "num_key_value_heads", num_key_value_heads)
+        if self.num_query_heads % self.num_key_value_heads != 0:
+            raise ValueError(
+                f"{kind} '{self.name}': num_query_heads must be divisible by num_key_value_heads. "
+                f"Received: num_query_heads={num_query_heads}, num_key_value_heads={num_key_value_heads}"
+            )
+        self.num_repeats = self.num_query_heads // self.num_key_value_heads
+        self._init_projections(
+            dropout, use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+            kernel_constraint, bias_constraint, seed,
+        )
+        if sliding_window is not None:
+            sliding_window = _check_positive(kind, self.name, "sliding_window", sliding_window)
+        self.sliding_window = sliding_window
+        if flash_attention is not None and not isinstance(flash_attention, (bool, np.bool_)):
+            raise ValueError(
+                f"{kind} '{self.name}': flash_attention must be None, True or False. "
+                f"Received: flash_attention={flash_attention!r}"
+            )
+        self.flash_attention = None if flash_attention is None else bool(flash_attention)
+        if self.flash_attention and self.dropout > 0.0:
+            raise ValueError(
+                f"{kind} '{self.name}': dropout is not supported with flash_attention=True; set dropout "
+                f"to 0.0. Received: dropout={self.dropout}"
+            )
+
+    # -- calling ---------------------------------------------------------------------------
+
+    def __call__(  # type: ignore[override]
+        self,
+        query: Any,
+        value: Any = None,
+        key: Any = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: Optional[bool] = None,
+        use_causal_mask: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        if return_attention_scores and self.flash_attention:
+            raise ValueError(
+                f"GroupQueryAttention '{self.name}': return_attention_scores is not supported with "
+                "flash_attention=True; build the layer with flash_attention=False to get the scores"
+            )
+        inputs = self._call_inputs(query, value, key)
+        masks = {"query_mask": query_mask, "value_mask": value_mask, "key_mask": key_mask, "attention_mask": attention_mask}
+        return self._call_projected(inputs, training, dict(kwargs), masks, return_attention_scores, use_causal_mask)
+
+    def _validate_shapes(self, shapes: Any) -> list:
+        shapes = _qvk_shapes("GroupQueryAttention", self.name, shapes, same_qk_dim=False)
+        self._check_built_features(shapes)
+        return shapes
+
+    def build(self, input_shape: Any) -> None:
+        shapes = self._validate_shapes(input_shape)
+        q, v = shapes[0], shapes[1]
+        k = shapes[2] if len(shapes) > 2 else v
+        hq, hkv, hd = self.num_query_heads, self.num_key_value_heads, self.head_dim
+        self._build_projections(shapes, {
+            "query": ("query", (q[-1], hq, hd), (hq, hd)),
+            "key": ("key", (k[-1], hkv, hd), (hkv, hd)),
+            "value": ("value", (v[-1], hkv, hd), (hkv, hd)),
+            "output": ("attention_output", (hq, hd, q[-1]), (q[-1],)),
+        })
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = self._validate_shapes(input_shape)
+        q, v = shapes[0], shapes[1]
+        if q[-1] is not None and v[-1] is not None and q[-1] != v[-1]:
+            raise ValueError(
+                f"GroupQueryAttention '{self.name}': the last dimension of query and value must be "
+                f"equal. Received: query shape={shape_str(q)}, value shape={shape_str(v)}"
+            )
+        if self._return_scores:
+            return [q, (q[0], self.num_query_heads, q[1], v[1])]
+        return q
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _keep(self, arrs: list, mask: Any, masks: dict, use_causal_mask: bool) -> Optional[np.ndarray]:
+        """The boolean ``(N or 1, T, S)`` of attended (query, key) pairs, or None."""
+        kind = "GroupQueryAttention"
+        q, v = arrs[0], arrs[1]
+        n, t, s = q.shape[0], q.shape[1], v.shape[1]
+        carried = list(mask) if isinstance(mask, (list, tuple)) else [mask]
+        carried += [None] * (3 - len(carried))
+        if len(arrs) < 3:
+            carried[2] = None
+        keep = None
+
+        def merge(m: np.ndarray) -> None:
+            nonlocal keep
+            keep = m if keep is None else keep & m
+
+        for i, (arg, length) in enumerate((("query_mask", t), ("value_mask", s), ("key_mask", s))):
+            m = masks[arg] if masks[arg] is not None else carried[i]
+            m = _check_mask(kind, self.name, arg.replace("_", " "), m, (n, length))
+            if m is not None:
+                merge(m[:, :, None] if i == 0 else m[:, None, :])
+        if use_causal_mask:
+            merge(_causal(t, s)[None])
+        if self.sliding_window is not None:
+            merge((np.abs(np.arange(t)[:, None] - np.arange(s)[None, :]) < self.sliding_window)[None])
+        if masks["attention_mask"] is not None:
+            merge(_check_mask(kind, self.name, "attention_mask", masks["attention_mask"], (n, t, s)))
+        return keep
+
+    def forward(
+        self,
+        xs: Any,
+        training: bool = False,
+        mask: Any = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        use_causal_mask: bool = False,
+    ) -> tuple:
+        arrs, q, v, k = _qvk_arrays(self, xs)
+        masks = {"query_mask": query_mask, "value_mask": value_mask, "key_mask": key_mask,
+                 "attention_mask": attention_mask}
+        keep = self._keep(arrs, mask, masks, use_causal_mask)
+        n, t, s = q.shape[0], q.shape[1], v.shape[1]
+        hq, hkv, hd = self.num_query_heads, self.num_key_value_heads, self.head_dim
+        rt = self.num_repeats * t
+        pq, pk, pv, po = (self._proj[w] for w in ("query", "key", "value", "output"))
+        scale = np.float32(1.0 / np.sqrt(hd))
+        # grouped layouts: queries (N, Hkv, r * T, hd), keys and values (N, Hkv, S, hd)
+        qg = _groups(self._project(q, *pq) * scale, hkv)
+        kg = np.ascontiguousarray(self._project(k, *pk).transpose(0, 2, 1, 3))
+        vg = np.ascontiguousarray(self._project(v, *pv).transpose(0, 2, 1, 3))
+        scores = np.matmul(qg, kg.transpose(0, 1, 3, 2))  # (N, Hkv, r * T, S)
+        if keep is not None:
+            keep = np.broadcast_to(keep[:, None, None], (n, hkv, self.num_repeats, t, s)).reshape(n, hkv, rt, s)
+        p, drop, w = self._attend(scores, keep, training, (n, hq, t, s))
+        c = _ungroup(np.matmul(w, vg), hq)  # (N, T, Hq, hd)
+        out = self._project(c.reshape(n, t, hq * hd), _Flat(po[0]), po[1])
+        out = np.ascontiguousarray(out, dtype=np.float32)
+        ctx = (arrs, qg, kg, vg, p, drop, w, c, keep, scale) if training else None
+        if return_attention_scores:
+            return [out, np.ascontiguousarray(p, dtype=np.float32).reshape(n, hq, t, s)], ctx
+        return out, ctx
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Optional[list]:
+        arrs, qg, kg, vg, p, drop, w, c, keep, scale = ctx
+        dout, dp_extra = self._split_dy(dy, p.shape)
+        hq, hkv = self.num_query_heads, self.num_key_value_heads
+        po = self._proj["output"]
+        n, t = c.shape[0], c.shape[1]
+        dc = self._project_backward(c.reshape(n, t, -1), dout, _Flat(po[0]), po[1], True)
+        dcg = _groups(dc.reshape(c.shape), hkv)
+        dvg = np.matmul(w.transpose(0, 1, 3, 2), dcg)  # summed over the heads of each group
+        ds = self._attend_backward(p, np.matmul(dcg, vg.transpose(0, 1, 3, 2)), drop, dp_extra, keep)
+        dqg = np.matmul(ds, kg) * scale
+        dkg = np.matmul(ds.transpose(0, 1, 3, 2), qg)
+        return self._inputs_backward(
+            arrs, _ungroup(dqg, hq), dkg.transpose(0, 2, 1, 3), dvg.transpose(0, 2, 1, 3), need_dx
+        )
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            head_dim=self.head_dim,
+            num_query_heads=self.num_query_heads,
+            num_key_value_heads=self.num_key_value_heads,
+            sliding_window=self.sliding_window,
+            flash_attention=self.flash_attention,
+            **self._projection_config(),
+        )
+        return config
+
+
+# Keras's class name (what its saved configs hold); ``GroupQueryAttention`` is its export name.
+GroupedQueryAttention = GroupQueryAttention
+
+
+def _groups(x: np.ndarray, hkv: int) -> np.ndarray:
+    """``(N, T, Hq, d)`` as ``(N, Hkv, r * T, d)``: the query heads of one key/value head
+    (``u = g * r + j``) stacked along the rows, ``j`` major."""
+    n, t, hq, d = x.shape
+    return np.ascontiguousarray(x.transpose(0, 2, 1, 3), dtype=np.float32).reshape(n, hkv, (hq // hkv) * t, d)
+
+
+def _ungroup(x: np.ndarray, hq: int) -> np.ndarray:
+    """The inverse of ``_groups``: ``(N, Hkv, r * T, d)`` back to ``(N, T, Hq, d)``."""
+    n, _, rt, d = x.shape
+    return np.ascontiguousarray(x.reshape(n, hq, -1, d).transpose(0, 2, 1, 3), dtype=np.float32)
