@@ -743,9 +743,8 @@ class MultiHeadAttention(_ProjectedAttention):
     ):
         super().__init__(**kwargs)
         kind = "MultiHeadAttention"
-        for arg, val in (("num_heads", num_heads), ("key_dim", key_dim)):
-            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val <= 0:
-                raise ValueError(f"{kind} '{self.name}': {arg} must be a positive integer. Received: {arg}={val!r}")
+        _check_positive(kind, self.name, "num_heads", num_heads)
+        _check_positive(kind, self.name, "key_dim", key_dim)
         if value_dim is not None and (isinstance(value_dim, bool) or not isinstance(value_dim, (int, np.integer)) or value_dim <= 0):
             raise ValueError(
                 f"{kind} '{self.name}': value_dim must be a positive integer or None. Received: value_dim={value_dim!r}"
