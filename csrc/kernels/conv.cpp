@@ -50,9 +50,6 @@ thread_local ScratchBuffer tl_wpack;  // calling thread: the weights packed once
 thread_local ScratchBuffer tl_det;    // calling thread: the deterministic mode's gradient sums
 
 
-// Deterministic mode sums weight gradients into this many buffers (at most), whatever the
-// thread count.
-constexpr int64_t kDeterministicSlots = 16;
 // Floating-point operations per thread below which a convolution runs on one thread.
 constexpr double kConvGrainFlops = 1.0e6;
 // Target size of one im2col tile in floats (256 KiB), and the bounds on its row count.
@@ -325,6 +322,16 @@ double conv_flops(const ConvGeom& g, const Plan& p) {
 
 }  // namespace
 
+std::vector<float*> conv_deterministic_sums(int64_t units, int64_t floats) {
+  constexpr int64_t kMaxRuns = 16;  // whatever the thread count
+  const int64_t runs = std::min(kMaxRuns, units);
+  float* buf = tl_det.floats(static_cast<size_t>(runs * floats));
+  std::fill(buf, buf + runs * floats, 0.f);
+  std::vector<float*> sums(static_cast<size_t>(runs));
+  for (int64_t q = 0; q < runs; ++q) sums[static_cast<size_t>(q)] = buf + q * floats;
+  return sums;
+}
+
 void conv2d_check(const ConvGeom& g) {
   PYN_CHECK(g.n >= 0 && g.h >= 0 && g.w >= 0 && g.c >= 0 && g.f >= 0 && g.oh >= 0 && g.ow >= 0,
             "conv2d: sizes must be non-negative; got input (", g.n, ", ", g.h, ", ", g.w, ", ",
@@ -406,13 +413,9 @@ void direct_backward(const ConvGeom& g, const float* x, const float* w, const fl
   const bool want_w = dw != nullptr || db != nullptr;
   // deterministic mode: fixed runs of images summed into fixed buffers (see conv2d_backward)
   const bool det = want_w && deterministic();
-  const int64_t slots = det ? std::min(kDeterministicSlots, g.n) : 0;
-  std::vector<float*> priv(static_cast<size_t>(det ? slots : nt), nullptr);
-  if (det) {
-    float* buf = tl_det.floats(static_cast<size_t>(slots * (wsize + g.f)));
-    std::fill(buf, buf + slots * (wsize + g.f), 0.f);
-    for (int64_t q = 0; q < slots; ++q) priv[static_cast<size_t>(q)] = buf + q * (wsize + g.f);
-  }
+  std::vector<float*> priv = det ? conv_deterministic_sums(g.n, wsize + g.f)
+                                 : std::vector<float*>(static_cast<size_t>(nt), nullptr);
+  const int64_t slots = det ? static_cast<int64_t>(priv.size()) : 0;
   std::atomic<int64_t> next{0};
   parallel(nt, [&](int tid, int nth) {
     float* xp = dw != nullptr ? tl_col.floats(static_cast<size_t>(g.c * plane)) : nullptr;
@@ -605,15 +608,10 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
   const bool outer = det || (nt > 1 && (by_image ? units >= nt : units >= 2 * nt));
   if (!outer) nt = 1;
   const size_t private_floats = static_cast<size_t>(wsize + g.f);
-  const int64_t slots = det ? std::min(kDeterministicSlots, units) : 0;
-
-  std::vector<float*> priv(static_cast<size_t>(det ? slots : nt), nullptr);
-  if (det) {
-    float* buf = tl_det.floats(static_cast<size_t>(slots) * private_floats);
-    std::fill(buf, buf + static_cast<size_t>(slots) * private_floats, 0.f);
-    for (int64_t q = 0; q < slots; ++q)
-      priv[static_cast<size_t>(q)] = buf + static_cast<size_t>(q) * private_floats;
-  }
+  std::vector<float*> priv =
+      det ? conv_deterministic_sums(units, static_cast<int64_t>(private_floats))
+          : std::vector<float*>(static_cast<size_t>(nt), nullptr);
+  const int64_t slots = det ? static_cast<int64_t>(priv.size()) : 0;
   // input gradients of each tile on one thread: W^T packed once for all of them
   const bool prepacked = dx != nullptr && !p.pixel_major && (outer || max_t == 1);
   const PackedWeights wpk = prepacked ? pack_weights(g, p, w, true) : PackedWeights{};

@@ -23,16 +23,12 @@ thread_local ScratchBuffer tl_v;   // a block's transformed input tiles
 thread_local ScratchBuffer tl_m;   // a block's products, or its transformed output gradients
 thread_local ScratchBuffer tl_up;  // calling thread: the transformed, packed weights
 thread_local ScratchBuffer tl_du;  // per-thread weight-gradient sums
-thread_local ScratchBuffer tl_det;  // calling thread: the deterministic mode's sums
 
 // A block's V and M together stay under this many floats (384 KiB), in the L2 cache.
 constexpr int64_t kBlockFloats = 96 * 1024;
 // Weight-gradient blocks are larger: their GEMMs run over the block's tiles (their depth) and
 // add into the whole dU, which a short depth would read and write for little work.
 constexpr int64_t kGradBlockFloats = 384 * 1024;
-// Deterministic mode sums weight gradients into this many buffers (at most), whatever the
-// thread count.
-constexpr int64_t kDeterministicSlots = 16;
 // Per-thread work below which one thread runs the whole convolution (direct-sum flops).
 constexpr double kGrainFlops = 1.0e6;
 // Channels and filters from which the GEMMs beat im2col's one GEMM of depth 9 C.
@@ -337,13 +333,9 @@ void winograd_backward_weights(const ConvGeom& g, const float* x, const float* d
   const int64_t ldu = plane_stride(cf);
   const int64_t du_floats = dw != nullptr ? bl.planes * ldu : 0;
   const int64_t priv_floats = du_floats + g.f;
-  const int64_t slots = det ? std::min(kDeterministicSlots, bl.count) : 0;
-  std::vector<float*> priv(static_cast<size_t>(det ? slots : nt), nullptr);
-  if (det) {
-    float* buf = tl_det.floats(static_cast<size_t>(slots * priv_floats));
-    std::fill(buf, buf + slots * priv_floats, 0.f);
-    for (int64_t q = 0; q < slots; ++q) priv[static_cast<size_t>(q)] = buf + q * priv_floats;
-  }
+  std::vector<float*> priv = det ? conv_deterministic_sums(bl.count, priv_floats)
+                                 : std::vector<float*>(static_cast<size_t>(nt), nullptr);
+  const int64_t slots = det ? static_cast<int64_t>(priv.size()) : 0;
   std::atomic<int64_t> next{0};
   parallel(nt, [&](int tid, int nth) {
     const int64_t lv = plane_stride(bl.max_tiles * g.c), lz = plane_stride(bl.max_tiles * g.f);

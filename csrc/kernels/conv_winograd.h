@@ -41,6 +41,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/conv.h"
 
@@ -105,5 +106,11 @@ void winograd_backward_weights(const ConvGeom& g, const float* x, const float* d
 // bias + activation over `rows` rows of `cols` values, on the calling thread (conv.cpp).
 void conv_epilogue(float* y, int64_t rows, int64_t cols, const float* bias, Act act,
                    const ActParams& ap);
+
+// Deterministic mode's weight-gradient sums (conv.cpp): `units` work units are summed in at
+// most 16 fixed runs (run q covers units [q * units / runs, (q + 1) * units / runs), in order),
+// each into its own zeroed buffer of `floats` floats from the calling thread's scratch; the
+// buffers, one per run, are then added in order. The runs depend on `units` only.
+std::vector<float*> conv_deterministic_sums(int64_t units, int64_t floats);
 
 }  // namespace pyn
