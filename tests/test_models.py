@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pynncore
-from pynncore import callbacks, layers, losses, optimizers
+from pynncore import _core, callbacks, layers, losses, optimizers
 from pynncore.models import Model, Sequential
 
 
@@ -185,3 +185,34 @@ def test_class_weight_and_sample_weight_scale_the_loss(rng):
     model.train_on_batch(x, y, sample_weight=w)
     for p, q in zip(after_cw, model.get_weights()):
         np.testing.assert_allclose(p, q, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_count_nonfinite_counts_every_nan_and_inf(dtype, rng):
+    # large enough to be split between threads; the bad values sit at both ends and in between
+    x = rng.standard_normal(300_001).astype(dtype)
+    assert _core.count_nonfinite(x) == 0
+    x[[0, 17, 150_000, 300_000]] = [np.nan, np.inf, -np.inf, np.nan]
+    x[5] = np.finfo(dtype).max  # largest finite value: not counted
+    x[6] = -np.finfo(dtype).tiny / 2  # subnormal: not counted
+    assert _core.count_nonfinite(x) == 4
+    assert _core.count_nonfinite(x.reshape(1, -1)) == 4
+    assert _core.count_nonfinite(x[:0]) == 0
+    with pytest.raises(TypeError, match="C-contiguous float32 or float64"):
+        _core.count_nonfinite(x[::2])
+    with pytest.raises(TypeError, match="C-contiguous float32 or float64"):
+        _core.count_nonfinite(np.zeros(3, np.float16))
+
+
+def test_fit_reports_nonfinite_values_in_any_layout():
+    model = Sequential([layers.Dense(1, input_shape=(3,))])
+    model.compile("sgd", "mse")
+    x = np.ones((4, 3), np.float32)
+    x[2, 1] = np.inf
+    for bad in (x, np.asfortranarray(x), x.astype(np.float64), x.astype(np.float16), x.astype(">f4")):
+        with pytest.raises(ValueError, match="x contains 1 NaN or infinite"):
+            model.fit(bad, np.ones(4), verbose=0)
+    y = np.ones(4)
+    y[3] = np.nan
+    with pytest.raises(ValueError, match="y contains 1 NaN or infinite"):
+        model.fit(np.ones((4, 3)), y, verbose=0)

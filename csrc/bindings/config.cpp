@@ -1,9 +1,11 @@
 // Build and runtime configuration: version, CPU paths, threads.
+#include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
 #include "bindings/bindings.h"
 #include "common/parallel.h"
 #include "cpu/cpuinfo.h"
+#include "kernels/finite.h"
 #include "kernels/gemm.h"
 
 #ifndef PYNNCORE_VERSION
@@ -47,6 +49,20 @@ void bind_config(py::module_& m) {
     return out;
   });
   m.def("gemm_kernel", [] { return std::string(gemm_kernel_name()); });
+  m.def(
+      "count_nonfinite",
+      [](const py::array& x) -> int64_t {
+        const bool contiguous = (x.flags() & py::array::c_style) != 0;
+        const bool f32 = py::isinstance<py::array_t<float>>(x), f64 = py::isinstance<py::array_t<double>>(x);
+        if (!contiguous || !(f32 || f64))
+          throw py::type_error("count_nonfinite: expected a C-contiguous float32 or float64 array; got dtype " +
+                               std::string(py::str(x.dtype())) + (contiguous ? "" : " (not C-contiguous)"));
+        const int64_t n = static_cast<int64_t>(x.size());
+        py::gil_scoped_release nogil;
+        return f32 ? count_nonfinite(static_cast<const float*>(x.data()), n)
+                   : count_nonfinite(static_cast<const double*>(x.data()), n);
+      },
+      py::arg("x"), "Number of NaN and infinite values in x.");
 }
 
 }  // namespace pyn
