@@ -34,10 +34,12 @@ TRANSPOSES = [
 ODD_SIZES = [1, 3, 7, 17, 33, 65, 129, 257]
 
 # (M, N, K). The grid crosses the kernels' boundaries: register tiles of 4x8 (generic),
-# 6x16 (avx2) and 12x32 (avx512); the unpacked path for K <= 512 and M*N*K <= 128**3;
-# KC = 512 (avx512), 384 (avx2) or 256 (generic) split into equal blocks; MC = 480 or 512;
-# NC = 4096; two threads from 2*M*N*K >= 2e6 flops on, split over M when M >= N and over N
-# otherwise.
+# 6x16 (avx2) and 12x32 (avx512); the unpacked path (M <= 16; K <= 512 with M*N*K <= 128**3;
+# M <= 256 with K <= 2048 when A is transposed, K <= 784 or N <= 256; M <= 2048 with N <= 256
+# and K <= 784; not for a transposed A with M < N at several threads), where a transposed B is packed a micro-panel at a time by the thread that
+# uses it; KC = 1024 (avx512), 384 (avx2) or 256 (generic) split into equal blocks; MC = 240,
+# 480 or 512; NC = 4096; two threads from 2*M*N*K >= 2e6 flops on, split over M when M >= N
+# and over N otherwise.
 SHAPES = [
     # vectors and skinny products
     (1, 1, 1),
@@ -94,6 +96,11 @@ SHAPES = [
     (40, 200, 128),
     (5, 1000, 300),
     (1000, 5, 300),
+    # the mid-sized unpacked products of dense layers and the packed ones beside them
+    (200, 300, 1100),
+    (1000, 200, 700),
+    (260, 300, 65),
+    (2100, 40, 65),
     # several blocks in every dimension
     (130, 130, 130),
     (200, 300, 513),

@@ -120,21 +120,42 @@ void pack_b_panel(const GemmUkr& u, bool tb, const float* b, int64_t ldb, int64_
   u.pack_b_rows(b + pc * ldb + j0, ldb, cols, kc, dst);  // op(B)(p, j) = b[p * ldb + j]
 }
 
-// Unpacked when the product is small, or when A has so few rows that packing B would never
-// be paid back (single-sample inference: m = 1 against a 784 x 256 weight matrix).
-bool use_small_path(int64_t m, int64_t n, int64_t k) {
-  return m <= 16 || (k <= 512 && static_cast<double>(m) * n * k <= 128.0 * 128.0 * 128.0);
+// Unpacked (A read in place, and B too unless transposed) when the product is small, when A
+// has so few rows that packing B would never be paid back (single-sample inference: m = 1
+// against a 784 x 256 weight matrix), and for the mid-sized products of dense layers: the
+// register tile streams its operands from L2 and L3 fast enough there, and packing costs
+// more than it saves. Measured at 1 thread, per cent of the FMA peak, packed -> unpacked:
+// 128x256x784 88 -> 97, 64x512x784 79 -> 97, 2048x256x784 92 -> 95, 256x256x256 90 -> 96,
+// A transposed 128x256x2048 76 -> 95. Packing still wins once B is read in place at large
+// power-of-two row strides (128x1024x1024: 86 -> 72) or A outgrows the L2 (2048x1024x1024:
+// 94 -> 73). With several threads and m < n, the threads split the column panels and each
+// reads all of a transposed A in place, which measured slower than packing at 2 threads
+// (161x512x256: 73 -> 64 %). The deterministic mode keeps one path for every thread count
+// (the paths sum k in different blocks).
+bool use_small_path(bool ta, int64_t m, int64_t n, int64_t k, int nt) {
+  if (m <= 16 || (k <= 512 && static_cast<double>(m) * n * k <= 128.0 * 128.0 * 128.0)) return true;
+  if (ta && nt > 1 && m < n && !deterministic()) return false;
+  if (m <= 256 && k <= 2048 && (ta || k <= 784 || n <= 256)) return true;
+  return m <= 2048 && n <= 256 && k <= 784;
 }
 
-// Unpacked A (and B when not transposed); see the file comment.
+// Unpacked A (and B when not transposed); see the file comment. A transposed B is packed one
+// micro-panel at a time by the thread that uses it, or whole up front when every thread runs
+// over all of B (rows split between threads).
 void gemm_small(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                 int64_t ldc, int nt) {
   const int MR = u.mr, NR = u.nr;
   const int64_t npan = ceil_div(n, NR);
-  const float* bp = b;
-  int64_t rsb = ldb, pan_stride = NR;  // B micro-panel q starts at bp + q * pan_stride
-  if (tb) {
+  const GemmUkrFn fn = ta ? u.cols : u.rows;
+  const int64_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
+  // Rows go in ceil(m / MR) blocks of nearly equal height (64 rows: 6 blocks of 10-11, not
+  // 5 x 12 + 4), so no block runs a short, latency-bound tile.
+  const int64_t nblk = ceil_div(m, MR);
+  const bool split_m = nt > 1 && m >= n;
+  const float* bp = b;  // B micro-panel q starts at bp + q * pan_stride, rows rsb apart
+  int64_t rsb = ldb, pan_stride = NR;
+  if (tb && split_m) {
     float* buf = tl_pack_b.floats(static_cast<size_t>(npan * NR * k));
     for (int64_t q = 0; q < npan; ++q)
       pack_b_panel(u, true, b, ldb, 0, q * NR, k,
@@ -143,21 +164,23 @@ void gemm_small(const GemmUkr& u, bool ta, bool tb, int64_t m, int64_t n, int64_
     rsb = NR;
     pan_stride = NR * k;
   }
-  const GemmUkrFn fn = ta ? u.cols : u.rows;
-  const int64_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
-  // Rows go in ceil(m / MR) blocks of nearly equal height (64 rows: 6 blocks of 10-11, not
-  // 5 x 12 + 4), so no block runs a short, latency-bound tile.
-  const int64_t nblk = ceil_div(m, MR);
-  const bool split_m = m >= n;
+  const bool pack_each = tb && !split_m;
   // row blocks [b0, b1) x column panels [q0, q1)
   auto run = [&](int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
+    float* panel = pack_each ? tl_pack_b.floats(static_cast<size_t>(NR * k)) : nullptr;
     for (int64_t q = q0; q < q1; ++q) {
       const int cols = static_cast<int>(std::min<int64_t>(NR, n - q * NR));
       const float* bq = bp + q * pan_stride;
+      int64_t rs = rsb;
+      if (pack_each) {
+        pack_b_panel(u, true, b, ldb, 0, q * NR, k, cols, panel);
+        bq = panel;
+        rs = NR;
+      }
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int64_t i = m * blk / nblk;
         const int rows = static_cast<int>(m * (blk + 1) / nblk - i);
-        fn(k, a + i * rsa, rsa, csa, bq, rsb, c + i * ldc + q * NR, ldc, rows, cols, alpha, beta);
+        fn(k, a + i * rsa, rsa, csa, bq, rs, c + i * ldc + q * NR, ldc, rows, cols, alpha, beta);
       }
     }
   };
@@ -330,7 +353,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
     const double b_bytes = 4.0 * static_cast<double>(n) * k;
     gemm_gemv(u, trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
               threads_for(b_bytes, kGemvParallelBytes, max_t));
-  } else if (use_small_path(m, n, k))
+  } else if (use_small_path(trans_a, m, n, k, nt))
     gemm_small(u, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nt);
   else
     gemm_packed(u, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nt);
