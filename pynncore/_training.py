@@ -99,7 +99,7 @@ def train_step(trainer: Any, x: np.ndarray, y: Any) -> Optional[float]:
         pred = hs[-1]
         loss, (dy,) = trainer._losses_and_grads([y], [pred], None, with_grad=True)
         dy = np.ascontiguousarray(dy, dtype=np.float32)
-        if dy is pred or np.shares_memory(dy, pred):
+        if dy is pred or np.may_share_memory(dy, pred):
             dy = dy.copy()
         if not plan.overwrite:
             opt.zero_grad()

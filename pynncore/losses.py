@@ -73,10 +73,13 @@ class Loss:
         return {}
 
     def _prepare(self, y_true: Any, y_pred: Any) -> tuple:
-        yp = np.asarray(y_pred)
-        if yp.dtype.kind not in "biuf":
-            raise TypeError(f"{self.name}: y_pred must be real numbers. Received: dtype={yp.dtype}")
-        yp = np.require(yp, dtype=np.float32, requirements=["C", "A"])
+        if type(y_pred) is np.ndarray and y_pred.dtype == np.float32 and y_pred.flags.c_contiguous and y_pred.flags.aligned:
+            yp = y_pred  # a model's output: already what the kernels take
+        else:
+            yp = np.asarray(y_pred)
+            if yp.dtype.kind not in "biuf":
+                raise TypeError(f"{self.name}: y_pred must be real numbers. Received: dtype={yp.dtype}")
+            yp = np.require(yp, dtype=np.float32, requirements=["C", "A"])
         yt = np.asarray(y_true)
         if yt.dtype.kind not in "biuf":
             raise TypeError(f"{self.name}: y_true must be real numbers. Received: dtype={yt.dtype}")
@@ -100,7 +103,7 @@ class Loss:
 
     def _rows_weights(self, sample_weight: Any, yp: np.ndarray) -> tuple:
         n = yp.shape[0]
-        rows = int(np.prod(yp.shape[:-1], dtype=np.int64))
+        rows = math.prod(yp.shape[:-1])
         if sample_weight is None:
             return rows, None
         w = np.asarray(sample_weight, dtype=np.float32)
@@ -144,7 +147,7 @@ class Loss:
         else:  # sum / none: gradient of the sum
             denom = 1.0
         if w is None:
-            return np.full(rows, 1.0 / denom, np.float32)
+            return _uniform_scale(rows, denom)
         return (w / np.float32(denom)).astype(np.float32)
 
     def _reduce(self, per: np.ndarray, w: Optional[np.ndarray]) -> Any:
@@ -175,6 +178,23 @@ class Loss:
     @classmethod
     def from_config(cls, config: dict) -> "Loss":
         return cls(**config)
+
+
+_UNIFORM_SCALES: dict = {}
+
+
+def _uniform_scale(rows: int, denom: float) -> np.ndarray:
+    """A read-only ``(rows,)`` array of ``1 / denom``, kept for the batch sizes in use (a training
+    loop asks for the same one every step)."""
+    key = (rows, denom)
+    arr = _UNIFORM_SCALES.get(key)
+    if arr is None:
+        if len(_UNIFORM_SCALES) >= 32:
+            _UNIFORM_SCALES.clear()
+        arr = np.full(rows, 1.0 / denom, np.float32)
+        arr.flags.writeable = False
+        _UNIFORM_SCALES[key] = arr
+    return arr
 
 
 def _snake(name: str) -> str:

@@ -480,7 +480,10 @@ def test_inputs_are_converted_once_and_left_alone():
 # ---------------------------------------------------------------------------------------------
 # softmax and log_softmax
 
-SOFTMAX_SHAPES = [(1, 1), (3, 7), (5, 17), (2, 33), (7, 1000), (64, 513), (1, 100003), (40, 3000)]
+# Rows no wider than a vector run several rows at a time across the lanes: row counts on both
+# sides of 4, 8 and 16 rows, widths up to and just past 4, 8 and 16 columns.
+SOFTMAX_SHAPES = [(1, 1), (3, 7), (5, 17), (2, 33), (7, 1000), (64, 513), (1, 100003), (40, 3000),
+                  (128, 10), (33, 16), (17, 8), (9, 4), (37, 5), (15, 9), (100, 2)]
 
 
 def _softmax_tolerance(log: bool, z: np.ndarray, ref: np.ndarray) -> np.ndarray:
