@@ -8,13 +8,21 @@ BatchNormalization uses its moving statistics (folded into one multiply and one 
 Supported: ``Sequential`` models and functional models with one input, made of
 
 - ``Dense``, ``Activation``, ``Dropout``, ``Flatten``, ``Reshape``, ``BatchNormalization``;
-- ``Conv1D`` and ``Conv2D`` (strides, dilation, groups; padding ``"valid"``, ``"same"`` with
-  the odd padding element at the end, ``"causal"`` for Conv1D) and ``Conv2DTranspose``
-  (``output_padding`` included; known spatial sizes only); ``DepthwiseConv1D/2D`` (``Conv``
-  with ``group`` = input channels) and ``SeparableConv1D/2D`` (that, then a 1x1 ``Conv``);
-- ``MaxPooling1D/2D`` and ``AveragePooling1D/2D`` (``"valid"``, ``"same"``; the ``"same"``
-  average leaves the padding out), ``GlobalMaxPooling1D/2D``, ``GlobalAveragePooling1D/2D``
-  (``keepdims`` either way);
+- ``Conv1D``, ``Conv2D`` and ``Conv3D`` (strides, dilation, groups; padding ``"valid"``,
+  ``"same"`` with the odd padding element at the end, ``"causal"`` for Conv1D) and
+  ``Conv1DTranspose``, ``Conv2DTranspose``, ``Conv3DTranspose`` (``output_padding`` included;
+  known spatial sizes only); ``DepthwiseConv1D/2D`` (``Conv`` with ``group`` = input channels)
+  and ``SeparableConv1D/2D`` (that, then a 1x1 ``Conv``);
+- ``MaxPooling1D/2D/3D`` and ``AveragePooling1D/2D/3D`` (``"valid"``, ``"same"``; the
+  ``"same"`` average leaves the padding out), ``GlobalMaxPooling1D/2D/3D``,
+  ``GlobalAveragePooling1D/2D/3D`` (``keepdims`` either way);
+- ``AdaptiveMaxPooling1D/2D/3D`` and ``AdaptiveAveragePooling1D/2D/3D`` (one ``MaxPool`` /
+  ``AveragePool`` when every input size is a multiple of the output size, else a ``Slice`` and
+  a reduction per output cell, axis by axis; known input sizes, except along axes pooled to
+  one cell);
+- ``RandomCrop`` as at inference: the centered window with the target's aspect ratio,
+  resized bilinearly (``Slice`` and one ``Einsum`` with the layer's interpolation matrices;
+  known image sizes only); the other random augmentation layers are the identity;
 - ``ZeroPadding1D/2D``, ``Cropping1D/2D``, ``UpSampling1D/2D`` (``"nearest"``, ``"bilinear"``),
   ``SpatialDropout1D/2D``, ``GaussianNoise``, ``GaussianDropout``, ``AlphaDropout`` and
   ``ActivityRegularization`` (the identity), ``UnitNormalization``;
@@ -289,12 +297,22 @@ def _register_builtin() -> None:
     from pynncore.layers import (
         GRU,
         LSTM,
+        AdaptiveAveragePooling1D,
+        AdaptiveAveragePooling2D,
+        AdaptiveAveragePooling3D,
+        AdaptiveMaxPooling1D,
+        AdaptiveMaxPooling2D,
+        AdaptiveMaxPooling3D,
         AveragePooling1D,
         AveragePooling2D,
+        AveragePooling3D,
         Bidirectional,
         Conv1D,
+        Conv1DTranspose,
         Conv2D,
         Conv2DTranspose,
+        Conv3D,
+        Conv3DTranspose,
         Cropping1D,
         Cropping2D,
         DepthwiseConv1D,
@@ -302,16 +320,20 @@ def _register_builtin() -> None:
         Embedding,
         GlobalAveragePooling1D,
         GlobalAveragePooling2D,
+        GlobalAveragePooling3D,
         GlobalMaxPooling1D,
         GlobalMaxPooling2D,
+        GlobalMaxPooling3D,
         MaxPooling1D,
         MaxPooling2D,
+        MaxPooling3D,
         SeparableConv1D,
         SeparableConv2D,
         SimpleRNN,
         EinsumDense,
         RandomBrightness,
         RandomContrast,
+        RandomCrop,
         RandomFlip,
         RandomRotation,
         RandomTranslation,
@@ -330,17 +352,22 @@ def _register_builtin() -> None:
     from pynncore.layers import regularization as reg
 
     table = [
-        ((Conv1D, Conv2D), _conv),
-        ((Conv2DTranspose,), _conv_transpose),
+        ((Conv1D, Conv2D, Conv3D), _conv),
+        ((Conv1DTranspose, Conv2DTranspose, Conv3DTranspose), _conv_transpose),
         ((DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D), _depthwise_conv),
-        ((MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D), _pool),
-        ((GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D), _global_pool),
+        ((MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D, AveragePooling3D), _pool),
+        ((GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+          GlobalAveragePooling3D), _global_pool),
+        ((AdaptiveMaxPooling1D, AdaptiveMaxPooling2D, AdaptiveMaxPooling3D, AdaptiveAveragePooling1D,
+          AdaptiveAveragePooling2D, AdaptiveAveragePooling3D), _adaptive_pool),
         ((ZeroPadding1D, ZeroPadding2D), _zero_padding),
         ((Cropping1D, Cropping2D), _cropping),
         ((UpSampling1D, UpSampling2D), _upsampling),
         ((SpatialDropout1D, SpatialDropout2D, SpatialDropout3D), _dropout),
         # inference: the identity (random augmentation acts in training only)
         ((RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast, RandomBrightness), _dropout),
+        # inference: the centered crop to the target's aspect ratio, resized bilinearly
+        ((RandomCrop,), _random_crop),
         ((RMSNormalization,), _rms_normalization),
         ((EinsumDense,), _einsum_dense),
         # inference: the identity (noise and activity penalties act in training only)
@@ -474,7 +501,8 @@ def _depthwise_conv(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str
 def _conv_transpose(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
     from pynncore.ops import conv_transpose_output_size
 
-    spatial = input_shape[1:3]
+    nd = layer._rank
+    spatial = input_shape[1 : 1 + nd]
     if any(n is None for n in spatial):
         raise NotImplementedError(f"{_what(layer)}: needs known spatial input sizes. Received: shape={input_shape}")
     begins, ends, extra = [], [], []
@@ -487,9 +515,9 @@ def _conv_transpose(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str
         begins.append(before)
         ends.append(max(rest, 0))
         extra.append(max(-rest, 0))
-    # (kh, kw, filters, C) -> (C, filters, kh, kw)
-    w = np.transpose(layer.kernel.value, (3, 2, 0, 1))
-    inputs = [_to_channels_first(g, x, 2, layer.name), g.constant(w, f"{layer.name}/kernel")]
+    # (k..., filters, C) -> (C, filters, k...)
+    w = np.transpose(layer.kernel.value, (nd + 1, nd) + tuple(range(nd)))
+    inputs = [_to_channels_first(g, x, nd, layer.name), g.constant(w, f"{layer.name}/kernel")]
     if layer.use_bias:
         inputs.append(g.constant(layer.bias.value, f"{layer.name}/bias"))
     y = g.node(
@@ -502,7 +530,7 @@ def _conv_transpose(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str
         pads=begins + ends,
         output_padding=extra,
     )
-    return export_activation(g, layer.activation, _to_channels_last(g, y, 2, layer.name))
+    return export_activation(g, layer.activation, _to_channels_last(g, y, nd, layer.name))
 
 
 def _pool(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
@@ -522,6 +550,62 @@ def _global_pool(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
     op = "ReduceMax" if layer._mode == "max" else "ReduceMean"
     axes = list(range(1, layer._nd + 1))
     return g.node(op, [x], base=layer.name, axes=axes, keepdims=int(layer.keepdims))
+
+
+def _adaptive_pool(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    """Adaptive pooling with the layer's bins ``[floor(i L / O), ceil((i + 1) L / O))``: one
+    ``MaxPool``/``AveragePool`` when every size divides evenly, else axis by axis (the bins of
+    a box are the product of its axes' bins) a ``Slice`` and a reduction per cell and a
+    ``Concat``."""
+    from pynncore.layers.pool import adaptive_bins
+
+    nd, name = layer._nd, layer.name
+    spatial, sizes = input_shape[1 : 1 + nd], layer.output_size
+    if any(n is None and o != 1 for n, o in zip(spatial, sizes)):
+        raise NotImplementedError(
+            f"{_what(layer)}: needs known spatial input sizes where output_size is not 1. "
+            f"Received: shape={input_shape}, output_size={sizes}"
+        )
+    if all(n is not None and n % o == 0 for n, o in zip(spatial, sizes)):
+        k = [n // o for n, o in zip(spatial, sizes)]
+        op = "MaxPool" if layer._mode == "max" else "AveragePool"
+        y = g.node(op, [_to_channels_first(g, x, nd, name)], base=f"{name}/pool", kernel_shape=k, strides=k)
+        return _to_channels_last(g, y, nd, name)
+    reduce = "ReduceMax" if layer._mode == "max" else "ReduceMean"
+    for a, (n, o) in enumerate(zip(spatial, sizes), start=1):
+        if o == 1:
+            x = g.node(reduce, [x], base=f"{name}/axis{a}", axes=[a], keepdims=1)
+        elif n != o:
+            axis = g.constant([a], f"{name}/axis{a}", dtype=np.int64)
+            cells = []
+            for s, e in zip(*adaptive_bins(n, o)):
+                inputs = [x, g.constant([s], f"{name}/start", dtype=np.int64),
+                          g.constant([e], f"{name}/end", dtype=np.int64), axis]
+                window = g.node("Slice", inputs, base=f"{name}/window")
+                cells.append(g.node(reduce, [window], base=f"{name}/cell", axes=[a], keepdims=1))
+            x = g.node("Concat", cells, base=f"{name}/axis{a}", axis=a)
+    return x
+
+
+def _random_crop(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
+    """RandomCrop at inference: the centered window with the target's aspect ratio, resized
+    bilinearly to the target with the layer's own per-axis interpolation matrices."""
+    from pynncore.layers.preprocessing import _aspect_crop, _resize_matrix
+
+    h, w = input_shape[1:3]
+    if h is None or w is None:
+        raise NotImplementedError(f"{_what(layer)}: needs known image sizes. Received: shape={input_shape}")
+    top, left, ch, cw = _aspect_crop(int(h), int(w), layer.height, layer.width)
+    inputs = [
+        x,
+        g.constant([top, left], f"{layer.name}/starts", dtype=np.int64),
+        g.constant([top + ch, left + cw], f"{layer.name}/ends", dtype=np.int64),
+        g.constant([1, 2], f"{layer.name}/axes", dtype=np.int64),
+    ]
+    window = g.node("Slice", inputs, base=f"{layer.name}/window")
+    mh = g.constant(_resize_matrix(ch, layer.height, "bilinear"), f"{layer.name}/rows")
+    mw = g.constant(_resize_matrix(cw, layer.width, "bilinear"), f"{layer.name}/columns")
+    return g.node("Einsum", [mh, window, mw], base=layer.name, equation="oh,nhwc,pw->nopc")
 
 
 def _unit_normalization(layer: Any, g: OnnxGraph, x: str, input_shape: tuple) -> str:
