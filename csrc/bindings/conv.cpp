@@ -242,6 +242,9 @@ void bind_conv(py::module_& m) {
         "Gradients of conv2d from dy (N, OH, OW, F): dx (overwritten; optionally\n"
         "activation(dx + bias_dx), the forward pass of a transposed convolution), dkernel and\n"
         "dbias (accumulated when accumulate=True). Any output may be None.");
+  m.def("set_conv_shifted_weights", &set_conv_shifted_weights, py::arg("enabled"),
+        "Turns the shifted-window weight gradients of few-channel convolutions on or off\n"
+        "(process-wide; on by default). Returns the previous setting.");
   m.def("set_conv_winograd", &set_conv_winograd, py::arg("enabled"),
         "Turns the Winograd kernels (3x3 and 1x3 unit-stride convolutions) on or off\n"
         "(process-wide; on by default). Returns the previous setting.");

@@ -403,6 +403,27 @@ void direct_forward(const ConvGeom& g, const float* x, const float* w, const flo
   });
 }
 
+// Hands out images one at a time: in claim order, or in the deterministic mode (slots > 0)
+// each fixed slot's run of images in order, pointing `pw` at the slot's gradient buffer.
+struct ImageClaims {
+  std::atomic<int64_t>& next;
+  const std::vector<float*>& priv;
+  int64_t slots, n;
+  int64_t slot_end = 0, next_image = 0;
+
+  int64_t operator()(float*& pw) {
+    if (slots == 0) return next.fetch_add(1, std::memory_order_relaxed);
+    while (next_image >= slot_end) {
+      const int64_t slot = next.fetch_add(1, std::memory_order_relaxed);
+      if (slot >= slots) return n;
+      pw = priv[static_cast<size_t>(slot)];
+      next_image = slot * n / slots;
+      slot_end = (slot + 1) * n / slots;
+    }
+    return next_image++;
+  }
+};
+
 void direct_backward(const ConvGeom& g, const float* x, const float* w, const float* dz, float* dx, float* dw,
                      float* db, const float* bias_dx, Act act_dx, const ActParams& ap, int max_t) {
   const ConvDirectKernels& k = conv_direct_kernels();
@@ -427,20 +448,8 @@ void direct_backward(const ConvGeom& g, const float* x, const float* w, const fl
       std::fill(pw, pw + wsize + g.f, 0.f);
       priv[static_cast<size_t>(tid)] = pw;
     }
-    // images in claim order, or (deterministic mode) each slot's run of images in order
-    int64_t slot = -1, slot_end = 0, next_image = 0;
-    auto claim = [&]() -> int64_t {
-      if (!det) return next.fetch_add(1, std::memory_order_relaxed);
-      while (next_image >= slot_end) {
-        slot = next.fetch_add(1, std::memory_order_relaxed);
-        if (slot >= slots) return g.n;
-        pw = priv[static_cast<size_t>(slot)];
-        next_image = slot * g.n / slots;
-        slot_end = (slot + 1) * g.n / slots;
-      }
-      return next_image++;
-    };
-    for (int64_t i; (i = claim()) < g.n;) {
+    ImageClaims claim{next, priv, slots, g.n};
+    for (int64_t i; (i = claim(pw)) < g.n;) {
       const float* dzi = dz + i * pix * g.f;
       for (int64_t oh = 0; oh < g.oh; ++oh) {
         for (int64_t f = 0; f < g.f; ++f) {
@@ -479,7 +488,97 @@ void direct_backward(const ConvGeom& g, const float* x, const float* w, const fl
   });
 }
 
+// -- weight gradients of few-channel layers on shifted windows ---------------------------------
+//
+// With few channels the im2col rows of the weight-gradient product hold only KH*KW*C floats,
+// and building them cost more than the product (C3->32: the copies took as long as the
+// GEMM). With unit strides and dilations the rows are windows of the zero-padded image itself:
+// with the image padded to Wp = OW + KW - 1 columns and dz laid out with the same row length
+// (zeros in the Wp - OW extra columns), output pixel q = oh * Wp + ow reads through kernel row a
+// the KW * C consecutive floats at xpad[(a * Wp + q) * C], so
+//
+//   dw[a, :, :, f] (KW*C x F) += sum_q xpad[(a * Wp + q) * C + i] * dzp[q, f]
+//
+// is a product whose A is read in place with a column stride of C floats (the windows
+// overlap): the microkernel's transposed-A variant, one call per kernel row, row block and
+// column panel over a run of pixels. The extra columns' zeros add nothing.
+
+std::atomic<bool> g_shifted_weights{true};
+const float kOne = 1.f;
+
+bool shifted_weights_apply(const ConvGeom& g) {
+  return g_shifted_weights.load(std::memory_order_relaxed) && g.groups == 1 && g.c >= 1 && g.c <= 8 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         g.oh >= 1 && g.ow >= 1;
+}
+
+void shifted_backward_weights(const ConvGeom& g, const float* x, const float* dz, float* dw, float* db,
+                              int max_t) {
+  const GemmUkr& u = gemm_ukr();
+  const int64_t wp = g.ow + g.kw - 1, hp = g.oh + g.kh - 1, wc = g.kw * g.c;
+  const int64_t wsize = g.kh * wc * g.f, pix = g.oh * g.ow;
+  const int64_t qn = (g.oh - 1) * wp + g.ow;  // pixels in the padded layout, the last row's extras left out
+  // Runs of pixels: each run's dz rows (up to 256 KiB) stay in L2 for the KH kernel rows.
+  const int64_t run = std::max<int64_t>(wp, std::min<int64_t>(qn, (int64_t(1) << 16) / std::max<int64_t>(g.f, 1)));
+  const double flops = 2.0 * g.n * pix * g.kh * wc * g.f;
+  const int nt = static_cast<int>(std::min<int64_t>(threads_for(flops, kConvGrainFlops, max_t), g.n));
+  // deterministic mode: fixed runs of images summed into fixed buffers (see conv2d_backward)
+  const bool det = deterministic();
+  std::vector<float*> priv = det ? conv_deterministic_sums(g.n, wsize + g.f)
+                                 : std::vector<float*>(static_cast<size_t>(nt), nullptr);
+  const int64_t slots = det ? static_cast<int64_t>(priv.size()) : 0;
+  std::atomic<int64_t> next{0};
+  parallel(nt, [&](int tid, int nth) {
+    float* xp = tl_col.floats(static_cast<size_t>(hp * wp * g.c));
+    float* dzp = tl_dzt.floats(static_cast<size_t>(g.oh * wp * g.f));
+    float* pw = nullptr;
+    if (!det) {
+      pw = tl_dw.floats(static_cast<size_t>(wsize + g.f));
+      std::fill(pw, pw + wsize + g.f, 0.f);
+      priv[static_cast<size_t>(tid)] = pw;
+    }
+    ImageClaims claim{next, priv, slots, g.n};
+    for (int64_t i; (i = claim(pw)) < g.n;) {
+      const float* xi = x + i * g.h * g.w * g.c;
+      const float* dzi = dz + i * pix * g.f;
+      // the image inside zeros; rows and columns no output reads are left out
+      std::fill(xp, xp + hp * wp * g.c, 0.f);
+      const int64_t iw1 = std::min(g.w, wp - g.pl);
+      if (iw1 > 0)
+        for (int64_t ih = 0; ih < g.h && ih + g.pt < hp; ++ih)
+          std::memcpy(xp + ((ih + g.pt) * wp + g.pl) * g.c, xi + ih * g.w * g.c,
+                      static_cast<size_t>(iw1 * g.c) * sizeof(float));
+      for (int64_t oh = 0; oh < g.oh; ++oh) {
+        float* d = dzp + oh * wp * g.f;
+        std::memcpy(d, dzi + oh * g.ow * g.f, static_cast<size_t>(g.ow * g.f) * sizeof(float));
+        std::fill(d + g.ow * g.f, d + wp * g.f, 0.f);
+      }
+      for (int64_t q0 = 0; q0 < qn; q0 += run) {
+        const int64_t kq = std::min(run, qn - q0);
+        // db: the same product with a row of ones for A (a column stride of 0)
+        if (db != nullptr)
+          for (int64_t j0 = 0; j0 < g.f; j0 += u.nr)
+            u.cols(kq, &kOne, 1, 0, dzp + q0 * g.f + j0, g.f, pw + wsize + j0, g.f, 1,
+                   static_cast<int>(std::min<int64_t>(u.nr, g.f - j0)), 1.f, 1.f);
+        if (dw == nullptr) continue;
+        for (int64_t a = 0; a < g.kh; ++a) {
+          const float* base = xp + (a * wp + q0) * g.c;
+          for (int64_t i0 = 0; i0 < wc; i0 += u.mr) {
+            const int rows = static_cast<int>(std::min<int64_t>(u.mr, wc - i0));
+            for (int64_t j0 = 0; j0 < g.f; j0 += u.nr)
+              u.cols(kq, base + i0, 1, g.c, dzp + q0 * g.f + j0, g.f, pw + (a * wc + i0) * g.f + j0, g.f,
+                     rows, static_cast<int>(std::min<int64_t>(u.nr, g.f - j0)), 1.f, 1.f);
+          }
+        }
+      }
+    }
+    barrier();
+    add_private_sums(priv, det ? slots : nth, tid, nth, wsize, g.f, dw, db, [](int64_t e) { return e; });
+  });
+}
+
 }  // namespace
+
+bool set_conv_shifted_weights(bool enabled) { return g_shifted_weights.exchange(enabled); }
 
 const ConvDirectKernels& conv_direct_kernels() {
   switch (current_isa()) {
@@ -580,6 +679,11 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
     if (dx != nullptr) winograd_backward_data(g, w, dz, dx, bias_dx, act_dx, ap, max_t);
     winograd_backward_weights(g, x, dz, dw, db, max_t);
     return;
+  }
+  if ((dw != nullptr || db != nullptr) && shifted_weights_apply(g)) {
+    shifted_backward_weights(g, x, dz, dw, db, num_threads > 0 ? num_threads : get_num_threads());
+    if (dx == nullptr) return;
+    dw = db = nullptr;  // the input gradient as below
   }
 
   // Work units: whole images when dx is written (no two threads scatter into one image),

@@ -49,6 +49,12 @@ struct ConvGeom {
   int64_t groups = 1;
 };
 
+// Weight gradients of convolutions with at most 8 input channels, one group and unit strides
+// and dilations are computed on shifted windows of the padded image instead of im2col rows
+// (conv.cpp); set_conv_shifted_weights(false) turns this off process-wide, for comparisons in
+// tests and benchmarks, and returns the previous setting.
+bool set_conv_shifted_weights(bool enabled);
+
 // Throws std::invalid_argument (PYN_CHECK) naming the bad size: negative sizes, strides or
 // dilations below 1, negative padding, C or F not divisible by groups.
 void conv2d_check(const ConvGeom& g);
