@@ -4,15 +4,23 @@ Each activation is an ``ActivationFunction`` object: call it on an array
 (``activations.relu(x)``, ``activations.leaky_relu(x, negative_slope=0.1)``) or hand it (or its
 name) to a layer (``Dense(64, activation="relu")``). Layers use ``forward`` (with the Dense bias
 fused into the same pass) and ``backward``.
+
+``glu`` and ``sparsemax`` (along an ``axis``) and ``threshold`` (which needs its ``threshold``
+and ``default_value``) run as float32 numpy functions of ``pynncore.ops`` instead of native
+kernels. ``glu`` halves its axis, so only ``Dense`` and ``Activation`` take it. ``threshold``
+goes to a layer with its arguments bound:
+``Dense(8, activation=activations.threshold.with_params(threshold=0.5, default_value=0.0))``
+(or ``functools.partial(activations.threshold, threshold=0.5, default_value=0.0)``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import functools
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
-from pynncore import _core
+from pynncore import _core, ops
 
 __all__ = [
     "ActivationFunction",
@@ -29,6 +37,11 @@ class ActivationFunction:
         name: the kernel's name (``relu``, ``sigmoid``, ...).
         **params: the activation's parameters (``alpha``, ``approximate``, ...).
     """
+
+    #: True for the activations that run as native kernels (layers may fuse them into theirs).
+    native = True
+    #: Names of the arguments that may be passed positionally after ``x``.
+    _positional: tuple = ()
 
     def __init__(self, name: str, **params: Any):
         self.name = name
@@ -50,7 +63,29 @@ class ActivationFunction:
 
     def with_params(self, **params: Any) -> "ActivationFunction":
         merged = {**self.params, **params}
-        return self if merged == self.params else ActivationFunction(self.name, **merged)
+        return self if merged == self.params else type(self)(self.name, **merged)
+
+    def bind(self, *args: Any, **params: Any) -> "ActivationFunction":
+        """This activation with ``args`` (in the order of the Keras signature) and ``params``
+        as its parameters."""
+        if len(args) > len(self._positional):
+            raise TypeError(
+                f"activation '{self.name}' takes {len(self._positional)} positional argument(s) "
+                f"after x ({', '.join(self._positional) or 'none'}). Received: {len(args)}"
+            )
+        for key, value in zip(self._positional, args):
+            if key in params:
+                raise TypeError(f"activation '{self.name}': got two values for argument '{key}'")
+            params[key] = value
+        return self.with_params(**params) if params else self
+
+    def compute_output_shape(self, shape: tuple) -> tuple:
+        """The shape of the output for an input of ``shape`` (None for unknown sizes)."""
+        return tuple(shape)
+
+    def check_complete(self) -> "ActivationFunction":
+        """Returns self; raises ValueError when a required argument has no value."""
+        return self
 
     def forward(self, x: np.ndarray, out: Optional[np.ndarray] = None, bias: Optional[np.ndarray] = None) -> np.ndarray:
         """``activation(x + bias)`` over float32 C-contiguous ``x``; ``out`` may be ``x``."""
@@ -66,8 +101,8 @@ class ActivationFunction:
         _core.activation_backward(self.name, x, y, dy, out, **self._kernel_kw)
         return out
 
-    def __call__(self, x: Any, **params: Any) -> np.ndarray:
-        fn = self.with_params(**params) if params else self
+    def __call__(self, x: Any, *args: Any, **params: Any) -> np.ndarray:
+        fn = self.bind(*args, **params).check_complete()
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"activation '{self.name}': expected real numbers. Received: dtype={arr.dtype}")
@@ -86,6 +121,119 @@ class ActivationFunction:
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return f"<activation {self.name}{extra}>"
+
+
+class _ArraySpec(NamedTuple):
+    """How an activation without a native kernel runs: ``forward(x, **params)``,
+    ``backward(x, y, dy, **params)`` (dL/dx), and its output shape."""
+
+    arguments: tuple
+    required: tuple
+    backward_needs_x: bool
+    forward: Callable
+    backward: Callable
+    output_shape: Optional[Callable] = None
+
+
+def _glu_shape(shape: tuple, axis: int = -1) -> tuple:
+    shape = list(shape)
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"glu: axis {axis} is out of range for inputs of shape {tuple(shape)}")
+    size = shape[axis]
+    if size is not None:
+        if size % 2:
+            raise ValueError(
+                f"glu: the size of axis {axis} must be even (the input is split into two halves). "
+                f"Received: shape={tuple(shape)}"
+            )
+        shape[axis] = size // 2
+    return tuple(shape)
+
+
+_ARRAY_SPECS = {
+    "glu": _ArraySpec(("axis",), (), True, ops.glu, lambda x, y, dy, axis=-1: ops._glu_grad(x, dy, axis),
+                      _glu_shape),
+    "sparsemax": _ArraySpec(("axis",), (), False, ops.sparsemax,
+                            lambda x, y, dy, axis=-1: ops._sparsemax_grad(y, dy, axis)),
+    "threshold": _ArraySpec(("threshold", "default_value"), ("threshold", "default_value"), True, ops.threshold,
+                            lambda x, y, dy, **p: ops._threshold_grad(x, dy, **p)),
+}
+
+
+class _ArrayActivation(ActivationFunction):
+    """An activation computed by float32 numpy functions of ``pynncore.ops`` (row-wise along an
+    axis, or with required arguments); layers never fuse it into their kernels.
+
+    Args:
+        name: ``glu``, ``sparsemax`` or ``threshold``.
+        **params: its Keras arguments (``axis``; ``threshold`` and ``default_value``).
+
+    Raises:
+        ValueError: an argument the activation does not take, or a value out of range.
+        TypeError: an argument of the wrong type.
+    """
+
+    native = False
+
+    def __init__(self, name: str, **params: Any):
+        spec = _ARRAY_SPECS[name]
+        unknown = sorted(set(params) - set(spec.arguments))
+        if unknown:
+            raise ValueError(
+                f"activation '{name}' takes the argument(s) {', '.join(spec.arguments)}. "
+                f"Received: unexpected {', '.join(unknown)}"
+            )
+        for key, value in params.items():
+            if key == "axis":
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                    raise TypeError(f"activation '{name}': axis must be an integer. Received: axis={value!r}")
+            else:
+                ops._real_scalar(value, key, f"activation '{name}'")
+        self.name = name
+        self.params = {k: (int(v) if k == "axis" else float(v)) for k, v in params.items()}
+        self.backward_needs_x = spec.backward_needs_x
+        self._kernel_kw = {}
+        self._spec = spec
+        self._positional = spec.arguments
+
+    def check_complete(self) -> "ActivationFunction":
+        missing = [k for k in self._spec.required if k not in self.params]
+        if missing:
+            raise ValueError(
+                f"activation '{self.name}' needs the argument(s) {', '.join(missing)}: pass "
+                f"activations.{self.name}.with_params({', '.join(f'{k}=...' for k in missing)}) "
+                f"or call activations.{self.name}(x, {', '.join(self._spec.required)}). "
+                f"Received: {self.params}"
+            )
+        return self
+
+    def forward(self, x: np.ndarray, out: Optional[np.ndarray] = None, bias: Optional[np.ndarray] = None) -> np.ndarray:
+        """``activation(x + bias)``; written into ``out`` when it has the output's shape."""
+        self.check_complete()
+        if bias is not None:
+            x = x + bias
+        y = self._spec.forward(x, **self.params)
+        if out is not None and out.shape == y.shape:
+            out[...] = y
+            return out
+        return y
+
+    def backward(self, x: Optional[np.ndarray], y: Optional[np.ndarray], dy: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """dL/dx from ``x`` or ``y`` (``backward_needs_x`` says which); written into ``out``
+        when it has the shape of ``x``."""
+        what = "x" if self.backward_needs_x else "y"
+        if (x if self.backward_needs_x else y) is None:
+            raise ValueError(f"activation '{self.name}': the backward pass needs {what}. Received: {what}=None")
+        dx = self._spec.backward(x, y, np.asarray(dy, dtype=np.float32), **self.params)
+        if out is not None and out.shape == dx.shape:
+            out[...] = dx
+            return out
+        return dx
+
+    def compute_output_shape(self, shape: tuple) -> tuple:
+        if self._spec.output_shape is None:
+            return tuple(shape)
+        return self._spec.output_shape(tuple(shape), **self.params)
 
 
 linear = ActivationFunction("linear")
@@ -117,6 +265,9 @@ sparse_plus = ActivationFunction("sparse_plus")
 sparse_sigmoid = ActivationFunction("sparse_sigmoid")
 squareplus = ActivationFunction("squareplus", b=4.0)
 tanh_shrink = ActivationFunction("tanh_shrink")
+glu = _ArrayActivation("glu", axis=-1)
+sparsemax = _ArrayActivation("sparsemax", axis=-1)
+threshold = _ArrayActivation("threshold")
 
 _BY_NAME = {
     "linear": linear,
@@ -148,33 +299,55 @@ _BY_NAME = {
     "sparse_sigmoid": sparse_sigmoid,
     "squareplus": squareplus,
     "tanh_shrink": tanh_shrink,
+    "glu": glu,
+    "sparsemax": sparsemax,
+    "threshold": threshold,
 }
 
 
+def _lookup(name: Optional[str]) -> ActivationFunction:
+    if name is None:
+        return linear
+    fn = _BY_NAME.get(name)
+    if fn is None:
+        raise ValueError(f"Unknown activation '{name}'. Valid names: {', '.join(sorted(_BY_NAME))}")
+    return fn
+
+
 def get(identifier: Any) -> ActivationFunction:
-    """Resolves None (linear), a name, a config dict or an ``ActivationFunction``.
+    """Resolves None (linear), a name, a config dict, an ``ActivationFunction`` or a
+    ``functools.partial`` of one (``partial(activations.threshold, threshold=0.5,
+    default_value=0.0)``).
 
     Raises:
-        ValueError: an unknown name (the message lists the valid ones).
+        ValueError: an unknown name (the message lists the valid ones), or an activation whose
+            required arguments have no value (``"threshold"``).
         TypeError: anything else (arbitrary Python callables have no native backward pass).
     """
-    if identifier is None:
-        return linear
+    if identifier is None or isinstance(identifier, str):
+        return _lookup(identifier).check_complete()
     if isinstance(identifier, ActivationFunction):
-        return identifier
-    if isinstance(identifier, str):
-        fn = _BY_NAME.get(identifier)
-        if fn is None:
-            raise ValueError(
-                f"Unknown activation '{identifier}'. Valid names: {', '.join(sorted(_BY_NAME))}"
-            )
-        return fn
+        return identifier.check_complete()
+    if isinstance(identifier, functools.partial) and isinstance(identifier.func, ActivationFunction):
+        return identifier.func.bind(*identifier.args, **identifier.keywords).check_complete()
     if isinstance(identifier, dict):
         return deserialize(identifier)
     raise TypeError(
         "activation must be None, a name, or a pynncore.activations function. "
         f"Received: {identifier!r}"
     )
+
+
+def _get_same_shape(identifier: Any, who: str) -> ActivationFunction:
+    """``get(identifier)`` for a layer that needs the activation's output in the shape of its
+    input; raises ValueError naming ``who`` for glu, which halves an axis."""
+    fn = get(identifier)
+    if fn.name == "glu":
+        raise ValueError(
+            f"{who}: activation 'glu' halves an axis of its input, which this layer does not "
+            "support (use it in Dense or Activation). Received: activation='glu'"
+        )
+    return fn
 
 
 def serialize(fn: ActivationFunction) -> Any:
@@ -190,4 +363,4 @@ def deserialize(config: Any) -> ActivationFunction:
         return get(config)
     config = dict(config)
     name = config.pop("name", None)
-    return get(name).with_params(**config)
+    return _lookup(name).with_params(**config).check_complete()

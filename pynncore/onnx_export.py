@@ -32,7 +32,8 @@ Supported: ``Sequential`` models and functional models with one input, made of
   ``go_backwards``, and ``Bidirectional`` over them (``merge_mode`` concat, sum, ave, mul);
 - ``TimeDistributed`` over any exported layer (known per-step shapes);
 
-with every activation in ``pynncore.activations``. Any other layer raises
+with every activation in ``pynncore.activations`` (``sparsemax`` along the last axis only: an
+``n x n`` comparison per row, no sort). Any other layer raises
 ``NotImplementedError`` naming it, unless an exporter is registered for its class, and so do
 configurations with no single-output inference graph: ``Embedding(mask_zero=True)`` (masks are
 not exported), ``stateful`` or ``return_state`` recurrent layers, ``Bidirectional`` with
@@ -147,6 +148,14 @@ class OnnxGraph:
         )
         return out
 
+    def split(self, x: str, axis: int, base: str) -> tuple:
+        """Adds a Split of ``x`` into two equal halves along ``axis``; returns their names."""
+        outs = [self.name(f"{base}_a"), self.name(f"{base}_b")]
+        self.nodes.append(
+            self._onnx.helper.make_node("Split", [x], outs, name=self.name(f"node_{base}_split"), axis=axis)
+        )
+        return outs[0], outs[1]
+
 
 # -- activations -------------------------------------------------------------------------------
 
@@ -192,6 +201,40 @@ def _squareplus(g: OnnxGraph, x: str, params: dict) -> str:
     return g.node("Mul", [g.node("Add", [x, root]), g.constant(0.5, "half")], base="squareplus")
 
 
+def _glu(g: OnnxGraph, x: str, params: dict) -> str:
+    a, b = g.split(x, int(params.get("axis", -1)), "glu")
+    return g.node("Mul", [a, g.node("Sigmoid", [b])], base="glu")
+
+
+def _threshold(g: OnnxGraph, x: str, params: dict) -> str:
+    t = g.constant(float(params["threshold"]), "threshold")
+    keep = g.node("Greater", [x, t])
+    return g.node("Where", [keep, x, g.constant(float(params["default_value"]), "default_value")], base="threshold")
+
+
+def _sparsemax(g: OnnxGraph, x: str, params: dict) -> str:
+    # Sort-free: entry i is in the support when 1 + c_i x_i > s_i, with c_i the number of
+    # entries x_j >= x_i and s_i their sum (an n x n comparison per row); then
+    # tau = (sum of the support - 1) / its size and y = relu(x - tau).
+    axis = int(params.get("axis", -1))
+    if axis != -1:
+        raise NotImplementedError(
+            f"ONNX export: activation sparsemax along axis {axis} has no exporter (only axis=-1)"
+        )
+    last = g.constant([-1], "axes_last", dtype=np.int64)
+    rows = g.node("Unsqueeze", [x, last])  # (..., n, 1): x_i
+    cols = g.node("Unsqueeze", [x, g.constant([-2], "axes_m2", dtype=np.int64)])  # (..., 1, n): x_j
+    ge = g.node("Cast", [g.node("GreaterOrEqual", [cols, rows])], to=1)  # [i, j]: x_j >= x_i
+    count = g.node("ReduceSum", [ge, last], keepdims=0)
+    total = g.node("ReduceSum", [g.node("Mul", [ge, cols]), last], keepdims=0)
+    lhs = g.node("Add", [g.node("Mul", [count, x]), g.constant(1.0, "one")])
+    support = g.node("Cast", [g.node("Greater", [lhs, total])], to=1)
+    k = g.node("ReduceSum", [support, last], keepdims=1)
+    mass = g.node("ReduceSum", [g.node("Mul", [support, x]), last], keepdims=1)
+    tau = g.node("Div", [g.node("Sub", [mass, g.constant(1.0, "one")]), k])
+    return g.node("Relu", [g.node("Sub", [x, tau])], base="sparsemax")
+
+
 _ACTIVATIONS: dict = {
     "linear": lambda g, x, p: x,
     "relu": _unary("Relu"),
@@ -223,6 +266,9 @@ _ACTIVATIONS: dict = {
     "sparse_sigmoid": _unary("HardSigmoid", alpha=0.5, beta=0.5),
     "squareplus": _squareplus,
     "tanh_shrink": lambda g, x, p: g.node("Sub", [x, g.node("Tanh", [x])], base="tanh_shrink"),
+    "glu": _glu,
+    "sparsemax": _sparsemax,
+    "threshold": _threshold,
 }
 
 

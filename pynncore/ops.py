@@ -22,6 +22,7 @@ __all__ = [
     "elu",
     "exponential",
     "gelu",
+    "glu",
     "hard_shrink",
     "hard_sigmoid",
     "hard_silu",
@@ -44,10 +45,12 @@ __all__ = [
     "softsign",
     "sparse_plus",
     "sparse_sigmoid",
+    "sparsemax",
     "squareplus",
     "swish",
     "tanh",
     "tanh_shrink",
+    "threshold",
 ]
 
 _REAL_KINDS = "biuf"
@@ -280,22 +283,11 @@ def activation_grad_needs_x(name: str | None) -> bool:
 
 def _softmax_like(name: str, x: Any, axis: int, out: np.ndarray | None) -> np.ndarray:
     x = _as_f32_array(x, "x", name)
-    if x.ndim == 0:
-        raise ValueError(f"{name}: x must have at least 1 dimension; got a 0-d array")
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"{name}: axis {axis} is out of range for x of shape {x.shape}")
-    if axis % x.ndim == x.ndim - 1:
+    ax = _axis_index(x, axis, name)
+    if ax == x.ndim - 1:
         return _core.activation_forward(name, x, out)
-    moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))  # may be a view of x: not in place
-    result = np.moveaxis(_core.activation_forward(name, moved), -1, axis)
-    if out is None:
-        return np.ascontiguousarray(result)
-    if not isinstance(out, np.ndarray) or out.dtype != np.float32:
-        raise TypeError(f"{name}: out must be a float32 numpy.ndarray; got {type(out).__name__}")
-    if out.shape != x.shape:
-        raise ValueError(f"{name}: out must have shape {x.shape}; got shape {out.shape}")
-    out[...] = result
-    return out
+    moved = np.ascontiguousarray(np.moveaxis(x, ax, -1))  # may be a view of x: not in place
+    return _into(np.moveaxis(_core.activation_forward(name, moved), -1, ax), out, name)
 
 
 def linear(x: Any, out: np.ndarray | None = None) -> np.ndarray:
@@ -438,6 +430,177 @@ def softmax(x: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray
 def log_softmax(x: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
     """``x - max - log(sum(exp(x - max)))`` along `axis`."""
     return _softmax_like("log_softmax", x, axis, out)
+
+
+# --- activations along an axis or with required arguments (numpy, no native kernel) -----------
+
+
+def _axis_index(x: np.ndarray, axis: Any, fn: str) -> int:
+    """``axis`` as an index in ``[0, x.ndim)`` (``x`` has at least one dimension)."""
+    if x.ndim == 0:
+        raise ValueError(f"{fn}: x must have at least 1 dimension; got a 0-d array")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{fn}: axis must be an integer. Received: axis={axis!r}")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{fn}: axis {axis} is out of range for x of shape {x.shape}")
+    return int(axis) % x.ndim
+
+
+def _real_scalar(value: Any, name: str, fn: str) -> np.float32:
+    """A real, non-NaN Python or numpy scalar as float32 (the precision ``x`` is compared in)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: {name} must be a real number. Received: {name}={value!r}")
+    if np.isnan(value):
+        raise ValueError(f"{fn}: {name} must not be NaN. Received: {name}={value!r}")
+    return np.float32(value)
+
+
+def _into(result: np.ndarray, out: np.ndarray | None, fn: str) -> np.ndarray:
+    """``result`` (float32), copied into ``out`` when one is given."""
+    if out is None:
+        return np.ascontiguousarray(result, dtype=np.float32)
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32:
+        raise TypeError(f"{fn}: out must be a float32 numpy.ndarray; got {type(out).__name__}")
+    if out.shape != result.shape:
+        raise ValueError(f"{fn}: out must have shape {result.shape}; got shape {out.shape}")
+    out[...] = result
+    return out
+
+
+def _glu_halves(x: Any, axis: Any, fn: str) -> tuple:
+    """``(x, a, b, axis index)``: float32 `x` and its two halves along `axis`."""
+    x = _as_f32_array(x, "x", fn)
+    ax = _axis_index(x, axis, fn)
+    if x.shape[ax] % 2:
+        raise ValueError(
+            f"{fn}: the size of axis {axis} must be even (x is split into two halves). "
+            f"Received: x.shape={x.shape}"
+        )
+    a, b = np.split(x, 2, axis=ax)
+    return x, a, b, ax
+
+
+def glu(x: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """Gated linear unit: ``a * sigmoid(b)`` where ``a, b`` are the halves of `x` along `axis`.
+
+    Args:
+        x: real array whose `axis` has an even size.
+        axis: the axis that is split (default the last).
+        out: optional float32 array of the output's shape, written in place.
+
+    Returns:
+        float32 array of the shape of `x` with `axis` halved.
+
+    Raises:
+        ValueError: an odd size along `axis`, an `axis` out of range, a 0-d `x`, or an `out`
+            of the wrong shape.
+        TypeError: a non-real `x`, a non-integer `axis`, or an `out` that is not float32.
+
+    Example:
+        >>> from pynncore import ops
+        >>> ops.glu([[1.0, 2.0, 0.0, 0.0]]).tolist()
+        [[0.5, 1.0]]
+    """
+    _, a, b, _ = _glu_halves(x, axis, "glu")
+    return _into(a * activation("sigmoid", b), out, "glu")
+
+
+def _glu_grad(x: Any, dy: np.ndarray, axis: int = -1) -> np.ndarray:
+    """dL/dx of glu: ``[dy * s, dy * a * s * (1 - s)]`` along `axis`, ``s = sigmoid(b)``."""
+    _, a, b, ax = _glu_halves(x, axis, "glu")
+    s = activation("sigmoid", b)
+    da = dy * s
+    return np.ascontiguousarray(np.concatenate([da, da * a * (np.float32(1.0) - s)], axis=ax))
+
+
+def sparsemax(x: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """Euclidean projection of each slice along `axis` onto the probability simplex:
+    ``max(x - tau, 0)`` with ``tau`` chosen so that the slice sums to 1 (Martins & Astudillo,
+    2016). The largest entries keep the gaps between them; the rest are exactly 0.
+
+    With the entries sorted in decreasing order ``z_(1) >= z_(2) >= ...``, the support size is
+    the largest ``k`` with ``1 + k z_(k) > z_(1) + ... + z_(k)``, and
+    ``tau = (z_(1) + ... + z_(k) - 1) / k``. Each slice is first shifted by its maximum (the
+    result does not change) so that the partial sums stay small.
+
+    Args:
+        x: real array with at least one dimension.
+        axis: the axis of the distributions (default the last).
+        out: optional float32 array of the shape of `x`, written in place.
+
+    Returns:
+        float32 array of the shape of `x`; every slice along `axis` is >= 0 and sums to 1.
+
+    Raises:
+        ValueError: an `axis` out of range, a 0-d `x`, or an `out` of the wrong shape.
+        TypeError: a non-real `x`, a non-integer `axis`, or an `out` that is not float32.
+
+    Example:
+        >>> from pynncore import ops
+        >>> ops.sparsemax([[2.0, 1.0, -1.0]]).tolist()
+        [[1.0, 0.0, 0.0]]
+    """
+    fn = "sparsemax"
+    x = _as_f32_array(x, "x", fn)
+    ax = _axis_index(x, axis, fn)
+    if x.size == 0:
+        return _into(np.zeros_like(x), out, fn)
+    z = np.moveaxis(x, ax, -1)
+    z = z - z.max(axis=-1, keepdims=True)
+    desc = -np.sort(-z, axis=-1)
+    sums = np.cumsum(desc, axis=-1)
+    ranks = np.arange(1, z.shape[-1] + 1, dtype=np.float32)
+    k = np.count_nonzero(1 + ranks * desc > sums, axis=-1)[..., None]  # >= 1: the maximum is in
+    tau = (np.take_along_axis(sums, np.maximum(k, 1) - 1, axis=-1) - 1) / np.maximum(k, 1)
+    y = np.maximum(z - tau.astype(np.float32), np.float32(0.0))
+    return _into(np.moveaxis(y, -1, ax), out, fn)
+
+
+def _sparsemax_grad(y: np.ndarray, dy: np.ndarray, axis: int = -1) -> np.ndarray:
+    """dL/dx of sparsemax from its output: ``s * (dy - mean of dy over the support)`` along
+    `axis`, where ``s`` marks the entries with ``y > 0``."""
+    ax = _axis_index(y, axis, "sparsemax")
+    support = (y > 0).astype(np.float32)
+    k = np.maximum(support.sum(axis=ax, keepdims=True), np.float32(1.0))
+    mean = (dy * support).sum(axis=ax, keepdims=True) / k
+    return np.ascontiguousarray(support * (dy - mean), dtype=np.float32)
+
+
+def threshold(x: Any, threshold: float, default_value: float, out: np.ndarray | None = None) -> np.ndarray:
+    """``x`` where ``x > threshold``, else ``default_value`` (Keras 3 ``threshold``; the
+    comparison is made in float32).
+
+    Args:
+        x: real array.
+        threshold: real number, not NaN.
+        default_value: real number, not NaN, written where ``x <= threshold`` (and where `x`
+            is NaN).
+        out: optional float32 array of the shape of `x`, written in place.
+
+    Returns:
+        float32 array of the shape of `x`.
+
+    Raises:
+        TypeError: a non-real `x`, `threshold` or `default_value`, or an `out` that is not
+            float32.
+        ValueError: a NaN `threshold` or `default_value`, or an `out` of the wrong shape.
+
+    Example:
+        >>> from pynncore import ops
+        >>> ops.threshold([-1.0, 0.0, 1.0, 2.0], 1.0, 0.0).tolist()
+        [0.0, 0.0, 0.0, 2.0]
+    """
+    fn = "threshold"
+    x = _as_f32_array(x, "x", fn)
+    t = _real_scalar(threshold, "threshold", fn)
+    d = _real_scalar(default_value, "default_value", fn)
+    return _into(np.where(x > t, x, d), out, fn)
+
+
+def _threshold_grad(x: np.ndarray, dy: np.ndarray, threshold: float, default_value: float = 0.0) -> np.ndarray:
+    """dL/dx of threshold: ``dy`` where ``x > threshold``, else 0."""
+    t = _real_scalar(threshold, "threshold", "threshold")
+    return np.where(x > t, dy, np.float32(0.0)).astype(np.float32)
 
 
 # --- losses and optimizer updates --------------------------------------------------------------
@@ -1155,6 +1318,11 @@ def _conv_act(activation: Any) -> tuple:
     from pynncore import activations as _activations
 
     act = _activations.get(activation)
+    if not act.native:
+        raise ValueError(
+            f"activation '{act.name}' has no native kernel to fuse into the convolution: apply "
+            f"ops.{act.name} to its output. Received: activation={activation!r}"
+        )
     return act.name, act._kernel_kw
 
 
@@ -1604,6 +1772,8 @@ def _rnn_act(act: Any, fn: str, what: str) -> tuple:
         a = _activations.get(act)
     except (ValueError, TypeError) as e:
         raise ValueError(f"{fn}: {what} is not a known activation: {e}") from None
+    if not a.native:
+        raise ValueError(f"{fn}: {what} '{a.name}' has no native kernel for recurrent cells")
     alpha = a._kernel_kw.get("alpha")
     return a.name, (None if alpha is None else float(alpha))
 

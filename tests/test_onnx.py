@@ -22,8 +22,10 @@ def onnx():
 def ort(onnx):
     return pytest.importorskip("onnxruntime")
 
-ACTS = sorted(activations._BY_NAME)
+# glu halves the features and threshold needs its arguments: both come as variants below
+ACTS = sorted(set(activations._BY_NAME) - {"glu", "threshold"})
 ACT_VARIANTS = [
+    activations.threshold.with_params(threshold=0.1, default_value=-0.3),
     activations.leaky_relu.with_params(negative_slope=0.05),
     activations.elu.with_params(alpha=0.7),
     activations.gelu.with_params(approximate=True),
@@ -71,6 +73,22 @@ def test_dense_with_each_activation(ort, act, tmp_path, rng):
     x = (rng.standard_normal((13, 7)) * 2).astype(np.float32)
     # exponential of exponentials grows: compare relative to the values' size
     _check(ort, model, x, tmp_path, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("act", ["glu", activations.glu.with_params(axis=1),
+                                 activations.sparsemax.with_params(axis=-1)], ids=repr)
+def test_glu_and_sparsemax_halving_and_ties(ort, act, tmp_path, rng):
+    model = Sequential([layers.Dense(12, activation=act, input_shape=(7,)), layers.Dense(4)])
+    _randomize(model, rng)
+    x = (rng.standard_normal((13, 7)) * 3).astype(np.float32)
+    x[:3] = 0.0  # rows of equal pre-activations (the bias only): ties in sparsemax
+    _check(ort, model, x, tmp_path)
+
+
+def test_sparsemax_off_the_last_axis_is_named(onnx, tmp_path):
+    model = Sequential([layers.Activation(activations.sparsemax.with_params(axis=1), input_shape=(3, 4))])
+    with pytest.raises(NotImplementedError, match="sparsemax along axis 1"):
+        model.export_onnx(str(tmp_path / "m.onnx"))
 
 
 def test_every_layer_kind_sequential(ort, tmp_path, rng):

@@ -208,7 +208,7 @@ class _ConvBase(Layer):
                 f"{what}: filters must be divisible by groups. Received: filters={self.filters}, "
                 f"groups={self.groups}"
             )
-        self.activation = _activations.get(activation)
+        self.activation = _activations._get_same_shape(activation, what)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
@@ -358,7 +358,7 @@ class _Conv(_ConvBase):
     def forward(self, x: np.ndarray, training: bool = False) -> tuple:
         x, x4, kernel, sizes, pads = self._prepare(x)
         act = self.activation
-        fused = not training or not act.backward_needs_x
+        fused = act.native and (not training or not act.backward_needs_x)
         y4 = np.empty((x.shape[0],) + sizes + (self.filters,), np.float32)
         strides, dilation = self._geometry()
         bias = self.bias.value if self.use_bias else None
@@ -565,7 +565,7 @@ class _ConvTranspose(_ConvBase):
         x, x4, kernel, sizes, pads = self._prepare(x)
         strides, dilation = self._geometry()
         act = self.activation
-        fused = not training or not act.backward_needs_x
+        fused = act.native and (not training or not act.backward_needs_x)
         y4 = np.empty((x.shape[0],) + sizes + (self.filters,), np.float32)
         bias = self.bias.value if self.use_bias else None
         name, kw = (act.name, act._kernel_kw) if fused else ("linear", {})
@@ -793,7 +793,7 @@ class _DepthwiseBase(_ConvBase):
     ) -> None:
         self.depth_multiplier = _positive_int(self._what, "depth_multiplier", depth_multiplier)
         self._init_geometry(kernel_size, strides, padding, data_format, dilation_rate)
-        self.activation = _activations.get(activation)
+        self.activation = _activations._get_same_shape(activation, self._what)
         self.use_bias = bool(use_bias)
         self.depthwise_initializer = depthwise_initializer
         self.bias_initializer = bias_initializer
@@ -840,7 +840,7 @@ class _DepthwiseBase(_ConvBase):
         activation fused where the backward pass allows; returns ``(y, z)`` (z: the
         pre-activation, kept only when the activation's backward needs it)."""
         act = self.activation
-        fused = not training or not act.backward_needs_x
+        fused = act.native and (not training or not act.backward_needs_x)
         out = np.empty(shape4, np.float32)
         name, kw = (act.name, act._kernel_kw) if fused else ("linear", {})
         run(out, bias, name, kw)

@@ -96,7 +96,7 @@ class Dense(Layer):
         self.built = True
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape[:-1]) + (self.units,)
+        return self.activation.compute_output_shape(tuple(input_shape[:-1]) + (self.units,))
 
     def _input_rows(self, x: np.ndarray) -> np.ndarray:
         in_dim = self.kernel.shape[0]
@@ -112,6 +112,9 @@ class Dense(Layer):
         z = ops.matmul(x2, self.kernel.value)
         bias = self.bias.value if self.use_bias else None
         act = self.activation
+        shape = x.shape[:-1] + (self.units,)
+        if not act.native:  # an activation along an axis sees the output's own shape
+            z = z.reshape(shape)
         if not training or not act.backward_needs_x:
             y = act.forward(z, out=z, bias=bias)  # one fused pass, in place
             ctx = (x2, None, y) if training else None
@@ -120,11 +123,16 @@ class Dense(Layer):
                 _activations.linear.forward(z, out=z, bias=bias)
             y = act.forward(z)
             ctx = (x2, z, y)
-        return y.reshape(x.shape[:-1] + (self.units,)), ctx
+        return y.reshape(act.compute_output_shape(shape)), ctx
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         x2, z, y = ctx
-        dz = self.activation.backward(x=z, y=y, dy=_rows(dy, self.units))
+        act = self.activation
+        lead = dy.shape[:-1]
+        dz = act.backward(x=z, y=y, dy=np.ascontiguousarray(dy, dtype=np.float32).reshape(y.shape))
+        if not act.native:  # dz has the shape of z (glu's dy has a halved axis)
+            lead = dz.shape[:-1]
+        dz = _rows(dz, self.units)
         if self.kernel.trainable and self.trainable:
             ops.matmul(x2, dz, transpose_a=True, out=self.kernel.grad, beta=1.0)
             if self.use_bias:
@@ -132,7 +140,7 @@ class Dense(Layer):
         if not need_dx:
             return None
         dx = ops.matmul(dz, self.kernel.value, transpose_b=True)
-        return dx.reshape(dy.shape[:-1] + (self.kernel.shape[0],))
+        return dx.reshape(lead + (self.kernel.shape[0],))
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -198,6 +206,9 @@ class Activation(Layer):
     def __init__(self, activation: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.activation = _activations.get(activation)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return self.activation.compute_output_shape(tuple(input_shape))
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple:
         x = np.ascontiguousarray(x, dtype=np.float32)

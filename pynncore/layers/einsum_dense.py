@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from pynncore import activations as _activations
 from pynncore import initializers as _initializers
 from pynncore import ops
 from pynncore.layers.base import Layer, shape_str
@@ -158,6 +159,7 @@ class EinsumDense(Layer):
         self.bias_axes = bias_axes
         _set_kernel_bias_args(self, activation, kernel_initializer, bias_initializer, kernel_regularizer,
                               bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint)
+        self.activation = _activations._get_same_shape(self.activation, who)
 
     # -- shapes ------------------------------------------------------------------------------
 
@@ -285,10 +287,10 @@ class EinsumDense(Layer):
             z += self.bias.value
         act = self.activation
         last = z.shape[-1] if z.ndim else 1
-        z2 = z.reshape(-1, last)
-        y = act.forward(z2).reshape(z.shape)
-        ctx = (x, z2 if act.backward_needs_x else None, y.reshape(-1, last)) if training else None
-        return y, ctx
+        z2 = z.reshape(-1, last) if act.native else z  # an activation along an axis sees the full shape
+        y2 = act.forward(z2)
+        ctx = (x, z2 if act.backward_needs_x else None, y2) if training else None
+        return y2.reshape(z.shape), ctx
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         x, z2, y2 = ctx

@@ -119,7 +119,7 @@ class _RNN(Layer):
         self.activation = _activations.get(activation)
         self.recurrent_activation = _activations.get(recurrent_activation)
         for what, act in (("activation", self.activation), ("recurrent_activation", self.recurrent_activation)):
-            if act.name in ("softmax", "log_softmax") or (act.backward_needs_x and act.name != "linear"):
+            if not act.native or act.name in ("softmax", "log_softmax") or (act.backward_needs_x and act.name != "linear"):
                 raise ValueError(
                     f"{who}: {what} must be an elementwise activation whose derivative follows "
                     f"from its output (tanh, sigmoid, relu, hard_sigmoid, linear, elu, ...). "
