@@ -16,24 +16,37 @@ namespace {
 
 constexpr const char* kFn = "dense_chain_forward";
 
-std::string label(const char* fn, const char* what, size_t layer) {
-  return std::string(fn) + ": layer " + std::to_string(layer) + " " + what;
+// Names an argument in error messages. The text is built only when an error is raised: these
+// calls run once per training step or prediction, and most of their time went to strings.
+struct Label {
+  const char* fn;
+  const char* what;
+  int64_t layer;  // -1: an argument of the call, not of a layer
+
+  std::string str() const {
+    if (layer < 0) return std::string(fn) + ": " + what;
+    return std::string(fn) + ": layer " + std::to_string(layer) + " " + what;
+  }
+};
+
+Label label(const char* fn, const char* what, size_t layer) {
+  return Label{fn, what, static_cast<int64_t>(layer)};
 }
 
 // A float32, C-contiguous, aligned array of rank `ndim`; TypeError/ValueError otherwise.
-py::array checked_input(py::handle h, const std::string& what, int ndim) {
+py::array checked_input(py::handle h, const Label& label, int ndim) {
   if (!py::isinstance<py::array>(h))
-    throw py::type_error(what + " must be a numpy.ndarray of dtype float32; got an object of type " +
+    throw py::type_error(label.str() + " must be a numpy.ndarray of dtype float32; got an object of type " +
                          type_name(h));
   auto arr = py::reinterpret_borrow<py::array>(h);
   if (!is_f32_array(arr))
-    throw py::type_error(what + " must be an aligned float32 array; got dtype " +
+    throw py::type_error(label.str() + " must be an aligned float32 array; got dtype " +
                          std::string(py::str(arr.dtype())));
   if (arr.ndim() != ndim)
-    throw py::value_error(what + " must be " + std::to_string(ndim) + "-D; got shape " +
+    throw py::value_error(label.str() + " must be " + std::to_string(ndim) + "-D; got shape " +
                           shape_str(arr));
   if (!(arr.flags() & kNpyCContiguous))
-    throw py::value_error(what + " must be C-contiguous; got a non-contiguous array of shape " +
+    throw py::value_error(label.str() + " must be C-contiguous; got a non-contiguous array of shape " +
                           shape_str(arr));
   return arr;
 }
@@ -51,23 +64,23 @@ std::vector<DenseLayerRef> parse_layers(const char* fn, const py::array& x, py::
   for (size_t l = 0; l < nl; ++l) {
     py::handle item = layers_seq[l];
     if (!py::isinstance<py::tuple>(item) || py::len(item) != 5)
-      throw py::type_error(label(fn, "must be a tuple (kernel, bias, activation, alpha, approximate)", l));
+      throw py::type_error(label(fn, "must be a tuple (kernel, bias, activation, alpha, approximate)", l).str());
     auto t = py::reinterpret_borrow<py::tuple>(item);
     py::array w = checked_input(t[0], label(fn, "kernel", l), 2);
     if (w.shape(0) != width)
-      throw py::value_error(label(fn, "kernel", l) + " must have " + std::to_string(width) +
+      throw py::value_error(label(fn, "kernel", l).str() + " must have " + std::to_string(width) +
                             " rows to take " + (l == 0 ? "x " + shape_str(x) : "the previous output") +
                             "; got shape " + shape_str(w));
     DenseLayerRef d{};
     d.kernel = static_cast<const float*>(w.data());
     d.in = width;
     d.out = w.shape(1);
-    if (d.out == 0) throw py::value_error(label(fn, "kernel", l) + " has no columns");
+    if (d.out == 0) throw py::value_error(label(fn, "kernel", l).str() + " has no columns");
     keep.push_back(w);
     if (!t[1].is_none()) {
       py::array b = checked_input(t[1], label(fn, "bias", l), 1);
       if (b.shape(0) != d.out)
-        throw py::value_error(label(fn, "bias", l) + " must have shape (" + std::to_string(d.out) +
+        throw py::value_error(label(fn, "bias", l).str() + " must have shape (" + std::to_string(d.out) +
                               ",); got shape " + shape_str(b));
       d.bias = static_cast<const float*>(b.data());
       keep.push_back(b);
@@ -84,7 +97,7 @@ std::vector<DenseLayerRef> parse_layers(const char* fn, const py::array& x, py::
 }
 
 py::object dense_chain(py::handle x_h, py::sequence layers_seq, py::handle out_h) {
-  const py::array x = checked_input(x_h, std::string(kFn) + ": x", 2);
+  const py::array x = checked_input(x_h, Label{kFn, "x", -1}, 2);
   const int64_t rows = x.shape(0);
   std::vector<py::array> keep;  // the arrays stay referenced while the kernel runs
   double flops = 0.0;
@@ -121,7 +134,7 @@ std::vector<DenseTrainLayer> train_layers(const std::vector<DenseLayerRef>& refs
 }
 
 py::tuple dense_train_forward(py::handle x_h, py::sequence layers_seq) {
-  const py::array x = checked_input(x_h, std::string(kTrainFwd) + ": x", 2);
+  const py::array x = checked_input(x_h, Label{kTrainFwd, "x", -1}, 2);
   const int64_t rows = x.shape(0);
   std::vector<py::array> keep;
   double flops = 0.0;
@@ -147,19 +160,19 @@ py::tuple dense_train_forward(py::handle x_h, py::sequence layers_seq) {
 }
 
 // A float32 C-contiguous writable array of exactly `shape` (1-D or 2-D), named in errors.
-float* checked_buffer(py::handle h, const std::string& what, int64_t rows, int64_t cols, bool two_d) {
-  const py::array arr = checked_input(h, what, two_d ? 2 : 1);
+float* checked_buffer(py::handle h, const Label& label, int64_t rows, int64_t cols, bool two_d) {
+  const py::array arr = checked_input(h, label, two_d ? 2 : 1);
   const bool ok = two_d ? arr.shape(0) == rows && arr.shape(1) == cols : arr.shape(0) == cols;
   if (!ok)
-    throw py::value_error(what + " must have shape " + (two_d ? shape_str(rows, cols) : "(" + std::to_string(cols) + ",)") +
+    throw py::value_error(label.str() + " must have shape " + (two_d ? shape_str(rows, cols) : "(" + std::to_string(cols) + ",)") +
                           "; got shape " + shape_str(arr));
-  if (!(arr.flags() & kNpyWriteable)) throw py::value_error(what + " is read-only");
+  if (!(arr.flags() & kNpyWriteable)) throw py::value_error(label.str() + " is read-only");
   return static_cast<float*>(const_cast<void*>(arr.data()));
 }
 
 void dense_train_backward(py::handle x_h, py::sequence layers_seq, py::sequence hs_seq, py::sequence zs_seq,
                           py::handle dy_h, py::sequence grads_seq, bool accumulate) {
-  const py::array x = checked_input(x_h, std::string(kTrainBwd) + ": x", 2);
+  const py::array x = checked_input(x_h, Label{kTrainBwd, "x", -1}, 2);
   const int64_t rows = x.shape(0);
   std::vector<py::array> keep;
   double flops = 0.0;
@@ -182,7 +195,7 @@ void dense_train_backward(py::handle x_h, py::sequence layers_seq, py::sequence 
       zs[l] = checked_buffer(zs_seq[l], label(kTrainBwd, "pre-activation", l), rows, d.out, true);
     py::handle g = grads_seq[l];
     if (!py::isinstance<py::tuple>(g) || py::len(g) != 2)
-      throw py::type_error(label(kTrainBwd, "gradient must be a tuple (kernel_grad, bias_grad)", l));
+      throw py::type_error(label(kTrainBwd, "gradient must be a tuple (kernel_grad, bias_grad)", l).str());
     auto gt = py::reinterpret_borrow<py::tuple>(g);
     if (!gt[0].is_none()) {
       layers[l].kernel_grad = checked_buffer(gt[0], label(kTrainBwd, "kernel gradient", l), d.in, d.out, true);
@@ -190,12 +203,12 @@ void dense_train_backward(py::handle x_h, py::sequence layers_seq, py::sequence 
     }
     if (!gt[1].is_none()) {
       if (d.bias == nullptr)
-        throw py::value_error(label(kTrainBwd, "bias gradient", l) + " given for a layer without bias");
+        throw py::value_error(label(kTrainBwd, "bias gradient", l).str() + " given for a layer without bias");
       layers[l].bias_grad = checked_buffer(gt[1], label(kTrainBwd, "bias gradient", l), 1, d.out, false);
       written.emplace_back(layers[l].bias_grad, d.out * 4);
     }
   }
-  float* dy = checked_buffer(dy_h, std::string(kTrainBwd) + ": dy", rows, layers.back().ref.out, true);
+  float* dy = checked_buffer(dy_h, Label{kTrainBwd, "dy", -1}, rows, layers.back().ref.out, true);
   written.emplace_back(dy, rows * layers.back().ref.out * 4);
   for (size_t l = 0; l < nl; ++l) written.emplace_back(hs[l], rows * layers[l].ref.out * 4);
   for (size_t i = 0; i < written.size(); ++i) {
