@@ -9,7 +9,11 @@ weight on a cache line.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from pynncore import _core
 
 ALIGN_BYTES = 64
 ALIGN_FLOATS = ALIGN_BYTES // 4
@@ -32,6 +36,29 @@ def copy(value: np.ndarray) -> np.ndarray:
     """A C-contiguous float32 copy of ``value`` (same shape) in aligned memory."""
     out = empty(value.size).reshape(value.shape)
     out[...] = value
+    return out
+
+
+# From this many floats (64 KiB) on, temporary arrays come from the native buffer cache: a
+# block freed by one training step is reused by the next instead of going back to the OS,
+# whose fresh pages would cost a fault each time they are first written.
+_CACHED_FLOATS = 16384
+
+
+def empty_f32(shape: tuple) -> np.ndarray:
+    """An uninitialised C-contiguous float32 array of ``shape`` for activations and gradients;
+    large ones come from the buffer cache (``_core.empty_f32``)."""
+    if not isinstance(shape, tuple):
+        shape = tuple(shape) if isinstance(shape, (list, np.ndarray)) else (int(shape),)
+    if math.prod(shape) >= _CACHED_FLOATS:
+        return _core.empty_f32(shape)
+    return np.empty(shape, np.float32)
+
+
+def zeros_f32(shape: tuple) -> np.ndarray:
+    """As :func:`empty_f32`, filled with zeros."""
+    out = empty_f32(shape)
+    out.fill(0.0)
     return out
 
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pynncore import _core
+from pynncore import _core, _memory
 
 __all__ = [
     "ACTIVATIONS",
@@ -1392,7 +1392,7 @@ def conv2d(
     (oh, ow), pads, s, d = _conv_plan(x.shape, kernel.shape, strides, padding, dilation_rate, 2, fn)
     b = None if bias is None else _as_f32_nd(bias, 1, "bias", fn, "(F,)")
     name, kw = _conv_act(activation)
-    y = np.empty((x.shape[0], oh, ow, kernel.shape[3]), np.float32)
+    y = _memory.empty_f32((x.shape[0], oh, ow, kernel.shape[3]))
     _core.conv2d_forward(x, kernel, b, y, s, d, pads, name, **kw)
     return y
 
@@ -1417,7 +1417,7 @@ def conv1d(
     (ol,), (pad,), (s,), (d,) = _conv_plan(x.shape, kernel.shape, strides, padding, dilation_rate, 1, fn)
     b = None if bias is None else _as_f32_nd(bias, 1, "bias", fn, "(F,)")
     name, kw = _conv_act(activation)
-    y = np.empty((x.shape[0], 1, ol, kernel.shape[2]), np.float32)
+    y = _memory.empty_f32((x.shape[0], 1, ol, kernel.shape[2]))
     _core.conv2d_forward(x[:, None], kernel[None], b, y, (1, s), (1, d), (0, pad), name, **kw)
     return y[:, 0]
 
@@ -1447,7 +1447,7 @@ def conv2d_backward(
         raise ValueError(f"{fn}: dy must have the output's shape {want}; got shape {dy.shape}")
     dx = np.empty_like(x) if need_dx else None
     dk = np.empty_like(kernel)
-    db = np.empty(kernel.shape[3], np.float32)
+    db = _memory.empty_f32(kernel.shape[3])
     _core.conv2d_backward(x, kernel, dy, dx, dk, db, s, d, pads)
     return dx, dk, db
 
@@ -1472,7 +1472,7 @@ def conv1d_backward(
         raise ValueError(f"{fn}: dy must have the output's shape {want}; got shape {dy.shape}")
     dx = np.empty_like(x) if need_dx else None
     dk = np.empty_like(kernel)
-    db = np.empty(kernel.shape[2], np.float32)
+    db = _memory.empty_f32(kernel.shape[2])
     _core.conv2d_backward(
         x[:, None], kernel[None], dy[:, None], None if dx is None else dx[:, None], dk[None], db, (1, s), (1, d), (0, pad)
     )
@@ -1521,7 +1521,7 @@ def conv2d_transpose(
         pads.append(p)
     b = None if bias is None else _as_f32_nd(bias, 1, "bias", fn, "(F,)")
     name, kw = _conv_act(activation)
-    y = np.empty((x.shape[0], outs[0], outs[1], kernel.shape[2]), np.float32)
+    y = _memory.empty_f32((x.shape[0], outs[0], outs[1], kernel.shape[2]))
     _core.conv2d_backward(None, kernel, x, y, None, None, s, d, tuple(pads), bias_dx=b, activation=name, **kw)
     return y
 
@@ -1841,12 +1841,12 @@ def _rnn_backward(ctx: RNNContext, dy: Any, dh: Any, dc: Any, dkernel: Any,
     dh = _rnn_input(dh, "dh", fn, 2, optional=True)
     dc = _rnn_input(dc, "dc", fn, 2, optional=True)
     if dkernel is None:
-        dkernel = np.zeros(ctx.kernel.shape, np.float32)
+        dkernel = _memory.zeros_f32(ctx.kernel.shape)
     if drecurrent_kernel is None:
-        drecurrent_kernel = np.zeros(ctx.recurrent_kernel.shape, np.float32)
+        drecurrent_kernel = _memory.zeros_f32(ctx.recurrent_kernel.shape)
     if dbias is None and ctx.has_bias:
         g = ctx.recurrent_kernel.shape[1]
-        dbias = np.zeros((2, g) if ctx.cell == "gru" and ctx.args[5] else (g,), np.float32)
+        dbias = _memory.zeros_f32((2, g) if ctx.cell == "gru" and ctx.args[5] else (g,))
     dx, dh0, dc0 = _core.rnn_backward(*ctx.args, ctx.x, ctx.kernel, ctx.recurrent_kernel,
                                       ctx.mask, ctx.rec_mask, ctx.saved, ctx.h_prev, ctx.c_prev,
                                       dy, ctx.return_sequences, dh, dc, dkernel,
@@ -1988,7 +1988,7 @@ def _raise_bad_id(who: str, v: int, ids: np.ndarray, pos: int) -> None:
 def _embedding_lookup(table: np.ndarray, ids: np.ndarray, who: str) -> np.ndarray:
     """``table[ids]`` of shape ``ids.shape + (D,)``; ``ids`` from ``_embedding_ids``."""
     v, d = table.shape
-    out = np.empty((ids.size, d), np.float32)
+    out = _memory.empty_f32((ids.size, d))
     bad = _core.embedding_lookup(table, ids, out)
     if bad >= 0:
         _raise_bad_id(who, v, ids, bad)

@@ -194,16 +194,24 @@ inline F32 checked_f32(py::handle h, const char* fn, const char* what, bool outp
 // smaller ones come from numpy, which is cheaper for the tiny results of single-sample calls.
 constexpr size_t kAlignedArrayBytes = 4096;
 
+// Output buffers of the bindings (buffers.cpp). A freed buffer is kept for the next one of
+// its size class instead of being handed back to the C library, which returns large blocks
+// to the OS: a training step that allocates its activations and gradients anew would then
+// fault in fresh pages every time (LeNet's train step spent a third of its time there).
+// Up to 256 MiB are kept; release_cached_buffers() frees them and returns how many bytes.
+void* buffer_alloc(size_t bytes);  // 64-byte aligned; never returns null (throws)
+void buffer_free(void* data);
+size_t release_cached_buffers();
+size_t cached_buffer_bytes();
+
 // A new C-contiguous float32 array of `shape`.
 inline F32 new_f32(const std::vector<py::ssize_t>& shape) {
   F32 r;
   size_t n = 1;
   for (py::ssize_t d : shape) n *= static_cast<size_t>(d);
   if (n * sizeof(float) >= kAlignedArrayBytes) {
-    const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, bytes);
-    if (p == nullptr) throw std::bad_alloc();
-    py::capsule owner(p, [](void* q) { std::free(q); });
+    void* p = buffer_alloc(n * sizeof(float));
+    py::capsule owner(p, [](void* q) { buffer_free(q); });
     r.arr = py::array_t<float>(shape, static_cast<float*>(p), owner);
   } else {
     r.arr = py::array_t<float>(shape);

@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include "bindings/arrays.h"
 #include "bindings/bindings.h"
 #include "common/parallel.h"
 #include "cpu/cpuinfo.h"
@@ -49,6 +50,16 @@ void bind_config(py::module_& m) {
     return out;
   });
   m.def("gemm_kernel", [] { return std::string(gemm_kernel_name()); });
+  m.def("release_cached_buffers", &release_cached_buffers,
+        "Frees the output buffers kept for reuse; returns how many bytes were freed.");
+  m.def("cached_buffer_bytes", &cached_buffer_bytes, "Bytes of output buffers kept for reuse.");
+  m.def(
+      "empty_f32",
+      [](const std::vector<py::ssize_t>& shape) {
+        for (py::ssize_t d : shape) PYN_CHECK(d >= 0, "empty_f32: negative dimension ", d);
+        return new_f32(shape).arr;
+      },
+      py::arg("shape"), "An uninitialised C-contiguous float32 array (large ones from the buffer cache).");
   m.def(
       "count_nonfinite",
       [](const py::array& x) -> int64_t {

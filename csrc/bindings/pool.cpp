@@ -78,9 +78,7 @@ py::object forward(const std::string& mode_s, py::handle x_h, int64_t kh, int64_
   const std::vector<int64_t> yshape = {p.n, p.oh, p.ow, p.c};
   F32 out;
   if (out_h.is_none()) {
-    out.arr = py::array_t<float>(std::vector<py::ssize_t>(yshape.begin(), yshape.end()));
-    out.data = static_cast<float*>(out.arr.mutable_data());
-    out.size = static_cast<int64_t>(out.arr.size());
+    out = new_f32(std::vector<py::ssize_t>(yshape.begin(), yshape.end()));
   } else {
     out = checked(out_h, fn, "out", true);
     check_shape(out.arr, yshape, fn, "out");
@@ -119,9 +117,7 @@ py::object backward(const std::string& mode_s, py::handle dy_h, std::vector<int6
   }
   F32 dx;
   if (dx_h.is_none()) {
-    dx.arr = py::array_t<float>(std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
-    dx.data = static_cast<float*>(dx.arr.mutable_data());
-    dx.size = static_cast<int64_t>(dx.arr.size());
+    dx = new_f32(std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
   } else {
     dx = checked(dx_h, fn, "dx", true);
     check_shape(dx.arr, x_shape, fn, "dx");

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from pynncore import _core
+from pynncore import _core, _memory
 from pynncore import activations as _activations
 from pynncore import constraints as _constraints
 from pynncore import regularizers as _regularizers
@@ -165,7 +165,7 @@ class _DepthSplit:
         if self.activation.name == "linear":
             dz = dy
         else:
-            dz = self.activation.backward(x=z, y=y, dy=dy, out=np.empty(y.shape, np.float32))
+            dz = self.activation.backward(x=z, y=y, dy=dy, out=_memory.empty_f32(y.shape))
         if train and self.use_bias:
             self.bias.grad += dz.sum(axis=(0, 1, 2, 3), dtype=np.float32)
         return self._depth_backward(x, pads, plan, dz, train, need_dx)
@@ -359,7 +359,7 @@ class _Conv(_ConvBase):
         x, x4, kernel, sizes, pads = self._prepare(x)
         act = self.activation
         fused = act.native and (not training or not act.backward_needs_x)
-        y4 = np.empty((x.shape[0],) + sizes + (self.filters,), np.float32)
+        y4 = _memory.empty_f32((x.shape[0],) + sizes + (self.filters,))
         strides, dilation = self._geometry()
         bias = self.bias.value if self.use_bias else None
         name, kw = (act.name, act._kernel_kw) if fused else ("linear", {})
@@ -380,7 +380,7 @@ class _Conv(_ConvBase):
         if self.activation.name == "linear":
             dz = dy4
         else:
-            dz = self.activation.backward(x=z, y=y.reshape(shape4), dy=dy4, out=np.empty(shape4, np.float32))
+            dz = self.activation.backward(x=z, y=y.reshape(shape4), dy=dy4, out=_memory.empty_f32(shape4))
         train = self.trainable and self.kernel.trainable
         dk = db = None
         if train:
@@ -388,7 +388,7 @@ class _Conv(_ConvBase):
             db = self.bias.grad if self.use_bias else None
         if not need_dx and not train:
             return None
-        dx4 = np.empty_like(x4) if need_dx else None
+        dx4 = _memory.empty_f32(x4.shape) if need_dx else None
         strides, dilation = self._geometry()
         kernel = self.kernel.value[None] if self._rank == 1 else self.kernel.value
         _core.conv2d_backward(x4, kernel, dz, dx4, dk, db, strides, dilation, pads, accumulate=True)
@@ -509,10 +509,10 @@ class Conv3D(_DepthSplit, _Conv):
         strides, dilation = self._geometry()
         kernel = self.kernel.value
         plan = self._depth_slices(x.shape[1], od, pads[0])
-        y = np.zeros((n,) + sizes + (self.filters,), np.float32)
+        y = _memory.zeros_f32((n,) + sizes + (self.filters,))
         for kd, o0, o1, i0 in plan:
             full = o0 == 0 and o1 == od
-            out = y if full and kd == plan[0][0] else np.empty((n, o1 - o0) + y.shape[2:], np.float32)
+            out = y if full and kd == plan[0][0] else _memory.empty_f32((n, o1 - o0) + y.shape[2:])
             _core.conv2d_forward(self._slab(x, o0, o1, i0), kernel[kd], None, out.reshape((n * (o1 - o0),) + y.shape[2:]),
                                  strides, dilation, pads[1:])
             if out is not y:
@@ -524,11 +524,11 @@ class Conv3D(_DepthSplit, _Conv):
         strides, dilation = self._geometry()
         kernel = self.kernel.value
         s = self.strides[0]
-        dx = np.zeros_like(x) if need_dx else None
+        dx = _memory.zeros_f32(x.shape) if need_dx else None
         for kd, o0, o1, i0 in plan:
             xs = self._slab(x, o0, o1, i0)
             dzs = np.ascontiguousarray(dz[:, o0:o1]).reshape((x.shape[0] * (o1 - o0),) + dz.shape[2:])
-            dxs = np.empty_like(xs) if need_dx else None
+            dxs = _memory.empty_f32(xs.shape) if need_dx else None
             dk = self.kernel.grad[kd] if train else None
             _core.conv2d_backward(xs, kernel[kd], dzs, dxs, dk, None, strides, dilation, pads[1:], accumulate=True)
             if need_dx:
@@ -566,7 +566,7 @@ class _ConvTranspose(_ConvBase):
         strides, dilation = self._geometry()
         act = self.activation
         fused = act.native and (not training or not act.backward_needs_x)
-        y4 = np.empty((x.shape[0],) + sizes + (self.filters,), np.float32)
+        y4 = _memory.empty_f32((x.shape[0],) + sizes + (self.filters,))
         bias = self.bias.value if self.use_bias else None
         name, kw = (act.name, act._kernel_kw) if fused else ("linear", {})
         _core.conv2d_backward(None, kernel, x4, y4, None, None, strides, dilation, pads, bias_dx=bias, activation=name, **kw)
@@ -583,7 +583,7 @@ class _ConvTranspose(_ConvBase):
         if self.activation.name == "linear":
             dz = dy
         else:
-            dz = self.activation.backward(x=z, y=y4, dy=dy, out=np.empty(dy.shape, np.float32))
+            dz = self.activation.backward(x=z, y=y4, dy=dy, out=_memory.empty_f32(dy.shape))
         strides, dilation = self._geometry()
         if self.trainable and self.kernel.trainable:
             # The transposed layer's output is the convolution's input: dkernel pairs dz (as x)
@@ -594,7 +594,7 @@ class _ConvTranspose(_ConvBase):
                 self.bias.grad += dz.sum(axis=(0, 1, 2), dtype=np.float32)
         if not need_dx:
             return None
-        dx4 = np.empty_like(x4)
+        dx4 = _memory.empty_f32(x4.shape)
         kernel = self.kernel.value[None] if self._rank == 1 else self.kernel.value
         _core.conv2d_forward(dz, kernel, None, dx4, strides, dilation, pads)
         return dx4[:, 0] if self._rank == 1 else dx4
@@ -727,11 +727,11 @@ class Conv3DTranspose(_DepthSplit, _ConvTranspose):
         kernel = self.kernel.value
         # The convolution this layer transposes maps the output (depth sizes[0]) to the input.
         plan = depth_plan(sizes[0], depth, pads[0], self.kernel_size[0], s, self.dilation_rate[0])
-        y = np.zeros((n,) + sizes + (self.filters,), np.float32)
+        y = _memory.zeros_f32((n,) + sizes + (self.filters,))
         for kd, o0, o1, i0 in plan:
             m = o1 - o0
             xs = np.ascontiguousarray(x[:, o0:o1]).reshape((n * m,) + x.shape[2:])
-            out = np.empty((n * m,) + y.shape[2:], np.float32)
+            out = _memory.empty_f32((n * m,) + y.shape[2:])
             _core.conv2d_backward(None, kernel[kd], xs, out, None, None, strides, dilation, pads[1:])
             y[:, i0 : i0 + (m - 1) * s + 1 : s] += out.reshape((n, m) + y.shape[2:])
         return y, plan
@@ -741,7 +741,7 @@ class Conv3DTranspose(_DepthSplit, _ConvTranspose):
         n = x.shape[0]
         strides, dilation = self._geometry()
         kernel = self.kernel.value
-        dx = np.zeros_like(x) if need_dx else None
+        dx = _memory.zeros_f32(x.shape) if need_dx else None
         for kd, o0, o1, i0 in plan:
             m = o1 - o0
             dzs = depth_slab(dz, o0, o1, i0, self.strides[0])
@@ -751,7 +751,7 @@ class Conv3DTranspose(_DepthSplit, _ConvTranspose):
                 _core.conv2d_backward(dzs, None, xs, None, self.kernel.grad[kd], None, strides, dilation, pads[1:],
                                       accumulate=True)
             if need_dx:
-                dxs = np.empty((n * m,) + x.shape[2:], np.float32)
+                dxs = _memory.empty_f32((n * m,) + x.shape[2:])
                 _core.conv2d_forward(dzs, kernel[kd], None, dxs, strides, dilation, pads[1:])
                 dx[:, o0:o1] += dxs.reshape((n, m) + x.shape[2:])
         return dx
@@ -841,7 +841,7 @@ class _DepthwiseBase(_ConvBase):
         pre-activation, kept only when the activation's backward needs it)."""
         act = self.activation
         fused = act.native and (not training or not act.backward_needs_x)
-        out = np.empty(shape4, np.float32)
+        out = _memory.empty_f32(shape4)
         name, kw = (act.name, act._kernel_kw) if fused else ("linear", {})
         run(out, bias, name, kw)
         if fused:
@@ -852,7 +852,7 @@ class _DepthwiseBase(_ConvBase):
         dy = np.ascontiguousarray(dy, dtype=np.float32).reshape(y.shape)
         if self.activation.name == "linear":
             return dy
-        return self.activation.backward(x=z, y=y, dy=dy, out=np.empty(y.shape, np.float32))
+        return self.activation.backward(x=z, y=y, dy=dy, out=_memory.empty_f32(y.shape))
 
     def _depthwise_backward(self, x4: np.ndarray, pads: tuple, dz: np.ndarray, db: Optional[np.ndarray],
                             need_dx: bool) -> Optional[np.ndarray]:
@@ -861,7 +861,7 @@ class _DepthwiseBase(_ConvBase):
         dk = _grouped_view(self._depthwise.grad) if self.trainable and self._depthwise.trainable else None
         if dk is None and db is None and not need_dx:
             return None
-        dx4 = np.empty_like(x4) if need_dx else None
+        dx4 = _memory.empty_f32(x4.shape) if need_dx else None
         strides, dilation = self._geometry()
         _core.conv2d_backward(x4, _grouped_view(self._depthwise.value), dz, dx4, dk, db, strides, dilation, pads,
                               accumulate=True)
@@ -1016,7 +1016,7 @@ class _SeparableConv(_DepthwiseBase):
         x, x4, sizes, pads = self._input4(x)
         strides, dilation = self._geometry()
         kernel = _grouped_view(self.depthwise_kernel.value)
-        t4 = np.empty((x.shape[0],) + sizes + (kernel.shape[-1],), np.float32)
+        t4 = _memory.empty_f32((x.shape[0],) + sizes + (kernel.shape[-1],))
         _core.conv2d_forward(x4, kernel, None, t4, strides, dilation, pads)
         pointwise = self._pointwise4(self.pointwise_kernel.value)
 
@@ -1036,7 +1036,7 @@ class _SeparableConv(_DepthwiseBase):
         dpw = self._pointwise4(pointwise.grad) if train_pw else None
         db = self.bias.grad if train_pw and self.use_bias else None
         need_dt = need_dx or train_dw
-        dt4 = np.empty_like(t4) if need_dt else None
+        dt4 = _memory.empty_f32(t4.shape) if need_dt else None
         if dpw is not None or need_dt:
             _core.conv2d_backward(t4, self._pointwise4(pointwise.value), dz, dt4, dpw, db, (1, 1), (1, 1), (0, 0),
                                   accumulate=True)
