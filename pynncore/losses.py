@@ -14,9 +14,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from pynncore import _core
+from pynncore import _core, ops
 
 __all__ = [
+    "CTC",
     "BinaryCrossentropy",
     "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
@@ -43,6 +44,7 @@ __all__ = [
     "categorical_focal_crossentropy",
     "categorical_generalized_cross_entropy",
     "circle",
+    "ctc",
     "dice",
     "get",
     "tversky",
@@ -1037,6 +1039,82 @@ class Circle(Loss):
                 "remove_diagonal": self.remove_diagonal}
 
 
+
+class CTC(Loss):
+    """Connectionist temporal classification loss (Graves et al., 2006), as ``keras.losses.CTC``.
+
+    Trains a model whose output at each timestep scores the classes (a blank at index 0 and the
+    labels ``1 .. C - 1``) on label sequences that are not aligned with the timesteps, as in
+    speech, handwriting or OCR. Each sample's loss is ``-log p(labels | y_pred)``, summed over
+    every alignment of its labels to the ``T`` timesteps (optional blanks between labels, each
+    label repeated over consecutive steps, a blank required between equal neighbours), with the
+    step probabilities ``softmax(y_pred)``. Value and gradient come from the forward-backward
+    recursions in float64 log space (see :func:`pynncore.ops.ctc_loss`).
+
+    As in Keras, `y_pred` holds logits (a softmax output also trains, being passed through a
+    second softmax), `y_true` is ``(N, L)`` with the labels of each row first and 0 (the blank)
+    as padding after them, so each label count is the number of nonzero entries, and all ``T``
+    steps are used. A sample that no alignment fits (more labels and repeats than steps) has an
+    infinite loss, as in Keras, and contributes no gradient.
+
+    Args:
+        reduction: as :class:`Loss`, over the per-sample values ``(N,)``.
+        name: default ``"ctc"``.
+
+    Raises:
+        ValueError: `y_true` not of rank 2 or `y_pred` not of rank 3, different batch sizes,
+            labels outside ``[0, C)``, a label after the padding starts.
+        TypeError: non-numeric arrays.
+
+    Example:
+        >>> round(CTC()([[1, 0]], np.zeros((1, 2, 2))), 4)  # 3 of the 4 paths give "1"
+        0.2877
+    """
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size", name: str = "ctc", dtype: Any = None):
+        super().__init__(name=name, reduction=reduction)
+
+    def _run(self, y_true: Any, y_pred: Any, sample_weight: Any, want_grad: bool) -> tuple:
+        who = f"CTC '{self.name}'"
+        logits = np.asarray(y_pred)
+        if logits.dtype.kind in "biuf" and logits.ndim != 3:
+            raise ValueError(
+                f"{who}: expected logits y_pred of shape (batch_size, max_length, num_classes). "
+                f"Received: y_pred.shape={logits.shape}"
+            )
+        labels = np.asarray(y_true)
+        if labels.dtype.kind in "biuf" and labels.ndim != 2:
+            raise ValueError(
+                f"{who}: expected y_true of shape (batch_size, max_length) holding integer labels. "
+                f"Received: y_true.shape={labels.shape}"
+            )
+        if labels.dtype.kind in "biuf":
+            label_length = np.count_nonzero(labels, axis=-1)
+        else:
+            label_length = np.zeros(labels.shape[:1], np.int64)  # the type error is raised below
+        steps = np.full(logits.shape[:1], logits.shape[1] if logits.ndim == 3 else 0, np.int64)
+        args = ops._ctc_inputs(labels, logits, label_length, steps, 0, who, "y_true", "y_pred")
+        nll, dlogits = ops._ctc_nll(*args, want_grad=want_grad)
+        n = nll.shape[0]
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float32)
+            if w.size == 1 and w.ndim <= 1:
+                w = np.full(n, w.reshape(()), np.float32)
+            if w.shape not in ((n,), (n, 1)):
+                raise ValueError(f"{who}: sample_weight must have one value per sample ({n}). Received: shape={w.shape}")
+            w = np.ascontiguousarray(w.reshape(n))
+        per = nll.astype(np.float32)
+        grad = None
+        if want_grad:
+            scale = self._grad_scale(n, w).astype(np.float64)
+            grad = (dlogits * scale[:, None, None]).astype(np.float32)
+        return self._reduce(per, w), grad, per
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction}
+
+
 def _per_sample(loss: Loss, y_true: Any, y_pred: Any) -> np.ndarray:
     _, _, per = loss._run(y_true, y_pred, None, want_grad=False)
     return per
@@ -1058,6 +1136,12 @@ def categorical_focal_crossentropy(y_true: Any, y_pred: Any, alpha: Any = 0.25, 
     loss = CategoricalFocalCrossentropy(alpha=alpha, gamma=gamma, from_logits=from_logits,
                                         label_smoothing=label_smoothing, axis=axis)
     return _per_sample(loss, y_true, y_pred)
+
+
+def ctc(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Per-sample values of :class:`CTC`, shape ``(N,)``: `y_true` ``(N, L)`` labels padded
+    with 0, `y_pred` logits ``(N, T, C)``."""
+    return CTC(reduction="none")._run(y_true, y_pred, None, want_grad=False)[2]
 
 
 def dice(y_true: Any, y_pred: Any, axis: Any = None) -> np.ndarray:
@@ -1138,6 +1222,7 @@ _ALIASES = {
     "tversky": Tversky,
     "categorical_generalized_cross_entropy": CategoricalGeneralizedCrossEntropy,
     "circle": Circle,
+    "ctc": CTC,
 }
 _CLASSES = {c.__name__: c for c in set(_ALIASES.values())}
 

@@ -2059,3 +2059,366 @@ def embedding_grad(grad: np.ndarray, ids: Any, dy: Any) -> np.ndarray:
 
 
 __all__ += ["embedding", "embedding_grad"]
+
+
+# Connectionist temporal classification ------------------------------------------------------------
+#
+# For one sample with labels l (length L), the extended sequence l' = (b, l1, b, l2, ..., lL, b) of
+# S = 2L + 1 states interleaves the blank b. With log-probabilities y[t, k] = log_softmax(logits[t])[k],
+# the forward and backward variables (log space, both including the emission at t) are
+#     alpha[0, 0] = y[0, b],  alpha[0, 1] = y[0, l1]
+#     alpha[t, s] = y[t, l'_s] + lse(alpha[t-1, s], alpha[t-1, s-1], alpha[t-1, s-2] if skip[s])
+#     beta[T'-1, S-1] = y[T'-1, b],  beta[T'-1, S-2] = y[T'-1, lL]
+#     beta[t, s]  = y[t, l'_s] + lse(beta[t+1, s], beta[t+1, s+1], beta[t+1, s+2] if skip[s+2])
+# where skip[s] holds for a label state whose label differs from the one two states before, and T'
+# is the sample's output length. The loss is -log p(l) = -lse(alpha[T'-1, S-1], alpha[T'-1, S-2]),
+# and its gradient with respect to the logits is
+#     softmax(logits[t])[k] - sum_{s: l'_s = k} exp(alpha[t, s] + beta[t, s] - y[t, l'_s] + loss).
+# A sample that no alignment fits (too many labels and repeats for T') has an infinite loss and a
+# zero gradient.
+
+
+def _lse(*xs: np.ndarray) -> np.ndarray:
+    """Elementwise log(sum(exp(x))) over a few arrays; all -inf gives -inf."""
+    top = xs[0]
+    for x in xs[1:]:
+        top = np.maximum(top, x)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    total = np.exp(xs[0] - safe)
+    for x in xs[1:]:
+        total += np.exp(x - safe)
+    with np.errstate(divide="ignore"):
+        return np.log(total) + safe
+
+
+def _ctc_integers(x: Any, name: str, fn: str, ndim: int) -> np.ndarray:
+    """Whole numbers (integers, or floats without a fraction) as int64 of rank `ndim`."""
+    arr = np.asarray(x)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr)):
+            raise ValueError(f"{fn}: expected `{name}` to hold whole numbers. Received: {arr.ravel()[:8]}")
+    elif arr.dtype.kind not in "biu":
+        raise TypeError(f"{fn}: expected `{name}` to hold integers. Received: dtype={arr.dtype}")
+    if arr.ndim != ndim:
+        want = "(batch_size, max_length)" if ndim == 2 else "(batch_size,)"
+        raise ValueError(f"{fn}: expected `{name}` of shape {want}. Received: {name}.shape={arr.shape}")
+    return arr.astype(np.int64)
+
+
+def _ctc_logits(x: Any, name: str, fn: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"{fn}: expected `{name}` to be real numbers. Received: dtype={arr.dtype}")
+    if arr.ndim != 3:
+        raise ValueError(
+            f"{fn}: expected `{name}` of shape (batch_size, max_length, num_classes). "
+            f"Received: {name}.shape={arr.shape}"
+        )
+    if arr.shape[2] < 1:
+        raise ValueError(f"{fn}: expected `{name}` with at least one class. Received: {name}.shape={arr.shape}")
+    # the computation runs in float64 on the float32 values, as the model produced them
+    return arr.astype(np.float32).astype(np.float64)
+
+
+def _ctc_lengths(x: Any, name: str, n: int, limit: int, what: str, fn: str) -> np.ndarray:
+    arr = _ctc_integers(x, name, fn, 1)
+    if arr.shape[0] != n:
+        raise ValueError(f"{fn}: expected `{name}` of shape ({n},). Received: {name}.shape={arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > limit):
+        raise ValueError(
+            f"{fn}: expected `{name}` in [0, {limit}] ({what}). "
+            f"Received values in [{arr.min()}, {arr.max()}]"
+        )
+    return arr
+
+
+def _ctc_mask_index(mask_index: Any, num_classes: int, fn: str) -> int:
+    if isinstance(mask_index, (bool, np.bool_)) or not isinstance(mask_index, (int, np.integer)):
+        raise TypeError(f"{fn}: expected `mask_index` to be an integer. Received: mask_index={mask_index!r}")
+    if not 0 <= int(mask_index) < num_classes:
+        raise ValueError(
+            f"{fn}: expected `mask_index` in [0, {num_classes}) for {num_classes} classes. "
+            f"Received: mask_index={mask_index}"
+        )
+    return int(mask_index)
+
+
+def _ctc_check_labels(labels: np.ndarray, lengths: np.ndarray, num_classes: int, blank: int, fn: str) -> None:
+    """Labels inside each sample's length must be classes other than the blank."""
+    inside = np.arange(labels.shape[1])[None, :] < lengths[:, None]
+    used = labels[inside]
+    if used.size and (used.min() < 0 or used.max() >= num_classes):
+        raise ValueError(
+            f"{fn}: expected labels in [0, {num_classes}) for y_pred with {num_classes} classes. "
+            f"Received labels in [{used.min()}, {used.max()}]"
+        )
+    if np.any(used == blank):
+        row = int(np.argmax(np.any(inside & (labels == blank), axis=1)))
+        raise ValueError(
+            f"{fn}: the mask (blank) index {blank} is padding and cannot be a label; labels must come "
+            f"first in each row and padding after them. Received row {row}: {labels[row].tolist()}"
+        )
+
+
+def _ctc_nll(labels: np.ndarray, label_length: np.ndarray, logits: np.ndarray, logit_length: np.ndarray,
+             blank: int, want_grad: bool) -> tuple:
+    """-log p(labels | logits) per sample (float64 ``(N,)``) and, with `want_grad`, its gradient
+    with respect to the logits (float64 ``(N, T, C)``). Arguments are validated already."""
+    n, t_max, c = logits.shape
+    shifted = logits - np.max(logits, axis=2, keepdims=True)
+    logz = np.log(np.sum(np.exp(shifted), axis=2, keepdims=True))
+    logp = shifted - logz  # (N, T, C)
+    width = 2 * labels.shape[1] + 1
+    states = np.arange(width)
+    ext = np.full((n, width), blank, np.int64)
+    inside = np.arange(labels.shape[1])[None, :] < label_length[:, None]
+    ext[:, 1::2] = np.where(inside, labels, blank)
+    valid = states[None, :] < 2 * label_length[:, None] + 1
+    skip = np.zeros((n, width), bool)
+    skip[:, 3::2] = ext[:, 3::2] != ext[:, 1:-2:2]
+    neg = -np.inf
+    if t_max:
+        emit = np.take_along_axis(logp, np.broadcast_to(ext[:, None, :], (n, t_max, width)), axis=2)
+        emit = np.where(valid[:, None, :], emit, neg)
+    else:
+        emit = np.zeros((n, 0, width))
+
+    def back(a: np.ndarray, k: int) -> np.ndarray:  # a[:, s - k], -inf before the start
+        out = np.full_like(a, neg)
+        out[:, k:] = a[:, :-k]
+        return out
+
+    def ahead(a: np.ndarray, k: int) -> np.ndarray:  # a[:, s + k], -inf past the end
+        out = np.full_like(a, neg)
+        out[:, :-k] = a[:, k:]
+        return out
+
+    alpha = np.full((n, t_max, width), neg)
+    if t_max:
+        alpha[:, 0, :2] = emit[:, 0, :2]
+    for t in range(1, t_max):
+        prev = alpha[:, t - 1]
+        alpha[:, t] = _lse(prev, back(prev, 1), np.where(skip, back(prev, 2), neg)) + emit[:, t]
+
+    rows = np.arange(n)
+    last_t = np.maximum(logit_length - 1, 0)
+    end = 2 * label_length
+    final = alpha[rows, last_t] if t_max else np.full((n, width), neg)
+    log_like = _lse(final[rows, end], np.where(label_length > 0, final[rows, np.maximum(end - 1, 0)], neg))
+    empty = logit_length == 0  # no frames: only the empty label sequence fits, with probability 1
+    log_like = np.where(empty, np.where(label_length == 0, 0.0, neg), log_like)
+    nll = 0.0 - log_like  # no -0.0 for a certain sequence
+    if not want_grad:
+        return nll, None
+
+    start = np.full((n, width), neg)  # beta at each sample's last step, before its emission
+    start[rows, end] = 0.0
+    has_labels = label_length > 0
+    start[rows[has_labels], end[has_labels] - 1] = 0.0
+    skip_ahead = np.zeros_like(skip)
+    skip_ahead[:, :-2] = skip[:, 2:]
+    beta = np.full((n, t_max, width), neg)
+    cur = np.full((n, width), neg)
+    for t in range(t_max - 1, -1, -1):
+        nxt = _lse(cur, ahead(cur, 1), np.where(skip_ahead, ahead(cur, 2), neg))
+        nxt = np.where((t == logit_length - 1)[:, None], start, nxt)
+        nxt = np.where((t >= logit_length)[:, None], neg, nxt)
+        cur = nxt + emit[:, t]
+        beta[:, t] = cur
+
+    finite = np.isfinite(log_like)
+    with np.errstate(invalid="ignore"):
+        post = alpha + beta - np.where(np.isfinite(emit), emit, 0.0)
+    post = np.where(np.isfinite(post), post, neg) - np.where(finite, log_like, 0.0)[:, None, None]
+    occupancy = np.exp(post)  # (N, T, S): probability of being in state s at time t
+    one_hot = np.zeros((n, width, c))
+    one_hot[rows[:, None], states[None, :], ext] = 1.0
+    occupancy_by_class = np.einsum("nts,nsc->ntc", occupancy, one_hot)
+    active = (np.arange(t_max)[None, :] < logit_length[:, None]) & finite[:, None]
+    grad = (np.exp(logp) - occupancy_by_class) * active[:, :, None]
+    return nll, grad
+
+
+def _ctc_inputs(target: Any, output: Any, target_length: Any, output_length: Any, mask_index: Any,
+                fn: str, target_name: str = "target", output_name: str = "output") -> tuple:
+    logits = _ctc_logits(output, output_name, fn)
+    n, t_max, c = logits.shape
+    labels = _ctc_integers(target, target_name, fn, 2)
+    if labels.shape[0] != n:
+        raise ValueError(
+            f"{fn}: expected `{target_name}` with one row per sample ({n}). "
+            f"Received: {target_name}.shape={labels.shape}, {output_name}.shape={logits.shape}"
+        )
+    label_length = _ctc_lengths(target_length, "target_length", n, labels.shape[1],
+                                "at most the number of target columns", fn)
+    logit_length = _ctc_lengths(output_length, "output_length", n, t_max,
+                                "at most the number of output timesteps", fn)
+    blank = _ctc_mask_index(mask_index, c, fn)
+    _ctc_check_labels(labels, label_length, c, blank, fn)
+    return labels, label_length, logits, logit_length, blank
+
+
+def ctc_loss(target: Any, output: Any, target_length: Any, output_length: Any, mask_index: int = 0) -> np.ndarray:
+    """Connectionist temporal classification loss per sample, as ``keras.ops.ctc_loss``.
+
+    ``-log p(target | output)``: the probability summed over every alignment of the labels to the
+    timesteps (labels separated by optional blanks, each one repeated over consecutive steps),
+    with the per-step class probabilities ``softmax(output)``. Computed in float64 with the
+    forward recursion in log space.
+
+    Args:
+        target: integer labels ``(N, L)``; row ``i`` holds ``target_length[i]`` labels, then
+            anything (padding).
+        output: logits ``(N, T, C)``, not softmax-normalized.
+        target_length: ``(N,)`` label counts in ``[0, L]``.
+        output_length: ``(N,)`` timesteps to use in ``[0, T]``.
+        mask_index: the blank class; default 0.
+
+    Returns:
+        float32 ``(N,)``; ``inf`` where no alignment fits (more labels and repeats than steps).
+
+    Raises:
+        ValueError: wrong ranks or batch sizes, lengths out of range, labels outside ``[0, C)``
+            or equal to `mask_index`, `mask_index` outside ``[0, C)``.
+        TypeError: non-numeric arrays, a non-integer `mask_index`.
+
+    Example:
+        >>> round(float(ctc_loss([[1]], np.zeros((1, 2, 2)), [1], [2])[0]), 4)  # 3 of 4 paths fit
+        0.2877
+    """
+    fn = "ctc_loss"
+    args = _ctc_inputs(target, output, target_length, output_length, mask_index, fn)
+    labels, label_length, logits, logit_length, blank = args
+    nll, _ = _ctc_nll(labels, label_length, logits, logit_length, blank, want_grad=False)
+    return nll.astype(np.float32)
+
+
+def _ctc_greedy(x: np.ndarray, lengths: np.ndarray, merge_repeated: bool, blank: int) -> tuple:
+    n, t_max, _ = x.shape
+    ids = np.argmax(x, axis=2)
+    best = np.max(x, axis=2)
+    beyond = np.arange(t_max)[None, :] >= lengths[:, None]
+    ids = np.where(beyond, blank, ids)
+    best = np.where(beyond, 0.0, best)
+    if merge_repeated and t_max > 1:
+        repeat = np.zeros_like(beyond)
+        repeat[:, 1:] = ids[:, 1:] == ids[:, :-1]
+        ids = np.where(repeat, blank, ids)
+    keep = ids != blank
+    order = np.argsort(np.where(keep, np.arange(t_max)[None, :], t_max), axis=1, kind="stable")
+    decoded = np.take_along_axis(np.where(keep, ids, -1), order, axis=1)
+    scores = -np.sum(best.astype(np.float32), axis=1, dtype=np.float32)
+    return decoded[None].astype(np.int32), scores[:, None]
+
+
+def _ctc_beam(logp: np.ndarray, length: int, beam_width: int, top_paths: int, blank: int) -> tuple:
+    """Prefix beam search over one sample's log-probabilities ``(T, C)``: each prefix keeps the
+    log-probability of the alignments ending in a label and of those ending in a blank."""
+    neg = -np.inf
+    c = logp.shape[1]
+    t_max = logp.shape[0]
+    beams: dict = {}
+    if t_max and length:
+        first = logp[0]
+        order = np.argsort(first, kind="stable")[::-1][: min(c, beam_width)]
+        for k in order.tolist():
+            if k == blank:
+                beams[()] = [neg, float(first[k])]
+            else:
+                beams[(k,)] = [float(first[k]), neg]
+    else:
+        beams[()] = [neg, 0.0]
+    for t in range(1, min(length, t_max)):
+        row = logp[t].tolist()
+        grown: dict = {}
+
+        def add(prefix: tuple, slot: int, value: float) -> None:
+            entry = grown.get(prefix)
+            if entry is None:
+                grown[prefix] = entry = [neg, neg]
+            entry[slot] = float(np.logaddexp(entry[slot], value))
+
+        for prefix, (in_label, in_blank) in beams.items():
+            total = float(np.logaddexp(in_label, in_blank))
+            add(prefix, 1, total + row[blank])
+            tail = prefix[-1] if prefix else -1
+            for k in range(c):
+                if k == blank:
+                    continue
+                if k == tail:
+                    add(prefix, 0, in_label + row[k])  # a repeat of the last label merges into it
+                    add(prefix + (k,), 0, in_blank + row[k])  # after a blank it is a new label
+                else:
+                    add(prefix + (k,), 0, total + row[k])
+        ranked = sorted(grown.items(), key=lambda kv: -np.logaddexp(*kv[1]))
+        beams = dict(ranked[:beam_width])
+    ranked = sorted(beams.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:top_paths]
+    paths = np.full((top_paths, t_max), -1, np.int32)
+    scores = np.full(top_paths, neg, np.float32)
+    for i, (prefix, (in_label, in_blank)) in enumerate(ranked):
+        paths[i, : len(prefix)] = prefix
+        scores[i] = np.logaddexp(in_label, in_blank)
+    return paths, scores
+
+
+def _positive_int(value: Any, name: str, fn: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{fn}: expected `{name}` to be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def ctc_decode(inputs: Any, sequence_lengths: Any, strategy: str = "greedy", beam_width: int = 100,
+               top_paths: int = 1, merge_repeated: bool = True, mask_index: int = 0) -> tuple:
+    """Decodes the output of a CTC model, as ``keras.ops.ctc_decode``.
+
+    ``"greedy"`` takes the most likely class at each step, merges repeats (with
+    `merge_repeated`) and drops the blanks. ``"beam_search"`` keeps the `beam_width` most
+    likely label prefixes of the softmax probabilities, each with the probability of its
+    alignments ending in a label and in a blank, and returns the `top_paths` best.
+
+    Args:
+        inputs: logits ``(N, T, C)``, not softmax-normalized.
+        sequence_lengths: ``(N,)`` timesteps to decode in ``[0, T]``; a length of 0 decodes to
+            the empty sequence (Keras's beam search reads the first step even then).
+        strategy: ``"greedy"`` (default) or ``"beam_search"``.
+        beam_width: prefixes kept by beam search; default 100.
+        top_paths: sequences returned by beam search; default 1 (greedy returns 1).
+        merge_repeated: greedy only: merge repeated classes; default True.
+        mask_index: the blank class; default 0.
+
+    Returns:
+        ``(decoded, scores)``: int32 ``(P, N, T)`` with each sequence's labels first and ``-1``
+        after them (``P = 1`` for greedy, `top_paths` for beam search); float32 ``(N, P)``:
+        greedy gives minus the sum of the chosen logits, beam search the log-probability of
+        each sequence (``-inf`` for paths beyond the ones found).
+
+    Raises:
+        ValueError: wrong ranks, lengths out of range, an unknown strategy, a bad `beam_width`,
+            `top_paths` or `mask_index`.
+
+    Example:
+        >>> x = np.log([[[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]])
+        >>> ctc_decode(x, [4])[0][0, 0].tolist()
+        [1, 2, -1, -1]
+    """
+    fn = "ctc_decode"
+    x = _ctc_logits(inputs, "inputs", fn)
+    n, t_max, c = x.shape
+    lengths = _ctc_lengths(sequence_lengths, "sequence_lengths", n, t_max, "at most the number of timesteps", fn)
+    blank = _ctc_mask_index(mask_index, c, fn)
+    if strategy == "greedy":
+        return _ctc_greedy(x.astype(np.float32), lengths, bool(merge_repeated), blank)
+    if strategy != "beam_search":
+        raise ValueError(f"{fn}: expected `strategy` 'greedy' or 'beam_search'. Received: strategy={strategy!r}")
+    beam_width = _positive_int(beam_width, "beam_width", fn)
+    top_paths = _positive_int(top_paths, "top_paths", fn)
+    shifted = x - np.max(x, axis=2, keepdims=True)
+    logp = shifted - np.log(np.sum(np.exp(shifted), axis=2, keepdims=True))
+    decoded = np.full((top_paths, n, t_max), -1, np.int32)
+    scores = np.full((n, top_paths), -np.inf, np.float32)
+    for i in range(n):
+        decoded[:, i], scores[i] = _ctc_beam(logp[i], int(lengths[i]), beam_width, top_paths, blank)
+    return decoded, scores
+
+
+__all__ += ["ctc_decode", "ctc_loss"]
