@@ -29,7 +29,7 @@ from pynncore import (  # noqa: E402  (the framework modules use _core above)
     regularizers,
     utils,
 )
-from pynncore.layers import Input  # noqa: E402
+from pynncore.layers import Input, InputSpec  # noqa: E402
 from pynncore.models import Model, Sequential  # noqa: E402
 from pynncore.saving import load_model, register_serializable  # noqa: E402
 from pynncore.trainer import Trainer  # noqa: E402
@@ -38,6 +38,7 @@ __version__: str = _core.__version__
 
 __all__ = [
     "Input",
+    "InputSpec",
     "Model",
     "Sequential",
     "Trainer",

@@ -16,7 +16,15 @@ import numpy as np
 
 from pynncore import _inference
 from pynncore._threading import ModelLock
-from pynncore.layers.base import InputLayer, KerasTensor, Layer, Node, _tensor_list, shape_str
+from pynncore.layers.base import (
+    InputLayer,
+    KerasTensor,
+    Layer,
+    Node,
+    _tensor_list,
+    assert_input_compatibility,
+    shape_str,
+)
 
 __all__ = ["Model", "Sequential", "clone_model", "model_from_json"]
 
@@ -777,6 +785,8 @@ class Sequential(Model):
             node.live = False
         self._own_nodes = []
         for layer in self._stack:
+            if layer.input_spec is not None:
+                assert_input_compatibility(layer.input_spec, t, layer.name)
             layer._maybe_build(t.shape)
             # Registered as a call of the layer, so layer.output / layer.input work and a
             # functional Model can be cut out of this one.

@@ -99,6 +99,8 @@ SINGLE = {
     "Permute": ((4, 3), lambda: L.Permute((2, 1)), False),
     "RNN": ((6, 3), lambda: L.RNN(L.LSTMCell(4), return_sequences=True, go_backwards=True), False),
     "ReLU": ((5,), lambda: L.ReLU(max_value=0.5, negative_slope=0.1, threshold=0.2), False),
+    "ReversibleEmbedding": ((6,), lambda: L.ReversibleEmbedding(11, 4, tie_weights=False, logit_soft_cap=3.0, mask_zero=True), True),
+    "SpectralNormalization": ((7, 6, 2), lambda: L.SpectralNormalization(L.Conv2D(3, 2), power_iterations=2), False),
     "RepeatVector": ((5,), lambda: L.RepeatVector(3), False),
     "Softmax": ((4, 3), lambda: L.Softmax(axis=1), False),
 }
@@ -122,7 +124,7 @@ ALIASES = {
     "SeparableConvolution2D", "GroupedQueryAttention",
 }
 MERGE = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]
-NOT_LAYERS = {"Input", "InputLayer", "Layer", "Variable"}
+NOT_LAYERS = {"Input", "InputLayer", "InputSpec", "Layer", "Variable", "Wrapper"}
 # Layers whose models cannot be saved (pynncore never stores code): saving raises.
 NOT_SAVED = {"Lambda": lambda: L.Lambda(lambda x: x * 2.0)}
 # Attention layers take [query, value] (or query, value as arguments) and are trained first.

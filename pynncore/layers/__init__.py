@@ -10,7 +10,7 @@ from pynncore.layers.augment import (
     RandomTranslation,
     RandomZoom,
 )
-from pynncore.layers.base import Input, InputLayer, Layer, Variable
+from pynncore.layers.base import Input, InputLayer, InputSpec, Layer, Variable
 from pynncore.layers.conv import (
     Conv1D,
     Conv1DTranspose,
@@ -34,7 +34,7 @@ from pynncore.layers.conv import (
 from pynncore.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from pynncore.layers.core import Activation, Dense, Dropout, Flatten, Identity, Lambda, Reshape
 from pynncore.layers.einsum_dense import EinsumDense
-from pynncore.layers.embedding import Embedding, Masking
+from pynncore.layers.embedding import Embedding, Masking, ReversibleEmbedding
 from pynncore.layers.merging import (
     Add,
     Average,
@@ -119,7 +119,7 @@ from pynncore.layers.reshaping import (
 from pynncore.layers.rnn import GRU, LSTM, SimpleRNN
 from pynncore.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from pynncore.layers.text import Hashing, StringLookup, TextVectorization
-from pynncore.layers.wrappers import Bidirectional, TimeDistributed
+from pynncore.layers.wrappers import Bidirectional, SpectralNormalization, TimeDistributed, Wrapper
 
 __all__ = [
     "Activation",
@@ -197,6 +197,7 @@ __all__ = [
     "Identity",
     "Input",
     "InputLayer",
+    "InputSpec",
     "IntegerLookup",
     "Lambda",
     "Layer",
@@ -226,6 +227,7 @@ __all__ = [
     "RandomTranslation",
     "RandomZoom",
     "ReLU",
+    "ReversibleEmbedding",
     "RMSNormalization",
     "RepeatVector",
     "Rescaling",
@@ -242,6 +244,7 @@ __all__ = [
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "SpectralNormalization",
     "StackedRNNCells",
     "StringLookup",
     "Subtract",
@@ -251,6 +254,7 @@ __all__ = [
     "UpSampling1D",
     "UpSampling2D",
     "UpSampling3D",
+    "Wrapper",
     "Variable",
     "ZeroPadding1D",
     "ZeroPadding2D",

@@ -37,7 +37,7 @@ from pynncore import constraints as _constraints
 from pynncore import initializers as _initializers
 from pynncore import regularizers as _regularizers
 
-__all__ = ["InputLayer", "Input", "KerasTensor", "Layer", "Node", "Variable"]
+__all__ = ["InputLayer", "Input", "InputSpec", "KerasTensor", "Layer", "Node", "Variable", "assert_input_compatibility"]
 
 _name_counters: dict = defaultdict(itertools.count)
 
@@ -199,7 +199,10 @@ class Node:
             mask = main_masks[0]
         y, ctx = layer._forward_masked(x, training, mask, **kwargs)
         outs = list(y) if self.multi_output else [y]
-        out_mask = layer.compute_mask(x, mask)
+        if kwargs and layer.mask_uses_call_args:
+            out_mask = layer.compute_mask(x, mask, **kwargs)
+        else:
+            out_mask = layer.compute_mask(x, mask)
         if self.multi_output:
             out_masks = list(out_mask) if isinstance(out_mask, (list, tuple)) else [out_mask] * len(outs)
         else:
@@ -239,6 +242,204 @@ class Node:
         return out
 
 
+def _spec_int(value: Any, arg: str) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"InputSpec: {arg} must be a non-negative integer or None. Received: {arg}={value!r}")
+    if value < 0:
+        raise ValueError(f"InputSpec: {arg} must be a non-negative integer or None. Received: {arg}={value!r}")
+    return int(value)
+
+
+class InputSpec:
+    """The rank, dtype and shape that a layer expects of each input, Keras 3 ``InputSpec``.
+
+    A layer that sets ``self.input_spec`` (one spec, or a list with one spec or None per input)
+    has every call checked against it before it runs, eagerly on arrays and symbolically on
+    model tensors (``assert_input_compatibility``); a mismatch raises ``ValueError`` naming
+    the layer, the input, what was expected and what came. ``None`` in ``shape`` or ``axes``
+    matches any size.
+
+    Args:
+        dtype: expected dtype of the input (floating arrays count as ``"float32"``, the dtype
+            layers compute in).
+        shape: expected shape, batch dimension included; sets ``ndim`` to its length.
+        ndim: expected rank.
+        max_ndim: largest rank accepted.
+        min_ndim: smallest rank accepted.
+        axes: dict mapping axes (negative counts from the end) to their expected sizes.
+        allow_last_axis_squeeze: with ``shape``, also accept inputs of one more rank whose last
+            axis is 1, and of one less rank when the spec's last axis is 1.
+        name: the input's name (shown in error messages).
+        optional: whether the input may be None.
+
+    Raises:
+        TypeError: ``axes`` is not a dict with integer keys, or a rank or size is not an integer.
+        ValueError: a negative rank or size, an axis in ``axes`` beyond the rank given by
+            ``ndim`` or ``max_ndim``, or a ``dtype`` that is not a dtype.
+
+    Example:
+        >>> from pynncore.layers import InputSpec
+        >>> InputSpec(ndim=3, axes={-1: 4})
+        InputSpec(ndim=3, axes={-1: 4})
+    """
+
+    def __init__(
+        self,
+        dtype: Any = None,
+        shape: Optional[Sequence[Optional[int]]] = None,
+        ndim: Optional[int] = None,
+        max_ndim: Optional[int] = None,
+        min_ndim: Optional[int] = None,
+        axes: Optional[dict] = None,
+        allow_last_axis_squeeze: bool = False,
+        name: Optional[str] = None,
+        optional: bool = False,
+    ):
+        if dtype is not None:
+            try:
+                dtype = np.dtype(dtype).name
+            except TypeError as exc:
+                raise ValueError(f"InputSpec: dtype must be a dtype or None. Received: dtype={dtype!r}") from exc
+        self.dtype = dtype
+        if shape is not None:
+            if not isinstance(shape, (list, tuple)):
+                raise TypeError(f"InputSpec: shape must be a tuple of sizes (or None). Received: shape={shape!r}")
+            self.shape = tuple(_spec_int(d, "shape entry") for d in shape)
+            self.ndim = len(self.shape)
+        else:
+            self.shape = None
+            self.ndim = _spec_int(ndim, "ndim")
+        self.max_ndim = _spec_int(max_ndim, "max_ndim")
+        self.min_ndim = _spec_int(min_ndim, "min_ndim")
+        self.name = name
+        self.optional = bool(optional)
+        self.allow_last_axis_squeeze = bool(allow_last_axis_squeeze)
+        axes = axes or {}
+        if not isinstance(axes, dict) or not all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in axes
+        ):
+            raise TypeError(f"InputSpec: axes must be a dict with integer keys. Received: axes={axes!r}")
+        self.axes = {int(k): (None if v is None else _spec_int(v, f"axes[{k}]")) for k, v in axes.items()}
+        top = self.ndim if self.ndim is not None else self.max_ndim
+        if self.axes and top is not None and max(self.axes) > top - 1:
+            raise ValueError(
+                f"InputSpec: axis {max(self.axes)} in axes is greater than the maximum allowed value "
+                f"{top - 1} for inputs of rank {top}. Received: axes={self.axes}"
+            )
+
+    def __repr__(self) -> str:
+        parts = [
+            f"dtype={self.dtype}" if self.dtype else "",
+            f"shape={self.shape}" if self.shape else "",
+            f"ndim={self.ndim}" if self.ndim else "",
+            f"max_ndim={self.max_ndim}" if self.max_ndim else "",
+            f"min_ndim={self.min_ndim}" if self.min_ndim else "",
+            f"axes={self.axes}" if self.axes else "",
+        ]
+        return f"InputSpec({', '.join(p for p in parts if p)})"
+
+    def get_config(self) -> dict:
+        return {
+            "dtype": self.dtype,
+            "shape": self.shape,
+            "ndim": self.ndim,
+            "max_ndim": self.max_ndim,
+            "min_ndim": self.min_ndim,
+            "axes": self.axes,
+            "optional": self.optional,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "InputSpec":
+        return cls(**config)
+
+
+def _flat_specs(spec: Any) -> list:
+    if isinstance(spec, (list, tuple)):
+        return [s for item in spec for s in _flat_specs(item)]
+    if isinstance(spec, dict):
+        return [s for item in spec.values() for s in _flat_specs(item)]
+    return [spec]
+
+
+def assert_input_compatibility(input_spec: Any, inputs: Any, layer_name: str) -> None:
+    """Raises ``ValueError`` unless ``inputs`` (an array or symbolic tensor, or a list of them)
+    match ``input_spec`` (an ``InputSpec``, a list of them and None, or None), as Keras checks
+    a layer's inputs: the number of inputs, then each input's rank, dtype, fixed axes and shape."""
+    if not input_spec:
+        return
+    specs = _flat_specs(input_spec)
+    xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if len(xs) != len(specs):
+        raise ValueError(
+            f"Layer '{layer_name}' expects {len(specs)} input(s), but it received {len(xs)} input tensors"
+        )
+    for i, (x, spec) in enumerate(zip(xs, specs)):
+        if spec is None or (x is None and spec.optional):
+            continue
+        if not isinstance(spec, InputSpec):
+            raise TypeError(
+                f"Layer '{layer_name}': input_spec must hold InputSpec objects or None. "
+                f"Received: {type(spec).__name__}"
+            )
+        if x is None or isinstance(x, Layer):
+            raise ValueError(
+                f"Layer '{layer_name}': inputs to a layer should be tensors or arrays. Received: "
+                f"{type(x).__name__} as input {i}"
+            )
+        if isinstance(x, KerasTensor):
+            shape, dtype = x.shape, x.dtype
+        else:
+            arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+            shape = arr.shape
+            # Floating inputs are computed in float32, as Keras casts them to the compute dtype.
+            dtype = "float32" if arr.dtype.kind == "f" else arr.dtype.name
+        ndim = len(shape)
+        where = f"Input {i} with name '{spec.name}' of layer '{layer_name}' is incompatible with the layer"
+        if spec.ndim is not None and not spec.allow_last_axis_squeeze and ndim != spec.ndim:
+            raise ValueError(
+                f"{where}: expected ndim={spec.ndim}, found ndim={ndim}. Full shape received: {shape_str(shape)}"
+            )
+        if spec.max_ndim is not None and ndim > spec.max_ndim:
+            raise ValueError(
+                f"{where}: expected max_ndim={spec.max_ndim}, found ndim={ndim}. "
+                f"Full shape received: {shape_str(shape)}"
+            )
+        if spec.min_ndim is not None and ndim < spec.min_ndim:
+            raise ValueError(
+                f"{where}: expected min_ndim={spec.min_ndim}, found ndim={ndim}. "
+                f"Full shape received: {shape_str(shape)}"
+            )
+        if spec.dtype is not None and dtype != spec.dtype:
+            raise ValueError(f"{where}: expected dtype={spec.dtype}, found dtype={dtype}")
+        for axis, value in spec.axes.items():
+            if value is None:
+                continue
+            if not -ndim <= axis < ndim:
+                raise ValueError(
+                    f"{where}: expected axis {axis} of input shape to have value {value}, but received "
+                    f"input with shape {shape_str(shape)}, which has no axis {axis}"
+                )
+            if shape[axis] is not None and shape[axis] != value:
+                raise ValueError(
+                    f"{where}: expected axis {axis} of input shape to have value {value}, but received "
+                    f"input with shape {shape_str(shape)}"
+                )
+        if spec.shape is not None:
+            spec_shape, got = spec.shape, tuple(shape)
+            if spec.allow_last_axis_squeeze:
+                if got and got[-1] == 1:
+                    got = got[:-1]
+                if spec_shape and spec_shape[-1] == 1:
+                    spec_shape = spec_shape[:-1]
+            if any(a is not None and b is not None and a != b for a, b in zip(spec_shape, got)):
+                raise ValueError(
+                    f"{where}: expected shape={shape_str(spec.shape)}, found shape={shape_str(shape)}"
+                )
+
+
 class Layer:
     """Base class of all layers.
 
@@ -257,11 +458,18 @@ class Layer:
     Masks (Keras semantics): a mask is a boolean array of shape ``(batch, timesteps)``.
     ``compute_mask(x, mask)`` gives the mask of the layer's output (by default the input mask
     when ``supports_masking`` is true, else None). A layer whose ``consumes_mask`` is true
-    takes the mask as ``forward(x, training, mask=mask)``.
+    takes the mask as ``forward(x, training, mask=mask)``. A layer whose output mask depends on
+    its keyword call arguments sets ``mask_uses_call_args`` and takes them as
+    ``compute_mask(x, mask, **kwargs)``.
+
+    ``input_spec``: None, or an ``InputSpec`` (a list of them for several inputs) that every
+    call's inputs are checked against before the layer builds or runs.
     """
 
     supports_masking = False
     consumes_mask = False
+    mask_uses_call_args = False
+    input_spec: Any = None
 
     def __init__(
         self,
@@ -513,6 +721,8 @@ class Layer:
 
     def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
         self._check_call_kwargs(kwargs)
+        if self.input_spec is not None:
+            assert_input_compatibility(self.input_spec, inputs, self.name)
         if _tensor_list(inputs) is not None:
             return self._call_symbolic(inputs, kwargs)
         if isinstance(inputs, (list, tuple)) and any(isinstance(t, KerasTensor) for t in inputs):

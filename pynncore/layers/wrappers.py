@@ -1,4 +1,8 @@
-"""Layer wrappers: TimeDistributed and Bidirectional.
+"""Layer wrappers: Wrapper, TimeDistributed, Bidirectional and SpectralNormalization.
+
+``Wrapper(layer)`` is the base of the wrappers of one layer (as in Keras 3, ``TimeDistributed``
+and ``SpectralNormalization``): it holds ``layer``, builds it, owns its weights and writes it
+into its config.
 
 ``TimeDistributed(layer)`` applies one layer to every timestep of ``(N, T, ...)``: the input is
 viewed as ``(N * T, ...)``, the inner layer runs once on that batch, and its output is viewed
@@ -10,6 +14,18 @@ When sequences are returned, the backward copy's output comes in reversed time o
 flipped back before merging, so step ``t`` of both halves describes input step ``t``; with a
 mask, the masked steps of both halves are zero (as in Keras).
 Weights are the forward layer's followed by the backward layer's.
+
+``SpectralNormalization(layer)`` divides the wrapped layer's ``kernel`` (or ``embeddings``) by
+an estimate of its largest singular value at every training call, so that the layer's
+Lipschitz constant stays near 1. With ``W`` seen as the matrix ``(prod(shape[:-1]), shape[-1])``
+and the stored unit row ``u (1, shape[-1])``, each of ``power_iterations`` steps computes
+
+    v = normalize(u @ W.T),    u = normalize(v @ W),
+
+then ``sigma = v @ W @ u.T`` and the kernel becomes ``W / sigma``; ``u`` is kept for the next
+call. As in Keras, the normalized kernel is written into the kernel itself, so the gradient
+of a training step is the wrapped layer's gradient at the normalized kernel, with no gradient
+through ``sigma`` or ``u``.
 """
 
 from __future__ import annotations
@@ -18,9 +34,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from pynncore.layers.base import KerasTensor, Layer, shape_str
+from pynncore import initializers as _initializers
+from pynncore.layers.base import InputSpec, KerasTensor, Layer, Variable, shape_str
 
-__all__ = ["Bidirectional", "TimeDistributed"]
+__all__ = ["Bidirectional", "SpectralNormalization", "TimeDistributed", "Wrapper"]
 
 _INPUT_SHAPE_KWARGS = ("input_shape", "input_dim", "batch_input_shape")
 
@@ -61,11 +78,78 @@ class _Wrapper(Layer):
         return [w for w in self.weights if id(w) not in trainable]
 
 
+def _pop_wrapped_layer(cls: type, config: dict) -> tuple:
+    """``(wrapped layer, rest of the config)`` from a wrapper's config."""
+    from pynncore.saving import deserialize_layer
+
+    config = dict(config)
+    if "layer" not in config:
+        raise ValueError(f"{cls.__name__}: config has no 'layer' entry")
+    return deserialize_layer(config.pop("layer")), config
+
+
 def _removeprefix(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
-class TimeDistributed(_Wrapper):
+class Wrapper(_Wrapper):
+    """Base class of layers that wrap one layer, Keras 3 ``keras.layers.Wrapper``.
+
+    The wrapped layer is ``self.layer``; it is built by the wrapper's ``build`` on the same
+    input shape, its weights are the wrapper's weights, freezing the wrapper freezes it, and
+    its activity regularizer applies to the wrapper's output. The config holds the wrapped
+    layer's serialized config under ``"layer"``. Like Keras's, the class does not compute
+    anything itself: subclasses implement ``forward`` and ``backward`` (``TimeDistributed``,
+    ``SpectralNormalization``).
+
+    Args:
+        layer: the layer to wrap.
+
+    Raises:
+        ValueError: ``layer`` is not a pynncore ``Layer``.
+
+    Example:
+        >>> from pynncore.layers import Dense, TimeDistributed, Wrapper
+        >>> wrapper = TimeDistributed(Dense(4))
+        >>> isinstance(wrapper, Wrapper), wrapper.layer.units
+        (True, 4)
+    """
+
+    def __init__(self, layer: Layer, **kwargs: Any):
+        if not isinstance(layer, Layer):
+            raise ValueError(
+                f"{type(self).__name__}: expected a pynncore Layer to wrap. Received: {type(layer).__name__}"
+            )
+        super().__init__(**kwargs)
+        self.layer = layer
+        if not self.trainable:
+            layer.trainable = False
+        self.activity_regularizer = layer.activity_regularizer
+        if layer.built:
+            self._sync_weights()
+
+    def _inner_layers(self) -> list:
+        return [self.layer]
+
+    def build(self, input_shape: Any) -> None:
+        self.layer._maybe_build(input_shape)
+        self._sync_weights()
+        self.built = True
+
+    def get_config(self) -> dict:
+        from pynncore.saving import serialize_layer
+
+        config = super().get_config()
+        config["layer"] = serialize_layer(self.layer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Wrapper":
+        layer, config = _pop_wrapped_layer(cls, config)
+        return cls(layer, **config)
+
+
+class TimeDistributed(Wrapper):
     """Applies a layer to every timestep of a sequence.
 
     Input ``(N, T, ...)`` is reshaped to ``(N * T, ...)``, the wrapped layer runs on it once, and
@@ -93,22 +177,6 @@ class TimeDistributed(_Wrapper):
     """
 
     supports_masking = True
-
-    def __init__(self, layer: Layer, **kwargs: Any):
-        if not isinstance(layer, Layer):
-            raise ValueError(
-                f"TimeDistributed: expected a pynncore Layer to wrap. Received: {type(layer).__name__}"
-            )
-        super().__init__(**kwargs)
-        self.layer = layer
-        if not self.trainable:
-            layer.trainable = False
-        self.activity_regularizer = layer.activity_regularizer
-        if layer.built:
-            self._sync_weights()
-
-    def _inner_layers(self) -> list:
-        return [self.layer]
 
     def _child_shape(self, input_shape: Sequence[Optional[int]]) -> tuple:
         input_shape = tuple(input_shape)
@@ -151,22 +219,6 @@ class TimeDistributed(_Wrapper):
             )
         dx2 = self.layer.backward(inner_ctx, dy.reshape((n * t,) + dy.shape[2:]), need_dx=need_dx)
         return None if dx2 is None else dx2.reshape(x_shape)
-
-    def get_config(self) -> dict:
-        from pynncore.saving import serialize_layer
-
-        config = super().get_config()
-        config["layer"] = serialize_layer(self.layer)
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict) -> "TimeDistributed":
-        from pynncore.saving import deserialize_layer
-
-        config = dict(config)
-        if "layer" not in config:
-            raise ValueError("TimeDistributed: config has no 'layer' entry")
-        return cls(deserialize_layer(config.pop("layer")), **config)
 
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -504,14 +556,145 @@ class Bidirectional(_Wrapper):
     def from_config(cls, config: dict) -> "Bidirectional":
         from pynncore.saving import deserialize_layer
 
-        config = dict(config)
-        if "layer" not in config:
-            raise ValueError("Bidirectional: config has no 'layer' entry")
-        layer = deserialize_layer(config.pop("layer"))
+        layer, config = _pop_wrapped_layer(cls, config)
         backward = config.pop("backward_layer", None)
         if backward is not None:
             backward = deserialize_layer(backward)
         return cls(layer, backward_layer=backward, **config)
+
+
+_NORM_EPSILON = 1e-7  # Keras's backend epsilon, the floor of a norm in ``normalize``
+
+
+def _normalize(v: np.ndarray) -> np.ndarray:
+    """``v / max(||v||, 1e-7)`` over all entries (Keras's ``normalize(v, axis=None)``)."""
+    return v / max(float(np.sqrt(np.sum(v * v))), _NORM_EPSILON)
+
+
+class SpectralNormalization(Wrapper):
+    """Normalizes a layer's kernel by its spectral norm, estimated by power iteration.
+
+    At every training call the wrapped layer's ``kernel`` (``embeddings`` for an
+    ``Embedding``), seen as the matrix ``W (prod(shape[:-1]), shape[-1])``, is replaced by
+    ``W / sigma`` with ``sigma`` its largest singular value estimated from the non-trainable
+    weight ``vector_u (1, shape[-1])``: ``power_iterations`` times ``v = normalize(u @ W.T)``,
+    ``u = normalize(v @ W)``, then ``sigma = v @ W @ u.T``; the new ``u`` is stored. Then the
+    wrapped layer runs. A kernel that is all zeros is left as it is. Outside training nothing
+    changes and the wrapped layer runs on the kernel as stored. As in Keras the normalized
+    value is written into the kernel, so training differentiates the wrapped layer at the
+    normalized kernel and no gradient passes through ``sigma`` or ``u``. This keeps the
+    layer's Lipschitz constant near 1, which stabilizes the training of GAN discriminators.
+
+    Weights: the kernel, ``vector_u``, then the wrapped layer's other weights (Keras's order).
+
+    Args:
+        layer: a layer with a ``kernel`` (``Dense``, ``Conv2D``, ...) or an ``embeddings``
+            weight (``Embedding``).
+        power_iterations: positive integer, the power-iteration steps per training call.
+
+    Call arguments:
+        inputs: the wrapped layer's input.
+        training: normalize the kernel before running the wrapped layer.
+
+    Returns:
+        The wrapped layer's output.
+
+    Raises:
+        ValueError: ``layer`` is not a layer, ``power_iterations`` is not a positive integer,
+            the wrapped layer has neither a ``kernel`` nor an ``embeddings`` weight (at build),
+            an input whose last axis differs from the one the layer was built for, or a
+            singular value estimate of zero (``vector_u`` zero or orthogonal to the kernel).
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore.layers import Conv2D, SpectralNormalization
+        >>> SpectralNormalization(Conv2D(2, 2))(np.ones((1, 10, 10, 1))).shape
+        (1, 9, 9, 2)
+    """
+
+    def __init__(self, layer: Layer, power_iterations: int = 1, **kwargs: Any):
+        super().__init__(layer, **kwargs)
+        if (
+            isinstance(power_iterations, bool)
+            or not isinstance(power_iterations, (int, np.integer))
+            or power_iterations <= 0
+        ):
+            raise ValueError(
+                f"SpectralNormalization '{self.name}': power_iterations must be an integer greater than zero. "
+                f"Received: power_iterations={power_iterations!r}"
+            )
+        self.power_iterations = int(power_iterations)
+        self.kernel: Optional[Variable] = None
+        self.vector_u: Optional[Variable] = None
+
+    def _sync_weights(self) -> None:
+        inner = self.layer.weights
+        if self.__dict__.get("vector_u") is None:
+            self._weights = list(inner)
+            return
+        self._weights = [self.kernel, self.vector_u] + [w for w in inner if w is not self.kernel]
+
+    def build(self, input_shape: Any) -> None:
+        super().build(input_shape)
+        self.input_spec = InputSpec(min_ndim=1, axes={-1: input_shape[-1]})
+        kernel = getattr(self.layer, "kernel", None)
+        if not isinstance(kernel, Variable):
+            kernel = getattr(self.layer, "embeddings", None)
+        if not isinstance(kernel, Variable):
+            raise ValueError(
+                f"SpectralNormalization '{self.name}': the wrapped layer must have a 'kernel' or an "
+                f"'embeddings' weight. Received: {type(self.layer).__name__} '{self.layer.name}' with neither"
+            )
+        self.kernel = kernel
+        self.vector_u = self.add_weight(
+            "vector_u", (1, kernel.shape[-1]), _initializers.TruncatedNormal(stddev=0.02), trainable=False
+        )
+        self._sync_weights()
+        self.built = True
+
+    @property
+    def kernel_shape(self) -> Optional[tuple]:
+        return None if self.kernel is None else self.kernel.shape
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self.layer.compute_output_shape(input_shape)
+
+    def _check_input(self, x: Any) -> np.ndarray:
+        return self.layer._check_input(x)
+
+    def normalized_weights(self) -> tuple:
+        """``(vector_u, kernel)``: the next ``u`` and the kernel divided by its estimated
+        spectral norm, as float32 arrays (the weights themselves are not changed)."""
+        w = self.kernel.value.astype(np.float64).reshape(-1, self.kernel.shape[-1])
+        u = self.vector_u.value.astype(np.float64)
+        for _ in range(self.power_iterations):
+            v = _normalize(u @ w.T)
+            u = _normalize(v @ w)
+        sigma = float((v @ w @ u.T)[0, 0])
+        if sigma == 0.0 or not np.isfinite(sigma):
+            raise ValueError(
+                f"SpectralNormalization '{self.name}': the estimate of the kernel's largest singular value "
+                f"is {sigma} (vector_u is zero or orthogonal to the kernel), so the kernel cannot be "
+                "normalized. Received: vector_u with norm "
+                f"{float(np.linalg.norm(self.vector_u.value))}"
+            )
+        kernel = (self.kernel.value.astype(np.float64) / sigma).astype(np.float32)
+        return u.astype(np.float32), kernel
+
+    def forward(self, x: Any, training: bool = False) -> tuple:
+        if training and np.any(self.kernel.value):
+            u, kernel = self.normalized_weights()
+            self.vector_u.value[...] = u
+            self.kernel.value[...] = kernel
+        return self.layer.forward(x, training=training)
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Optional[np.ndarray]:
+        return self.layer.backward(ctx, dy, need_dx=need_dx)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["power_iterations"] = self.power_iterations
+        return config
 
 
 def _main_grad(res: Any) -> Any:
