@@ -384,6 +384,9 @@ class Trainer:
         """Regularization, the optimizer update, the loss tracker and the metrics of a step
         whose gradients are in place."""
         loss += self._regularization(self.optimizer.variables)
+        if isinstance(self.optimizer, _optimizers.LossScaleOptimizer):
+            # the gradients of the scaled loss (linear in the loss; exact for a power-of-two scale)
+            self.optimizer._scale_grads()
         self.optimizer.apply()
         self._loss_tracker.update_state(loss, sample_weight=n)
         self._update_metrics(yb, preds, wb)

@@ -7,6 +7,7 @@ import numpy as np
 
 import pynncore
 from pynncore import layers
+from pynncore.layers.base import Variable
 from pynncore.models import Sequential
 
 
@@ -16,6 +17,29 @@ def take_random_steps(opt, vs, rng, steps: int) -> None:
         for v in vs:
             v.grad[...] = rng.standard_normal(v.value.shape)
         opt.apply()
+
+
+def step_with_reference(opt, vs, ref, rng, steps: int) -> None:
+    """``steps`` updates of ``opt`` over the variables ``vs`` and of the float64 reference
+    ``ref`` (``ref.step(grads)``) with the same gradients, standard normal times 0.5."""
+    for _ in range(steps):
+        grads = [rng.standard_normal(v.value.shape) * 0.5 for v in vs]
+        for v, g in zip(vs, grads):
+            v.grad[...] = g
+        opt.apply()
+        ref.step(grads)
+
+
+def steps_beside_reference(opt, make_ref, shapes, rng, steps: int, names=None) -> tuple:
+    """Variables of ``shapes`` with standard normal values (named ``names``, else w0, w1, ...),
+    ``opt`` built over them and the reference ``make_ref(values)`` take ``steps`` steps on the
+    same gradients (:func:`step_with_reference`); returns the variables and the reference."""
+    values = [rng.standard_normal(s) for s in shapes]
+    vs = [Variable(x, name) for x, name in zip(values, names or [f"w{i}" for i in range(len(shapes))])]
+    opt.build(vs)
+    ref = make_ref(values)
+    step_with_reference(opt, vs, ref, rng, steps)
+    return vs, ref
 
 
 def assert_resumes_identically(opt, again, vs, ws, rng, steps: int = 2) -> None:

@@ -88,7 +88,8 @@ def test_config_and_state_round_trip():
 
 
 @pytest.mark.parametrize(
-    "name", ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamw", "adamax", "nadam", "lion", "lamb", "ftrl", "adafactor"]
+    "name", ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamw", "adamax", "nadam", "lion", "lamb", "ftrl", "adafactor", "muon",
+             "schedulefreeadamw"]
 )
 def test_flat_buffers_align_weights_and_keep_the_saved_layout(name):
     # Weights of odd sizes each start on a 64-byte boundary of the flat buffers; the gaps

@@ -20,7 +20,7 @@ import os
 import numpy as np
 import pytest
 from _keras_train import train_side_by_side
-from _optim_checks import assert_fit_learns, assert_resumes_identically, assert_save_load_resumes, take_random_steps
+from _optim_checks import assert_fit_learns, assert_resumes_identically, assert_save_load_resumes, steps_beside_reference, take_random_steps
 from _ref import ref_clip_gradients
 
 import pynncore
@@ -98,23 +98,10 @@ def _case_id(kw):
     return "-".join(["adafactor"] + [k for k in kw if k != "learning_rate"] + (["schedule"] if callable(lr) else []))
 
 
-def _steps(opt, vs, ref, rng, n):
-    for _ in range(n):
-        grads = [rng.standard_normal(v.value.shape) * 0.5 for v in vs]
-        for v, g in zip(vs, grads):
-            v.grad[...] = g
-        opt.apply()
-        ref.step(grads)
-
-
 @pytest.mark.parametrize("kwargs", CLASS_CASES, ids=[_case_id(c) for c in CLASS_CASES])
 def test_optimizer_steps_match_reference(kwargs, rng):
-    values = [rng.standard_normal(s) for s in SHAPES]
-    vs = [Variable(x, f"w{i}") for i, x in enumerate(values)]
     opt = optimizers.Adafactor(**kwargs)
-    opt.build(vs)
-    ref = RefAdafactor(values, **kwargs)
-    _steps(opt, vs, ref, rng, 6)
+    vs, ref = steps_beside_reference(opt, lambda values: RefAdafactor(values, **kwargs), SHAPES, rng, 6)
     assert opt.iterations == 6
     for v, pr in zip(vs, ref.p):
         np.testing.assert_allclose(v.value, pr, rtol=2e-5, atol=1e-6 * max(1.0, np.abs(pr).max()))

@@ -6,8 +6,11 @@ its state (moments, accumulators) is flat too. A step is then one native call ov
 parameters, with gradient clipping by value fused into it. ``clipnorm`` scales each weight's
 gradient by its own norm, ``global_clipnorm`` all of them by the global norm, as in Keras.
 
-``Adafactor`` is the exception: its factored second moments have per-weight shapes, so its
-update is a vectorized numpy pass per weight over the same flat parameter and gradient buffers.
+``Adafactor`` and ``Muon`` are the exceptions: their rules work on per-weight shapes (factored
+second moments; Newton-Schulz iterations on 2-D weights), so their updates are vectorized numpy
+passes per weight over the same flat parameter and gradient buffers. ``ScheduleFreeAdamW`` is
+one vectorized numpy pass over the whole flat buffers. ``LossScaleOptimizer`` wraps any of them
+(dynamic loss scaling; it shares the inner optimizer's buffers).
 
 With ``use_ema=True`` an optimizer also keeps an exponential moving average of the weights
 (Keras 3 semantics) in one more flat buffer of the same layout, updated after every step in one
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -37,9 +41,12 @@ __all__ = [
     "Ftrl",
     "Lamb",
     "Lion",
+    "LossScaleOptimizer",
+    "Muon",
     "Nadam",
     "Optimizer",
     "RMSprop",
+    "ScheduleFreeAdamW",
     "get",
     "schedules",
 ]
@@ -845,6 +852,528 @@ class Adafactor(Optimizer):
         }
 
 
+class Muon(Optimizer):
+    """Muon: momentum whose update is orthogonalized by Newton-Schulz iterations, for 2-D
+    weights, with an AdamW step for the others (Keras 3 rule and defaults).
+
+    Which rule a weight gets is decided as Keras decides it: a weight whose shape is not 2-D,
+    whose ``path`` contains ``"embedding"`` (any case, with ``exclude_embeddings``) or matches
+    one of the regular expressions of ``exclude_layers`` (``re.search`` on the path, e.g.
+    ``"dense_1/kernel"``) takes the AdamW step; every other weight the Muon step. At step ``t``
+    (1-based), with gradient ``g`` after clipping:
+
+        Muon:   m = momentum * m + g;   u = g + momentum * m (nesterov) or u = m
+                O = NS(u);  p -= lr * O * sqrt(max(rows, cols)) * rms_rate   (no factor: rms_rate None)
+        AdamW:  m = beta_1 m + (1 - beta_1) g;  v = beta_2 v + (1 - beta_2) g^2
+                p -= lr_a sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)
+                with lr_a = lr * adam_lr_ratio
+
+    ``NS`` works on ``X = u`` (transposed when it has more rows than columns):
+    ``X /= ||X||_F + 1e-7``, then ``ns_steps`` times ``A = X X^T; X = a X + (b A + c A A) X``
+    with ``(a, b, c) = (muon_a, muon_b, muon_c)``, all in float32 as Keras computes it. Before
+    the step, decoupled weight decay ``p -= p * wd * lr`` uses ``weight_decay`` for the Muon
+    weights and ``adam_weight_decay`` for the AdamW ones (None: none). The state is the flat
+    ``momentum`` of every weight and the flat ``velocity`` (zero for the Muon weights).
+
+    Args:
+        learning_rate: float or a ``LearningRateSchedule`` (default 0.001).
+        adam_beta_1: AdamW's first-moment decay, in ``[0, 1)`` (default 0.9).
+        adam_beta_2: AdamW's second-moment decay, in ``[0, 1)`` (default 0.999).
+        adam_weight_decay: the AdamW weights' decay, a number >= 0 or None (default 0.004).
+        epsilon: AdamW's denominator offset, a finite number >= 0 (default 1e-7).
+        weight_decay: the Muon weights' decay, a number >= 0 or None (default 0.004).
+        exclude_layers: regular expressions (strings) of weight paths that take the AdamW step.
+        exclude_embeddings: weights with ``"embedding"`` in their path take the AdamW step
+            (default True).
+        muon_a, muon_b, muon_c: the Newton-Schulz coefficients (3.4445, -4.7750, 2.0315).
+        adam_lr_ratio: the AdamW weights' learning rate over ``learning_rate``, >= 0 (default 1).
+        momentum: the Muon momentum, in ``[0, 1]`` (default 0.95).
+        ns_steps: the number of Newton-Schulz iterations, an integer >= 0 (default 5).
+        nesterov: Nesterov-style momentum for the Muon step (default True).
+        rms_rate: the update's RMS matching factor (Liu et al., 2025), a number >= 0, or None
+            for no factor (default 0.2).
+        **kwargs: the other arguments of :class:`Optimizer` (``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``, ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
+            ``name``).
+
+    Raises:
+        ValueError: an argument outside its range, or an ``exclude_layers`` entry that is not a
+            valid regular expression.
+        TypeError: an argument of the wrong type.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import layers, optimizers
+        >>> from pynncore.models import Sequential
+        >>> model = Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(2, name="out")])
+        >>> model.compile(optimizer=optimizers.Muon(exclude_layers=["out"]), loss="mse")
+        >>> float(model.train_on_batch(np.ones((4, 3)), np.zeros((4, 2)))) >= 0
+        True
+    """
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        adam_beta_1: float = 0.9,
+        adam_beta_2: float = 0.999,
+        adam_weight_decay: Optional[float] = 0.004,
+        epsilon: float = 1e-7,
+        weight_decay: Optional[float] = 0.004,
+        exclude_layers: Optional[Sequence[str]] = None,
+        exclude_embeddings: bool = True,
+        muon_a: float = 3.4445,
+        muon_b: float = -4.7750,
+        muon_c: float = 2.0315,
+        adam_lr_ratio: float = 1,
+        momentum: float = 0.95,
+        ns_steps: int = 5,
+        nesterov: bool = True,
+        rms_rate: Optional[float] = 0.2,
+        name: str = "muon",
+        **kwargs: Any,
+    ):
+        owner = "Muon"
+        wd = None if weight_decay is None else _check_nonneg(owner, "weight_decay", weight_decay)
+        super().__init__(learning_rate=learning_rate, weight_decay=wd, name=name, **kwargs)
+        self.adam_beta_1 = _check_beta(owner, "adam_beta_1", adam_beta_1)
+        self.adam_beta_2 = _check_beta(owner, "adam_beta_2", adam_beta_2)
+        self.adam_weight_decay = None if adam_weight_decay is None else _check_nonneg(owner, "adam_weight_decay", adam_weight_decay)
+        self.epsilon = _check_nonneg(owner, "epsilon", epsilon)
+        self.exclude_layers = _check_patterns(owner, "exclude_layers", exclude_layers)
+        self.exclude_embeddings = _check_bool(owner, "exclude_embeddings", exclude_embeddings)
+        for arg, value in (("muon_a", muon_a), ("muon_b", muon_b), ("muon_c", muon_c)):
+            x = _as_float(owner, arg, value)
+            if not math.isfinite(x):
+                raise ValueError(f"Muon: {arg} must be a finite number. Received: {arg}={value!r}")
+            setattr(self, arg, x)
+        self.adam_lr_ratio = _check_nonneg(owner, "adam_lr_ratio", adam_lr_ratio)
+        self.momentum = _check_beta(owner, "momentum", momentum, high_open=False)
+        if isinstance(ns_steps, bool) or not isinstance(ns_steps, (int, np.integer)) or ns_steps < 0:
+            raise ValueError(f"Muon: ns_steps must be an integer >= 0. Received: ns_steps={ns_steps!r}")
+        self.ns_steps = int(ns_steps)
+        self.nesterov = _check_bool(owner, "nesterov", nesterov)
+        self.rms_rate = None if rms_rate is None else _check_nonneg(owner, "rms_rate", rms_rate)
+        self._use_adamw: list = []
+
+    def _active_slots(self) -> tuple:
+        return ("momentum", "velocity")
+
+    def _should_use_adamw(self, variable: Any) -> bool:
+        """True when ``variable`` takes the AdamW step (not 2-D, an embedding, or excluded)."""
+        if len(variable.value.shape) != 2:
+            return True
+        path = str(getattr(variable, "path", None) or getattr(variable, "name", ""))
+        if self.exclude_embeddings and "embedding" in path.lower():
+            return True
+        return any(re.search(pattern, path) for pattern in self.exclude_layers)
+
+    def build(self, variables: Sequence[Any]) -> None:
+        super().build(variables)
+        self._use_adamw = [self._should_use_adamw(v) for v in self.variables]
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        f32 = np.float32
+        lr32 = f32(lr)
+        t = f32(self.iterations)
+        b1, b2 = f32(self.adam_beta_1), f32(self.adam_beta_2)
+        adam_lr = f32(lr * self.adam_lr_ratio)
+        alpha = adam_lr * np.sqrt(f32(1.0) - np.power(b2, t)) / (f32(1.0) - np.power(b1, t))
+        s = self._state
+        for o, v, adamw in zip(self._offsets, self.variables, self._use_adamw):
+            shape, n = v.value.shape, v.value.size
+            p = self._params[o : o + n].reshape(shape)
+            g = _clipped_grad(self._grads[o : o + n].reshape(shape), grad_scale, clip_value)
+            decay = self.adam_weight_decay if adamw else self.weight_decay
+            if decay:
+                p -= p * f32(decay) * lr32
+            m = s["momentum"][o : o + n].reshape(shape)
+            if adamw:
+                vel = s["velocity"][o : o + n].reshape(shape)
+                m += (g - m) * (f32(1.0) - b1)
+                vel += (g * g - vel) * (f32(1.0) - b2)
+                p -= m * alpha / (np.sqrt(vel) + f32(self.epsilon))
+                continue
+            m += g + m * f32(self.momentum - 1.0)
+            u = g + f32(self.momentum) * m if self.nesterov else m
+            step = lr32 * self._newton_schulz(u)
+            if self.rms_rate is not None:
+                step = step * np.sqrt(f32(max(shape))) * f32(self.rms_rate)
+            p -= step
+
+    def _newton_schulz(self, x: np.ndarray) -> np.ndarray:
+        """The quintic Newton-Schulz approximation of the orthogonal factor of ``x`` (2-D), in
+        float32 with the shorter side first, as Keras computes it."""
+        f32 = np.float32
+        tall = x.shape[0] > x.shape[1]
+        if tall:
+            x = x.T
+        x = x / (f32(np.sqrt(np.sum(np.square(x, dtype=np.float32), dtype=np.float32))) + f32(1e-7))
+        a, b, c = f32(self.muon_a), f32(self.muon_b), f32(self.muon_c)
+        for _ in range(self.ns_steps):
+            gram = x @ x.T
+            x = a * x + (b * gram + (c * gram) @ gram) @ x
+        return np.ascontiguousarray(x.T if tall else x)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "adam_beta_1": self.adam_beta_1,
+            "adam_beta_2": self.adam_beta_2,
+            "epsilon": self.epsilon,
+            "exclude_layers": list(self.exclude_layers),
+            "muon_a": self.muon_a,
+            "muon_b": self.muon_b,
+            "muon_c": self.muon_c,
+            "adam_lr_ratio": self.adam_lr_ratio,
+            "momentum": self.momentum,
+            "ns_steps": self.ns_steps,
+            "nesterov": self.nesterov,
+            "exclude_embeddings": self.exclude_embeddings,
+            "adam_weight_decay": self.adam_weight_decay,
+            "rms_rate": self.rms_rate,
+        }
+
+
+class ScheduleFreeAdamW(Optimizer):
+    """Schedule-Free AdamW (Defazio et al., 2024) with Keras 3's rule and defaults.
+
+    The weights hold ``y``, the point where gradients are taken; the ``momentum`` slot holds
+    ``z``, the sequence the Adam steps move (it starts at the weights); the average ``x`` is
+    recovered from both. At step ``t`` (1-based), with gradient ``g`` after clipping and the
+    decoupled weight decay ``y -= y * weight_decay * lr``:
+
+        lr_t = lr * min(t / warmup_steps, 1)   (lr_t = lr when warmup_steps is 0)
+        v = beta_2 v + (1 - beta_2) g^2
+        z' = z - lr_t g / (sqrt(v / (1 - beta_2^t)) + epsilon)
+        x = (y - (1 - beta_1) z) / beta_1                      (from the z before the step)
+        x' = (1 - 1/t) x + (1/t) z';   y' = (1 - beta_1) z' + beta_1 x'
+
+    One vectorized float32 pass over every weight's flat buffers per step. As in Keras,
+    :meth:`finalize_variable_values` only writes the EMA weights (``use_ema``): the weights
+    stay at ``y`` after ``fit``. Keras's torch backend reads ``z`` after its update in the
+    ``x`` line (the Variable updates in place), so its stateful ``apply`` differs from this
+    rule from the second step on; its ``stateless_apply``, like the JAX and TensorFlow
+    backends, follows it.
+
+    Args:
+        learning_rate: float or a ``LearningRateSchedule`` (default 0.0025).
+        beta_1: the interpolation between ``z`` and ``x``, in ``(0, 1]`` (default 0.9).
+        beta_2: the second-moment decay, in ``[0, 1)`` (default 0.999).
+        epsilon: the denominator offset, a finite number > 0 (default 1e-8).
+        warmup_steps: steps of linear learning-rate warmup from 0, an integer >= 0 (default 0).
+        **kwargs: the arguments of :class:`Optimizer` (``weight_decay``, ``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``use_ema``, ``ema_momentum``,
+            ``ema_overwrite_frequency``, ``name``).
+
+    Raises:
+        ValueError: an argument outside its range.
+        TypeError: an argument that is not a number.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import layers, optimizers
+        >>> from pynncore.models import Sequential
+        >>> model = Sequential([layers.Dense(2, input_shape=(3,))])
+        >>> model.compile(optimizer=optimizers.ScheduleFreeAdamW(warmup_steps=10), loss="mse")
+        >>> float(model.train_on_batch(np.ones((4, 3)), np.zeros((4, 2)))) >= 0
+        True
+    """
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.0025,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        warmup_steps: int = 0,
+        name: str = "schedule_free_adam_w",
+        **kwargs: Any,
+    ):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        owner = "ScheduleFreeAdamW"
+        self.beta_1 = _check_beta(owner, "beta_1", beta_1, low_open=True, high_open=False)
+        self.beta_2 = _check_beta(owner, "beta_2", beta_2)
+        eps = _as_float(owner, "epsilon", epsilon)
+        if not eps > 0 or math.isinf(eps):
+            raise ValueError(f"ScheduleFreeAdamW: epsilon must be a finite number > 0. Received: epsilon={epsilon!r}")
+        self.epsilon = eps
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)) or warmup_steps < 0:
+            raise ValueError(f"ScheduleFreeAdamW: warmup_steps must be an integer >= 0. Received: warmup_steps={warmup_steps!r}")
+        self.warmup_steps = int(warmup_steps)
+
+    def _active_slots(self) -> tuple:
+        return ("momentum", "velocity")
+
+    def build(self, variables: Sequence[Any]) -> None:
+        super().build(variables)
+        np.copyto(self._state["momentum"], self._params)  # z starts at the weights
+
+    def _update(self, lr: float, grad_scale: float, clip_value: float) -> None:
+        f32 = np.float32
+        one = f32(1.0)
+        t = f32(self.iterations)
+        b1, b2 = f32(self.beta_1), f32(self.beta_2)
+        y, z, v = self._params, self._state["momentum"], self._state["velocity"]
+        g = _clipped_grad(self._grads, grad_scale, clip_value)
+        if self.weight_decay:
+            y -= y * f32(self.weight_decay) * f32(lr)
+        lr_t = f32(lr)
+        if self.warmup_steps > 0:
+            lr_t = lr_t * min(t / f32(self.warmup_steps), one)
+        x = (y - (one - b1) * z) / b1
+        v += (g * g - v) * (one - b2)
+        z -= lr_t * g / (np.sqrt(v / (one - np.power(b2, t))) + f32(self.epsilon))
+        weight = one / t
+        x *= one - weight
+        x += weight * z
+        np.multiply(x, b1, out=y)
+        y += (one - b1) * z
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "warmup_steps": self.warmup_steps,
+        }
+
+
+class LossScaleOptimizer(Optimizer):
+    """Dynamic loss scaling around another optimizer (Keras 3 semantics).
+
+    The gradients given to :meth:`apply` are those of the loss multiplied by the current
+    scale (``model.fit`` and ``train_on_batch`` hand over exactly these; a custom loop takes
+    its loss through :meth:`scale_loss`). Each step:
+
+    - if every gradient is finite, they are divided by the scale and the inner optimizer
+      takes its step; after ``dynamic_growth_steps`` such steps in a row the scale doubles;
+    - otherwise the step is skipped (weights, inner state and ``iterations`` stay), the scale
+      halves and the count of finite steps restarts.
+
+    With a power-of-two scale, multiplying and dividing float32 gradients by it is exact, so
+    with finite gradients the updates are exactly the inner optimizer's. The learning rate,
+    ``iterations``, EMA and :meth:`finalize_variable_values` are the inner optimizer's. The
+    state saved with a model is the inner optimizer's plus ``dynamic_scale`` and
+    ``step_counter``.
+
+    Args:
+        inner_optimizer: the :class:`Optimizer` instance to wrap.
+        initial_scale: the starting loss scale, a finite number > 0 (default ``2.0**15``).
+        dynamic_growth_steps: finite steps between doublings, an integer >= 1 (default 2000).
+        name: name of the optimizer (default ``"loss_scale_optimizer"``).
+        **kwargs: as in Keras, only ``dynamic=True`` and the base optimizer arguments at their
+            defaults (as older saved configs hold them) are accepted.
+
+    Raises:
+        TypeError: ``inner_optimizer`` is not an :class:`Optimizer`.
+        ValueError: ``initial_scale`` or ``dynamic_growth_steps`` out of range,
+            ``dynamic=False``, a base optimizer argument (set it on the inner optimizer), or an
+            unknown argument.
+
+    Example:
+        >>> import numpy as np
+        >>> from pynncore import layers, optimizers
+        >>> from pynncore.models import Sequential
+        >>> model = Sequential([layers.Dense(2, input_shape=(3,))])
+        >>> opt = optimizers.LossScaleOptimizer(optimizers.Adam(), initial_scale=2.0**10)
+        >>> model.compile(optimizer=opt, loss="mse")
+        >>> _ = model.train_on_batch(np.ones((4, 3)), np.zeros((4, 2)))
+        >>> opt.iterations, opt.dynamic_scale
+        (1, 1024.0)
+    """
+
+    _BASE_DEFAULTS = {
+        "weight_decay": None,
+        "clipnorm": None,
+        "global_clipnorm": None,
+        "clipvalue": None,
+        "use_ema": False,
+        "ema_momentum": 0.99,
+        "ema_overwrite_frequency": None,
+        "loss_scale_factor": None,
+        "gradient_accumulation_steps": None,
+    }
+
+    def __init__(
+        self,
+        inner_optimizer: Optimizer,
+        initial_scale: float = 2.0**15,
+        dynamic_growth_steps: int = 2000,
+        name: Optional[str] = None,
+        **kwargs: Any,
+    ):
+        if not kwargs.pop("dynamic", True):
+            raise ValueError(
+                "LossScaleOptimizer no longer supports dynamic=False. Instead, set loss_scale_factor "
+                "directly on the inner_optimizer. Received: dynamic=False"
+            )
+        for arg, default in self._BASE_DEFAULTS.items():
+            if arg in kwargs and kwargs.pop(arg) != default:
+                raise ValueError(f"LossScaleOptimizer does not support {arg}. Instead, set {arg} on the inner_optimizer.")
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer does not support arguments: {', '.join(sorted(kwargs))}")
+        if not isinstance(inner_optimizer, Optimizer):
+            raise TypeError(
+                f"LossScaleOptimizer: inner_optimizer must be a pynncore.optimizers.Optimizer. Received: {inner_optimizer!r}"
+            )
+        scale = _as_float("LossScaleOptimizer", "initial_scale", initial_scale)
+        if not scale > 0 or math.isinf(scale):
+            raise ValueError(f"LossScaleOptimizer: initial_scale must be a finite number > 0. Received: initial_scale={initial_scale!r}")
+        steps = dynamic_growth_steps
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(
+                f"LossScaleOptimizer: dynamic_growth_steps must be an integer >= 1. Received: dynamic_growth_steps={steps!r}"
+            )
+        # Not Optimizer.__init__: the learning rate, iterations and EMA are the inner optimizer's.
+        self.inner_optimizer = inner_optimizer
+        self.initial_scale = scale
+        self.dynamic_growth_steps = int(steps)
+        self.name = name or "loss_scale_optimizer"
+        self.weight_decay = self.clipnorm = self.clipvalue = self.global_clipnorm = None
+        self.variables = []
+        self._params = self._grads = None
+        self._offsets = []
+        self._constrained = []
+        self._state = {}
+        self.dynamic_scale = scale
+        self.step_counter = 0
+
+    @property
+    def learning_rate(self) -> float:
+        """The inner optimizer's learning rate (assignable)."""
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        self.inner_optimizer.learning_rate = value
+
+    @property
+    def iterations(self) -> int:
+        """The inner optimizer's step count (skipped steps do not count)."""
+        return self.inner_optimizer.iterations
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        self.inner_optimizer.iterations = value
+
+    @property
+    def use_ema(self) -> bool:
+        return self.inner_optimizer.use_ema
+
+    def build(self, variables: Sequence[Any]) -> None:
+        inner = self.inner_optimizer
+        inner.build(variables)
+        # the inner optimizer's buffers, shared: every Optimizer method sees the same arrays
+        self.variables, self._offsets = inner.variables, inner._offsets
+        self._params, self._grads, self._state = inner._params, inner._grads, inner._state
+        self.dynamic_scale = self.initial_scale
+        self.step_counter = 0
+
+    def scale_loss(self, loss: Any) -> Any:
+        """``loss`` times the current scale."""
+        return loss * self.dynamic_scale
+
+    def _scale_grads(self) -> None:
+        """Multiplies the gradients by the current scale: they become the gradients of the
+        scaled loss, as Keras's train step computes them."""
+        np.multiply(self._grads, np.float32(self.dynamic_scale), out=self._grads)
+
+    def apply(self) -> None:
+        """One step: the inner optimizer's on the unscaled gradients when all are finite, else
+        none; then the scale is updated."""
+        if self._params is None:
+            raise RuntimeError(f"{self.name}: build(variables) must be called before apply()")
+        if not np.isfinite(self._grads).all():
+            self.step_counter = 0
+            self.dynamic_scale *= 0.5
+            return
+        np.divide(self._grads, np.float32(self.dynamic_scale), out=self._grads)
+        self.inner_optimizer.apply()
+        if self.step_counter == self.dynamic_growth_steps - 1:
+            self.step_counter = 0
+            self.dynamic_scale *= 2.0
+        else:
+            self.step_counter += 1
+
+    def finalize_variable_values(self, var_list: Sequence[Any]) -> None:
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def _swap_average(self) -> None:
+        self.inner_optimizer._swap_average()
+
+    def get_state(self) -> dict:
+        return {
+            **self.inner_optimizer.get_state(),
+            "dynamic_scale": np.float32(self.dynamic_scale),
+            "step_counter": np.float32(self.step_counter),
+        }
+
+    def set_state(self, state: dict) -> None:
+        own = {}
+        for key in ("dynamic_scale", "step_counter"):
+            value = np.asarray(state.get(key, np.empty(0)), dtype=np.float64).reshape(-1)
+            if value.size != 1 or not math.isfinite(value[0]):
+                raise ValueError(
+                    f"{self.name}: optimizer state '{key}' missing or not one finite number "
+                    f"(got {np.shape(state[key]) if key in state else 'none'})"
+                )
+            own[key] = float(value[0])
+        if not own["dynamic_scale"] > 0 or own["step_counter"] < 0 or own["step_counter"] != int(own["step_counter"]):
+            raise ValueError(f"{self.name}: optimizer state dynamic_scale must be > 0 and step_counter an integer >= 0. Received: {own}")
+        self.inner_optimizer.set_state({k: v for k, v in state.items() if k not in own})
+        self.dynamic_scale, self.step_counter = own["dynamic_scale"], int(own["step_counter"])
+
+    def get_config(self) -> dict:
+        inner = self.inner_optimizer
+        return {
+            "name": self.name,
+            "inner_optimizer": {"class_name": type(inner).__name__, "config": inner.get_config()},
+            "initial_scale": self.initial_scale,
+            "dynamic_growth_steps": self.dynamic_growth_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "LossScaleOptimizer":
+        config = dict(config)
+        if "inner_optimizer" not in config:
+            raise ValueError("LossScaleOptimizer config: expected an 'inner_optimizer' entry. Received: keys " + str(sorted(config)))
+        inner = get(config.pop("inner_optimizer"))
+        return cls(inner, **config)
+
+
+def _clipped_grad(g: np.ndarray, grad_scale: float, clip_value: float) -> np.ndarray:
+    """``g`` scaled by the global clipnorm factor and clipped by value (a new array when either
+    applies)."""
+    if grad_scale != 1.0:
+        g = g * np.float32(grad_scale)
+    if clip_value > 0 and math.isfinite(clip_value):
+        g = np.clip(g, -np.float32(clip_value), np.float32(clip_value))
+    return g
+
+
+def _check_bool(owner: str, arg: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {arg} must be a bool. Received: {arg}={value!r}")
+    return bool(value)
+
+
+def _check_patterns(owner: str, arg: str, value: Any) -> list:
+    """``value`` (None or a list/tuple of strings) as a list of valid regular expressions."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{owner}: {arg} must be a list of strings. Received: {arg}={value!r}")
+    for pattern in value:
+        if not isinstance(pattern, str):
+            raise TypeError(f"{owner}: {arg} must be a list of strings. Received: {arg}={value!r}")
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise ValueError(f"{owner}: {arg} entry {pattern!r} is not a valid regular expression ({e})") from None
+    return list(value)
+
+
 def _rms(x: np.ndarray) -> np.float32:
     return np.float32(np.sqrt(np.mean(np.square(x))))
 
@@ -870,8 +1399,11 @@ _ALIASES = {
     "lamb": Lamb,
     "ftrl": Ftrl,
     "adafactor": Adafactor,
+    "muon": Muon,
+    "schedulefreeadamw": ScheduleFreeAdamW,
 }
-_CLASSES = {c.__name__: c for c in _ALIASES.values()}
+# wrappers need an inner optimizer: config dicts only, no string alias
+_CLASSES = {c.__name__: c for c in (*_ALIASES.values(), LossScaleOptimizer)}
 
 
 def get(identifier: Any) -> Optimizer:
@@ -880,6 +1412,11 @@ def get(identifier: Any) -> Optimizer:
         return identifier
     if isinstance(identifier, str):
         cls = _ALIASES.get(identifier.lower()) or _CLASSES.get(identifier)
+        if cls is LossScaleOptimizer:
+            raise ValueError(
+                "optimizer 'LossScaleOptimizer' needs an inner optimizer: pass "
+                "LossScaleOptimizer(inner_optimizer) or a config dict. Received: 'LossScaleOptimizer'"
+            )
         if cls is None:
             raise ValueError(f"Unknown optimizer '{identifier}'. Valid names: {', '.join(sorted(_ALIASES))}")
         return cls()
