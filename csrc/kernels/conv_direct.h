@@ -43,6 +43,7 @@ const ConvDirectKernels& conv_direct_kernels();         // the current CPU path'
 // The forward pass runs direct for up to 8 channels; the backward pass only for one channel and
 // up to 16 filters, where it beats im2col + GEMM (measured at 1 thread: LeNet's C1 backward
 // 2.8 -> 1.0 ms, while C6->16 and C3->32 backward ran 1.5-1.6x slower direct than with GEMMs).
+// Other few-channel weight gradients run on shifted windows of the padded image (conv.cpp).
 inline bool conv_direct_applies(const ConvGeom& g) {
   return g.c >= 1 && g.c <= 8 && g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
          g.f >= 1 && g.ow >= 4;
