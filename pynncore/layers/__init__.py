@@ -3,12 +3,19 @@
 from pynncore.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from pynncore.layers.attention import AdditiveAttention, Attention, GroupedQueryAttention, GroupQueryAttention, MultiHeadAttention
 from pynncore.layers.augment import (
+    AutoContrast,
     RandomBrightness,
+    RandomColorDegeneration,
     RandomContrast,
     RandomCrop,
+    RandomGrayscale,
+    RandomInvert,
+    RandomPosterization,
     RandomRotation,
+    RandomSharpness,
     RandomTranslation,
     RandomZoom,
+    Solarization,
 )
 from pynncore.layers.base import Input, InputLayer, InputSpec, Layer, Variable
 from pynncore.layers.conv import (
@@ -134,6 +141,7 @@ __all__ = [
     "AdditiveAttention",
     "AlphaDropout",
     "Attention",
+    "AutoContrast",
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
@@ -220,10 +228,15 @@ __all__ = [
     "Permute",
     "PReLU",
     "RandomBrightness",
+    "RandomColorDegeneration",
     "RandomContrast",
     "RandomCrop",
     "RandomFlip",
+    "RandomGrayscale",
+    "RandomInvert",
+    "RandomPosterization",
     "RandomRotation",
+    "RandomSharpness",
     "RandomTranslation",
     "RandomZoom",
     "ReLU",
@@ -241,6 +254,7 @@ __all__ = [
     "SimpleRNN",
     "SimpleRNNCell",
     "Softmax",
+    "Solarization",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",

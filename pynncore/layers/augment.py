@@ -2,9 +2,11 @@
 images ``(N, H, W, C)``.
 
 Geometric: RandomCrop, RandomTranslation, RandomRotation, RandomZoom. Colour: RandomContrast,
-RandomBrightness. Each draws its transformation in training (one per image; one per batch
-for RandomCrop, as in Keras) and is the identity at inference (RandomCrop: a centered crop to
-the target's aspect ratio resized to the target). ``get_random_transformation`` and
+RandomBrightness, RandomGrayscale, RandomInvert, Solarization, RandomPosterization,
+RandomColorDegeneration, RandomSharpness, and the deterministic AutoContrast. Each random layer
+draws its transformation in training (one per image; one per batch for RandomCrop, as in Keras)
+and is the identity at inference (RandomCrop: a centered crop to the target's aspect ratio
+resized to the target; AutoContrast acts in both). ``get_random_transformation`` and
 ``transform_images`` expose the draw and its application separately, with Keras's structures
 (e.g. ``{"translations": (N, 2)}``), so a given transformation can be replayed.
 
@@ -40,12 +42,19 @@ from pynncore.layers.preprocessing import (
 )
 
 __all__ = [
+    "AutoContrast",
     "RandomBrightness",
+    "RandomColorDegeneration",
     "RandomContrast",
     "RandomCrop",
+    "RandomGrayscale",
+    "RandomInvert",
+    "RandomPosterization",
     "RandomRotation",
+    "RandomSharpness",
     "RandomTranslation",
     "RandomZoom",
+    "Solarization",
 ]
 
 _FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -617,17 +626,34 @@ class RandomZoom(_AffineLayer):
 # -- colour layers -----------------------------------------------------------------------------
 
 
-class _ColorLayer(_RandomImageLayer):
-    """Base of the layers that change pixel values within ``value_range``."""
+class _PixelLayer(_RandomImageLayer):
+    """Base of the layers below: ``value_range`` and the channel counts they accept."""
 
-    _KEY = ""
+    _CHANNELS: Optional[tuple] = None
 
-    def __init__(self, factor: Any, value_range: Any = (0, 255), seed: Optional[int] = None, **kwargs: Any):
+    def __init__(self, value_range: Any = (0, 255), seed: Optional[int] = None, **kwargs: Any):
         super().__init__(seed=seed, data_format=kwargs.pop("data_format", None), **kwargs)
-        self._range = _factor_range(self._who, "factor", factor, *self._FACTOR_BOUNDS)
         self._value_range = _check_value_range(self._who, value_range)
-        self.factor = _as_config_factor(factor)
         self.value_range = tuple(float(v) for v in value_range)
+
+    def _images(self, images: Any) -> np.ndarray:
+        x = super()._images(images)
+        self._check_channels(x.shape)
+        return x
+
+    def _check_channels(self, shape: tuple) -> None:
+        c = shape[-1]
+        if self._CHANNELS is not None and c is not None and c not in self._CHANNELS:
+            expected = " or ".join(str(v) for v in self._CHANNELS)
+            raise ValueError(
+                f"{self._who}: expected images with {expected} channels (RGB). Received: shape={tuple(shape)}"
+            )
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        shape = tuple(input_shape)
+        if len(shape) == 4:
+            self._check_channels(shape)
+        return shape
 
     def _clip(self, pre: np.ndarray) -> tuple:
         lo, hi = self._value_range
@@ -636,7 +662,23 @@ class _ColorLayer(_RandomImageLayer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(factor=self.factor, value_range=self.value_range)
+        config.update(value_range=self.value_range)
+        return config
+
+
+class _ColorLayer(_PixelLayer):
+    """Base of the layers with a ``factor`` range within ``_FACTOR_BOUNDS``."""
+
+    _FACTOR_BOUNDS = (-1.0, 1.0)
+
+    def __init__(self, factor: Any, value_range: Any = (0, 255), seed: Optional[int] = None, **kwargs: Any):
+        super().__init__(value_range, seed, **kwargs)
+        self._range = _factor_range(self._who, "factor", factor, *self._FACTOR_BOUNDS)
+        self.factor = _as_config_factor(factor)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(factor=self.factor)
         return config
 
 
@@ -737,3 +779,531 @@ class RandomBrightness(_ColorLayer):
 
     def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
         return np.where(ctx, np.asarray(dy, dtype=np.float32), np.float32(0.0))
+
+
+# -- pixel-value layers ------------------------------------------------------------------------
+
+# Luma weights of Keras's ``rgb_to_grayscale`` (torchvision's).
+_GRAY_WEIGHTS = np.array([0.2989, 0.587, 0.114], np.float32)
+
+
+def _check_unit_number(who: str, name: str, value: Any) -> float:
+    if not (_is_number(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{who}: {name} must be a number in [0, 1]. Received: {name}={value!r}")
+    return float(value)
+
+
+def _to_255(x: np.ndarray, value_range: tuple) -> np.ndarray:
+    """``x`` mapped linearly from ``value_range`` to ``[0, 255]`` (float32, in Keras's order of
+    operations so that integer levels land where Keras puts them)."""
+    lo, hi = value_range
+    if (lo, hi) == (0.0, 255.0):
+        return x
+    return (x - np.float32(lo)) / np.float32(hi - lo) * np.float32(255.0)
+
+
+def _from_255(x: np.ndarray, value_range: tuple) -> np.ndarray:
+    lo, hi = value_range
+    if (lo, hi) == (0.0, 255.0):
+        return x
+    return x / np.float32(255.0) * np.float32(hi - lo) + np.float32(lo)
+
+
+def _grayscale(x: np.ndarray) -> np.ndarray:
+    """Luma ``(N, H, W, 1)`` of RGB images (a copy of one-channel images)."""
+    if x.shape[-1] == 1:
+        return x.copy()
+    return (x[..., 0:1] * _GRAY_WEIGHTS[0] + x[..., 1:2] * _GRAY_WEIGHTS[1]) + x[..., 2:3] * _GRAY_WEIGHTS[2]
+
+
+def _grayscale_backward(g: np.ndarray) -> np.ndarray:
+    """Transpose of ``_grayscale`` for a gradient ``(N, H, W, 1)``."""
+    return g * _GRAY_WEIGHTS.astype(g.dtype)
+
+
+def _per_image_mask(value: Any, n: int, who: str, key: str) -> np.ndarray:
+    arr = np.asarray(value).reshape(-1)
+    if arr.size != n:
+        raise ValueError(
+            f"{who}: transformation[{key!r}] must hold one value per image ({n}). Received: {arr.size} values"
+        )
+    return arr.astype(bool).reshape(n, 1, 1, 1)
+
+
+class RandomGrayscale(_PixelLayer):
+    """Turns each image of a batch to grayscale with probability ``factor`` in training (Keras 3
+    ``RandomGrayscale``): a chosen RGB image gets the luma
+    ``0.2989 R + 0.587 G + 0.114 B`` in all three channels (one-channel images are unchanged);
+    the identity at inference.
+
+    Args:
+        factor: probability in ``[0, 1]`` that an image is converted.
+        data_format: only ``"channels_last"`` (or None) is supported.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)`` with ``C`` 1 or 3.
+        training: convert only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor outside ``[0, 1]``, inputs of rank != 4 or with a channel
+            count other than 1 or 3.
+
+    Example:
+        >>> RandomGrayscale(1.0)(np.ones((2, 5, 5, 3), np.float32), training=True).shape
+        (2, 5, 5, 3)
+    """
+
+    _CHANNELS = (1, 3)
+
+    def __init__(self, factor: float = 0.5, data_format: Optional[str] = None, seed: Optional[int] = None, **kwargs: Any):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        self.factor = _check_unit_number(self._who, "factor", factor)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> np.ndarray:
+        return (rng.uniform(0.0, 1.0, size=shape[0]) < self.factor).reshape(-1, 1, 1, 1)
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        chosen = _per_image_mask(transformation, x.shape[0], self._who, "should_apply")
+        return np.where(chosen, _grayscale(x), x).astype(np.float32), (chosen, x.shape[-1])
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        chosen, channels = ctx
+        g = np.asarray(dy, dtype=np.float32)
+        if channels == 1:
+            return g
+        gray = _grayscale_backward(g.sum(axis=-1, keepdims=True))
+        return np.where(chosen, gray, g).astype(np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["value_range"]
+        config.update(factor=self.factor)
+        return config
+
+
+class RandomInvert(_ColorLayer):
+    """Inverts the colours of some images of a batch in training (Keras 3 ``RandomInvert``):
+    each image draws a probability ``p`` uniform in the factor range and is inverted when a
+    second uniform draw in ``[0, 1)`` falls below ``p``; an inverted image is
+    ``value_range[1] - x`` (Keras's formula: the complement within ``value_range`` when its
+    low end is 0). The identity at inference.
+
+    Args:
+        factor: a number ``f`` (range ``[0, f]``) or a pair ``(lower, upper)``, each in
+            ``[0, 1]``: the range of the inversion probability.
+        value_range: ``(low, high)`` of the inputs.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+        training: invert only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor out of range, a bad value_range or inputs of rank != 4.
+
+    Example:
+        >>> RandomInvert((1.0, 1.0))(np.zeros((2, 5, 5, 3), np.float32), training=True).max()
+        255.0
+    """
+
+    _FACTOR_BOUNDS = (0.0, 1.0)
+
+    def __init__(
+        self,
+        factor: Any = 1.0,
+        value_range: Any = (0, 255),
+        seed: Optional[int] = None,
+        data_format: Optional[str] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(factor, value_range, seed, data_format=data_format, **kwargs)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        n = shape[0]
+        probability = rng.uniform(self._range[0], self._range[1], size=n)
+        return {"apply_inversion": rng.uniform(0.0, 1.0, size=n) < probability}
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        chosen = _per_image_mask(transformation["apply_inversion"], x.shape[0], self._who, "apply_inversion")
+        y = np.where(chosen, np.float32(self._value_range[1]) - x, x).astype(np.float32)
+        return y, chosen
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        g = np.asarray(dy, dtype=np.float32)
+        return np.where(ctx, -g, g)
+
+
+class Solarization(_PixelLayer):
+    """Solarizes each image of a batch in training (Keras 3 ``Solarization``): on the image
+    mapped from ``value_range`` to ``[0, 255]``, ``r = clip(x + a, 0, 255)`` and the output is
+    ``r`` where ``r < t`` and ``255 - r`` elsewhere, mapped back to ``value_range``. The
+    addition ``a`` and threshold ``t`` are drawn per image uniformly from the factor ranges
+    times 255 (Keras's documented ranges; Keras 3.15's code leaves the lower ends unscaled).
+    With the defaults every pixel is inverted. The identity at inference.
+
+    Args:
+        addition_factor: a number ``f`` (range ``[0, f]``) or a pair ``(lower, upper)``,
+            each in ``[0, 1]``, as fractions of 255.
+        threshold_factor: the same for the threshold.
+        value_range: ``(low, high)`` of the inputs.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+        training: solarize only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for factors out of range, a bad value_range or inputs of rank != 4.
+
+    Example:
+        >>> Solarization(value_range=(0, 1))(np.zeros((2, 5, 5, 3), np.float32), training=True).max()
+        1.0
+    """
+
+    def __init__(
+        self,
+        addition_factor: Any = 0.0,
+        threshold_factor: Any = 0.0,
+        value_range: Any = (0, 255),
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(value_range, seed, **kwargs)
+        self._addition_range = _factor_range(self._who, "addition_factor", addition_factor, 0.0, 1.0)
+        self._threshold_range = _factor_range(self._who, "threshold_factor", threshold_factor, 0.0, 1.0)
+        self.addition_factor = _as_config_factor(addition_factor)
+        self.threshold_factor = _as_config_factor(threshold_factor)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        size = (shape[0], 1, 1, 1)
+        lo, hi = self._addition_range
+        additions = rng.uniform(lo * 255.0, hi * 255.0, size=size).astype(np.float32)
+        lo, hi = self._threshold_range
+        thresholds = rng.uniform(lo * 255.0, hi * 255.0, size=size).astype(np.float32)
+        return {"additions": additions, "thresholds": thresholds}
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        n = x.shape[0]
+        a = _per_image(transformation["additions"], n, self._who, "additions").reshape(n, 1, 1, 1)
+        t = _per_image(transformation["thresholds"], n, self._who, "thresholds").reshape(n, 1, 1, 1)
+        shifted = _to_255(x, self._value_range) + a
+        r = np.clip(shifted, np.float32(0.0), np.float32(255.0))
+        kept = r < t
+        y = _from_255(np.where(kept, r, np.float32(255.0) - r), self._value_range).astype(np.float32)
+        slope = np.where((shifted >= 0.0) & (shifted <= 255.0), np.where(kept, 1.0, -1.0), 0.0)
+        return y, slope.astype(np.float32)
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        return ctx * np.asarray(dy, dtype=np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(addition_factor=self.addition_factor, threshold_factor=self.threshold_factor)
+        return config
+
+
+class RandomPosterization(_PixelLayer):
+    """Keeps the ``b`` most significant bits of each 8-bit channel value in training (Keras 3
+    ``RandomPosterization``): the image is mapped from ``value_range`` to ``[0, 255]``,
+    truncated to integers (values outside are clipped first), its low ``8 - b`` bits are
+    cleared, and it is mapped back. ``b`` is the factor when its range is one number, else an
+    integer drawn per image uniformly from ``[lower, upper)`` (Keras's ``randint``, upper end
+    excluded). Piecewise constant: no gradient passes in training. The identity at inference.
+
+    Args:
+        factor: an integer ``f`` (range ``[1, f]``) or a pair ``(lower, upper)`` of
+            integers, each in ``[1, 8]``: the number of bits kept.
+        value_range: ``(low, high)`` of the inputs.
+        data_format: only ``"channels_last"`` (or None) is supported.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+        training: posterize only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor that is not an integer in ``[1, 8]`` (or a pair of them), a
+            bad value_range or inputs of rank != 4.
+
+    Example:
+        >>> RandomPosterization((2, 2))(np.full((1, 2, 2, 1), 200.0, np.float32), training=True).max()
+        192.0
+    """
+
+    def __init__(
+        self,
+        factor: Any,
+        value_range: Any = (0, 255),
+        data_format: Optional[str] = None,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(value_range, seed, data_format=data_format, **kwargs)
+
+        def whole(v: Any) -> bool:
+            return _is_number(v) and float(v) == int(v) and 1 <= v <= 8
+
+        values = factor if isinstance(factor, (tuple, list)) else (factor,)
+        if not (len(values) in (1, 2) and all(whole(v) for v in values)):
+            raise ValueError(
+                f"{self._who}: factor must be an integer or a pair of integers in [1, 8]. Received: factor={factor!r}"
+            )
+        bits = sorted(int(v) for v in values)
+        self._range = (bits[0], bits[1]) if len(bits) == 2 else (1, bits[0])
+        self.factor = tuple(int(v) for v in factor) if isinstance(factor, (tuple, list)) else int(factor)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        lo, hi = self._range
+        bits = np.full(shape[0], lo) if lo == hi else rng.integers(lo, hi, size=shape[0])
+        return {"shift_factor": (8 - bits).astype(np.uint8)}
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        n = x.shape[0]
+        shift = np.asarray(transformation["shift_factor"]).reshape(-1)
+        if shift.size != n or not np.all((shift >= 0) & (shift <= 7)):
+            raise ValueError(
+                f"{self._who}: transformation['shift_factor'] must hold one integer in [0, 7] per image ({n}). "
+                f"Received: {shift.tolist()}"
+            )
+        shift = shift.astype(np.uint8).reshape(n, 1, 1, 1)
+        levels = np.clip(_to_255(x, self._value_range), 0.0, 255.0).astype(np.uint8)
+        kept = np.left_shift(np.right_shift(levels, shift), shift).astype(np.float32)
+        return _from_255(kept, self._value_range).astype(np.float32), x.shape
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        return np.zeros(ctx, np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(factor=self.factor)
+        return config
+
+
+class AutoContrast(_PixelLayer):
+    """Stretches each channel of each image to the full ``value_range`` (Keras 3
+    ``AutoContrast``): ``y = low + (high - low) (x - m) / (M - m)`` with ``m`` and ``M`` the
+    channel's minimum and maximum over the image; a constant channel is unchanged. Applied in
+    training and at inference alike (it draws nothing); gradients pass through ``m`` and ``M``
+    as well (split evenly between tied extremes).
+
+    Args:
+        value_range: ``(low, high)`` of the inputs and outputs.
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a bad value_range or inputs of rank != 4.
+
+    Example:
+        >>> AutoContrast()(np.array([[[[10.0], [20.0]]]], np.float32)).ravel()
+        array([  0., 255.], dtype=float32)
+    """
+
+    def __init__(self, value_range: Any = (0, 255), **kwargs: Any):
+        super().__init__(value_range, None, **kwargs)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> None:
+        return None
+
+    def get_random_transformation(self, data: Any, training: bool = True, seed: Optional[int] = None) -> None:
+        """None: the layer draws nothing."""
+        self._images(data["images"] if isinstance(data, dict) else data)
+        return None
+
+    def transform_images(self, images: Any, transformation: Any = None, training: bool = True) -> np.ndarray:
+        """``images`` with each channel stretched to ``value_range`` (whatever ``training``)."""
+        return self._apply(self._images(images), transformation)[0]
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        y, ctx = self._apply(self._images(x), None)
+        return y, (ctx if training else None)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        if not need_dx:
+            return None
+        if ctx is None:
+            raise ValueError(f"{self._who}: backward needs the context of a training forward pass")
+        return self._backward(ctx, dy)
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        u = _to_255(x, self._value_range)
+        low = u.min(axis=(1, 2), keepdims=True)
+        high = u.max(axis=(1, 2), keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.float32(255.0) / (high - low)
+            stretched = np.clip(u * scale + (-low * scale), np.float32(0.0), np.float32(255.0))
+            y = _from_255(stretched, self._value_range)
+        y = np.where(np.isnan(y), x, y).astype(np.float32)
+        return y, x
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        x = ctx.astype(np.float64)
+        g = np.asarray(dy, dtype=np.float64)
+        lo, hi = self._value_range
+        low = x.min(axis=(1, 2), keepdims=True)
+        high = x.max(axis=(1, 2), keepdims=True)
+        spread = high - low
+        flat = spread == 0
+        inv = np.where(flat, 0.0, (hi - lo) / np.where(flat, 1.0, spread))
+        w = np.where(flat, 0.0, (x - low) / np.where(flat, 1.0, spread))
+        at_min = x == low
+        at_max = x == high
+        to_min = (g * (1.0 - w)).sum(axis=(1, 2), keepdims=True) * inv / at_min.sum(axis=(1, 2), keepdims=True)
+        to_max = (g * w).sum(axis=(1, 2), keepdims=True) * inv / at_max.sum(axis=(1, 2), keepdims=True)
+        dx = np.where(flat, g, inv * g - at_min * to_min - at_max * to_max)
+        return dx.astype(np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["seed"]
+        return config
+
+
+class RandomColorDegeneration(_ColorLayer):
+    """Blends each RGB image of a batch towards its grayscale version by a random factor in
+    training (Keras 3 ``RandomColorDegeneration``): ``y = clip(x + f (gray - x), *value_range)``
+    with ``gray`` the luma ``0.2989 R + 0.587 G + 0.114 B`` and ``f`` drawn per image uniformly
+    from the factor range (0: unchanged, 1: grayscale, negative: more colourful); the
+    identity at inference.
+
+    Args:
+        factor: a number ``f`` (range ``[-|f|, |f|]``) or a pair ``(lower, upper)``, each in
+            ``[-1, 1]``.
+        value_range: ``(low, high)`` the outputs are clipped to.
+        data_format: only ``"channels_last"`` (or None) is supported.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+
+    Call arguments:
+        inputs: RGB images ``(N, H, W, 3)``.
+        training: change the colours only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor out of range, a bad value_range, inputs of rank != 4 or
+            without 3 channels.
+
+    Example:
+        >>> RandomColorDegeneration(0.5, seed=1)(np.ones((2, 5, 5, 3), np.float32), training=True).shape
+        (2, 5, 5, 3)
+    """
+
+    _CHANNELS = (3,)
+    _FACTOR_BOUNDS = (-1.0, 1.0)
+
+    def __init__(
+        self,
+        factor: Any,
+        value_range: Any = (0, 255),
+        data_format: Optional[str] = None,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(factor, value_range, seed, data_format=data_format, **kwargs)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        f = rng.uniform(self._range[0], self._range[1], size=(shape[0], 1, 1, 1))
+        return {"factor": f.astype(np.float32)}
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        n = x.shape[0]
+        f = _per_image(transformation["factor"], n, self._who, "factor").reshape(n, 1, 1, 1)
+        y, inside = self._clip(x + f * (_grayscale(x) - x))
+        return y, (f, inside)
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        f, inside = ctx
+        g = np.where(inside, np.asarray(dy, dtype=np.float32), np.float32(0.0))
+        return ((np.float32(1.0) - f) * g + f * _grayscale_backward(g.sum(axis=-1, keepdims=True))).astype(np.float32)
+
+
+def _smooth(x: np.ndarray) -> np.ndarray:
+    """Per-channel 3x3 filter ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13`` with zero padding
+    ("same"); symmetric, so it is its own transpose."""
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + 2, w + 2, c), x.dtype)
+    padded[:, 1:-1, 1:-1] = x
+    ring = np.zeros_like(x)
+    for dy in range(3):
+        for dx in range(3):
+            if dy != 1 or dx != 1:
+                ring += padded[:, dy : dy + h, dx : dx + w]
+    one = x.dtype.type(1.0 / 13.0)
+    return ring * one + x * x.dtype.type(5.0 / 13.0)
+
+
+class RandomSharpness(_ColorLayer):
+    """Sharpens or blurs each image of a batch by a random amount in training (Keras 3
+    ``RandomSharpness``): with ``s = 2 f``, ``f`` drawn per image uniformly from the factor
+    range, ``y = clip(x + (1 - s) (smooth(x) - x), *value_range)`` where ``smooth`` is the
+    per-channel 3x3 filter ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13`` with zero padding
+    (``f = 0.5``: unchanged, below: blurred, above: sharpened); the identity at inference.
+
+    Args:
+        factor: a number ``f`` (range ``[0, f]``) or a pair ``(lower, upper)``, each in
+            ``[0, 1]``.
+        value_range: ``(low, high)`` the outputs are clipped to.
+        data_format: only ``"channels_last"`` (or None) is supported.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+        training: change the sharpness only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor out of range, a bad value_range or inputs of rank != 4.
+
+    Example:
+        >>> RandomSharpness(0.8, seed=1)(np.ones((2, 5, 5, 3), np.float32), training=True).shape
+        (2, 5, 5, 3)
+    """
+
+    _FACTOR_BOUNDS = (0.0, 1.0)
+
+    def __init__(
+        self,
+        factor: Any,
+        value_range: Any = (0, 255),
+        data_format: Optional[str] = None,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(factor, value_range, seed, data_format=data_format, **kwargs)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        return {"factor": rng.uniform(self._range[0], self._range[1], size=shape[0]).astype(np.float32)}
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        n = x.shape[0]
+        s = _per_image(transformation["factor"], n, self._who, "factor").reshape(n, 1, 1, 1) * np.float32(2.0)
+        y, inside = self._clip(x + (np.float32(1.0) - s) * (_smooth(x) - x))
+        return y, (s, inside)
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        s, inside = ctx
+        g = np.where(inside, np.asarray(dy, dtype=np.float32), np.float32(0.0))
+        return (s * g + (np.float32(1.0) - s) * _smooth(g)).astype(np.float32)

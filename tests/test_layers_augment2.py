@@ -1,0 +1,619 @@
+"""Pixel-value augmentation layers RandomGrayscale, RandomInvert, Solarization,
+RandomPosterization, AutoContrast, RandomColorDegeneration and RandomSharpness: float64 numpy
+references of each transformation, Keras 3 (torch backend) on the same transformation and on
+deterministic training calls, finite differences, the statistics of the random draws, configs,
+saved models and bad input."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from _gradcheck import assert_grad_close, numeric_grad
+
+import pynncore
+from pynncore import layers
+from pynncore.saving import deserialize_layer, serialize_layer
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+# Keras's torch-backend variables implement numpy's old __array__ protocol; not our warning.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+
+VALUE_RANGES = [(0, 255), (0, 1), (-1, 1)]
+
+
+def _keras():
+    return pytest.importorskip("keras")
+
+
+def _np(t):
+    return np.asarray(_keras().ops.convert_to_numpy(t))
+
+
+def _tensors(transformation):
+    keras = _keras()
+    if isinstance(transformation, dict):
+        return {k: keras.ops.convert_to_tensor(np.array(v, copy=True)) for k, v in transformation.items()}
+    return keras.ops.convert_to_tensor(np.array(transformation, copy=True))
+
+
+def _images(rng, shape, value_range):
+    lo, hi = value_range
+    return (lo + rng.random(shape) * (hi - lo)).astype(np.float32)
+
+
+def _pinned(layer, transformation):
+    """The layer with its random draw replaced by ``transformation``."""
+    layer._draw = lambda shape, gen: {k: np.array(v, copy=True) for k, v in transformation.items()} if isinstance(
+        transformation, dict
+    ) else np.array(transformation, copy=True)
+    return layer
+
+
+# -- float64 references --------------------------------------------------------------------------
+
+
+def ref_gray(x):
+    x = np.asarray(x, np.float64)
+    if x.shape[-1] == 1:
+        return x
+    return np.repeat(0.2989 * x[..., :1] + 0.587 * x[..., 1:2] + 0.114 * x[..., 2:3], 3, axis=-1)
+
+
+def ref_to_255(x, value_range):
+    lo, hi = value_range
+    return (np.asarray(x, np.float64) - lo) / (hi - lo) * 255.0
+
+
+def ref_from_255(u, value_range):
+    lo, hi = value_range
+    return u / 255.0 * (hi - lo) + lo
+
+
+def ref_solarize(x, additions, thresholds, value_range):
+    r = np.clip(ref_to_255(x, value_range) + np.reshape(additions, (-1, 1, 1, 1)), 0.0, 255.0)
+    return ref_from_255(np.where(r < np.reshape(thresholds, (-1, 1, 1, 1)), r, 255.0 - r), value_range)
+
+
+def ref_posterize(x, bits, value_range):
+    levels = np.floor(np.clip(ref_to_255(x, value_range), 0.0, 255.0))
+    step = 2.0 ** (8 - np.reshape(bits, (-1, 1, 1, 1)))
+    return ref_from_255(np.floor(levels / step) * step, value_range)
+
+
+def ref_auto_contrast(x, value_range):
+    lo, hi = value_range
+    x = np.asarray(x, np.float64)
+    m = x.min(axis=(1, 2), keepdims=True)
+    big = x.max(axis=(1, 2), keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = lo + (hi - lo) * (x - m) / (big - m)
+    return np.where(big == m, x, y)
+
+
+def ref_smooth(x):
+    x = np.asarray(x, np.float64)
+    n, h, w, c = x.shape
+    kernel = np.ones((3, 3)) / 13.0
+    kernel[1, 1] = 5.0 / 13.0
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.zeros_like(x)
+    for i in range(h):
+        for j in range(w):
+            out[:, i, j, :] = np.einsum("nabc,ab->nc", padded[:, i : i + 3, j : j + 3, :], kernel)
+    return out
+
+
+def ref_sharpen(x, factor, value_range):
+    s = 2.0 * np.reshape(np.asarray(factor, np.float64), (-1, 1, 1, 1))
+    x = np.asarray(x, np.float64)
+    return np.clip(x + (1.0 - s) * (ref_smooth(x) - x), *value_range)
+
+
+def ref_degenerate(x, factor, value_range):
+    f = np.reshape(np.asarray(factor, np.float64), (-1, 1, 1, 1))
+    x = np.asarray(x, np.float64)
+    return np.clip(x + f * (ref_gray(x) - x), *value_range)
+
+
+# -- RandomGrayscale -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_random_grayscale_reference_keras_and_gradient(channels, rng):
+    x = _images(rng, (4, 5, 6, channels), (0, 255))
+    chosen = np.array([True, False, True, False]).reshape(4, 1, 1, 1)
+    layer = layers.RandomGrayscale(0.5, seed=1)
+    y = layer.transform_images(x, chosen)
+    want = np.where(chosen, ref_gray(x), x)
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-4)
+    np.testing.assert_array_equal(y[1], x[1])
+    if channels == 3:
+        assert np.all(y[0, ..., 0] == y[0, ..., 2])
+    keras = _keras()
+    ky = _np(keras.layers.RandomGrayscale(0.5).transform_images(keras.ops.convert_to_tensor(x), _tensors(chosen)))
+    np.testing.assert_allclose(y, ky, rtol=1e-6, atol=1e-4)
+    # training with factor 1 (every image) and 0 (none) is deterministic, in Keras too
+    for factor in (1.0, 0.0):
+        want = ref_gray(x) if factor == 1.0 else x
+        ours = layers.RandomGrayscale(factor, seed=3)(x, training=True)
+        np.testing.assert_allclose(ours, want, rtol=1e-6, atol=1e-4)
+        theirs = _np(keras.layers.RandomGrayscale(factor, seed=3)(x, training=True))
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-4)
+    # gradient of the pinned transformation
+    layer = _pinned(layers.RandomGrayscale(0.5), chosen)
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    want = numeric_grad(lambda xx: float((np.where(chosen, ref_gray(xx), xx) * r).sum()), x.astype(np.float64) / 255)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="RandomGrayscale dx")
+
+
+def test_random_grayscale_rate(rng):
+    x = _images(rng, (4000, 2, 2, 3), (0, 255))
+    for factor in (0.3, 0.8):
+        y = layers.RandomGrayscale(factor, seed=4)(x, training=True)
+        changed = np.any(y != x, axis=(1, 2, 3))
+        assert abs(changed.mean() - factor) < 0.03, (factor, changed.mean())
+        np.testing.assert_allclose(y[changed], ref_gray(x[changed]), rtol=1e-6, atol=1e-4)
+
+
+# -- RandomInvert ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_range", VALUE_RANGES)
+def test_random_invert_reference_keras_and_gradient(value_range, rng):
+    x = _images(rng, (4, 3, 5, 2), value_range)
+    t = {"apply_inversion": np.array([True, False, False, True])}
+    layer = layers.RandomInvert(value_range=value_range, seed=1)
+    y = layer.transform_images(x, t)
+    want = np.where(t["apply_inversion"].reshape(4, 1, 1, 1), value_range[1] - x.astype(np.float64), x)
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-5)
+    keras = _keras()
+    kl = keras.layers.RandomInvert(value_range=value_range)
+    np.testing.assert_allclose(y, _np(kl.transform_images(keras.ops.convert_to_tensor(x), _tensors(t))), atol=1e-5)
+    # a probability range (1, 1) inverts every image, (0, 0) none: deterministic in Keras too
+    for factor, want in (((1.0, 1.0), value_range[1] - x.astype(np.float64)), ((0.0, 0.0), x)):
+        ours = layers.RandomInvert(factor, value_range=value_range, seed=2)(x, training=True)
+        np.testing.assert_allclose(ours, want, rtol=1e-6, atol=1e-5)
+        theirs = _np(keras.layers.RandomInvert(factor, value_range=value_range, seed=2)(x, training=True))
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    layer = _pinned(layers.RandomInvert(value_range=value_range), t)
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    mask = t["apply_inversion"].reshape(4, 1, 1, 1)
+    want = numeric_grad(lambda xx: float((np.where(mask, value_range[1] - xx, xx) * r).sum()), x)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="RandomInvert dx")
+
+
+def test_random_invert_rate(rng):
+    x = _images(rng, (4000, 2, 2, 1), (0, 255))
+    for factor, rate in ((1.0, 0.5), ((0.2, 0.6), 0.4), (0.5, 0.25), ((0.9, 0.9), 0.9)):
+        layer = layers.RandomInvert(factor, seed=5)
+        p = layer.get_random_transformation(x)["apply_inversion"]
+        assert p.shape == (4000,) and p.dtype == bool
+        assert abs(p.mean() - rate) < 0.03, (factor, p.mean())
+        y = layer(x, training=True)
+        inverted = np.all(y == 255.0 - x, axis=(1, 2, 3))
+        assert abs(inverted.mean() - rate) < 0.03
+
+
+# -- Solarization ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_range", VALUE_RANGES)
+def test_solarization_reference_keras_and_gradient(value_range, rng):
+    x = _images(rng, (4, 5, 4, 3), value_range)
+    t = {
+        "additions": np.array([0.0, 30.0, 60.0, 100.0], np.float32).reshape(4, 1, 1, 1),
+        "thresholds": np.array([0.0, 128.0, 200.0, 255.0], np.float32).reshape(4, 1, 1, 1),
+    }
+    layer = layers.Solarization(value_range=value_range, seed=1)
+    y = layer.transform_images(x, t)
+    scale = (value_range[1] - value_range[0]) / 255
+    np.testing.assert_allclose(y, ref_solarize(x, t["additions"], t["thresholds"], value_range), atol=2e-4 * 255 * scale)
+    keras = _keras()
+    kl = keras.layers.Solarization(value_range=value_range)
+    ky = _np(kl.transform_images(keras.ops.convert_to_tensor(x), _tensors(t)))
+    np.testing.assert_allclose(y, ky, atol=1e-5 * 255 * scale)
+    # the defaults (no addition, threshold 0) invert every pixel, in Keras too
+    ours = layers.Solarization(value_range=value_range, seed=2)(x, training=True)
+    np.testing.assert_allclose(ours, value_range[0] + value_range[1] - x.astype(np.float64), atol=1e-4 * 255 * scale)
+    theirs = _np(keras.layers.Solarization(value_range=value_range, seed=2)(x, training=True))
+    np.testing.assert_allclose(ours, theirs, atol=1e-5 * 255 * scale)
+    # pinned factors (a, a) give a fixed addition and threshold
+    ours = layers.Solarization((0.2, 0.2), (0.5, 0.5), value_range=value_range, seed=3)(x, training=True)
+    np.testing.assert_allclose(ours, ref_solarize(x, 51.0, 127.5, value_range), atol=2e-4 * 255 * scale)
+    layer = _pinned(layers.Solarization(value_range=value_range), t)
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    want = numeric_grad(lambda xx: float((ref_solarize(xx, t["additions"], t["thresholds"], value_range) * r).sum()), x)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="Solarization dx")
+
+
+def test_solarization_draws(rng):
+    x = _images(rng, (3000, 2, 2, 1), (0, 255))
+    layer = layers.Solarization((0.1, 0.3), 0.6, seed=4)
+    t = layer.get_random_transformation(x)
+    a, th = t["additions"].ravel(), t["thresholds"].ravel()
+    assert t["additions"].shape == (3000, 1, 1, 1)
+    assert a.min() >= 25.5 and a.max() <= 76.5 and abs(a.mean() - 51.0) < 1.0
+    assert th.min() >= 0.0 and th.max() <= 153.0 and abs(th.mean() - 76.5) < 2.5
+    again = layers.Solarization((0.1, 0.3), 0.6, seed=4).get_random_transformation(x)
+    np.testing.assert_array_equal(again["additions"], t["additions"])
+
+
+# -- RandomPosterization ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_range", VALUE_RANGES)
+def test_random_posterization_reference_keras_and_gradient(value_range, rng):
+    x = _images(rng, (4, 5, 4, 3), value_range)
+    t = {"shift_factor": np.array([7, 4, 1, 0], np.uint8)}
+    layer = layers.RandomPosterization(4, value_range=value_range, seed=1)
+    y = layer.transform_images(x, t)
+    np.testing.assert_allclose(y, ref_posterize(x, 8 - t["shift_factor"], value_range), rtol=1e-6, atol=1e-5)
+    keras = _keras()
+    kl = keras.layers.RandomPosterization(4, value_range=value_range)
+    np.testing.assert_array_equal(y, _np(kl.transform_images(keras.ops.convert_to_tensor(x), _tensors(t))))
+    # a one-number range (b, b) keeps b bits in every image, in Keras too
+    ours = layers.RandomPosterization((3, 3), value_range=value_range, seed=2)(x, training=True)
+    np.testing.assert_allclose(ours, ref_posterize(x, 3, value_range), rtol=1e-6, atol=1e-5)
+    theirs = _np(keras.layers.RandomPosterization((3, 3), value_range=value_range, seed=2)(x, training=True))
+    np.testing.assert_array_equal(ours, theirs)
+    # piecewise constant: no gradient in training (Keras's cast to uint8 cuts it too)
+    y, ctx = _pinned(layers.RandomPosterization(4, value_range=value_range), t).forward(x, training=True)
+    np.testing.assert_array_equal(layer.backward(ctx, np.ones_like(y)), np.zeros_like(x))
+
+
+def test_random_posterization_integer_levels():
+    levels = np.arange(256, dtype=np.float32).reshape(1, 16, 16, 1)
+    for bits in range(1, 9):
+        y = layers.RandomPosterization((bits, bits))(levels, training=True)
+        step = 2 ** (8 - bits)
+        np.testing.assert_array_equal(y, np.floor(levels / step) * step)
+    # values outside value_range are clipped before the truncation
+    y = layers.RandomPosterization((2, 2))(np.array([-5.0, 300.0, 100.7], np.float32).reshape(1, 1, 3, 1), training=True)
+    np.testing.assert_array_equal(y.ravel(), [0.0, 192.0, 64.0])
+
+
+def test_random_posterization_draws(rng):
+    x = _images(rng, (6000, 1, 1, 1), (0, 255))
+    bits = 8 - layers.RandomPosterization((2, 6), seed=5).get_random_transformation(x)["shift_factor"].astype(int)
+    counts = np.bincount(bits, minlength=9)
+    assert counts[[0, 1, 6, 7, 8]].sum() == 0  # Keras's randint: [2, 6), upper end excluded
+    np.testing.assert_allclose(counts[2:6] / 6000, 0.25, atol=0.03)
+    bits = 8 - layers.RandomPosterization(3, seed=5).get_random_transformation(x)["shift_factor"].astype(int)
+    assert set(np.unique(bits)) == {1, 2}
+    bits = 8 - layers.RandomPosterization((5, 5), seed=5).get_random_transformation(x)["shift_factor"].astype(int)
+    assert set(np.unique(bits)) == {5}
+
+
+# -- AutoContrast ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_range", VALUE_RANGES)
+def test_auto_contrast_reference_keras_and_gradient(value_range, rng):
+    lo, hi = value_range
+    x = _images(rng, (3, 4, 5, 3), (lo + 0.2 * (hi - lo), lo + 0.7 * (hi - lo)))
+    x[1, ..., 2] = lo + 0.5 * (hi - lo)  # a constant channel is unchanged
+    layer = layers.AutoContrast(value_range=value_range)
+    want = ref_auto_contrast(x, value_range)
+    tol = 2e-6 * (hi - lo)
+    for y in (layer(x), layer(x, training=True), layer.transform_images(x, None, training=False)):
+        np.testing.assert_allclose(y, want, rtol=1e-6, atol=tol)
+    np.testing.assert_array_equal(layer(x)[1, ..., 2], x[1, ..., 2])
+    assert np.allclose(layer(x).min(axis=(1, 2))[[0, 2]], lo) and np.allclose(layer(x).max(axis=(1, 2))[[0, 2]], hi)
+    assert layer.get_random_transformation(x) is None
+    keras = _keras()
+    kl = keras.layers.AutoContrast(value_range=value_range)
+    np.testing.assert_allclose(layer(x), _np(kl(x)), rtol=1e-6, atol=tol)
+    np.testing.assert_allclose(layer(x), _np(kl(x, training=False)), rtol=1e-6, atol=tol)
+    x[1, ..., 2] += np.linspace(0.0, 0.1 * (hi - lo), 20, dtype=np.float32).reshape(4, 5)  # differentiable
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    want = numeric_grad(lambda xx: float((ref_auto_contrast(xx, value_range) * r).sum()), x)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="AutoContrast dx")
+
+
+def test_auto_contrast_gradient_with_tied_extremes():
+    x = np.array([1.0, 3.0, 1.0, 2.0, 3.0, 3.0], np.float32).reshape(1, 2, 3, 1)
+    layer = layers.AutoContrast(value_range=(0, 1))
+    y, ctx = layer.forward(x, training=True)
+    np.testing.assert_allclose(y.ravel(), [0, 1, 0, 0.5, 1, 1])
+    g = np.array([1.0, 0.0, 0.0, 2.0, 0.0, 0.0], np.float32).reshape(x.shape)
+    dx = layer.backward(ctx, g).ravel()
+    # dy/dx: 1/(M - m) at the middle pixel, the rest split over the tied extremes
+    d = 1.0 / 2.0
+    to_min = -(1.0 * 1 + 2.0 * (1 - 0.5)) * d / 2
+    to_max = -(2.0 * 0.5) * d / 3
+    np.testing.assert_allclose(dx, [d + to_min, to_max, to_min, 2 * d, to_max, to_max], rtol=1e-6)
+    np.testing.assert_allclose(dx.sum(), 0.0, atol=1e-6)  # shifting all pixels changes nothing
+    flat = np.full((1, 2, 2, 1), 0.3, np.float32)  # a constant channel passes its gradient unchanged
+    y, ctx = layer.forward(flat, training=True)
+    np.testing.assert_array_equal(y, flat)
+    np.testing.assert_array_equal(layer.backward(ctx, g[:, :, :2]), g[:, :, :2])
+    with pytest.raises(ValueError, match=r"AutoContrast '.*': backward needs the context of a training forward pass"):
+        layer.backward(None, g)
+
+
+# -- RandomColorDegeneration -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_range", VALUE_RANGES)
+def test_random_color_degeneration_reference_keras_and_gradient(value_range, rng):
+    x = _images(rng, (4, 3, 5, 3), value_range)
+    t = {"factor": np.array([0.0, 0.5, -0.7, 1.0], np.float32).reshape(4, 1, 1, 1)}
+    layer = layers.RandomColorDegeneration(0.5, value_range=value_range, seed=1)
+    y = layer.transform_images(x, t)
+    tol = 1e-6 * (value_range[1] - value_range[0])
+    np.testing.assert_allclose(y, ref_degenerate(x, t["factor"], value_range), rtol=1e-5, atol=tol)
+    np.testing.assert_array_equal(y[0], x[0])
+    assert (y[2] == value_range[0]).any() or (y[2] == value_range[1]).any()  # factor -0.7 clips
+    keras = _keras()
+    kl = keras.layers.RandomColorDegeneration(0.5, value_range=value_range)
+    np.testing.assert_allclose(y, _np(kl.transform_images(keras.ops.convert_to_tensor(x), _tensors(t))), atol=tol)
+    ours = layers.RandomColorDegeneration((0.4, 0.4), value_range=value_range, seed=2)(x, training=True)
+    np.testing.assert_allclose(ours, ref_degenerate(x, [0.4] * 4, value_range), rtol=1e-5, atol=tol)
+    theirs = _np(keras.layers.RandomColorDegeneration((0.4, 0.4), value_range=value_range, seed=2)(x, training=True))
+    np.testing.assert_allclose(ours, theirs, atol=tol)
+    layer = _pinned(layers.RandomColorDegeneration(0.5, value_range=value_range), t)
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    want = numeric_grad(lambda xx: float((ref_degenerate(xx, t["factor"], value_range) * r).sum()), x)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="RandomColorDegeneration dx")
+
+
+# -- RandomSharpness -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_range", VALUE_RANGES)
+def test_random_sharpness_reference_keras_and_gradient(value_range, rng):
+    x = _images(rng, (4, 5, 6, 2), value_range)
+    t = {"factor": np.array([0.0, 0.5, 0.2, 1.0], np.float32)}
+    layer = layers.RandomSharpness(0.5, value_range=value_range, seed=1)
+    y = layer.transform_images(x, t)
+    tol = 2e-6 * (value_range[1] - value_range[0])
+    np.testing.assert_allclose(y, ref_sharpen(x, t["factor"], value_range), rtol=1e-5, atol=tol)
+    np.testing.assert_allclose(y[1], x[1], rtol=1e-6, atol=tol)  # factor 0.5: unchanged
+    keras = _keras()
+    kl = keras.layers.RandomSharpness(0.5, value_range=value_range)
+    np.testing.assert_allclose(y, _np(kl.transform_images(keras.ops.convert_to_tensor(x), _tensors(t))), atol=tol)
+    ours = layers.RandomSharpness((0.9, 0.9), value_range=value_range, seed=2)(x, training=True)
+    np.testing.assert_allclose(ours, ref_sharpen(x, [0.9] * 4, value_range), rtol=1e-5, atol=tol)
+    theirs = _np(keras.layers.RandomSharpness((0.9, 0.9), value_range=value_range, seed=2)(x, training=True))
+    np.testing.assert_allclose(ours, theirs, atol=tol)
+    layer = _pinned(layers.RandomSharpness(0.5, value_range=value_range), t)
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    want = numeric_grad(lambda xx: float((ref_sharpen(xx, t["factor"], value_range) * r).sum()), x)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="RandomSharpness dx")
+
+
+# -- draws, inference, configs ---------------------------------------------------------------------
+
+RANDOM = {
+    "RandomGrayscale": lambda **kw: layers.RandomGrayscale(0.6, **kw),
+    "RandomInvert": lambda **kw: layers.RandomInvert((0.3, 0.9), **kw),
+    "Solarization": lambda **kw: layers.Solarization(0.3, (0.2, 0.7), **kw),
+    "RandomPosterization": lambda **kw: layers.RandomPosterization((2, 7), **kw),
+    "RandomColorDegeneration": lambda **kw: layers.RandomColorDegeneration(0.8, **kw),
+    "RandomSharpness": lambda **kw: layers.RandomSharpness((0.1, 0.9), **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM))
+def test_random_layers_inference_seeds_and_draws(name, rng):
+    x = _images(rng, (64, 4, 5, 3), (0, 255))
+    layer = RANDOM[name](seed=7)
+    np.testing.assert_array_equal(layer(x), x)  # inference: identity
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    assert layer.get_random_transformation(x, training=False) is None
+    np.testing.assert_array_equal(layer.backward(None, x), x)  # and gradients pass unchanged
+    y1, y2 = layer(x, training=True), layer(x, training=True)
+    assert not np.array_equal(y1, y2)  # a new draw per call
+    assert y1.min() >= 0 and y1.max() <= 255
+    first, second = RANDOM[name](seed=7), RANDOM[name](seed=7)
+    np.testing.assert_array_equal(first(x, training=True), second(x, training=True))
+    a = first.get_random_transformation(x, seed=11)
+    b = second.get_random_transformation(x, seed=11)
+    for u, v in zip(*(list(t.values()) if isinstance(t, dict) else [t] for t in (a, b))):
+        np.testing.assert_array_equal(u, v)
+    # a replayed draw reproduces the call
+    replay = RANDOM[name](seed=8)
+    t = replay.get_random_transformation(x)
+    np.testing.assert_array_equal(RANDOM[name](seed=8)(x, training=True), replay.transform_images(x, t))
+    assert layer.count_params() == 0 and layer.trainable_weights == []
+
+
+def test_factor_draw_ranges(rng):
+    x = _images(rng, (3000, 1, 1, 3), (0, 255))
+    f = layers.RandomColorDegeneration(0.4, seed=1).get_random_transformation(x)["factor"].ravel()
+    assert f.min() >= -0.4 and f.max() <= 0.4 and f.min() < -0.38 and f.max() > 0.38
+    f = layers.RandomColorDegeneration((0.1, 0.3), seed=1).get_random_transformation(x)["factor"].ravel()
+    assert f.min() >= 0.1 and f.max() <= 0.3 and abs(f.mean() - 0.2) < 0.01
+    f = layers.RandomSharpness(0.6, seed=1).get_random_transformation(x)["factor"]
+    assert f.shape == (3000,) and f.min() >= 0.0 and f.max() <= 0.6 and abs(f.mean() - 0.3) < 0.02
+
+
+ALL = [
+    lambda: layers.RandomGrayscale(0.3, seed=1),
+    lambda: layers.RandomInvert((0.2, 0.5), value_range=(0, 1), seed=2),
+    lambda: layers.Solarization((0.1, 0.2), 0.5, value_range=(-1, 1), seed=3),
+    lambda: layers.RandomPosterization((2, 5), value_range=(0, 1), seed=4),
+    lambda: layers.RandomPosterization(6),
+    lambda: layers.AutoContrast(value_range=(0, 1)),
+    lambda: layers.RandomColorDegeneration((-0.2, 0.5), value_range=(0, 1), seed=5),
+    lambda: layers.RandomSharpness(0.7, seed=6),
+]
+
+
+@pytest.mark.parametrize("make", ALL)
+def test_configs_round_trip(make, rng):
+    layer = make()
+    config = layer.get_config()
+    again = type(layer).from_config(config)
+    assert again.get_config() == dict(config, name=again.name)
+    loaded = deserialize_layer(serialize_layer(layer))
+    assert type(loaded) is type(layer)
+    x = _images(rng, (6, 3, 4, 3), layer.value_range if hasattr(layer, "value_range") else (0, 255))
+    if layer.get_config().get("seed") is not None or isinstance(layer, layers.AutoContrast):
+        np.testing.assert_array_equal(loaded(x, training=True), type(layer).from_config(config)(x, training=True))
+    np.testing.assert_array_equal(loaded(x), layer(x))
+    keras = _keras()
+    keras_config = {k: v for k, v in config.items() if k not in ("dtype", "trainable", "name")}
+    kl = getattr(keras.layers, type(layer).__name__)(**keras_config)  # the arguments Keras takes
+    assert set(keras_config) - {"seed"} <= set(kl.get_config())
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("RandomGrayscale", ()),
+        ("RandomInvert", ()),
+        ("Solarization", ()),
+        ("RandomPosterization", (4,)),
+        ("AutoContrast", ()),
+        ("RandomColorDegeneration", (0.5,)),
+        ("RandomSharpness", (0.5,)),
+    ],
+)
+def test_keras_defaults_and_config_accepted(name, args, rng):
+    keras = _keras()
+    ours, theirs = getattr(layers, name)(*args, seed=3) if name != "AutoContrast" else layers.AutoContrast(), None
+    theirs = getattr(keras.layers, name)(*args)
+    mine, their_config = ours.get_config(), theirs.get_config()
+    for key in ("data_format", "value_range"):
+        if key in their_config:
+            assert tuple(mine[key]) == tuple(their_config[key]) if key == "value_range" else mine[key] == their_config[key]
+    # a Keras config (factors stored as (lower, upper)) builds a layer with the same ranges
+    built = getattr(layers, name).from_config({k: v for k, v in their_config.items() if k != "dtype"})
+    for attr in ("_range", "_addition_range", "_threshold_range"):
+        if hasattr(ours, attr):
+            assert getattr(built, attr) == getattr(ours, attr), (name, attr)
+    if name == "RandomGrayscale":
+        assert built.factor == ours.factor == theirs.factor
+
+
+def test_layers_in_a_trained_and_saved_model(tmp_path, rng):
+    inp = pynncore.Input((6, 6, 3))
+    h = layers.RandomGrayscale(0.3, seed=1)(inp)
+    h = layers.RandomInvert(0.3, value_range=(0, 1), seed=2)(h)
+    h = layers.Solarization(0.1, (0.5, 0.9), value_range=(0, 1), seed=3)(h)
+    h = layers.RandomColorDegeneration(0.3, value_range=(0, 1), seed=4)(h)
+    h = layers.RandomSharpness(0.7, value_range=(0, 1), seed=5)(h)
+    h = layers.AutoContrast(value_range=(0, 1))(h)
+    h = layers.Conv2D(2, 3)(h)
+    out = layers.Dense(1)(layers.Flatten()(h))
+    model = pynncore.Model(inp, out)
+    model.compile(pynncore.optimizers.SGD(0.01), "mse")
+    x = rng.random((16, 6, 6, 3)).astype(np.float32)
+    yv = rng.standard_normal((16, 1)).astype(np.float32)
+    history = model.fit(x, yv, epochs=2, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    before = model.predict(x, verbose=0)
+    path = tmp_path / "aug2.pnc"
+    model.save(str(path))
+    np.testing.assert_array_equal(pynncore.load_model(str(path)).predict(x, verbose=0), before)
+    # posterization stops the gradient: the layers before it get none
+    inp = pynncore.Input((4, 4, 1))
+    model = pynncore.Model(inp, layers.Dense(1)(layers.Flatten()(layers.RandomPosterization((3, 3))(inp))))
+    model.compile(pynncore.optimizers.SGD(0.01), "mse")
+    model.train_on_batch(rng.random((4, 4, 4, 1)).astype(np.float32) * 255, np.zeros((4, 1), np.float32))
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+BAD_ARGUMENTS = [
+    (lambda: layers.RandomGrayscale(1.5), r"RandomGrayscale '.*': factor must be a number in \[0, 1\]\. Received: factor=1.5"),
+    (lambda: layers.RandomGrayscale((0.1, 0.2)), r"factor must be a number in \[0, 1\]\. Received: factor=\(0.1, 0.2\)"),
+    (lambda: layers.RandomGrayscale(-0.1), r"Received: factor=-0.1"),
+    (
+        lambda: layers.RandomInvert(1.2),
+        r"RandomInvert '.*': factor must be a number or a pair of numbers in \[0.0, 1.0\]\. Received: factor=1.2",
+    ),
+    (lambda: layers.RandomInvert((-0.1, 0.5)), r"Received: factor=\(-0.1, 0.5\)"),
+    (lambda: layers.RandomInvert(0.5, value_range=(0,)), r"value_range must be a pair of numbers \(low, high\)\. Received: value_range=\(0,\)"),
+    (
+        lambda: layers.Solarization(addition_factor=1.5),
+        r"Solarization '.*': addition_factor must be a number or a pair of numbers in \[0.0, 1.0\]\. Received: addition_factor=1.5",
+    ),
+    (lambda: layers.Solarization(threshold_factor=(0.1, 0.2, 0.3)), r"threshold_factor must be .*Received: threshold_factor=\(0.1, 0.2, 0.3\)"),
+    (lambda: layers.Solarization(threshold_factor=-0.5), r"Received: threshold_factor=-0.5"),
+    (lambda: layers.Solarization(value_range="0-255"), r"value_range must be a pair of numbers .*Received: value_range='0-255'"),
+    (
+        lambda: layers.RandomPosterization(0),
+        r"RandomPosterization '.*': factor must be an integer or a pair of integers in \[1, 8\]\. Received: factor=0",
+    ),
+    (lambda: layers.RandomPosterization(9), r"Received: factor=9"),
+    (lambda: layers.RandomPosterization(2.5), r"Received: factor=2.5"),
+    (lambda: layers.RandomPosterization((1, 2, 3)), r"Received: factor=\(1, 2, 3\)"),
+    (lambda: layers.RandomPosterization("4"), r"Received: factor='4'"),
+    (lambda: layers.AutoContrast(value_range=(0, float("inf"))), r"AutoContrast '.*': value_range must be a pair of numbers"),
+    (
+        lambda: layers.RandomColorDegeneration(1.5),
+        r"RandomColorDegeneration '.*': factor must be a number or a pair of numbers in \[-1.0, 1.0\]\. Received: factor=1.5",
+    ),
+    (
+        lambda: layers.RandomSharpness((0.5, 1.1)),
+        r"RandomSharpness '.*': factor must be a number or a pair of numbers in \[0.0, 1.0\]\. Received: factor=\(0.5, 1.1\)",
+    ),
+    (lambda: layers.RandomSharpness(-0.2), r"Received: factor=-0.2"),
+    (lambda: layers.RandomSharpness(0.2, data_format="channels_first"), r"only data_format='channels_last' is supported"),
+    (lambda: layers.AutoContrast(data_format="channels_first"), r"only data_format='channels_last' is supported"),
+    (lambda: layers.RandomGrayscale(data_format="channels_first"), r"only data_format='channels_last' is supported"),
+]
+
+
+@pytest.mark.parametrize("make, pattern", BAD_ARGUMENTS)
+def test_bad_arguments(make, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make()
+
+
+def test_bad_seeds():
+    for make in (lambda: layers.RandomGrayscale(seed="a"), lambda: layers.Solarization(seed=1.5),
+                 lambda: layers.RandomSharpness(0.1, seed=True)):
+        with pytest.raises(TypeError, match=r"seed must be an integer or None\. Received: seed="):
+            make()
+
+
+@pytest.mark.parametrize("make", ALL)
+def test_wrong_rank(make):
+    layer = make()
+    name = type(layer).__name__
+    with pytest.raises(ValueError, match=rf"{name} '.*': expected images of shape \(N, H, W, C\)\. Received: shape=\(5, 6, 3\)"):
+        layer(np.ones((5, 6, 3), np.float32), training=True)
+    with pytest.raises(ValueError, match=r"expected images of shape \(N, H, W, C\)"):
+        layer(np.ones((2, 5, 6, 3, 1), np.float32))
+
+
+def test_channel_counts():
+    x4 = np.ones((2, 3, 3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"RandomGrayscale '.*': expected images with 1 or 3 channels \(RGB\)\. Received: shape=\(2, 3, 3, 4\)"):
+        layers.RandomGrayscale(1.0)(x4, training=True)
+    with pytest.raises(ValueError, match=r"RandomColorDegeneration '.*': expected images with 3 channels \(RGB\)\. Received: shape=\(2, 3, 3, 1\)"):
+        layers.RandomColorDegeneration(0.5)(np.ones((2, 3, 3, 1), np.float32), training=True)
+    with pytest.raises(ValueError, match=r"expected images with 3 channels"):
+        pynncore.Sequential([pynncore.Input((3, 3, 2)), layers.RandomColorDegeneration(0.5)])
+    for make in ALL[1:]:  # the other layers take any channel count
+        layer = make()
+        if not isinstance(layer, layers.RandomColorDegeneration):
+            assert layer(x4, training=True).shape == x4.shape
+
+
+def test_bad_transformations():
+    x = np.ones((2, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"transformation\['apply_inversion'\] must hold one value per image \(2\)\. Received: 3 values"):
+        layers.RandomInvert().transform_images(x, {"apply_inversion": np.ones(3, bool)})
+    with pytest.raises(ValueError, match=r"transformation\['should_apply'\] must hold one value per image \(2\)"):
+        layers.RandomGrayscale().transform_images(x, np.ones((1, 1, 1, 1), bool))
+    with pytest.raises(ValueError, match=r"transformation\['thresholds'\] must hold one value per image \(2\)"):
+        layers.Solarization().transform_images(x, {"additions": np.zeros(2, np.float32), "thresholds": np.zeros(1, np.float32)})
+    with pytest.raises(ValueError, match=r"transformation\['shift_factor'\] must hold one integer in \[0, 7\] per image \(2\)\. Received: \[9, 1\]"):
+        layers.RandomPosterization(4).transform_images(x, {"shift_factor": np.array([9, 1])})
+    with pytest.raises(ValueError, match=r"transformation\['factor'\] must hold one value per image \(2\)"):
+        layers.RandomSharpness(0.5).transform_images(x, {"factor": np.zeros(5, np.float32)})
