@@ -383,9 +383,11 @@ def _register_builtin() -> None:
         RandomCrop,
         RandomFlip,
         RandomGrayscale,
+        RandomHue,
         RandomInvert,
         RandomPosterization,
         RandomRotation,
+        RandomSaturation,
         RandomSharpness,
         RandomTranslation,
         RandomZoom,
@@ -419,7 +421,7 @@ def _register_builtin() -> None:
         # inference: the identity (random augmentation acts in training only)
         ((RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast, RandomBrightness,
           RandomGrayscale, RandomInvert, Solarization, RandomPosterization, RandomColorDegeneration,
-          RandomSharpness), _dropout),
+          RandomSaturation, RandomHue, RandomSharpness), _dropout),
         # inference: the centered crop to the target's aspect ratio, resized bilinearly
         ((RandomCrop,), _random_crop),
         ((RMSNormalization,), _rms_normalization),

@@ -1,11 +1,13 @@
 """Pixel-value augmentation layers RandomGrayscale, RandomInvert, Solarization,
-RandomPosterization, AutoContrast, RandomColorDegeneration and RandomSharpness: float64 numpy
+RandomPosterization, AutoContrast, RandomColorDegeneration, RandomSharpness, RandomSaturation
+and RandomHue: float64 numpy
 references of each transformation, Keras 3 (torch backend) on the same transformation and on
 deterministic training calls, finite differences, the statistics of the random draws, configs,
 saved models and bad input."""
 
 from __future__ import annotations
 
+import colorsys
 import os
 
 import numpy as np
@@ -393,6 +395,96 @@ def test_random_sharpness_reference_keras_and_gradient(value_range, rng):
     assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="RandomSharpness dx")
 
 
+# -- RandomSaturation, RandomHue -------------------------------------------------------------------
+
+
+def ref_hsv_map(x, value_range, change):
+    """Each pixel through Python's colorsys HSV (float64), ``(h, s, v) -> change(h, s, v, i)``
+    for image ``i``, on values mapped from ``value_range`` to [0, 1] and back."""
+    lo, hi = value_range
+    u = (np.asarray(x, np.float64) - lo) / (hi - lo)
+    out = np.empty_like(u)
+    for i, j, k in np.ndindex(u.shape[:3]):
+        h, s, v = colorsys.rgb_to_hsv(*u[i, j, k])
+        out[i, j, k] = colorsys.hsv_to_rgb(*change(h, s, v, i))
+    return out * (hi - lo) + lo
+
+
+def ref_saturate(x, multipliers, value_range):
+    return ref_hsv_map(x, value_range, lambda h, s, v, i: (h, min(max(s * multipliers[i], 0.0), 1.0), v))
+
+
+def ref_hue(x, shifts, value_range):
+    lo, hi = value_range
+    y = ref_hsv_map(x, value_range, lambda h, s, v, i: ((h + shifts[i]) % 1.0, s, v))
+    return np.clip(y, lo, hi)
+
+
+HSV = {
+    "RandomSaturation": (ref_saturate, [0.0, 0.6, 1.0, 3.0]),
+    "RandomHue": (ref_hue, [0.0, 0.15, -0.4, 0.5]),
+}
+
+
+@pytest.mark.parametrize("value_range", [(0, 255), (0, 1), (-1, 1)])
+@pytest.mark.parametrize("name", sorted(HSV))
+def test_hsv_layers_reference_keras_and_gradient(name, value_range, rng):
+    ref, values = HSV[name]
+    x = _images(rng, (4, 3, 4, 3), value_range)
+    t = {"factor": np.array(values, np.float32)}
+    layer = getattr(layers, name)(0.5, value_range=value_range, seed=1)
+    y = layer.transform_images(x, t)
+    tol = 2e-6 * (value_range[1] - value_range[0])
+    np.testing.assert_allclose(y, ref(x, values, value_range), rtol=1e-5, atol=tol)
+    np.testing.assert_allclose(y[0 if name == "RandomHue" else 2], x[0 if name == "RandomHue" else 2], atol=tol)
+    if value_range[0] == 0:  # Keras's HSV conversion assumes non-negative values
+        keras = _keras()
+        kl = getattr(keras.layers, name)(0.5, value_range=value_range)
+        ky = _np(kl.transform_images(keras.ops.convert_to_tensor(x), _tensors(t)))
+        # Keras clips the saturation to value_range, not [0, 1]: only multipliers <= 1 agree at (0, 255)
+        same = slice(None, 3) if name == "RandomSaturation" and value_range == (0, 255) else slice(None)
+        np.testing.assert_allclose(y[same], ky[same], atol=tol * 5)
+    layer = _pinned(getattr(layers, name)(0.5, value_range=value_range), t)
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    want = numeric_grad(lambda xx: float((ref(xx, values, value_range) * r).sum()), x)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what=f"{name} dx")
+
+
+@pytest.mark.parametrize("value_range", [(0, 255), (0, 1)])
+def test_hsv_layers_deterministic_training(value_range, rng):
+    keras = _keras()
+    x = _images(rng, (3, 4, 3, 3), value_range)
+    tol = 5e-6 * (value_range[1] - value_range[0])
+    # saturation factor 0: every channel takes the image's value (its largest channel)
+    ours = layers.RandomSaturation((0.0, 0.0), value_range=value_range, seed=1)(x, training=True)
+    np.testing.assert_allclose(ours, np.repeat(x.max(axis=-1, keepdims=True), 3, axis=-1), atol=tol)
+    theirs = _np(keras.layers.RandomSaturation((0.0, 0.0), value_range=value_range, seed=1)(x, training=True))
+    np.testing.assert_allclose(ours, theirs, atol=tol)
+    # factor 0.5: unchanged
+    ours = layers.RandomSaturation((0.5, 0.5), value_range=value_range, seed=1)(x, training=True)
+    np.testing.assert_allclose(ours, x, atol=tol)
+    # hue factor 1: half a turn whichever sign is drawn
+    ours = layers.RandomHue((1.0, 1.0), value_range=value_range, seed=2)(x, training=True)
+    np.testing.assert_allclose(ours, ref_hue(x, [0.5] * 3, value_range), atol=tol)
+    theirs = _np(keras.layers.RandomHue((1.0, 1.0), value_range=value_range, seed=2)(x, training=True))
+    np.testing.assert_allclose(ours, theirs, atol=tol)
+
+
+def test_hsv_layers_draws(rng):
+    x = _images(rng, (4000, 1, 1, 3), (0, 255))
+    k = layers.RandomSaturation((0.2, 0.6), seed=3).get_random_transformation(x)["factor"]
+    f = k / (1.0 + k)  # k = f / (1 - f)
+    assert k.shape == (4000,) and f.min() >= 0.2 - 1e-6 and f.max() <= 0.6 + 1e-6 and abs(f.mean() - 0.4) < 0.01
+    k = layers.RandomSaturation(0.5, seed=3).get_random_transformation(x)["factor"]
+    assert k.min() >= 0.0 and k.max() <= 1.0 + 1e-6 and (k < 0.1).any()
+    d = layers.RandomHue((0.2, 0.6), seed=3).get_random_transformation(x)["factor"]
+    assert np.all((np.abs(d) >= 0.1 - 1e-7) & (np.abs(d) <= 0.3 + 1e-7))
+    assert abs((d > 0).mean() - 0.5) < 0.03  # either sign, evenly
+    d = layers.RandomHue(0.4, seed=3).get_random_transformation(x)["factor"]
+    assert np.abs(d).max() <= 0.2 + 1e-7 and abs(np.abs(d).mean() - 0.1) < 0.005
+
+
 # -- draws, inference, configs ---------------------------------------------------------------------
 
 RANDOM = {
@@ -402,6 +494,8 @@ RANDOM = {
     "RandomPosterization": lambda **kw: layers.RandomPosterization((2, 7), **kw),
     "RandomColorDegeneration": lambda **kw: layers.RandomColorDegeneration(0.8, **kw),
     "RandomSharpness": lambda **kw: layers.RandomSharpness((0.1, 0.9), **kw),
+    "RandomSaturation": lambda **kw: layers.RandomSaturation((0.1, 0.9), **kw),
+    "RandomHue": lambda **kw: layers.RandomHue(0.7, **kw),
 }
 
 
@@ -448,6 +542,8 @@ ALL = [
     lambda: layers.AutoContrast(value_range=(0, 1)),
     lambda: layers.RandomColorDegeneration((-0.2, 0.5), value_range=(0, 1), seed=5),
     lambda: layers.RandomSharpness(0.7, seed=6),
+    lambda: layers.RandomSaturation((0.2, 0.8), value_range=(0, 1), seed=7),
+    lambda: layers.RandomHue(0.3, value_range=(-1, 1), seed=8),
 ]
 
 
@@ -479,21 +575,29 @@ def test_configs_round_trip(make, rng):
         ("AutoContrast", ()),
         ("RandomColorDegeneration", (0.5,)),
         ("RandomSharpness", (0.5,)),
+        ("RandomSaturation", (0.5,)),
+        ("RandomHue", (0.5,)),
     ],
 )
 def test_keras_defaults_and_config_accepted(name, args, rng):
     keras = _keras()
-    ours, theirs = getattr(layers, name)(*args, seed=3) if name != "AutoContrast" else layers.AutoContrast(), None
+    ours = getattr(layers, name)(*args, seed=3) if name != "AutoContrast" else layers.AutoContrast()
     theirs = getattr(keras.layers, name)(*args)
     mine, their_config = ours.get_config(), theirs.get_config()
-    for key in ("data_format", "value_range"):
-        if key in their_config:
-            assert tuple(mine[key]) == tuple(their_config[key]) if key == "value_range" else mine[key] == their_config[key]
-    # a Keras config (factors stored as (lower, upper)) builds a layer with the same ranges
+    assert mine["data_format"] == their_config["data_format"]
+    if "value_range" in their_config:
+        assert tuple(mine["value_range"]) == tuple(their_config["value_range"])
+    # a Keras config (factors stored as (lower, upper)) builds a layer with those ranges
     built = getattr(layers, name).from_config({k: v for k, v in their_config.items() if k != "dtype"})
-    for attr in ("_range", "_addition_range", "_threshold_range"):
-        if hasattr(ours, attr):
-            assert getattr(built, attr) == getattr(ours, attr), (name, attr)
+    for key, attr in (("factor", "_range"), ("addition_factor", "_addition_range"), ("threshold_factor", "_threshold_range")):
+        if isinstance(their_config.get(key), (tuple, list)):
+            assert getattr(built, attr) == tuple(float(v) for v in their_config[key]), (name, key)
+            # the same range as the layer built from the same arguments (RandomSaturation
+            # follows Keras's documented [0, f] for a single number f, Keras's code [-f, f])
+            if name != "RandomSaturation":
+                assert getattr(ours, attr) == getattr(built, attr), (name, key)
+    if name == "RandomSaturation":
+        assert ours._range == (0.0, 0.5) and built._range == (-0.5, 0.5)
     if name == "RandomGrayscale":
         assert built.factor == ours.factor == theirs.factor
 
@@ -562,6 +666,16 @@ BAD_ARGUMENTS = [
         r"RandomSharpness '.*': factor must be a number or a pair of numbers in \[0.0, 1.0\]\. Received: factor=\(0.5, 1.1\)",
     ),
     (lambda: layers.RandomSharpness(-0.2), r"Received: factor=-0.2"),
+    (
+        lambda: layers.RandomSaturation(-0.2),
+        r"RandomSaturation '.*': factor must be a number in \[0, 1\] or a pair of numbers in \[-1, 1\]\. Received: factor=-0.2",
+    ),
+    (lambda: layers.RandomSaturation((0.2, 1.5)), r"RandomSaturation '.*': factor must be .*Received: factor=\(0.2, 1.5\)"),
+    (
+        lambda: layers.RandomHue(1.2),
+        r"RandomHue '.*': factor must be a number or a pair of numbers in \[0.0, 1.0\]\. Received: factor=1.2",
+    ),
+    (lambda: layers.RandomHue((0.1, 0.2), value_range=(1, 1, 1)), r"RandomHue '.*': value_range must be a pair"),
     (lambda: layers.RandomSharpness(0.2, data_format="channels_first"), r"only data_format='channels_last' is supported"),
     (lambda: layers.AutoContrast(data_format="channels_first"), r"only data_format='channels_last' is supported"),
     (lambda: layers.RandomGrayscale(data_format="channels_first"), r"only data_format='channels_last' is supported"),
@@ -597,11 +711,14 @@ def test_channel_counts():
         layers.RandomGrayscale(1.0)(x4, training=True)
     with pytest.raises(ValueError, match=r"RandomColorDegeneration '.*': expected images with 3 channels \(RGB\)\. Received: shape=\(2, 3, 3, 1\)"):
         layers.RandomColorDegeneration(0.5)(np.ones((2, 3, 3, 1), np.float32), training=True)
+    for make in (lambda: layers.RandomSaturation(0.5), lambda: layers.RandomHue(0.5)):
+        with pytest.raises(ValueError, match=r"expected images with 3 channels \(RGB\)\. Received: shape=\(2, 3, 3, 4\)"):
+            make()(x4, training=True)
     with pytest.raises(ValueError, match=r"expected images with 3 channels"):
         pynncore.Sequential([pynncore.Input((3, 3, 2)), layers.RandomColorDegeneration(0.5)])
     for make in ALL[1:]:  # the other layers take any channel count
         layer = make()
-        if not isinstance(layer, layers.RandomColorDegeneration):
+        if not isinstance(layer, (layers.RandomColorDegeneration, layers.RandomSaturation, layers.RandomHue)):
             assert layer(x4, training=True).shape == x4.shape
 
 

@@ -541,6 +541,8 @@ def test_augmentation_and_spatial_dropout_are_the_identity_at_inference(ort, tmp
         layers.RandomPosterization(4, seed=10),
         layers.RandomColorDegeneration(0.5, seed=11),
         layers.RandomSharpness(0.5, seed=12),
+        layers.RandomSaturation(0.5, seed=13),
+        layers.RandomHue(0.5, seed=14),
         layers.Conv2D(4, 3, padding="same"),
         layers.Reshape((6, 5, 4, 1)),
         layers.SpatialDropout3D(0.4),

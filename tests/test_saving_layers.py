@@ -83,6 +83,8 @@ SINGLE = {
     "AutoContrast": ((4, 5, 2), lambda: L.AutoContrast(value_range=(-3, 3)), False),
     "RandomColorDegeneration": ((4, 5, 3), lambda: L.RandomColorDegeneration((-0.3, 0.6), value_range=(-3, 3), seed=11), False),
     "RandomSharpness": ((4, 5, 2), lambda: L.RandomSharpness((0.1, 0.9), value_range=(-3, 3), seed=12), False),
+    "RandomSaturation": ((4, 5, 3), lambda: L.RandomSaturation((0.2, 0.9), value_range=(-3, 3), seed=13), False),
+    "RandomHue": ((4, 5, 3), lambda: L.RandomHue(0.4, value_range=(-3, 3), seed=14), False),
     "Masking": ((6, 3), lambda: L.Masking(0.0), False),
     "MaxPooling1D": ((9, 3), lambda: L.MaxPooling1D(3, strides=2), False),
     "MaxPooling2D": ((7, 6, 2), lambda: L.MaxPooling2D(2, padding="same"), False),

@@ -48,9 +48,11 @@ __all__ = [
     "RandomContrast",
     "RandomCrop",
     "RandomGrayscale",
+    "RandomHue",
     "RandomInvert",
     "RandomPosterization",
     "RandomRotation",
+    "RandomSaturation",
     "RandomSharpness",
     "RandomTranslation",
     "RandomZoom",
@@ -1307,3 +1309,243 @@ class RandomSharpness(_ColorLayer):
         s, inside = ctx
         g = np.where(inside, np.asarray(dy, dtype=np.float32), np.float32(0.0))
         return (s * g + (np.float32(1.0) - s) * _smooth(g)).astype(np.float32)
+
+
+# -- hue and saturation --------------------------------------------------------------------------
+
+
+def _rgb_to_hsv(x: np.ndarray) -> tuple:
+    """Hue, saturation and value planes of RGB images in ``[0, 1]`` (Keras's ``rgb_to_hsv``:
+    hue in ``[0, 1)``, taken from the red formula where red is the maximum, else green's, else
+    blue's)."""
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    value = np.maximum(np.maximum(r, g), b)
+    chroma = value - np.minimum(np.minimum(r, g), b)
+    one = x.dtype.type(1.0)
+    safe_chroma = np.where(chroma > 0, chroma, one)
+    saturation = np.where(value > 0, chroma / np.where(value > 0, value, one), x.dtype.type(0.0))
+    norm = one / (x.dtype.type(6.0) * safe_chroma)
+    hue = np.where(value == g, norm * (b - r) + x.dtype.type(2.0 / 6.0), norm * (r - g) + x.dtype.type(4.0 / 6.0))
+    hue = np.where(value == r, norm * (g - b), hue)
+    hue = np.where(chroma > 0, hue, x.dtype.type(0.0)) + (hue < 0)
+    return hue.astype(x.dtype), saturation, value
+
+
+def _hsv_to_rgb(hue: np.ndarray, saturation: np.ndarray, value: np.ndarray) -> np.ndarray:
+    dh = np.remainder(hue, 1.0) * 6.0
+    weights = (
+        np.clip(np.abs(dh - 3.0) - 1.0, 0.0, 1.0),
+        np.clip(2.0 - np.abs(dh - 2.0), 0.0, 1.0),
+        np.clip(2.0 - np.abs(dh - 4.0), 0.0, 1.0),
+    )
+    return np.stack([value * ((1.0 - saturation) + saturation * w) for w in weights], axis=-1)
+
+
+def _extreme_one_hot(x: np.ndarray, pick: Any) -> np.ndarray:
+    """One-hot ``(..., 3)`` of the channel ``pick`` (np.argmax or np.argmin) selects."""
+    return np.eye(3, dtype=np.float64)[pick(x, axis=-1)]
+
+
+class _HsvLayer(_ColorLayer):
+    """Base of RandomSaturation and RandomHue: RGB images mapped from ``value_range`` to
+    ``[0, 1]``, changed in HSV and mapped back."""
+
+    _CHANNELS = (3,)
+    _FACTOR_BOUNDS = (0.0, 1.0)
+
+    def __init__(
+        self,
+        factor: Any,
+        value_range: Any = (0, 255),
+        data_format: Optional[str] = None,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(factor, value_range, seed, data_format=data_format, **kwargs)
+
+    def _unit(self, x: np.ndarray) -> np.ndarray:
+        lo, hi = self._value_range
+        return (x - np.float32(lo)) / np.float32(hi - lo)
+
+    def _back(self, y: np.ndarray) -> np.ndarray:
+        lo, hi = self._value_range
+        return (y * np.float32(hi - lo) + np.float32(lo)).astype(np.float32)
+
+
+class RandomSaturation(_HsvLayer):
+    """Scales the saturation of each RGB image of a batch by a random amount in training
+    (Keras 3 ``RandomSaturation``): with ``f`` drawn per image uniformly from the factor range,
+    the HSV saturation ``S`` becomes ``clip(S k, 0, 1)`` with ``k = f / (1 - f + 1e-7)``
+    (``f = 0.5``: unchanged, 0: grayscale, 1: fully saturated); hue and value are kept. The
+    identity at inference.
+
+    Keras 3.15 clips ``S k`` to ``value_range`` instead of ``[0, 1]`` (the same for
+    ``value_range=(0, 1)``) and draws a single number ``f`` from ``[-f, f]``; this layer
+    follows Keras's documentation: ``[0, f]``. Negative ends of a pair (as in the configs
+    Keras saves) act as in Keras: ``k < 0`` gives grayscale.
+
+    Args:
+        factor: a number ``f`` in ``[0, 1]`` (range ``[0, f]``) or a pair ``(lower, upper)``,
+            each in ``[-1, 1]``.
+        value_range: ``(low, high)`` of the inputs.
+        data_format: only ``"channels_last"`` (or None) is supported.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+
+    Call arguments:
+        inputs: RGB images ``(N, H, W, 3)``.
+        training: change the saturation only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor out of range, a bad value_range, inputs of rank != 4 or
+            without 3 channels.
+
+    Example:
+        >>> RandomSaturation((0.0, 0.0))(np.array([[[[255.0, 0.0, 0.0]]]], np.float32), training=True).ravel()
+        array([255., 255., 255.], dtype=float32)
+    """
+
+    _FACTOR_BOUNDS = (-1.0, 1.0)
+
+    def __init__(
+        self,
+        factor: Any,
+        value_range: Any = (0, 255),
+        data_format: Optional[str] = None,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(factor, value_range, data_format, seed, **kwargs)
+        if not isinstance(factor, (tuple, list)):
+            if factor < 0:
+                raise ValueError(
+                    f"{self._who}: factor must be a number in [0, 1] or a pair of numbers in [-1, 1]. "
+                    f"Received: factor={factor!r}"
+                )
+            self._range = (0.0, float(factor))
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        f = rng.uniform(self._range[0], self._range[1], size=shape[0])
+        return {"factor": (f / (1.0 - f + 1e-7)).astype(np.float32)}
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        n = x.shape[0]
+        k = _per_image(transformation["factor"], n, self._who, "factor").reshape(n, 1, 1)
+        u = self._unit(x)
+        hue, saturation, value = _rgb_to_hsv(u)
+        y = _hsv_to_rgb(hue, np.clip(saturation * k, np.float32(0.0), np.float32(1.0)), value)
+        return self._back(y), (u, k)
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        # y_c = V - t (V - x_c) with t = min(k, V / (V - m)) (V, m: the largest and smallest
+        # channel), so dy_c = (1 - t) dV + t dx_c - (V - x_c) dt.
+        u, k = ctx
+        x = u.astype(np.float64)
+        g = np.asarray(dy, dtype=np.float64)
+        value, low = x.max(axis=-1, keepdims=True), x.min(axis=-1, keepdims=True)
+        chroma = value - low
+        k = np.asarray(k, np.float64)[..., None]
+        capped = k * chroma > value
+        safe = np.where(chroma > 0, chroma, 1.0)
+        t = np.where(capped, value / safe, k)
+        dx = t * g
+        to_value = ((1.0 - t) * g).sum(axis=-1, keepdims=True)
+        weighted = ((value - x) * g).sum(axis=-1, keepdims=True)
+        # t = V / (V - m) where capped: dt/dV = -m / (V - m)^2, dt/dm = V / (V - m)^2
+        to_value = to_value - np.where(capped, -low / safe**2, 0.0) * weighted
+        to_low = -np.where(capped, value / safe**2, 0.0) * weighted
+        dx += to_value * _extreme_one_hot(x, np.argmax) + to_low * _extreme_one_hot(x, np.argmin)
+        return dx.astype(np.float32)
+
+
+class RandomHue(_HsvLayer):
+    """Rotates the hue of each RGB image of a batch by a random amount in training (Keras 3
+    ``RandomHue``): with ``f`` drawn per image uniformly from the factor range and a random
+    sign, the HSV hue ``H`` becomes ``H + f / 2`` wrapped into ``[0, 1]``; saturation and value
+    are kept and the result is clipped to ``value_range``. ``f = 1`` turns the hue half a
+    circle whatever the sign. The identity at inference.
+
+    Args:
+        factor: a number ``f`` (range ``[0, f]``) or a pair ``(lower, upper)``, each in
+            ``[0, 1]``.
+        value_range: ``(low, high)`` of the inputs.
+        data_format: only ``"channels_last"`` (or None) is supported.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+
+    Call arguments:
+        inputs: RGB images ``(N, H, W, 3)``.
+        training: change the hue only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor out of range, a bad value_range, inputs of rank != 4 or
+            without 3 channels.
+
+    Example:
+        >>> RandomHue((1.0, 1.0))(np.array([[[[255.0, 0.0, 0.0]]]], np.float32), training=True).ravel()
+        array([  0., 255., 255.], dtype=float32)
+    """
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        n = shape[0]
+        sign = np.where(rng.uniform(0.0, 1.0, size=n) > 0.5, -1.0, 1.0)
+        f = rng.uniform(self._range[0], self._range[1], size=n)
+        return {"factor": (sign * f * 0.5).astype(np.float32)}
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        n = x.shape[0]
+        delta = _per_image(transformation["factor"], n, self._who, "factor").reshape(n, 1, 1)
+        u = self._unit(x)
+        hue, saturation, value = _rgb_to_hsv(u)
+        hue = hue + delta
+        hue = np.where(hue > 1.0, hue - np.float32(1.0), hue)
+        hue = np.where(hue < 0.0, hue + np.float32(1.0), hue)
+        pre = _hsv_to_rgb(hue, saturation, value)
+        y = np.clip(pre, np.float32(0.0), np.float32(1.0))
+        return self._back(y), (u, hue, (pre >= 0.0) & (pre <= 1.0))
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        # y_c = V - C (1 - w_c(H')) with C = V - m and H' = H + delta: dy_c = dV - (1 - w_c) dC
+        # + C w_c'(H') dH, and H = num / (6 C) + offset, num the difference of two channels.
+        u, new_hue, inside = ctx
+        x = u.astype(np.float64)
+        g = np.where(inside, np.asarray(dy, dtype=np.float64), 0.0)
+        top, bottom = _extreme_one_hot(x, np.argmax), _extreme_one_hot(x, np.argmin)
+        value, low = x.max(axis=-1, keepdims=True), x.min(axis=-1, keepdims=True)
+        chroma = value - low
+        r, gr, b = x[..., 0:1], x[..., 1:2], x[..., 2:3]
+        # the channel difference behind the hue, by Keras's priority red > green > blue
+        red_max, green_max = value == r, (value == gr) & (value != r)
+        num = np.where(red_max, gr - b, np.where(green_max, b - r, r - gr))
+        dnum = np.where(
+            red_max, np.array([0.0, 1.0, -1.0]), np.where(green_max, np.array([-1.0, 0.0, 1.0]), np.array([1.0, -1.0, 0.0]))
+        )
+        dchroma = top - bottom
+        safe = np.where(chroma > 0, chroma, 1.0)
+        dhue = np.where(chroma > 0, (dnum - num / safe * dchroma) / (6.0 * safe), 0.0)  # (..., 3): d H / d x_j
+        dh = np.remainder(np.asarray(new_hue, np.float64), 1.0)[..., None] * 6.0
+        weight = np.concatenate(
+            [
+                np.clip(np.abs(dh - 3.0) - 1.0, 0.0, 1.0),
+                np.clip(2.0 - np.abs(dh - 2.0), 0.0, 1.0),
+                np.clip(2.0 - np.abs(dh - 4.0), 0.0, 1.0),
+            ],
+            axis=-1,
+        )
+        slope = np.concatenate(
+            [
+                np.where(np.abs(np.abs(dh - 3.0) - 1.5) < 0.5, 6.0 * np.sign(dh - 3.0), 0.0),
+                np.where(np.abs(np.abs(dh - 2.0) - 1.5) < 0.5, -6.0 * np.sign(dh - 2.0), 0.0),
+                np.where(np.abs(np.abs(dh - 4.0) - 1.5) < 0.5, -6.0 * np.sign(dh - 4.0), 0.0),
+            ],
+            axis=-1,
+        )
+        # dx_j = sum_c g_c dy_c/dx_j
+        dx = g.sum(axis=-1, keepdims=True) * top
+        dx -= (g * (1.0 - weight)).sum(axis=-1, keepdims=True) * dchroma
+        dx += (g * chroma * slope).sum(axis=-1, keepdims=True) * dhue
+        return dx.astype(np.float32)
