@@ -1,6 +1,6 @@
 """Pixel-value augmentation layers RandomGrayscale, RandomInvert, Solarization,
-RandomPosterization, AutoContrast, RandomColorDegeneration, RandomSharpness, RandomSaturation
-and RandomHue: float64 numpy
+RandomPosterization, AutoContrast, RandomColorDegeneration, RandomSharpness, RandomSaturation,
+RandomHue, RandomErasing, RandomGaussianBlur, Equalization, MixUp and CutMix: float64 numpy
 references of each transformation, Keras 3 (torch backend) on the same transformation and on
 deterministic training calls, finite differences, the statistics of the random draws, configs,
 saved models and bad input."""
@@ -485,6 +485,267 @@ def test_hsv_layers_draws(rng):
     assert np.abs(d).max() <= 0.2 + 1e-7 and abs(np.abs(d).mean() - 0.1) < 0.005
 
 
+# -- RandomErasing ---------------------------------------------------------------------------------
+
+
+def _box(h, w, top, left, height, width, channels):
+    mask = np.zeros((h, w, channels), bool)
+    mask[top : top + height, left : left + width] = True
+    return mask
+
+
+@pytest.mark.parametrize("value_range", [(0, 255), (-1, 1)])
+def test_random_erasing_reference_keras_and_gradient(value_range, rng):
+    lo, hi = value_range
+    x = _images(rng, (3, 5, 6, 3), value_range)
+    masks = np.stack([_box(5, 6, 1, 2, 3, 2, 3), _box(5, 6, 0, 0, 5, 6, 3), _box(5, 6, 4, 5, 1, 1, 3)])
+    fill = np.clip(rng.standard_normal(x.shape) * hi, lo, hi).astype(np.float32)
+    t = {"apply_erasing": np.array([True, False, True]), "batch_masks": masks, "fill_value": fill}
+    layer = layers.RandomErasing(value_range=value_range, seed=1)
+    y = layer.transform_images(x, t)
+    erased = masks & t["apply_erasing"].reshape(3, 1, 1, 1)
+    np.testing.assert_array_equal(y, np.where(erased, fill, x))
+    keras = _keras()
+    kl = keras.layers.RandomErasing(value_range=value_range)
+    np.testing.assert_array_equal(y, _np(kl.transform_images(keras.ops.convert_to_tensor(x), _tensors(t))))
+    # an always-applied full-size box with a constant (clipped) fill is deterministic, in Keras too
+    for fill_value in (0.25, [hi + 7.0, lo, 0.5 * (lo + hi)]):
+        args = dict(factor=(1.0, 1.0), scale=(1.0, 1.0), fill_value=fill_value, value_range=value_range, seed=2)
+        ours = layers.RandomErasing(**args)(x, training=True)
+        np.testing.assert_array_equal(ours, np.broadcast_to(np.clip(np.float32(fill_value), lo, hi), x.shape))
+        np.testing.assert_array_equal(ours, _np(keras.layers.RandomErasing(**args)(x, training=True)))
+    np.testing.assert_array_equal(layers.RandomErasing((0.0, 0.0), seed=3)(x, training=True), x)
+    layer = _pinned(layers.RandomErasing(value_range=value_range), t)
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    want = numeric_grad(lambda xx: float((np.where(erased, fill, xx) * r).sum()), x)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="RandomErasing dx")
+
+
+def test_random_erasing_draws(rng):
+    n, h, w = 2000, 9, 12
+    x = _images(rng, (n, h, w, 2), (0, 255))
+    layer = layers.RandomErasing((0.2, 0.6), scale=(0.09, 0.25), seed=4)
+    t = layer.get_random_transformation(x)
+    assert abs(t["apply_erasing"].mean() - 0.4) < 0.03
+    masks = t["batch_masks"]
+    assert masks.shape == x.shape and np.array_equal(masks[..., 0], masks[..., 1])
+    rows, cols = masks[..., 0].any(axis=2).sum(axis=1), masks[..., 0].any(axis=1).sum(axis=1)
+    assert np.array_equal(masks[..., 0].sum(axis=(1, 2)), rows * cols)  # one rectangle
+    # sides sqrt(a) W and sqrt(b) H with a, b in [0.09, 0.25]: 3.6..6 columns, 2.7..4.5 rows
+    assert cols.min() >= 3 and cols.max() <= 6 and rows.min() >= 2 and rows.max() <= 5
+    # box starts are uniform in [0, size - side], so index 0 is inside only for a start of exactly 0 (as in Keras)
+    assert masks[..., 0].any(axis=0)[1:, 1:].all()
+    fill = t["fill_value"]
+    assert fill.min() == 0.0 and fill.max() == 255.0 and abs((fill == 0).mean() - 0.5) < 0.01  # N(0, 1) * 255
+    changed = np.any(layer.transform_images(x, t) != x, axis=(1, 2, 3))
+    np.testing.assert_array_equal(changed, t["apply_erasing"])  # the chosen images, and only they, change
+    rates = [np.any(layer(x, training=True) != x, axis=(1, 2, 3)).mean() for _ in range(5)]
+    assert abs(np.mean(rates) - 0.4) < 0.02
+
+
+# -- RandomGaussianBlur ----------------------------------------------------------------------------
+
+
+def ref_gaussian_blur(x, size_x, size_y, sigma_x, sigma_y):
+    def taps(size, sigma):
+        k = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / sigma) ** 2)
+        return k / k.sum()
+
+    kernel = np.outer(taps(size_y, sigma_y), taps(size_x, sigma_x))
+    x = np.asarray(x, np.float64)
+    py, px = size_y // 2, size_x // 2
+    padded = np.pad(x, ((0, 0), (py, py), (px, px), (0, 0)))
+    out = np.zeros_like(x)
+    for i in range(size_y):
+        for j in range(size_x):
+            out += kernel[i, j] * padded[:, i : i + x.shape[1], j : j + x.shape[2]]
+    return out
+
+
+@pytest.mark.parametrize("kernel_size, sigmas", [(3, (0.7, 1.3)), (5, (2.0, 0.5)), ((3, 5), (1.1, 0.8))])
+def test_random_gaussian_blur_reference_keras_and_gradient(kernel_size, sigmas, rng):
+    value_range = (0, 1)
+    x = _images(rng, (4, 6, 7, 2), value_range)
+    x[0, 0, 0] = 1.4  # above value_range: clipped in training, blurred or not
+    ks = kernel_size if isinstance(kernel_size, tuple) else (kernel_size, kernel_size)
+    t = {"should_apply_blur": np.array([True, False, True, True]), "blur_factor": np.array(sigmas, np.float32)}
+    layer = layers.RandomGaussianBlur(kernel_size=kernel_size, value_range=value_range, seed=1)
+    y = layer.transform_images(x, t)
+    blurred = ref_gaussian_blur(x, ks[0], ks[1], *sigmas)
+    want = np.clip(np.where(t["should_apply_blur"].reshape(4, 1, 1, 1), blurred, x), *value_range)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+    assert y[0, 0, 0, 0] <= 1.0 and y[1, 0, 0, 0] == x[1, 0, 0, 0]
+    if ks[0] == ks[1]:  # Keras's torch backend builds only square kernels correctly
+        keras = _keras()
+        kl = keras.layers.RandomGaussianBlur(kernel_size=kernel_size, value_range=value_range)
+        np.testing.assert_allclose(y, _np(kl.transform_images(keras.ops.convert_to_tensor(x), _tensors(t))), atol=1e-6)
+        # always blurring with a one-point sigma range is deterministic (sigma + 1e-6), in Keras too
+        # (Keras takes sigma ranges that start at or below 1)
+        args = dict(factor=(1.0, 1.0), kernel_size=kernel_size, sigma=(0.8, 0.8), value_range=value_range)
+        ours = layers.RandomGaussianBlur(**args, seed=2)(x, training=True)
+        np.testing.assert_allclose(ours, np.clip(ref_gaussian_blur(x, ks[0], ks[1], 0.8 + 1e-6, 0.8 + 1e-6), 0, 1), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ours, _np(keras.layers.RandomGaussianBlur(**args, seed=2)(x, training=True)), atol=1e-6)
+    layer = _pinned(layers.RandomGaussianBlur(kernel_size=kernel_size, value_range=(-5, 5)), t)
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    mask = t["should_apply_blur"].reshape(4, 1, 1, 1)
+    want = numeric_grad(lambda xx: float((np.where(mask, ref_gaussian_blur(xx, ks[0], ks[1], *sigmas), xx) * r).sum()), x)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="RandomGaussianBlur dx")
+
+
+def test_random_gaussian_blur_draws(rng):
+    x = _images(rng, (3000, 3, 3, 1), (0, 255))
+    layer = layers.RandomGaussianBlur((0.5, 0.9), sigma=(0.5, 3.0), seed=5)
+    t = layer.get_random_transformation(x)
+    assert t["should_apply_blur"].shape == (3000,) and abs(t["should_apply_blur"].mean() - 0.7) < 0.03
+    sigmas = np.array([layer.get_random_transformation(x)["blur_factor"] for _ in range(500)])
+    assert sigmas.shape == (500, 2) and sigmas.min() >= 0.5 and sigmas.max() <= 3.0 + 1e-5
+    assert abs(sigmas.mean() - 1.75) < 0.1
+    sigmas = layers.RandomGaussianBlur(sigma=0.6, seed=5).get_random_transformation(x)["blur_factor"]
+    assert np.all((sigmas > 0) & (sigmas <= 0.6 + 1e-5))
+
+
+# -- Equalization ----------------------------------------------------------------------------------
+
+
+def ref_equalize(x, value_range, bins):
+    lo, hi = value_range
+    u = (np.asarray(x, np.float64) - lo) / (hi - lo) * 255.0
+    out = np.empty_like(u)
+    for c in range(u.shape[-1]):
+        v = u[..., c]  # the histogram spans the whole batch
+        index = np.clip(np.trunc(v * (bins - 1) / 255.0), 0, bins - 1).astype(int)
+        hist = np.bincount(index.ravel(), minlength=bins)
+        if np.count_nonzero(hist) <= 1:
+            out[..., c] = v
+            continue
+        cdf = np.cumsum(hist)
+        first = cdf[cdf > 0][0]
+        table = np.clip(np.round((cdf - first) * 255.0 / (cdf[-1] - first)), 0, 255)
+        out[..., c] = table[index]
+    return out / 255.0 * (hi - lo) + lo
+
+
+# Keras's torch-backend count_nonzero uses Tensor.T on 0-d tensors; not our warning.
+@pytest.mark.filterwarnings("ignore:Tensor.T is deprecated:UserWarning")
+@pytest.mark.parametrize("bins", [256, 17])
+@pytest.mark.parametrize("value_range", VALUE_RANGES)
+def test_equalization_reference_and_keras(value_range, bins, rng):
+    lo, hi = value_range
+    x = _images(rng, (3, 5, 6, 3), (lo, lo + 0.6 * (hi - lo)))
+    x[..., 2] = lo + 0.1 * (hi - lo)  # one bin: unchanged
+    layer = layers.Equalization(value_range=value_range, bins=bins)
+    y = layer(x, training=True)
+    tol = 1e-6 * (hi - lo)
+    np.testing.assert_allclose(y, ref_equalize(x, value_range, bins), rtol=1e-6, atol=tol)
+    np.testing.assert_allclose(y[..., 2], x[..., 2], rtol=1e-6, atol=tol)
+    assert np.isclose(y[..., :2].min(), lo) and np.isclose(y[..., :2].max(), hi)  # stretched to the full range
+    np.testing.assert_array_equal(layer.transform_images(x), y)  # Keras's default: training
+    np.testing.assert_array_equal(layer(x), x)  # the identity at inference
+    np.testing.assert_array_equal(layer.transform_images(x, training=False), x)
+    keras = _keras()
+    kl = keras.layers.Equalization(value_range=value_range, bins=bins)
+    np.testing.assert_allclose(y, _np(kl.transform_images(keras.ops.convert_to_tensor(x), None)), rtol=1e-6, atol=tol)
+    y, ctx = layer.forward(x, training=True)  # piecewise constant: no gradient
+    np.testing.assert_array_equal(layer.backward(ctx, np.ones_like(y)), np.zeros_like(x))
+
+
+def test_equalization_known_values():
+    # 0..255 once each: the table is round(255 k / 255) = k, the identity
+    levels = np.arange(256, dtype=np.float32).reshape(1, 16, 16, 1)
+    np.testing.assert_array_equal(layers.Equalization()(levels, training=True), levels)
+    x = np.array([10.0, 10.0, 20.0, 200.0], np.float32).reshape(1, 2, 2, 1)
+    # cdf at the used bins 2, 3, 4 -> (0, 1, 2) * 255 / 2
+    np.testing.assert_array_equal(layers.Equalization()(x, training=True).ravel(), [0.0, 0.0, 128.0, 255.0])
+
+
+# -- MixUp, CutMix ---------------------------------------------------------------------------------
+
+
+def test_mix_up_reference_keras_labels_and_gradient(rng):
+    x = _images(rng, (4, 3, 5, 2), (0, 1))
+    labels = np.eye(4, 3)[[0, 2, 1, 0]].astype(np.float32)
+    t = {"mix_weight": np.array([0.1, 0.5, 0.9, 1.0], np.float32), "permutation_order": np.array([2, 0, 3, 1])}
+    layer = layers.MixUp(seed=1)
+    w = t["mix_weight"].astype(np.float64)
+    y = layer.transform_images(x, t)
+    want = w.reshape(4, 1, 1, 1) * x + (1 - w.reshape(4, 1, 1, 1)) * x[t["permutation_order"]]
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-7)
+    mixed = layer.transform_labels(labels, t)
+    np.testing.assert_allclose(mixed, w[:, None] * labels + (1 - w[:, None]) * labels[t["permutation_order"]], rtol=1e-6)
+    np.testing.assert_allclose(mixed.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(layer.transform_labels(labels, t, training=False), labels)
+    keras = _keras()
+    kl = keras.layers.MixUp()
+    np.testing.assert_allclose(y, _np(kl.transform_images(keras.ops.convert_to_tensor(x), _tensors(t))), atol=1e-7)
+    np.testing.assert_allclose(mixed, _np(kl.transform_labels(keras.ops.convert_to_tensor(labels), _tensors(t))), atol=1e-7)
+    # one image mixes only with itself: deterministic, in Keras too
+    np.testing.assert_allclose(layers.MixUp(seed=2)(x[:1], training=True), x[:1], rtol=1e-6)
+    np.testing.assert_allclose(_np(keras.layers.MixUp(seed=2)(x[:1], training=True)), x[:1], rtol=1e-6)
+    layer = _pinned(layers.MixUp(), t)
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    wr = w.reshape(4, 1, 1, 1)
+    want = numeric_grad(lambda xx: float(((wr * xx + (1 - wr) * xx[t["permutation_order"]]) * r).sum()), x)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="MixUp dx")
+
+
+def test_mix_up_draws(rng):
+    x = _images(rng, (4000, 1, 1, 1), (0, 1))
+    for alpha in (0.2, 1.0, 3.0):
+        t = layers.MixUp(alpha, seed=3).get_random_transformation(x)
+        w = t["mix_weight"]
+        assert w.min() >= 0 and w.max() <= 1 and abs(w.mean() - 0.5) < 0.02
+        assert abs(w.var() - 1 / (4 * (2 * alpha + 1))) < 0.01  # Beta(alpha, alpha)
+        assert sorted(t["permutation_order"].tolist()) == list(range(4000))
+
+
+def test_cut_mix_reference_keras_labels_and_gradient(rng):
+    x = _images(rng, (3, 5, 6, 2), (0, 1))
+    labels = np.eye(3, dtype=np.float32)
+    masks = np.stack([_box(5, 6, 1, 2, 3, 2, 2), _box(5, 6, 0, 0, 0, 0, 2), _box(5, 6, 0, 0, 5, 6, 2)])
+    t = {
+        "permutation_order": np.array([1, 2, 0]),
+        "batch_masks": masks,
+        "mix_weight": np.array([1 - 6 / 30, 1.0, 0.0], np.float32),
+    }
+    layer = layers.CutMix(seed=1)
+    y = layer.transform_images(x, t)
+    np.testing.assert_array_equal(y, np.where(masks, x[t["permutation_order"]], x))
+    mixed = layer.transform_labels(labels, t)
+    w = t["mix_weight"].astype(np.float64)[:, None]
+    np.testing.assert_allclose(mixed, w * labels + (1 - w) * labels[t["permutation_order"]], rtol=1e-6, atol=1e-7)
+    keras = _keras()
+    kl = keras.layers.CutMix()
+    np.testing.assert_array_equal(y, _np(kl.transform_images(keras.ops.convert_to_tensor(x), _tensors(t))))
+    np.testing.assert_allclose(mixed, _np(kl.transform_labels(keras.ops.convert_to_tensor(labels), _tensors(t))), atol=1e-7)
+    # one image pastes only itself: deterministic, in Keras too
+    np.testing.assert_array_equal(layers.CutMix(seed=2)(x[:1], training=True), x[:1])
+    np.testing.assert_array_equal(_np(keras.layers.CutMix(seed=2)(x[:1], training=True)), x[:1])
+    layer = _pinned(layers.CutMix(), t)
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    want = numeric_grad(lambda xx: float((np.where(masks, xx[t["permutation_order"]], xx) * r).sum()), x)
+    assert_grad_close(layer.backward(ctx, r.astype(np.float32)), want, what="CutMix dx")
+
+
+def test_cut_mix_draws(rng):
+    n, h, w = 3000, 8, 10
+    x = _images(rng, (n, h, w, 1), (0, 1))
+    t = layers.CutMix((0.5, 0.5), seed=4).get_random_transformation(x)
+    masks = t["batch_masks"][..., 0]
+    rows, cols = masks.any(axis=2).sum(axis=1), masks.any(axis=1).sum(axis=1)
+    assert np.array_equal(masks.sum(axis=(1, 2)), rows * cols)  # one rectangle each
+    kept = t["mix_weight"]
+    assert kept.min() >= 0 and kept.max() <= 1
+    # the kept fraction is the box's continuous area; the pasted pixels match it closely
+    assert np.abs((1 - masks.mean(axis=(1, 2))) - kept).mean() < 0.1
+    # box side sqrt(1 - w) with w ~ Beta(0.5, 0.5): the kept area w has mean 1/2 and variance 1/8
+    assert abs(kept.mean() - 0.5) < 0.03 and abs(kept.var() - 0.125) < 0.01
+    assert sorted(t["permutation_order"].tolist()) == list(range(n))
+
+
 # -- draws, inference, configs ---------------------------------------------------------------------
 
 RANDOM = {
@@ -496,6 +757,10 @@ RANDOM = {
     "RandomSharpness": lambda **kw: layers.RandomSharpness((0.1, 0.9), **kw),
     "RandomSaturation": lambda **kw: layers.RandomSaturation((0.1, 0.9), **kw),
     "RandomHue": lambda **kw: layers.RandomHue(0.7, **kw),
+    "RandomErasing": lambda **kw: layers.RandomErasing(**kw),
+    "RandomGaussianBlur": lambda **kw: layers.RandomGaussianBlur(0.8, 5, (0.5, 2.0), **kw),
+    "MixUp": lambda **kw: layers.MixUp(**kw),
+    "CutMix": lambda **kw: layers.CutMix(**kw),
 }
 
 
@@ -544,6 +809,12 @@ ALL = [
     lambda: layers.RandomSharpness(0.7, seed=6),
     lambda: layers.RandomSaturation((0.2, 0.8), value_range=(0, 1), seed=7),
     lambda: layers.RandomHue(0.3, value_range=(-1, 1), seed=8),
+    lambda: layers.RandomErasing((0.2, 0.9), scale=0.4, fill_value=0.5, value_range=(0, 1), seed=9),
+    lambda: layers.RandomErasing(seed=9),
+    lambda: layers.RandomGaussianBlur(0.6, kernel_size=(3, 5), sigma=(0.2, 1.5), value_range=(0, 1), seed=10),
+    lambda: layers.Equalization(value_range=(0, 1), bins=32),
+    lambda: layers.MixUp(0.5, seed=11),
+    lambda: layers.CutMix((0.3, 0.7), seed=12),
 ]
 
 
@@ -577,11 +848,16 @@ def test_configs_round_trip(make, rng):
         ("RandomSharpness", (0.5,)),
         ("RandomSaturation", (0.5,)),
         ("RandomHue", (0.5,)),
+        ("RandomErasing", ()),
+        ("RandomGaussianBlur", ()),
+        ("Equalization", ()),
+        ("MixUp", ()),
+        ("CutMix", ()),
     ],
 )
 def test_keras_defaults_and_config_accepted(name, args, rng):
     keras = _keras()
-    ours = getattr(layers, name)(*args, seed=3) if name != "AutoContrast" else layers.AutoContrast()
+    ours = getattr(layers, name)(*args) if name in ("AutoContrast", "Equalization") else getattr(layers, name)(*args, seed=3)
     theirs = getattr(keras.layers, name)(*args)
     mine, their_config = ours.get_config(), theirs.get_config()
     assert mine["data_format"] == their_config["data_format"]
@@ -589,7 +865,9 @@ def test_keras_defaults_and_config_accepted(name, args, rng):
         assert tuple(mine["value_range"]) == tuple(their_config["value_range"])
     # a Keras config (factors stored as (lower, upper)) builds a layer with those ranges
     built = getattr(layers, name).from_config({k: v for k, v in their_config.items() if k != "dtype"})
-    for key, attr in (("factor", "_range"), ("addition_factor", "_addition_range"), ("threshold_factor", "_threshold_range")):
+    ranges = (("factor", "_range"), ("addition_factor", "_addition_range"), ("threshold_factor", "_threshold_range"),
+              ("scale", "_scale"), ("sigma", "_sigma"))
+    for key, attr in ranges:
         if isinstance(their_config.get(key), (tuple, list)):
             assert getattr(built, attr) == tuple(float(v) for v in their_config[key]), (name, key)
             # the same range as the layer built from the same arguments (RandomSaturation
@@ -598,8 +876,11 @@ def test_keras_defaults_and_config_accepted(name, args, rng):
                 assert getattr(ours, attr) == getattr(built, attr), (name, key)
     if name == "RandomSaturation":
         assert ours._range == (0.0, 0.5) and built._range == (-0.5, 0.5)
-    if name == "RandomGrayscale":
-        assert built.factor == ours.factor == theirs.factor
+    for key in ("factor", "alpha", "bins", "kernel_size", "fill_value"):
+        if key in their_config and not isinstance(their_config[key], (tuple, list)):
+            assert getattr(built, key) == getattr(ours, key) == their_config[key], (name, key)
+    if name == "RandomGaussianBlur":
+        assert built.kernel_size == ours.kernel_size == tuple(their_config["kernel_size"]) == (3, 3)
 
 
 def test_layers_in_a_trained_and_saved_model(tmp_path, rng):
@@ -676,6 +957,32 @@ BAD_ARGUMENTS = [
         r"RandomHue '.*': factor must be a number or a pair of numbers in \[0.0, 1.0\]\. Received: factor=1.2",
     ),
     (lambda: layers.RandomHue((0.1, 0.2), value_range=(1, 1, 1)), r"RandomHue '.*': value_range must be a pair"),
+    (
+        lambda: layers.RandomErasing(1.5),
+        r"RandomErasing '.*': factor must be a number or a pair of numbers in \[0.0, 1.0\]\. Received: factor=1.5",
+    ),
+    (lambda: layers.RandomErasing(scale=(0.1, 1.2)), r"RandomErasing '.*': scale must be .*Received: scale=\(0.1, 1.2\)"),
+    (
+        lambda: layers.RandomErasing(fill_value="noise"),
+        r"fill_value must be None, a number or a list of numbers \(one per channel\)\. Received: fill_value='noise'",
+    ),
+    (lambda: layers.RandomErasing(fill_value=[]), r"Received: fill_value=\[\]"),
+    (lambda: layers.RandomGaussianBlur(-0.1), r"RandomGaussianBlur '.*': factor must be .*Received: factor=-0.1"),
+    (
+        lambda: layers.RandomGaussianBlur(kernel_size=4),
+        r"RandomGaussianBlur '.*': kernel_size must be an odd positive integer or a pair of them\. Received: kernel_size=4",
+    ),
+    (lambda: layers.RandomGaussianBlur(kernel_size=(3, 3, 3)), r"Received: kernel_size=\(3, 3, 3\)"),
+    (lambda: layers.RandomGaussianBlur(kernel_size=-1), r"Received: kernel_size=-1"),
+    (lambda: layers.RandomGaussianBlur(sigma=(-1.0, 1.0)), r"RandomGaussianBlur '.*': sigma must be .*Received: sigma=\(-1.0, 1.0\)"),
+    (lambda: layers.RandomGaussianBlur(sigma="wide"), r"Received: sigma='wide'"),
+    (lambda: layers.Equalization(bins=0), r"Equalization '.*': bins must be a positive integer\. Received: bins=0"),
+    (lambda: layers.Equalization(bins=2.5), r"Received: bins=2.5"),
+    (lambda: layers.Equalization(value_range=[1]), r"Equalization '.*': value_range must be a pair"),
+    (lambda: layers.MixUp(0.0), r"MixUp '.*': alpha must be a positive number\. Received: alpha=0.0"),
+    (lambda: layers.MixUp("a"), r"Received: alpha='a'"),
+    (lambda: layers.CutMix(2.0), r"CutMix '.*': factor must be a number or a pair of numbers in \[0.0, 1.0\]\. Received: factor=2.0"),
+    (lambda: layers.MixUp(data_format="channels_first"), r"only data_format='channels_last' is supported"),
     (lambda: layers.RandomSharpness(0.2, data_format="channels_first"), r"only data_format='channels_last' is supported"),
     (lambda: layers.AutoContrast(data_format="channels_first"), r"only data_format='channels_last' is supported"),
     (lambda: layers.RandomGrayscale(data_format="channels_first"), r"only data_format='channels_last' is supported"),
@@ -734,3 +1041,21 @@ def test_bad_transformations():
         layers.RandomPosterization(4).transform_images(x, {"shift_factor": np.array([9, 1])})
     with pytest.raises(ValueError, match=r"transformation\['factor'\] must hold one value per image \(2\)"):
         layers.RandomSharpness(0.5).transform_images(x, {"factor": np.zeros(5, np.float32)})
+    masks = np.zeros((2, 3, 3, 3), bool)
+    with pytest.raises(ValueError, match=r"RandomErasing '.*': transformation\['batch_masks'\] must have shape \(2, 3, 3, 3\) \(or a last dimension of 1\)\. Received: shape=\(2, 3, 4, 3\)"):
+        layers.RandomErasing().transform_images(x, {"apply_erasing": np.ones(2, bool), "batch_masks": np.zeros((2, 3, 4, 3), bool), "fill_value": 0.0})
+    with pytest.raises(ValueError, match=r"transformation\['fill_value'\] must broadcast to \(2, 3, 3, 3\)\. Received: shape=\(2, 2\)"):
+        layers.RandomErasing().transform_images(x, {"apply_erasing": np.ones(2, bool), "batch_masks": masks, "fill_value": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match=r"RandomErasing '.*': fill_value must hold 1 or 3 values \(one per channel\)\. Received: fill_value=\[1.0, 2.0\]"):
+        layers.RandomErasing(fill_value=[1.0, 2.0])(x, training=True)
+    with pytest.raises(ValueError, match=r"transformation\['blur_factor'\] must hold two positive values \(sigma_x, sigma_y\)\. Received: \[1.0\]"):
+        layers.RandomGaussianBlur().transform_images(x, {"should_apply_blur": np.ones(2, bool), "blur_factor": np.ones(1)})
+    for layer in (layers.MixUp(), layers.CutMix()):
+        t = layer.get_random_transformation(x)
+        t["permutation_order"] = np.array([0, 0])
+        with pytest.raises(ValueError, match=r"transformation\['permutation_order'\] must be a permutation of range\(2\)\. Received: \[0, 0\]"):
+            layer.transform_images(x, t)
+        with pytest.raises(ValueError, match=r"permutation of range\(2\)"):
+            layer.transform_labels(np.eye(2), t)
+    with pytest.raises(ValueError, match=r"MixUp '.*': labels must have a batch dimension\. Received: shape=\(\)"):
+        layers.MixUp().transform_labels(1.0, {"mix_weight": [1.0], "permutation_order": [0]})

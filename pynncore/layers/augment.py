@@ -3,10 +3,12 @@ images ``(N, H, W, C)``.
 
 Geometric: RandomCrop, RandomTranslation, RandomRotation, RandomZoom. Colour: RandomContrast,
 RandomBrightness, RandomGrayscale, RandomInvert, Solarization, RandomPosterization,
-RandomColorDegeneration, RandomSharpness, and the deterministic AutoContrast. Each random layer
-draws its transformation in training (one per image; one per batch for RandomCrop, as in Keras)
-and is the identity at inference (RandomCrop: a centered crop to the target's aspect ratio
-resized to the target; AutoContrast acts in both). ``get_random_transformation`` and
+RandomColorDegeneration, RandomSaturation, RandomHue, RandomSharpness, and the deterministic
+AutoContrast and Equalization. Regions and mixing: RandomErasing, RandomGaussianBlur, MixUp,
+CutMix. Each random layer draws its transformation in training (one per image; one per batch
+for RandomCrop, as in Keras) and is the identity at inference (RandomCrop: a centered crop to
+the target's aspect ratio resized to the target; AutoContrast acts in both; Equalization, like
+Keras's, in training only). ``get_random_transformation`` and
 ``transform_images`` expose the draw and its application separately, with Keras's structures
 (e.g. ``{"translations": (N, 2)}``), so a given transformation can be replayed.
 
@@ -20,8 +22,10 @@ taps, and out-of-range taps filled by ``fill_mode``:
     nearest   a a a a | a b c d | d d d d
     constant  k k k k | a b c d | k k k k     (k = fill_value, per tap)
 
-Every transformation is linear in the image for fixed parameters (up to the clipping of the
-colour layers), so the backward pass is its transpose.
+For fixed parameters the geometric, mixing and most colour transformations are linear in the
+image (up to clipping), so the backward pass is its transpose; AutoContrast, RandomSaturation
+and RandomHue are piecewise linear and differentiate through their extremes, and the piecewise
+constant RandomPosterization and Equalization pass no gradient, as in Keras.
 """
 
 from __future__ import annotations
@@ -43,10 +47,15 @@ from pynncore.layers.preprocessing import (
 
 __all__ = [
     "AutoContrast",
+    "CutMix",
+    "Equalization",
+    "MixUp",
     "RandomBrightness",
     "RandomColorDegeneration",
     "RandomContrast",
     "RandomCrop",
+    "RandomErasing",
+    "RandomGaussianBlur",
     "RandomGrayscale",
     "RandomHue",
     "RandomInvert",
@@ -628,6 +637,13 @@ class RandomZoom(_AffineLayer):
 # -- colour layers -----------------------------------------------------------------------------
 
 
+def _coin(rng: np.random.Generator, n: int, prob_range: tuple) -> np.ndarray:
+    """Keras's per-image choice: a probability uniform in ``prob_range``, then a uniform draw
+    in ``[0, 1)`` below it."""
+    probability = rng.uniform(prob_range[0], prob_range[1], size=n)
+    return rng.uniform(0.0, 1.0, size=n) < probability
+
+
 class _PixelLayer(_RandomImageLayer):
     """Base of the layers below: ``value_range`` and the channel counts they accept."""
 
@@ -682,6 +698,21 @@ class _ColorLayer(_PixelLayer):
         config = super().get_config()
         config.update(factor=self.factor)
         return config
+
+
+class _ColorLayerInKerasOrder(_ColorLayer):
+    """A ``_ColorLayer`` with the argument order of most Keras colour layers:
+    ``(factor, value_range, data_format, seed)``."""
+
+    def __init__(
+        self,
+        factor: Any,
+        value_range: Any = (0, 255),
+        data_format: Optional[str] = None,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(factor, value_range, seed, data_format=data_format, **kwargs)
 
 
 class RandomContrast(_ColorLayer):
@@ -861,7 +892,9 @@ class RandomGrayscale(_PixelLayer):
 
     _CHANNELS = (1, 3)
 
-    def __init__(self, factor: float = 0.5, data_format: Optional[str] = None, seed: Optional[int] = None, **kwargs: Any):
+    def __init__(
+        self, factor: float = 0.5, data_format: Optional[str] = None, seed: Optional[int] = None, **kwargs: Any
+    ):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.factor = _check_unit_number(self._who, "factor", factor)
 
@@ -929,9 +962,7 @@ class RandomInvert(_ColorLayer):
         super().__init__(factor, value_range, seed, data_format=data_format, **kwargs)
 
     def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
-        n = shape[0]
-        probability = rng.uniform(self._range[0], self._range[1], size=n)
-        return {"apply_inversion": rng.uniform(0.0, 1.0, size=n) < probability}
+        return {"apply_inversion": _coin(rng, shape[0], self._range)}
 
     def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
         chosen = _per_image_mask(transformation["apply_inversion"], x.shape[0], self._who, "apply_inversion")
@@ -1096,7 +1127,40 @@ class RandomPosterization(_PixelLayer):
         return config
 
 
-class AutoContrast(_PixelLayer):
+class _FixedPixelLayer(_PixelLayer):
+    """Base of the pixel layers that draw nothing (no seed): applied in training, and at
+    inference too when ``_AT_INFERENCE``."""
+
+    _AT_INFERENCE = False
+
+    def __init__(self, value_range: Any = (0, 255), **kwargs: Any):
+        super().__init__(value_range, None, **kwargs)
+
+    def get_random_transformation(self, data: Any, training: bool = True, seed: Optional[int] = None) -> None:
+        """None: the layer draws nothing."""
+        self._images(data["images"] if isinstance(data, dict) else data)
+        return None
+
+    def transform_images(self, images: Any, transformation: Any = None, training: bool = True) -> np.ndarray:
+        """``images`` transformed when ``training`` (Keras's default) or when the layer acts at
+        inference too; ``transformation`` is ignored."""
+        x = self._images(images)
+        return self._apply(x, None)[0] if training or self._AT_INFERENCE else x
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = self._images(x)
+        if not (training or self._AT_INFERENCE):
+            return x, None
+        y, ctx = self._apply(x, None)
+        return y, (ctx if training else None)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["seed"]
+        return config
+
+
+class AutoContrast(_FixedPixelLayer):
     """Stretches each channel of each image to the full ``value_range`` (Keras 3
     ``AutoContrast``): ``y = low + (high - low) (x - m) / (M - m)`` with ``m`` and ``M`` the
     channel's minimum and maximum over the image; a constant channel is unchanged. Applied in
@@ -1121,24 +1185,10 @@ class AutoContrast(_PixelLayer):
         array([  0., 255.], dtype=float32)
     """
 
+    _AT_INFERENCE = True
+
     def __init__(self, value_range: Any = (0, 255), **kwargs: Any):
-        super().__init__(value_range, None, **kwargs)
-
-    def _draw(self, shape: tuple, rng: np.random.Generator) -> None:
-        return None
-
-    def get_random_transformation(self, data: Any, training: bool = True, seed: Optional[int] = None) -> None:
-        """None: the layer draws nothing."""
-        self._images(data["images"] if isinstance(data, dict) else data)
-        return None
-
-    def transform_images(self, images: Any, transformation: Any = None, training: bool = True) -> np.ndarray:
-        """``images`` with each channel stretched to ``value_range`` (whatever ``training``)."""
-        return self._apply(self._images(images), transformation)[0]
-
-    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
-        y, ctx = self._apply(self._images(x), None)
-        return y, (ctx if training else None)
+        super().__init__(value_range, **kwargs)
 
     def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if not need_dx:
@@ -1175,13 +1225,9 @@ class AutoContrast(_PixelLayer):
         dx = np.where(flat, g, inv * g - at_min * to_min - at_max * to_max)
         return dx.astype(np.float32)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        del config["seed"]
-        return config
 
 
-class RandomColorDegeneration(_ColorLayer):
+class RandomColorDegeneration(_ColorLayerInKerasOrder):
     """Blends each RGB image of a batch towards its grayscale version by a random factor in
     training (Keras 3 ``RandomColorDegeneration``): ``y = clip(x + f (gray - x), *value_range)``
     with ``gray`` the luma ``0.2989 R + 0.587 G + 0.114 B`` and ``f`` drawn per image uniformly
@@ -1214,16 +1260,6 @@ class RandomColorDegeneration(_ColorLayer):
     _CHANNELS = (3,)
     _FACTOR_BOUNDS = (-1.0, 1.0)
 
-    def __init__(
-        self,
-        factor: Any,
-        value_range: Any = (0, 255),
-        data_format: Optional[str] = None,
-        seed: Optional[int] = None,
-        **kwargs: Any,
-    ):
-        super().__init__(factor, value_range, seed, data_format=data_format, **kwargs)
-
     def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
         f = rng.uniform(self._range[0], self._range[1], size=(shape[0], 1, 1, 1))
         return {"factor": f.astype(np.float32)}
@@ -1255,7 +1291,7 @@ def _smooth(x: np.ndarray) -> np.ndarray:
     return ring * one + x * x.dtype.type(5.0 / 13.0)
 
 
-class RandomSharpness(_ColorLayer):
+class RandomSharpness(_ColorLayerInKerasOrder):
     """Sharpens or blurs each image of a batch by a random amount in training (Keras 3
     ``RandomSharpness``): with ``s = 2 f``, ``f`` drawn per image uniformly from the factor
     range, ``y = clip(x + (1 - s) (smooth(x) - x), *value_range)`` where ``smooth`` is the
@@ -1285,16 +1321,6 @@ class RandomSharpness(_ColorLayer):
     """
 
     _FACTOR_BOUNDS = (0.0, 1.0)
-
-    def __init__(
-        self,
-        factor: Any,
-        value_range: Any = (0, 255),
-        data_format: Optional[str] = None,
-        seed: Optional[int] = None,
-        **kwargs: Any,
-    ):
-        super().__init__(factor, value_range, seed, data_format=data_format, **kwargs)
 
     def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
         return {"factor": rng.uniform(self._range[0], self._range[1], size=shape[0]).astype(np.float32)}
@@ -1346,22 +1372,12 @@ def _extreme_one_hot(x: np.ndarray, pick: Any) -> np.ndarray:
     return np.eye(3, dtype=np.float64)[pick(x, axis=-1)]
 
 
-class _HsvLayer(_ColorLayer):
+class _HsvLayer(_ColorLayerInKerasOrder):
     """Base of RandomSaturation and RandomHue: RGB images mapped from ``value_range`` to
     ``[0, 1]``, changed in HSV and mapped back."""
 
     _CHANNELS = (3,)
     _FACTOR_BOUNDS = (0.0, 1.0)
-
-    def __init__(
-        self,
-        factor: Any,
-        value_range: Any = (0, 255),
-        data_format: Optional[str] = None,
-        seed: Optional[int] = None,
-        **kwargs: Any,
-    ):
-        super().__init__(factor, value_range, seed, data_format=data_format, **kwargs)
 
     def _unit(self, x: np.ndarray) -> np.ndarray:
         lo, hi = self._value_range
@@ -1521,9 +1537,7 @@ class RandomHue(_HsvLayer):
         # the channel difference behind the hue, by Keras's priority red > green > blue
         red_max, green_max = value == r, (value == gr) & (value != r)
         num = np.where(red_max, gr - b, np.where(green_max, b - r, r - gr))
-        dnum = np.where(
-            red_max, np.array([0.0, 1.0, -1.0]), np.where(green_max, np.array([-1.0, 0.0, 1.0]), np.array([1.0, -1.0, 0.0]))
-        )
+        dnum = np.where(red_max, [0.0, 1.0, -1.0], np.where(green_max, [-1.0, 0.0, 1.0], [1.0, -1.0, 0.0]))
         dchroma = top - bottom
         safe = np.where(chroma > 0, chroma, 1.0)
         dhue = np.where(chroma > 0, (dnum - num / safe * dchroma) / (6.0 * safe), 0.0)  # (..., 3): d H / d x_j
@@ -1549,3 +1563,476 @@ class RandomHue(_HsvLayer):
         dx -= (g * (1.0 - weight)).sum(axis=-1, keepdims=True) * dchroma
         dx += (g * chroma * slope).sum(axis=-1, keepdims=True) * dhue
         return dx.astype(np.float32)
+
+
+# -- erasing, blurring, equalization, mixing -------------------------------------------------------
+
+
+def _box_masks(rng: np.random.Generator, shape: tuple, width_ratio: np.ndarray, height_ratio: np.ndarray) -> tuple:
+    """Boxes ``ratio * size`` wide/high at uniform positions, as Keras's RandomErasing and
+    CutMix draw them: returns the masks ``(N, H, W, 1)`` of the pixels with
+    ``x0 <= x < x1`` and ``y0 <= y < y1`` and the corners ``(x0, x1, y0, y1)`` (float32)."""
+    n, h, w = shape[:3]
+    corners = []
+    for ratio, size in ((width_ratio, w), (height_ratio, h)):
+        length = (np.asarray(ratio, np.float32) * np.float32(size)).astype(np.float32)
+        start = rng.uniform(0.0, 1.0, size=n).astype(np.float32) * (np.float32(size) - length)
+        corners += [start, start + length]
+    x0, x1, y0, y1 = (c.reshape(n, 1, 1, 1) for c in corners)
+    rows = np.arange(h, dtype=np.float32).reshape(1, h, 1, 1)
+    cols = np.arange(w, dtype=np.float32).reshape(1, 1, w, 1)
+    masks = (cols >= x0) & (cols < x1) & (rows >= y0) & (rows < y1)
+    return masks, tuple(corners)
+
+
+def _per_pixel_mask(value: Any, shape: tuple, who: str, key: str) -> np.ndarray:
+    mask = np.asarray(value)
+    if mask.ndim != 4 or mask.shape[:3] != tuple(shape[:3]) or mask.shape[3] not in (1, shape[3]):
+        raise ValueError(
+            f"{who}: transformation[{key!r}] must have shape {tuple(shape)} (or a last dimension of 1). "
+            f"Received: shape={mask.shape}"
+        )
+    return mask.astype(bool)
+
+
+def _permutation(value: Any, n: int, who: str) -> np.ndarray:
+    order = np.asarray(value).reshape(-1)
+    if order.size != n or sorted(order.tolist()) != list(range(n)):
+        raise ValueError(
+            f"{who}: transformation['permutation_order'] must be a permutation of range({n}). "
+            f"Received: {order.tolist()}"
+        )
+    return order.astype(np.int64)
+
+
+class RandomErasing(_PixelLayer):
+    """Erases a random box of some images of a batch in training (Keras 3 ``RandomErasing``).
+
+    Each image draws a probability uniform in the factor range and is erased when a second
+    uniform draw in ``[0, 1)`` falls below it. Its box is ``sqrt(a) W`` wide and ``sqrt(b) H``
+    high (``a``, ``b`` uniform in ``scale``) at a uniform position; its pixels take
+    ``fill_value`` (a number, or one per channel) or, with None, Gaussian noise times
+    ``value_range[1]``, clipped to ``value_range``. The identity at inference; gradients pass
+    to the pixels that are kept.
+
+    Args:
+        factor: a number ``f`` (range ``[0, f]``) or a pair ``(lower, upper)``, each in
+            ``[0, 1]``: the range of the erasing probability.
+        scale: a number ``s`` (range ``[0, s]``) or a pair, each in ``[0, 1]``: the range of
+            the box's squared side fractions.
+        fill_value: None (noise), a number or a list of one number per channel.
+        value_range: ``(low, high)`` of the inputs; fill values are clipped to it.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+        training: erase only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor or scale out of range, a bad fill_value or value_range, or
+            inputs of rank != 4.
+
+    Example:
+        >>> layer = RandomErasing((1.0, 1.0), scale=(1.0, 1.0), fill_value=0.0)
+        >>> layer(np.ones((2, 4, 4, 1), np.float32), training=True).max()
+        0.0
+    """
+
+    def __init__(
+        self,
+        factor: Any = 1.0,
+        scale: Any = (0.02, 0.33),
+        fill_value: Any = None,
+        value_range: Any = (0, 255),
+        seed: Optional[int] = None,
+        data_format: Optional[str] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(value_range, seed, data_format=data_format, **kwargs)
+        self._range = _factor_range(self._who, "factor", factor, 0.0, 1.0)
+        self._scale = _factor_range(self._who, "scale", scale, 0.0, 1.0)
+        listed = isinstance(fill_value, (tuple, list)) and len(fill_value) > 0
+        if fill_value is not None and not _is_number(fill_value):
+            if not (listed and all(_is_number(v) for v in fill_value)):
+                raise ValueError(
+                    f"{self._who}: fill_value must be None, a number or a list of numbers (one per channel). "
+                    f"Received: fill_value={fill_value!r}"
+                )
+        self.factor = _as_config_factor(factor)
+        self.scale = _as_config_factor(scale)
+        if listed:
+            fill_value = [float(v) for v in fill_value]
+        self.fill_value = fill_value if fill_value is None or listed else float(fill_value)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        n = shape[0]
+        sides = np.sqrt(rng.uniform(self._scale[0], self._scale[1], size=(n, 2))).astype(np.float32)
+        masks, _ = _box_masks(rng, shape, sides[:, 0], sides[:, 1])
+        apply = _coin(rng, n, self._range)
+        lo, hi = self._value_range
+        if self.fill_value is None:
+            fill = rng.standard_normal(shape).astype(np.float32) * np.float32(hi)
+        else:
+            fill = np.broadcast_to(self._fill_values(shape), shape)
+        fill = np.clip(fill, lo, hi).astype(np.float32)
+        return {"apply_erasing": apply, "batch_masks": np.repeat(masks, shape[3], axis=3), "fill_value": fill}
+
+    def _fill_values(self, shape: tuple) -> np.ndarray:
+        fill = np.asarray(self.fill_value, np.float32).reshape(-1)
+        if fill.size not in (1, shape[3]):
+            raise ValueError(
+                f"{self._who}: fill_value must hold 1 or {shape[3]} values (one per channel). "
+                f"Received: fill_value={self.fill_value!r}"
+            )
+        return fill
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        n = x.shape[0]
+        apply = _per_image_mask(transformation["apply_erasing"], n, self._who, "apply_erasing")
+        erased = apply & _per_pixel_mask(transformation["batch_masks"], x.shape, self._who, "batch_masks")
+        fill = np.asarray(transformation["fill_value"], np.float32)
+        try:
+            fill = np.broadcast_to(fill, x.shape)
+        except ValueError:
+            raise ValueError(
+                f"{self._who}: transformation['fill_value'] must broadcast to {x.shape}. Received: shape={fill.shape}"
+            ) from None
+        return np.where(erased, fill, x).astype(np.float32), erased
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        return np.where(ctx, np.float32(0.0), np.asarray(dy, dtype=np.float32))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(factor=self.factor, scale=self.scale, fill_value=self.fill_value)
+        return config
+
+
+def _gaussian_kernel(size: int, sigma: float) -> np.ndarray:
+    """Keras's 1-D Gaussian taps ``exp(-((i - (size - 1) / 2) / sigma)^2 / 2)``, normalized."""
+    offsets = np.arange(size, dtype=np.float32) - np.float32((size - 1) / 2)
+    taps = np.exp(np.float32(-0.5) * (offsets / np.float32(sigma)) ** 2)
+    return (taps / taps.sum()).astype(np.float32)
+
+
+def _separable_filter(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Per-channel correlation of ``x (N, H, W, C)`` with ``outer(rows, cols)``, zero padding,
+    same size (odd, symmetric taps: the filter is its own transpose)."""
+    n, h, w, c = x.shape
+    ph, pw = len(rows) // 2, len(cols) // 2
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), x.dtype)
+    padded[:, ph : ph + h, pw : pw + w] = x
+    across = np.zeros((n, h + 2 * ph, w, c), x.dtype)
+    for j, tap in enumerate(cols):
+        across += padded[:, :, j : j + w] * x.dtype.type(tap)
+    out = np.zeros_like(x)
+    for i, tap in enumerate(rows):
+        out += across[:, i : i + h] * x.dtype.type(tap)
+    return out
+
+
+class RandomGaussianBlur(_PixelLayer):
+    """Blurs some images of a batch with a Gaussian filter in training (Keras 3
+    ``RandomGaussianBlur``).
+
+    Each image draws a probability uniform in the factor range and is blurred when a second
+    uniform draw in ``[0, 1)`` falls below it. One pair of standard deviations
+    ``(sigma_x, sigma_y)`` is drawn per batch, each uniform in the sigma range (plus 1e-6); the
+    filter is ``outer(g_y, g_x)`` of normalized Gaussian taps over ``kernel_size`` points, applied
+    per channel with zero padding. In training every image is then clipped to
+    ``value_range``. The identity at inference.
+
+    Args:
+        factor: a number ``f`` (range ``[0, f]``) or a pair ``(lower, upper)``, each in
+            ``[0, 1]``: the range of the blurring probability.
+        kernel_size: an odd positive integer, or a pair ``(width taps, height taps)``.
+        sigma: a number ``s`` (range ``[0, s]``) or a pair of non-negative numbers.
+        value_range: ``(low, high)`` of the inputs.
+        data_format: only ``"channels_last"`` (or None) is supported.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+        training: blur only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor or sigma out of range, an even or non-positive kernel_size,
+            a bad value_range, or inputs of rank != 4.
+
+    Example:
+        >>> RandomGaussianBlur(seed=1)(np.ones((2, 5, 5, 3), np.float32), training=True).shape
+        (2, 5, 5, 3)
+    """
+
+    def __init__(
+        self,
+        factor: Any = 1.0,
+        kernel_size: Any = 3,
+        sigma: Any = 1.0,
+        value_range: Any = (0, 255),
+        data_format: Optional[str] = None,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(value_range, seed, data_format=data_format, **kwargs)
+        self._range = _factor_range(self._who, "factor", factor, 0.0, 1.0)
+        sizes = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size, kernel_size)
+        if len(sizes) != 2 or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 and v % 2 == 1 for v in sizes
+        ):
+            raise ValueError(
+                f"{self._who}: kernel_size must be an odd positive integer or a pair of them. "
+                f"Received: kernel_size={kernel_size!r}"
+            )
+        self._sigma = _factor_range(self._who, "sigma", sigma, 0.0, math.inf)
+        self.factor = _as_config_factor(factor)
+        self.kernel_size = tuple(int(v) for v in sizes)
+        self.sigma = _as_config_factor(sigma)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        apply = _coin(rng, shape[0], self._range)
+        sigmas = rng.uniform(self._sigma[0], self._sigma[1], size=2).astype(np.float32) + np.float32(1e-6)
+        return {"should_apply_blur": apply, "blur_factor": sigmas}
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        apply = _per_image_mask(transformation["should_apply_blur"], x.shape[0], self._who, "should_apply_blur")
+        sigmas = np.asarray(transformation["blur_factor"], np.float32).reshape(-1)
+        if sigmas.size != 2 or not np.all(sigmas > 0):
+            raise ValueError(
+                f"{self._who}: transformation['blur_factor'] must hold two positive values (sigma_x, sigma_y). "
+                f"Received: {sigmas.tolist()}"
+            )
+        taps = (_gaussian_kernel(self.kernel_size[1], sigmas[1]), _gaussian_kernel(self.kernel_size[0], sigmas[0]))
+        y, inside = self._clip(np.where(apply, _separable_filter(x, *taps), x))
+        return y, (apply, taps, inside)
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        apply, taps, inside = ctx
+        g = np.where(inside, np.asarray(dy, dtype=np.float32), np.float32(0.0))
+        return np.where(apply, _separable_filter(g, *taps), g).astype(np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(factor=self.factor, kernel_size=self.kernel_size, sigma=self.sigma)
+        return config
+
+
+class Equalization(_FixedPixelLayer):
+    """Equalizes the histogram of each channel in training (Keras 3 ``Equalization``).
+
+    Per channel, over the whole batch as Keras does: values mapped from ``value_range`` to
+    ``[0, 255]`` fall in ``bins`` bins (``int(v (bins - 1) / 255)``); with ``cdf`` the
+    cumulative histogram and ``c0`` its first nonzero entry, bin ``b`` maps to
+    ``round((cdf[b] - c0) 255 / (cdf[-1] - c0))``, and the result goes back to ``value_range``.
+    A channel whose values fill a single bin is unchanged. Piecewise constant: no gradient
+    passes in training. The identity at inference.
+
+    Args:
+        value_range: ``(low, high)`` of the inputs.
+        bins: number of histogram bins (a positive integer).
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+        training: equalize only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a bad value_range or bins, or inputs of rank != 4.
+
+    Example:
+        >>> Equalization()(np.array([[[[10.0], [20.0]]]], np.float32), training=True).ravel()
+        array([  0., 255.], dtype=float32)
+    """
+
+    def __init__(self, value_range: Any = (0, 255), bins: int = 256, data_format: Optional[str] = None, **kwargs: Any):
+        super().__init__(value_range, data_format=data_format, **kwargs)
+        if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+            raise ValueError(f"{self._who}: bins must be a positive integer. Received: bins={bins!r}")
+        self.bins = int(bins)
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        lo, hi = self._value_range
+        scale = np.float32(255.0 / (hi - lo))
+        u = x * scale + np.float32(-lo) * scale
+        top = self.bins - 1
+        y = np.empty_like(u)
+        for c in range(x.shape[-1]):
+            channel = u[..., c]
+            index = np.clip((channel * np.float32(top) / np.float32(255.0)).astype(np.int64), 0, top)
+            hist = np.bincount(index.ravel(), minlength=self.bins)
+            if np.count_nonzero(hist) <= 1:
+                y[..., c] = channel
+                continue
+            cdf = np.cumsum(hist)
+            first = cdf[np.nonzero(cdf)[0][0]]
+            spread = cdf[-1] - first
+            table = np.float32((cdf - first) * 255) / np.float32(spread if spread != 0 else 1)
+            table = np.clip(np.round(table), 0, 255).astype(np.float32)
+            lookup = np.clip(channel / np.float32(255.0) * np.float32(top), 0, top).astype(np.int64)
+            y[..., c] = table[lookup]
+        back = np.float32((hi - lo) / 255.0)
+        return (y * back + np.float32(lo)).astype(np.float32), x.shape
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        return np.zeros(ctx, np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(bins=self.bins)
+        return config
+
+
+class _MixingLayer(_RandomImageLayer):
+    """Base of MixUp and CutMix: images mixed with a permutation of the batch, and
+    ``transform_labels`` mixing the labels ``(N, K)`` the same way."""
+
+    def transform_labels(self, labels: Any, transformation: Any, training: bool = True) -> np.ndarray:
+        """``w * labels + (1 - w) * labels[permutation]`` with the transformation's
+        ``mix_weight`` ``w`` (unchanged when not training or without a transformation)."""
+        y = np.asarray(labels, dtype=np.float32)
+        if not training or transformation is None:
+            return y
+        if y.ndim < 1:
+            raise ValueError(f"{self._who}: labels must have a batch dimension. Received: shape={y.shape}")
+        n = y.shape[0]
+        order = _permutation(transformation["permutation_order"], n, self._who)
+        w = _per_image(transformation["mix_weight"], n, self._who, "mix_weight").reshape((n,) + (1,) * (y.ndim - 1))
+        return (w * y + (np.float32(1.0) - w) * y[order]).astype(np.float32)
+
+    def _scatter_back(self, order: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Transpose of ``x[order]``."""
+        out = np.zeros_like(g)
+        np.add.at(out, order, g)
+        return out
+
+
+class MixUp(_MixingLayer):
+    """Mixes each image of a batch with another one in training (Keras 3 ``MixUp``):
+    ``y = w x + (1 - w) x[p]`` with ``p`` a random permutation of the batch and ``w`` drawn per
+    image from ``Beta(alpha, alpha)``; ``transform_labels`` mixes one-hot labels alike (a
+    model sees only its images: mix the labels with the same transformation outside it). The
+    identity at inference.
+
+    Args:
+        alpha: the Beta distribution's parameter (a positive number).
+        data_format: only ``"channels_last"`` (or None) is supported.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+        training: mix only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a non-positive alpha or inputs of rank != 4.
+
+    Example:
+        >>> MixUp(seed=1)(np.ones((4, 5, 5, 3), np.float32), training=True).shape
+        (4, 5, 5, 3)
+    """
+
+    def __init__(
+        self, alpha: float = 0.2, data_format: Optional[str] = None, seed: Optional[int] = None, **kwargs: Any
+    ):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        if not (_is_number(alpha) and alpha > 0):
+            raise ValueError(f"{self._who}: alpha must be a positive number. Received: alpha={alpha!r}")
+        self.alpha = float(alpha)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        n = shape[0]
+        return {
+            "mix_weight": rng.beta(self.alpha, self.alpha, size=n).astype(np.float32),
+            "permutation_order": rng.permutation(n).astype(np.int64),
+        }
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        n = x.shape[0]
+        order = _permutation(transformation["permutation_order"], n, self._who)
+        w = _per_image(transformation["mix_weight"], n, self._who, "mix_weight").reshape(n, 1, 1, 1)
+        return (w * x + (np.float32(1.0) - w) * x[order]).astype(np.float32), (order, w)
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        order, w = ctx
+        g = np.asarray(dy, dtype=np.float32)
+        return (w * g + self._scatter_back(order, (np.float32(1.0) - w) * g)).astype(np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(alpha=self.alpha)
+        return config
+
+
+class CutMix(_MixingLayer):
+    """Pastes a box of another image of the batch into each image in training (Keras 3
+    ``CutMix``). One ``alpha`` is drawn per batch uniformly from the factor range (plus 1e-6),
+    then per image ``w`` from ``Beta(alpha, alpha)``; the box is ``sqrt(1 - w)`` times the
+    width and height at a uniform position, and its pixels come from ``x[p]`` with ``p`` a
+    random permutation of the batch. The transformation's ``mix_weight`` is the kept area's
+    fraction, which ``transform_labels`` uses to mix the labels. The identity at inference.
+
+    Args:
+        factor: a number ``f`` (range ``[0, f]``) or a pair ``(lower, upper)``, each in
+            ``[0, 1]``: the range of ``alpha``.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``.
+        training: mix only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor out of range or inputs of rank != 4.
+
+    Example:
+        >>> CutMix(seed=1)(np.ones((4, 5, 5, 3), np.float32), training=True).shape
+        (4, 5, 5, 3)
+    """
+
+    def __init__(self, factor: Any = 1.0, seed: Optional[int] = None, data_format: Optional[str] = None, **kwargs: Any):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        self._range = _factor_range(self._who, "factor", factor, 0.0, 1.0)
+        self.factor = _as_config_factor(factor)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        n, h, w = shape[:3]
+        alpha = rng.uniform(self._range[0], self._range[1]) + 1e-6
+        ratio = np.sqrt(1.0 - rng.beta(alpha, alpha, size=n)).astype(np.float32)
+        masks, (x0, x1, y0, y1) = _box_masks(rng, shape, ratio, ratio)
+        kept = np.float32(1.0) - (x1 - x0) * (y1 - y0) / np.float32(w * h)
+        return {
+            "permutation_order": rng.permutation(n).astype(np.int64),
+            "batch_masks": np.repeat(masks, shape[3], axis=3),
+            "mix_weight": kept.astype(np.float32),
+        }
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        order = _permutation(transformation["permutation_order"], x.shape[0], self._who)
+        pasted = _per_pixel_mask(transformation["batch_masks"], x.shape, self._who, "batch_masks")
+        pasted = np.broadcast_to(pasted, x.shape)
+        return np.where(pasted, x[order], x).astype(np.float32), (order, pasted)
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        order, pasted = ctx
+        g = np.asarray(dy, dtype=np.float32)
+        return (np.where(pasted, np.float32(0.0), g) + self._scatter_back(order, np.where(pasted, g, np.float32(0.0))))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(factor=self.factor)
+        return config
