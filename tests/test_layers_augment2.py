@@ -903,11 +903,32 @@ def test_layers_in_a_trained_and_saved_model(tmp_path, rng):
     path = tmp_path / "aug2.pnc"
     model.save(str(path))
     np.testing.assert_array_equal(pynncore.load_model(str(path)).predict(x, verbose=0), before)
-    # posterization stops the gradient: the layers before it get none
-    inp = pynncore.Input((4, 4, 1))
-    model = pynncore.Model(inp, layers.Dense(1)(layers.Flatten()(layers.RandomPosterization((3, 3))(inp))))
+    # the other layers, with a trainable layer before them so that their backward passes run
+    inp = pynncore.Input((6, 6, 3))
+    h = layers.Conv2D(3, 1, activation="sigmoid")(inp)
+    for layer in (
+        layers.RandomSaturation(0.8, value_range=(0, 1), seed=6),
+        layers.RandomHue(0.5, value_range=(0, 1), seed=7),
+        layers.RandomErasing(0.5, value_range=(0, 1), seed=8),
+        layers.RandomGaussianBlur(0.5, value_range=(0, 1), seed=9),
+        layers.MixUp(seed=10),
+        layers.CutMix(seed=11),
+        layers.RandomPosterization((2, 6), value_range=(0, 1), seed=12),
+        layers.Equalization(value_range=(0, 1)),
+    ):
+        h = layer(h)
+    model = pynncore.Model(inp, layers.Dense(1)(layers.Flatten()(h)))
     model.compile(pynncore.optimizers.SGD(0.01), "mse")
-    model.train_on_batch(rng.random((4, 4, 4, 1)).astype(np.float32) * 255, np.zeros((4, 1), np.float32))
+    history = model.fit(x, yv, epochs=2, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert all(layer.count_params() == 0 for layer in model.layers if "conv" not in layer.name and "dense" not in layer.name)
+    # posterization and equalization pass no gradient: the Conv2D before them is not trained
+    kernel = model.layers[1].get_weights()[0].copy()
+    model.train_on_batch(x, yv)
+    np.testing.assert_array_equal(model.layers[1].get_weights()[0], kernel)
+    before = model.predict(x, verbose=0)
+    model.save(str(path))
+    np.testing.assert_array_equal(pynncore.load_model(str(path)).predict(x, verbose=0), before)
 
 
 # -- errors ----------------------------------------------------------------------------------------

@@ -945,7 +945,7 @@ class RandomInvert(_ColorLayer):
         ValueError: for a factor out of range, a bad value_range or inputs of rank != 4.
 
     Example:
-        >>> RandomInvert((1.0, 1.0))(np.zeros((2, 5, 5, 3), np.float32), training=True).max()
+        >>> float(RandomInvert((1.0, 1.0))(np.zeros((2, 5, 5, 3), np.float32), training=True).max())
         255.0
     """
 
@@ -1001,7 +1001,7 @@ class Solarization(_PixelLayer):
         ValueError: for factors out of range, a bad value_range or inputs of rank != 4.
 
     Example:
-        >>> Solarization(value_range=(0, 1))(np.zeros((2, 5, 5, 3), np.float32), training=True).max()
+        >>> float(Solarization(value_range=(0, 1))(np.zeros((2, 5, 5, 3), np.float32), training=True).max())
         1.0
     """
 
@@ -1074,7 +1074,7 @@ class RandomPosterization(_PixelLayer):
             bad value_range or inputs of rank != 4.
 
     Example:
-        >>> RandomPosterization((2, 2))(np.full((1, 2, 2, 1), 200.0, np.float32), training=True).max()
+        >>> float(RandomPosterization((2, 2))(np.full((1, 2, 2, 1), 200.0, np.float32), training=True).max())
         192.0
     """
 
@@ -1638,7 +1638,7 @@ class RandomErasing(_PixelLayer):
 
     Example:
         >>> layer = RandomErasing((1.0, 1.0), scale=(1.0, 1.0), fill_value=0.0)
-        >>> layer(np.ones((2, 4, 4, 1), np.float32), training=True).max()
+        >>> float(layer(np.ones((2, 4, 4, 1), np.float32), training=True).max())
         0.0
     """
 
