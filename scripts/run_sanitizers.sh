@@ -15,7 +15,8 @@
 #   scripts/run_sanitizers.sh --mode thread tests/test_rnn.py -k threads2
 #
 # --native (address mode) runs the test files of the C++ kernels most recently changed:
-# Winograd and im2col convolutions, the thread team, GEMM, the recurrent layers and cells, FTRL
+# Winograd, im2col and shifted-window convolutions, the thread team, GEMM, the output-buffer
+# cache, activations, the Dense-chain bindings, pooling, the recurrent layers and cells, FTRL
 # and ConvLSTM. In thread mode, without pytest arguments, the script runs tests/test_threading.py
 # and the two-thread cases (`threads2`) of tests/test_gemm.py and tests/test_conv_winograd.py.
 #
@@ -139,9 +140,10 @@ if [ $# -eq 0 ]; then
   fi
 fi
 if [ "$NATIVE" = 1 ]; then
-  set -- tests/test_conv_winograd.py tests/test_conv.py tests/test_threading.py \
-    tests/test_gemm.py tests/test_rnn.py tests/test_rnn_cells.py \
-    tests/test_optimizers_ftrl.py tests/test_conv_lstm.py "$@"
+  set -- tests/test_conv_winograd.py tests/test_conv.py tests/test_conv_shifted.py \
+    tests/test_threading.py tests/test_gemm.py tests/test_buffers.py tests/test_activation.py \
+    tests/test_inference.py tests/test_training_fastpath.py tests/test_models.py tests/test_pool.py \
+    tests/test_rnn.py tests/test_rnn_cells.py tests/test_optimizers_ftrl.py tests/test_conv_lstm.py "$@"
 fi
 
 echo "== running the tests under $([ "$MODE" = address ] && echo ASan/UBSan || echo TSan)"
