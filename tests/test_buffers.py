@@ -60,6 +60,8 @@ def test_small_and_zero_sized_arrays():
     assert _core.empty_f32((0, 7)).shape == (0, 7)
     with pytest.raises(ValueError, match="negative dimension"):
         _core.empty_f32((4, -1))
+    with pytest.raises(ValueError, match="too large"):
+        _core.empty_f32((2**40, 2**40))
 
 
 def test_many_threads_allocate_and_free_at_once():

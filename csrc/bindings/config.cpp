@@ -56,7 +56,12 @@ void bind_config(py::module_& m) {
   m.def(
       "empty_f32",
       [](const std::vector<py::ssize_t>& shape) {
-        for (py::ssize_t d : shape) PYN_CHECK(d >= 0, "empty_f32: negative dimension ", d);
+        double total = 1.0;
+        for (py::ssize_t d : shape) {
+          PYN_CHECK(d >= 0, "empty_f32: negative dimension ", d);
+          total *= static_cast<double>(d);
+        }
+        PYN_CHECK(total * sizeof(float) < 9.0e18, "empty_f32: shape too large (", total, " floats)");
         return new_f32(shape).arr;
       },
       py::arg("shape"), "An uninitialised C-contiguous float32 array (large ones from the buffer cache).");
