@@ -202,8 +202,8 @@ def test_newton_schulz_is_near_orthogonal(rng):
 
 def test_muon_variable_selection():
     model = Sequential([
-        layers.Embedding(10, 4, input_shape=(3,)),
-        layers.Conv1D(5, 2),
+        layers.Embedding(10, 4, input_shape=(3,), name="embedding"),  # names fixed: automatic ones
+        layers.Conv1D(5, 2, name="conv1d"),  # depend on the layers created before
         layers.Flatten(),
         layers.Dense(6, name="hidden"),
         layers.Dense(2, name="head"),
