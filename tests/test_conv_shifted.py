@@ -1,12 +1,13 @@
-"""Weight gradients of few-channel convolutions (at most 8 channels, one group, unit strides and
-dilations) on shifted windows of the padded image, against float64 references and against the
-im2col path, on every CPU path, at 1 and 2 threads."""
+"""Few-channel convolutions (at most 8 channels, one group, unit strides and dilations) on shifted
+windows of the padded image: weight gradients, and forward passes with at least 16 filters and 8
+floats per window row, against float64 references and against the im2col and direct paths, on
+every CPU path, at 1 and 2 threads."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_conv import _close, _geom, ref_conv2d_input_grad, ref_conv2d_kernel_grad
+from test_conv import _close, _geom, ref_conv2d, ref_conv2d_input_grad, ref_conv2d_kernel_grad
 
 import pynncore
 from pynncore import _core, ops
@@ -14,7 +15,7 @@ from pynncore import _core, ops
 
 @pytest.fixture
 def shifted(request):
-    """Runs the test with the shifted-window weight gradients on (True) or off (False)."""
+    """Runs the test with the shifted-window kernels on (True) or off (False)."""
     previous = _core.set_conv_shifted_weights(request.param)
     try:
         yield request.param
@@ -120,3 +121,47 @@ def test_nonfinite_inputs_reach_the_weight_gradients(rng):
     _, dk, db = ops.conv2d_backward(x, np.zeros((3, 3, 3, 8), np.float32), dy, padding="same", need_dx=False)
     assert np.isnan(dk[:, :, 1, :]).all()  # every tap of channel 1 reads the NaN pixel
     assert np.isfinite(dk[:, :, [0, 2], :]).all() and np.isfinite(db).all()
+
+
+# (x shape, kernel (KH, KW), filters, padding) of forward passes: window rows of 8 floats and
+# more (KW * C), filter counts at, off and above the vector widths, rows of output pixels that
+# split into register-tile blocks of unequal height, one-pixel outputs, asymmetric padding.
+FORWARD_CASES = [
+    ((2, 9, 11, 3), (3, 3), 32, "same"),
+    ((3, 14, 14, 6), (5, 5), 16, "valid"),
+    ((1, 12, 10, 8), (3, 3), 40, "same"),
+    ((2, 8, 9, 4), (2, 4), 17, "same"),
+    ((2, 6, 13, 2), (5, 5), 70, "same"),
+    ((2, 3, 3, 3), (3, 3), 16, "valid"),
+    ((1, 5, 29, 3), (7, 7), 24, "same"),
+    ((2, 1, 9, 8), (1, 3), 20, "same"),
+]
+FORWARD_IDS = [f"{c[0]}-k{c[1][0]}x{c[1][1]}-f{c[2]}-{c[3]}" for c in FORWARD_CASES]
+
+
+@pytest.mark.parametrize("shifted", [True, False], indirect=True, ids=["shifted", "direct"])
+@pytest.mark.parametrize("case", FORWARD_CASES, ids=FORWARD_IDS)
+def test_forward_matches_reference(case, shifted, cpu_path, num_threads, rng):
+    xs, k, f, padding = case
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(k + (xs[3], f)) / np.sqrt(k[0] * k[1] * xs[3])).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    out_hw, pads = _geom(xs, k, (1, 1), (1, 1), padding)
+    ref = ref_conv2d(x, w, b, (1, 1), pads, (1, 1), out_hw)
+    _close(ops.conv2d(x, w, b, padding=padding), ref, k[0] * k[1] * xs[3], "y")
+    _close(ops.conv2d(x, w, b, padding=padding, activation="relu"), np.maximum(ref, 0.0), k[0] * k[1] * xs[3], "relu(y)")
+
+
+def test_forward_paths_agree(rng):
+    x = rng.standard_normal((8, 32, 32, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 64)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    results = {}
+    for on in (True, False):
+        previous = _core.set_conv_shifted_weights(on)
+        try:
+            results[on] = ops.conv2d(x, w, b, padding="same")
+        finally:
+            _core.set_conv_shifted_weights(previous)
+    scale = float(np.abs(results[False]).max())
+    np.testing.assert_allclose(results[True], results[False], rtol=0, atol=2e-6 * scale)

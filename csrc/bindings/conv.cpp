@@ -243,7 +243,8 @@ void bind_conv(py::module_& m) {
         "activation(dx + bias_dx), the forward pass of a transposed convolution), dkernel and\n"
         "dbias (accumulated when accumulate=True). Any output may be None.");
   m.def("set_conv_shifted_weights", &set_conv_shifted_weights, py::arg("enabled"),
-        "Turns the shifted-window weight gradients of few-channel convolutions on or off\n"
+        "Turns the shifted-window kernels of few-channel convolutions (weight gradients and\n"
+        "forward passes) on or off\n"
         "(process-wide; on by default). Returns the previous setting.");
   m.def("set_conv_winograd", &set_conv_winograd, py::arg("enabled"),
         "Turns the Winograd kernels (3x3 and 1x3 unit-stride convolutions) on or off\n"

@@ -50,9 +50,10 @@ struct ConvGeom {
 };
 
 // Weight gradients of convolutions with at most 8 input channels, one group and unit strides
-// and dilations are computed on shifted windows of the padded image instead of im2col rows
-// (conv.cpp); set_conv_shifted_weights(false) turns this off process-wide, for comparisons in
-// tests and benchmarks, and returns the previous setting.
+// and dilations are computed on shifted windows of the padded image instead of im2col rows, and
+// so are their forward passes with at least 16 filters and 8 floats per window row (conv.cpp);
+// set_conv_shifted_weights(false) turns both off process-wide, for comparisons in tests and
+// benchmarks, and returns the previous setting.
 bool set_conv_shifted_weights(bool enabled);
 
 // Throws std::invalid_argument (PYN_CHECK) naming the bad size: negative sizes, strides or
