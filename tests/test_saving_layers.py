@@ -67,6 +67,7 @@ SINGLE = {
     "Discretization": ((5,), lambda: L.Discretization(bin_boundaries=[-0.5, 0.0, 0.7]), False),
     "IntegerLookup": ((6,), lambda: L.IntegerLookup(vocabulary=[1, 3, 5, 7, 10], mask_token=0, output_mode="multi_hot"), True),
     "Hashing": ((4,), lambda: L.Hashing(7, mask_value=3, output_mode="count"), True),
+    "Pipeline": ((5,), lambda: L.Pipeline([L.Dense(4, activation="tanh"), L.Rescaling(0.5, offset=0.1)]), False),
     "Resizing": ((5, 7, 2), lambda: L.Resizing(3, 4, crop_to_aspect_ratio=True), False),
     "CenterCrop": ((6, 5, 2), lambda: L.CenterCrop(3, 4), False),
     "RandomFlip": ((4, 5, 2), lambda: L.RandomFlip(seed=3), False),
@@ -137,6 +138,8 @@ ALIASES = {
     "Convolution3D", "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",
     "SeparableConvolution2D", "GroupedQueryAttention",
 }
+# Layers that cross several integer features into hash bins.
+CROSSING = {"HashedCrossing": lambda: L.HashedCrossing(7, output_mode="one_hot")}
 MERGE = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]
 NOT_LAYERS = {"Input", "InputLayer", "InputSpec", "Layer", "Variable", "Wrapper"}
 # Layers whose models cannot be saved (pynncore never stores code): saving raises.
@@ -151,7 +154,7 @@ ATTENTION = {
 
 
 def test_every_exported_layer_is_covered():
-    covered = set(SINGLE) | set(MERGE) | set(CELLS) | set(ATTENTION) | set(TEXT) | ALIASES | NOT_LAYERS | set(NOT_SAVED)
+    covered = set(SINGLE) | set(MERGE) | set(CELLS) | set(ATTENTION) | set(TEXT) | set(CROSSING) | ALIASES | NOT_LAYERS | set(NOT_SAVED)
     assert set(layers.__all__) == covered
 
 
@@ -209,6 +212,17 @@ def test_merge_layer_roundtrip(name, tmp_path, rng):
     out = L.Dense(2)(layer([L.Dense(4)(a), b]))
     model = pynncore.Model([a, b], out)
     xs = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(2)]
+    loaded = _roundtrip(model, xs, tmp_path)
+    assert any(type(l).__name__ == name for l in loaded.layers)
+
+
+@pytest.mark.parametrize("name", sorted(CROSSING))
+def test_crossing_layer_roundtrip(name, tmp_path, rng):
+    a, b = pynncore.Input((1,)), pynncore.Input((1,))
+    model = pynncore.Model([a, b], L.Dense(2)(CROSSING[name]()([a, b])))
+    model.compile(optimizer="adam", loss="mse")
+    xs = [rng.integers(0, 11, size=(3, 1)).astype(np.float32) for _ in range(2)]
+    model.train_on_batch(xs, np.zeros((3, 2), np.float32))
     loaded = _roundtrip(model, xs, tmp_path)
     assert any(type(l).__name__ == name for l in loaded.layers)
 

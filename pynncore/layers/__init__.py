@@ -104,6 +104,7 @@ from pynncore.layers.preprocessing import (
     Discretization,
     IntegerLookup,
     Normalization,
+    Pipeline,
     RandomFlip,
     Rescaling,
     Resizing,
@@ -132,7 +133,7 @@ from pynncore.layers.reshaping import (
 )
 from pynncore.layers.rnn import GRU, LSTM, SimpleRNN
 from pynncore.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
-from pynncore.layers.text import Hashing, StringLookup, TextVectorization
+from pynncore.layers.text import HashedCrossing, Hashing, StringLookup, TextVectorization
 from pynncore.layers.wrappers import Bidirectional, SpectralNormalization, TimeDistributed, Wrapper
 
 __all__ = [
@@ -210,6 +211,7 @@ __all__ = [
     "GroupQueryAttention",
     "GRU",
     "GRUCell",
+    "HashedCrossing",
     "Hashing",
     "Identity",
     "Input",
@@ -236,6 +238,7 @@ __all__ = [
     "MultiHeadAttention",
     "Normalization",
     "Permute",
+    "Pipeline",
     "PReLU",
     "RandomBrightness",
     "RandomColorDegeneration",

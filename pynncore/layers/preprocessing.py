@@ -2,7 +2,7 @@
 
 Numeric: Rescaling and Normalization (with ``adapt``). Categorical: CategoryEncoding,
 Discretization (``adapt`` learns quantile boundaries) and IntegerLookup (``adapt`` learns a
-vocabulary). Images ``(N, H, W, C)``: Resizing, CenterCrop and RandomFlip (the other random
+vocabulary). Pipeline applies a list of layers one after another. Images ``(N, H, W, C)``: Resizing, CenterCrop and RandomFlip (the other random
 augmentations are in ``augment.py``).
 
 The image layers are linear maps of their input and pass gradients back; the layers that
@@ -17,6 +17,7 @@ from typing import Any, Optional
 import numpy as np
 
 from pynncore.layers.base import Layer, shape_str
+from pynncore.layers.wrappers import _Wrapper
 
 __all__ = [
     "CategoryEncoding",
@@ -24,6 +25,7 @@ __all__ = [
     "Discretization",
     "IntegerLookup",
     "Normalization",
+    "Pipeline",
     "RandomFlip",
     "Rescaling",
     "Resizing",
@@ -1196,3 +1198,104 @@ class RandomFlip(Layer):
         config = super().get_config()
         config.update(mode=self.mode, seed=self.seed, data_format=self.data_format)
         return config
+
+
+class Pipeline(_Wrapper):
+    """Applies a list of layers one after another (Keras 3 ``Pipeline``), e.g. a chain of
+    preprocessing or data augmentation layers.
+
+    Unlike a ``Sequential`` model it is a plain layer: it can sit in a model, its weights are
+    those of its layers, and the gradient flows back through them in reverse order. Called
+    directly on data without ``training``, it runs in training mode (random augmentations
+    apply), as Keras's ``Pipeline`` does; in ``predict`` and ``evaluate`` it runs in
+    inference mode.
+
+    Args:
+        layers: a list or tuple of layers (may be empty: the input is returned).
+
+    Call arguments:
+        inputs: the first layer's input.
+
+    Returns:
+        The last layer's output.
+
+    Raises:
+        ValueError: layers is not a list or tuple of pynncore layers.
+
+    Example:
+        >>> Pipeline([Rescaling(2.0), Rescaling(1.0, offset=1.0)])(np.ones((2, 3)))
+        array([[3., 3., 3.],
+               [3., 3., 3.]], dtype=float32)
+    """
+
+    def __init__(self, layers: Any, **kwargs: Any):
+        who = "Pipeline"
+        if not isinstance(layers, (list, tuple)):
+            raise ValueError(f"{who}: layers must be a list or tuple of layers. Received: layers of type {type(layers).__name__}")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise ValueError(f"{who}: layers must all be pynncore layers. Received: {type(layer).__name__} at index {i}")
+        self._pipeline_layers = list(layers)
+        super().__init__(**kwargs)
+        if not self.trainable:
+            self.trainable = False
+        if all(layer.built for layer in self._pipeline_layers):
+            self._sync_weights()
+
+    @property
+    def layers(self) -> list:
+        return list(self._pipeline_layers)
+
+    def _inner_layers(self) -> list:
+        return self._pipeline_layers
+
+    def build(self, input_shape: Any) -> None:
+        shape = input_shape
+        for layer in self._pipeline_layers:
+            layer._maybe_build(shape)
+            shape = layer.compute_output_shape(shape)
+        self._sync_weights()
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = input_shape
+        for layer in self._pipeline_layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def _check_input(self, x: Any, what: str = "input") -> Any:
+        # The first layer checks (and converts) its own input.
+        return self._pipeline_layers[0]._check_input(x) if self._pipeline_layers else super()._check_input(x, what)
+
+    def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
+        return super().__call__(inputs, training=True if training is None else training, **kwargs)
+
+    def forward(self, x: Any, training: bool = False) -> tuple:
+        ctxs = []
+        for layer in self._pipeline_layers:
+            x, ctx = layer.forward(x, training=training)
+            ctxs.append(ctx)
+        return x, ctxs
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Any:
+        n = len(self._pipeline_layers)
+        for i in range(n - 1, -1, -1):
+            dy = self._pipeline_layers[i].backward(ctx[i], dy, need_dx=need_dx or i > 0)
+        return dy if need_dx else None
+
+    def get_config(self) -> dict:
+        from pynncore.saving import serialize_layer
+
+        config = super().get_config()
+        config["layers"] = [serialize_layer(layer) for layer in self._pipeline_layers]
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Pipeline":
+        from pynncore.saving import deserialize_layer
+
+        config = dict(config)
+        layers = config.pop("layers", None)
+        if not isinstance(layers, (list, tuple)):
+            raise ValueError(f"Pipeline: config must hold a list of serialized layers under 'layers'. Received: layers={layers!r}")
+        return cls([deserialize_layer(spec) for spec in layers], **config)

@@ -8,7 +8,9 @@ the layer config as plain JSON lists.
 
 Hashing and the OOV buckets of StringLookup use FarmHash ``Fingerprint64`` of the UTF-8
 bytes (integers hashed as their decimal strings), as TensorFlow's
-``to_hash_bucket_fast`` does; the salted SipHash variant is not supported.
+``to_hash_bucket_fast`` does; the salted SipHash variant is not supported. HashedCrossing
+combines the per-feature hashes with ``FingerprintCat64`` as TensorFlow's
+``sparse.cross_hashed`` does.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pynncore.layers.preprocessing import (
     _IndexLookup,
 )
 
-__all__ = ["Hashing", "StringLookup", "TextVectorization"]
+__all__ = ["HashedCrossing", "Hashing", "StringLookup", "TextVectorization"]
 
 # Keras's punctuation class (every ASCII punctuation character), removed by
 # standardize="strip_punctuation" and "lower_and_strip_punctuation".
@@ -691,4 +693,151 @@ class Hashing(_IndexLayer):
         config.update(
             num_bins=self.num_bins, mask_value=self.mask_value, salt=self.salt, output_mode=self.output_mode, sparse=self.sparse
         )
+        return config
+
+
+_CROSS_MODES = ("int", "one_hot")
+_CROSS_KEY = 0xDECAFCAFFE  # TensorFlow's default hash key of sparse.cross_hashed
+_CAT_MUL = 0xC6A4A7935BD1E995
+
+
+def _shift_mix(v: int) -> int:
+    return v ^ (v >> 47)
+
+
+def _fingerprint_cat64(fp1: int, fp2: int) -> int:
+    """TensorFlow's ``FingerprintCat64``: an order-dependent combination of two 64-bit fingerprints."""
+    result = fp1 ^ _CAT_MUL
+    result ^= (_shift_mix((fp2 * _CAT_MUL) & _M) * _CAT_MUL) & _M
+    result = (result * _CAT_MUL) & _M
+    result = (_shift_mix(result) * _CAT_MUL) & _M
+    return _shift_mix(result)
+
+
+def _feature_hashes(values: np.ndarray) -> list:
+    """The 64-bit value each feature contributes to a cross: ``Fingerprint64`` of the UTF-8
+    bytes of a string, the two's complement bits of an integer."""
+    flat = values.reshape(-1)
+    if values.dtype.kind == "U":
+        uniq, inverse = np.unique(flat, return_inverse=True)
+        hashed = [_fingerprint64(str(k).encode("utf-8")) for k in uniq]
+        return [hashed[i] for i in inverse.reshape(-1)]
+    return [int(v) & _M for v in flat.astype(np.int64)]
+
+
+class HashedCrossing(_IndexLayer):
+    """Crosses categorical features with the hashing trick (Keras 3 ``HashedCrossing``).
+
+    Each sample's features ``f_1, ..., f_k`` go to bin
+    ``FingerprintCat64(...FingerprintCat64(0xDECAFCAFFE, h(f_1))..., h(f_k)) mod num_bins``,
+    where ``h`` is FarmHash ``Fingerprint64`` of the UTF-8 bytes for a string and the value's
+    64 bits for an integer: the bins of TensorFlow's ``sparse.cross_hashed``, which Keras
+    uses. Floats with integer values (the inputs of a pynncore model) count as integers.
+
+    Args:
+        num_bins: number of hash bins (>= 1).
+        output_mode: ``"int"`` (bin indices) or ``"one_hot"``.
+        sparse: only False.
+
+    Call arguments:
+        inputs: a list or tuple of at least two features of equal shape ``()``, ``(N,)`` or
+            ``(N, 1)``, each strings or integers.
+
+    Returns:
+        int64 bins of the features' shape, or float32 one-hot vectors ``(N, num_bins)``
+        (``(num_bins,)`` for scalar features).
+
+    Raises:
+        ValueError: num_bins < 1, an unknown output_mode, sparse=True, fewer than two
+            features, features of other shapes or of unequal shapes, non-integer numbers.
+        TypeError: a feature that is neither strings nor numbers.
+
+    Example:
+        >>> HashedCrossing(num_bins=5)((np.array(["A", "B", "A", "B", "A"]), np.array([101, 101, 101, 102, 102])))
+        array([1, 4, 1, 1, 3])
+    """
+
+    def __init__(self, num_bins: int, output_mode: str = "int", sparse: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        who = f"HashedCrossing '{self.name}'"
+        if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 1:
+            raise ValueError(f"{who}: num_bins must be an integer >= 1. Received: num_bins={num_bins!r}")
+        if output_mode not in _CROSS_MODES:
+            raise ValueError(f"{who}: output_mode must be one of {list(_CROSS_MODES)}. Received: output_mode={output_mode!r}")
+        _check_sparse(who, sparse)
+        self.num_bins = int(num_bins)
+        self.output_mode = output_mode
+        self.sparse = False
+
+    def _who(self) -> str:
+        return f"HashedCrossing '{self.name}'"
+
+    def _check_features(self, inputs: Any) -> list:
+        who = self._who()
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(f"{who}: expected a list or tuple of features. Received: inputs of type {type(inputs).__name__}")
+        if len(inputs) < 2:
+            raise ValueError(f"{who}: expected at least two features. Received: {len(inputs)} feature(s)")
+        feats = []
+        for i, x in enumerate(inputs):
+            arr = np.asarray(x)
+            if arr.dtype.kind == "f":
+                if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+                    raise ValueError(f"{who}: numeric feature {i} must hold integers. Received: non-integer values")
+                arr = arr.astype(np.int64)
+            elif arr.dtype.kind == "b":
+                raise TypeError(f"{who}: feature {i} must be strings or integers. Received: dtype=bool")
+            elif arr.dtype.kind not in "iu":
+                arr = _string_array(f"{who}: feature {i}", arr, "utf-8")
+            feats.append(arr)
+        shape = feats[0].shape
+        if len(shape) > 2 or (len(shape) == 2 and shape[-1] != 1):
+            raise ValueError(f"{who}: features must have shape (), (batch_size,) or (batch_size, 1). Received: shape={shape}")
+        for i, f in enumerate(feats[1:], 1):
+            if f.shape != shape:
+                raise ValueError(f"{who}: all features must have equal shapes. Received: shapes {shape} and {f.shape} (feature {i})")
+        return feats
+
+    def __call__(self, inputs: Any, training: Optional[bool] = None, **kwargs: Any) -> Any:
+        if _is_data_list(inputs):
+            self._check_call_kwargs(kwargs)
+            feats = self._check_features(inputs)
+            self._maybe_build([(None,) + f.shape[1:] for f in feats])
+            y, _ = self.forward(feats, training=bool(training))
+            return y
+        return super().__call__(inputs, training=training, **kwargs)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        who = self._who()
+        if not isinstance(input_shape, list) or len(input_shape) < 2:
+            raise ValueError(f"{who}: expected a list of at least two feature shapes. Received: input_shape={input_shape}")
+        shape = tuple(input_shape[0])
+        if self.output_mode == "int":
+            return shape
+        return _encoded_shape(shape, "one_hot", self.num_bins)
+
+    def forward(self, x: Any, training: bool = False) -> tuple:
+        feats = self._check_features(x)
+        shape = feats[0].shape
+        columns = [_feature_hashes(f) for f in feats]
+        bins = []
+        for row in zip(*columns):
+            h = _CROSS_KEY
+            for v in row:
+                h = _fingerprint_cat64(h, v)
+            bins.append(h % self.num_bins)
+        idx = np.array(bins, dtype=np.int64).reshape(shape)
+        ctx = [f.shape for f in feats]
+        if self.output_mode == "int":
+            return idx, ctx
+        out = _encode(idx, "one_hot", self.num_bins, self._who())
+        return (out[0] if not shape else out), ctx
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Any:
+        # Bins are not differentiable: every feature gets a zero gradient.
+        return [np.zeros(s, np.float32) for s in ctx] if need_dx else None
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(num_bins=self.num_bins, output_mode=self.output_mode, sparse=self.sparse)
         return config

@@ -1,0 +1,229 @@
+"""HashedCrossing and Pipeline against float64 numpy references and Keras 3."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import pynncore
+from pynncore import layers as L
+from pynncore.saving import deserialize_layer, serialize_layer
+from tests._gradcheck import assert_grad_close, check_layer_against_reference, numeric_grad
+
+# -- HashedCrossing -------------------------------------------------------------------------
+
+_U64 = np.uint64
+
+
+def _ref_cross_ints(cols: list, num_bins: int) -> np.ndarray:
+    """TensorFlow's cross_hashed of integer features, in wrapping numpy uint64 arithmetic."""
+    mul = _U64(0xC6A4A7935BD1E995)
+
+    def mix(v):
+        return v ^ (v >> _U64(47))
+
+    with np.errstate(over="ignore"):
+        h = np.full(cols[0].shape, 0xDECAFCAFFE, dtype=np.uint64)
+        for c in cols:
+            v = c.astype(np.int64).view(np.uint64)
+            r = h ^ mul
+            r = r ^ (mix(v * mul) * mul)
+            r = r * mul
+            r = mix(r) * mul
+            h = mix(r)
+    return (h % _U64(num_bins)).astype(np.int64)
+
+
+def test_hashed_crossing_matches_keras_documented_bins():
+    # The outputs printed in Keras 3's HashedCrossing docstring (its layer needs TensorFlow).
+    feat1 = np.array(["A", "B", "A", "B", "A"])
+    feat2 = np.array([101, 101, 101, 102, 102])
+    got = L.HashedCrossing(num_bins=5)((feat1, feat2))
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, [1, 4, 1, 1, 3])
+    onehot = L.HashedCrossing(num_bins=5, output_mode="one_hot")((feat1, feat2))
+    assert onehot.dtype == np.float32
+    np.testing.assert_array_equal(onehot, np.eye(5, dtype=np.float32)[[1, 4, 1, 1, 3]])
+    # bytes and object arrays hash like str
+    got_b = L.HashedCrossing(num_bins=5)([np.array([b"A", b"B"], dtype=object), [101, 101]])
+    np.testing.assert_array_equal(got_b, [1, 4])
+
+
+@pytest.mark.parametrize("shape", [(7,), (7, 1)])
+@pytest.mark.parametrize("n_features", [2, 3])
+def test_hashed_crossing_ints_match_reference(shape, n_features, rng):
+    cols = [rng.integers(-(2**40), 2**40, size=shape) for _ in range(n_features)]
+    got = L.HashedCrossing(num_bins=13)(cols)
+    np.testing.assert_array_equal(got, _ref_cross_ints(cols, 13))
+    assert got.shape == shape
+    onehot = L.HashedCrossing(num_bins=13, output_mode="one_hot")(cols)
+    assert onehot.shape == (7, 13)
+    np.testing.assert_array_equal(onehot, np.eye(13)[_ref_cross_ints(cols, 13).reshape(-1)])
+    # integer-valued floats (a model's inputs) give the same bins
+    np.testing.assert_array_equal(L.HashedCrossing(num_bins=13)([c.astype(np.float64) for c in cols]), got)
+    # the cross depends on the order of the features
+    swapped = L.HashedCrossing(num_bins=2**31 - 1)(cols[::-1])
+    assert not np.array_equal(swapped, L.HashedCrossing(num_bins=2**31 - 1)(cols))
+
+
+def test_hashed_crossing_scalar_features():
+    assert L.HashedCrossing(5)(("A", 101)) == 1
+    assert L.HashedCrossing(5)(("A", 101)).shape == ()
+    np.testing.assert_array_equal(L.HashedCrossing(5, output_mode="one_hot")(("A", 101)), [0, 1, 0, 0, 0])
+    layer = L.HashedCrossing(5, output_mode="one_hot")
+    assert layer.compute_output_shape([(), ()]) == (5,)
+    assert layer.compute_output_shape([(None, 1), (None, 1)]) == (None, 5)
+    assert layer.compute_output_shape([(None,), (None,)]) == (None, 5)
+    assert L.HashedCrossing(5).compute_output_shape([(None, 1), (None, 1)]) == (None, 1)
+
+
+def test_hashed_crossing_against_keras_when_tensorflow_is_installed(rng):
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("tensorflow")
+    a = rng.integers(0, 50, size=(9, 1))
+    b = np.array([[f"s{v}"] for v in rng.integers(0, 20, size=9)])
+    for mode in ("int", "one_hot"):
+        want = np.asarray(keras.layers.HashedCrossing(11, output_mode=mode)((a, b)))
+        np.testing.assert_array_equal(L.HashedCrossing(11, output_mode=mode)((a, b)), want)
+
+
+def test_hashed_crossing_config_roundtrip():
+    layer = L.HashedCrossing(9, output_mode="one_hot", name="cross")
+    config = layer.get_config()
+    assert config["num_bins"] == 9 and config["output_mode"] == "one_hot" and config["sparse"] is False
+    again = L.HashedCrossing.from_config(config)
+    assert again.get_config() == config
+    loaded = deserialize_layer(json.loads(json.dumps(serialize_layer(layer))))
+    data = (np.array(["x", "y", "z"]), np.array([1, 2, 3]))
+    np.testing.assert_array_equal(loaded(data), layer(data))
+
+
+def test_hashed_crossing_in_model_save_load(tmp_path, rng):
+    a, b = pynncore.Input((1,)), pynncore.Input((1,))
+    model = pynncore.Model([a, b], L.Dense(2)(L.HashedCrossing(7, output_mode="one_hot")([a, b])))
+    xs = [rng.integers(0, 20, size=(5, 1)).astype(np.float32) for _ in range(2)]
+    bins = _ref_cross_ints([x.astype(np.int64) for x in xs], 7).reshape(-1)
+    dense = model.layers[-1]
+    want = np.eye(7)[bins] @ dense.kernel.value.astype(np.float64) + dense.bias.value
+    before = model.predict(xs, verbose=0)
+    np.testing.assert_allclose(before, want, rtol=1e-5, atol=1e-6)
+    model.save(str(tmp_path / "m.pnc"))
+    np.testing.assert_array_equal(pynncore.load_model(str(tmp_path / "m.pnc")).predict(xs, verbose=0), before)
+    # training passes a zero gradient to the features
+    model.compile(optimizer="sgd", loss="mse")
+    model.train_on_batch(xs, np.zeros((5, 2), np.float32))
+
+
+def test_hashed_crossing_bad_arguments():
+    for bad in (0, -3, 2.5, True, None, "4"):
+        with pytest.raises(ValueError, match="num_bins"):
+            L.HashedCrossing(bad)
+    with pytest.raises(ValueError, match="output_mode.*'count'"):
+        L.HashedCrossing(4, output_mode="count")
+    with pytest.raises(ValueError, match="sparse"):
+        L.HashedCrossing(4, sparse=True)
+    layer = L.HashedCrossing(4)
+    with pytest.raises(ValueError, match="list or tuple of features"):
+        layer.forward(np.array([1, 2]))
+    with pytest.raises(ValueError, match="at least two features"):
+        layer(([1, 2],))
+    with pytest.raises(ValueError, match=r"equal shapes.*\(2,\) and \(3,\)"):
+        layer(([1, 2], [1, 2, 3]))
+    with pytest.raises(ValueError, match=r"shape \(\), \(batch_size,\) or \(batch_size, 1\)"):
+        layer((np.zeros((2, 2), int), np.zeros((2, 2), int)))
+    with pytest.raises(ValueError, match="feature 1 must hold integers"):
+        layer(([1, 2], [0.5, 1.0]))
+    with pytest.raises(TypeError, match="dtype=bool"):
+        layer(([True, False], [1, 2]))
+    with pytest.raises(TypeError, match="strings"):
+        layer(([1, 2], np.array([1 + 2j, 3j])))
+
+
+# -- Pipeline -------------------------------------------------------------------------------
+
+
+def test_pipeline_matches_reference_and_gradients(rng):
+    dense = L.Dense(3, activation="tanh")
+    pipe = L.Pipeline([L.Rescaling(2.0, offset=-0.5), dense, L.Rescaling(0.5)])
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    pipe(x)
+    w = dense.kernel.value.astype(np.float64)
+    b = dense.bias.value.astype(np.float64)
+
+    def ref(v, w=w, b=b):
+        return 0.5 * np.tanh((2.0 * v - 0.5) @ w + b)
+
+    check_layer_against_reference(pipe, x, ref, rng, rtol=1e-5, atol=1e-6)
+    assert pipe.weights == [dense.kernel, dense.bias]
+    # kernel and bias gradients reach the inner Dense
+    y, ctx = pipe.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    dense.kernel.grad[...] = 0.0
+    dense.bias.grad[...] = 0.0
+    assert pipe.backward(ctx, r.astype(np.float32), need_dx=False) is None
+    x64 = x.astype(np.float64)
+    assert_grad_close(dense.kernel.grad, numeric_grad(lambda v: float((ref(x64, v, b) * r).sum()), w), what="dkernel")
+    assert_grad_close(dense.bias.grad, numeric_grad(lambda v: float((ref(x64, w, v) * r).sum()), b), what="dbias")
+
+
+def _np(t) -> np.ndarray:
+    """A Keras output (a torch tensor that may require grad) as a numpy array."""
+    return np.asarray(t.detach().cpu().numpy() if hasattr(t, "detach") else t)
+
+
+def test_pipeline_matches_keras(rng):
+    keras = pytest.importorskip("keras")
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    ours = L.Pipeline([L.Dense(3, activation="relu"), L.Rescaling(0.25, offset=1.0), L.Dense(2)])
+    ours(x)
+    theirs = keras.layers.Pipeline([keras.layers.Dense(3, activation="relu"), keras.layers.Rescaling(0.25, offset=1.0), keras.layers.Dense(2)])
+    theirs(x)
+    theirs.layers[0].set_weights(ours.layers[0].get_weights())
+    theirs.layers[2].set_weights(ours.layers[2].get_weights())
+    np.testing.assert_allclose(ours(x), _np(theirs(x)), rtol=1e-5, atol=1e-6)
+    assert ours.compute_output_shape((None, 5)) == (None, 2)
+    # an empty pipeline returns its input (Keras's raises UnboundLocalError)
+    np.testing.assert_array_equal(L.Pipeline([])(x), x)
+    assert L.Pipeline([]).compute_output_shape((None, 5)) == (None, 5)
+
+
+def test_pipeline_runs_in_training_mode_when_called_directly(rng):
+    x = rng.standard_normal((6, 4, 5, 2)).astype(np.float32)
+    pipe = L.Pipeline([L.RandomFlip("horizontal", seed=3)])
+    np.testing.assert_array_equal(pipe(x, training=False), x)
+    flipped = pipe(x)
+    # every sample is either unchanged or flipped left-right, and not all are unchanged
+    per_sample = [np.array_equal(f, s) or np.array_equal(f, s[:, ::-1]) for f, s in zip(flipped, x)]
+    assert all(per_sample) and not np.array_equal(flipped, x)
+    model = pynncore.Sequential([pynncore.Input((4, 5, 2)), pipe])
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+
+
+def test_pipeline_config_roundtrip_and_trainable(rng):
+    pipe = L.Pipeline([L.Dense(3), L.Rescaling(0.5)], name="prep")
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    y = pipe(x)
+    config = pipe.get_config()
+    assert [s["class_name"] for s in config["layers"]] == ["Dense", "Rescaling"]
+    spec = json.loads(json.dumps(serialize_layer(pipe)))
+    loaded = deserialize_layer(spec)
+    assert isinstance(loaded, L.Pipeline) and loaded.name == "prep"
+    assert [type(layer).__name__ for layer in loaded.layers] == ["Dense", "Rescaling"]
+    loaded(x)
+    loaded.set_weights(pipe.get_weights())
+    np.testing.assert_array_equal(loaded(x), y)
+    assert L.Pipeline.from_config(pipe.get_config()).get_config()["layers"][1] == config["layers"][1]
+    pipe.trainable = False
+    assert pipe.trainable_weights == [] and not pipe.layers[0].trainable
+    assert len(pipe.non_trainable_weights) == 2
+
+
+def test_pipeline_bad_arguments():
+    with pytest.raises(ValueError, match="layers must be a list or tuple.*Dense"):
+        L.Pipeline(L.Dense(2))
+    with pytest.raises(ValueError, match="pynncore layers.*str at index 1"):
+        L.Pipeline([L.Dense(2), "relu"])
+    with pytest.raises(ValueError, match="'layers'"):
+        L.Pipeline.from_config({"name": "p"})
