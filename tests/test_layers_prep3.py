@@ -1,4 +1,4 @@
-"""HashedCrossing and Pipeline against float64 numpy references and Keras 3."""
+"""HashedCrossing, Pipeline and STFTSpectrogram against float64 numpy references and Keras 3."""
 
 from __future__ import annotations
 
@@ -227,3 +227,199 @@ def test_pipeline_bad_arguments():
         L.Pipeline([L.Dense(2), "relu"])
     with pytest.raises(ValueError, match="'layers'"):
         L.Pipeline.from_config({"name": "p"})
+
+
+# -- STFTSpectrogram ------------------------------------------------------------------------
+
+
+def _ref_frames(x, frame_length, frame_step=None, padding="valid", data_format=None, **_):
+    """float64 frames ``(N, C, T', frame_length)`` of the signals, zero padded as Keras's."""
+    sig = np.asarray(x, np.float64)
+    if data_format != "channels_first":
+        sig = sig.transpose(0, 2, 1)
+    step = frame_step or frame_length // 2
+    length = sig.shape[-1]
+    if padding == "same":
+        frames = -(-length // step)
+        pad = max((frames - 1) * step + frame_length - length, 0)
+        sig = np.pad(sig, ((0, 0), (0, 0), (pad // 2, pad - pad // 2)))
+    else:
+        frames = (length - frame_length) // step + 1
+    return np.stack([sig[..., i * step:i * step + frame_length] for i in range(frames)], axis=2)
+
+
+def _ref_mode(re, im, mode, expand_dims=False, data_format=None, **_):
+    """A spectrogram's output from the real and imaginary parts ``(N, C, T', F)``, in Keras's layouts."""
+    if mode == "real":
+        y = re
+    elif mode == "imag":
+        y = im
+    elif mode == "angle":
+        y = np.arctan2(im, re)
+    elif mode == "stft":
+        y = np.concatenate([re, im], axis=-1)
+    else:
+        p = re * re + im * im
+        if mode == "psd":
+            y = p.copy()
+            y[..., 1:-1] *= 2
+        else:
+            y = np.sqrt(np.maximum(p, 1e-7))
+            if mode == "log":
+                y = np.log(y)
+    n, c, t, b = y.shape
+    if data_format == "channels_first":
+        return y if expand_dims else y.transpose(0, 1, 3, 2).reshape(n, c * b, t)
+    return y.transpose(0, 2, 3, 1) if expand_dims else y.transpose(0, 2, 1, 3).reshape(n, t, c * b)
+
+
+def _ref_stft(x, mode, frame_length, fft_length=None, window="hann", periodic=False, scaling="density", **kw):
+    """float64 STFT by numpy's rfft of each windowed frame."""
+    nfft = fft_length or 2 ** int(np.ceil(np.log2(frame_length)))
+    if window is None:
+        w, scale = np.ones(frame_length), 1.0
+    else:
+        scipy_signal = pytest.importorskip("scipy.signal")
+        w = scipy_signal.get_window(window, frame_length, fftbins=periodic) if isinstance(window, str) else np.asarray(window, np.float64)
+        scale = {"density": np.sqrt((w * w).sum()), "spectrum": np.abs(w).sum(), None: 1.0}[scaling]
+    spec = np.fft.rfft(_ref_frames(x, frame_length, **kw) * w / scale, n=nfft, axis=-1)
+    return _ref_mode(spec.real, spec.imag, mode, **kw)
+
+
+STFT_CASES = [
+    dict(mode="log", frame_length=16, frame_step=5),
+    dict(mode="magnitude", frame_length=15, frame_step=4, fft_length=32, window="hamming", periodic=True, padding="same"),
+    dict(mode="psd", frame_length=8, scaling="spectrum"),
+    dict(mode="angle", frame_length=8, window=None, frame_step=3),
+    dict(mode="stft", frame_length=10, frame_step=3, padding="same", expand_dims=True),
+    dict(mode="real", frame_length=8, data_format="channels_first", scaling=None),
+    dict(mode="imag", frame_length=8, data_format="channels_first", expand_dims=True, window="blackman"),
+    dict(mode="magnitude", frame_length=6, frame_step=6, window=[0.1, 0.5, 1.0, 1.0, 0.5, 0.1]),
+]
+
+
+def _stft_input(kw, rng, n=2, t=40, c=3):
+    x = rng.standard_normal((n, t, c)).astype(np.float32)
+    return np.ascontiguousarray(x.transpose(0, 2, 1)) if kw.get("data_format") == "channels_first" else x
+
+
+def _same_angles(a, b, atol):
+    # Angles of bins with zero imaginary part are +-pi depending on the sign of a zero.
+    np.testing.assert_allclose(np.angle(np.exp(1j * (np.asarray(a, np.float64) - b))), 0.0, atol=atol)
+
+
+@pytest.mark.parametrize("kw", STFT_CASES, ids=[c["mode"] + str(i) for i, c in enumerate(STFT_CASES)])
+def test_stft_matches_reference_and_keras(kw, rng):
+    keras = pytest.importorskip("keras")
+    x = _stft_input(kw, rng)
+    layer = L.STFTSpectrogram(**kw)
+    got = layer(x)
+    want = _ref_stft(x, **kw)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert layer.compute_output_shape((None,) + x.shape[1:]) == (None,) + want.shape[1:]
+    theirs = _np(keras.layers.STFTSpectrogram(**kw)(x))
+    if kw["mode"] == "angle":
+        _same_angles(got, want, 1e-4)
+        _same_angles(got, theirs, 1e-4)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got, theirs, rtol=1e-5, atol=2e-5)
+    # the kernels equal Keras's STFT initializer
+    klayer = keras.layers.STFTSpectrogram(**kw)
+    klayer.build(x.shape)
+    for name in ("real_kernel", "imag_kernel"):
+        if getattr(layer, name) is not None:
+            np.testing.assert_allclose(getattr(layer, name).value, _np(getattr(klayer, name).value), atol=2e-6)
+
+
+@pytest.mark.parametrize("kw", [c for c in STFT_CASES if c["mode"] != "angle"] + [dict(mode="angle", frame_length=8, frame_step=3)],
+                         ids=lambda c: c["mode"])
+def test_stft_gradients(kw, rng):
+    x = _stft_input(kw, rng, n=1, t=21, c=2)
+    layer = L.STFTSpectrogram(**kw)
+    layer(x)
+
+    def ref(v):
+        return _ref_stft(v, **kw)
+
+    y, ctx = layer.forward(x, training=True)
+    r = rng.standard_normal(y.shape)
+    if kw["mode"] == "angle":
+        bins = kw["frame_length"] // 2 + 1
+        # the DC and Nyquist bins have a zero imaginary part: their angle jumps between 0 and +-pi
+        r.reshape(-1, bins)[:, [0, bins - 1]] = 0.0
+    for k in layer.weights:
+        k.grad[...] = 0.0
+    dx = layer.backward(ctx, r.astype(np.float32))
+    assert dx.shape == x.shape and dx.dtype == np.float32
+    assert_grad_close(dx, numeric_grad(lambda v: float((ref(v) * r).sum()), x.astype(np.float64)), what="dx")
+    # kernel gradients against finite differences of the float64 output from the kernels
+    seg = _ref_frames(x, **kw)
+    kr = layer.real_kernel.value[:, 0].astype(np.float64) if layer.real_kernel is not None else None
+    ki = layer.imag_kernel.value[:, 0].astype(np.float64) if layer.imag_kernel is not None else None
+    zero = np.zeros(seg.shape[:3] + ((kr if kr is not None else ki).shape[1],))
+
+    def out(a, b):
+        return _ref_mode(seg @ a if a is not None else zero, seg @ b if b is not None else zero, **kw)
+
+    if kr is not None:
+        want = numeric_grad(lambda v: float((out(v, ki) * r).sum()), kr)
+        assert_grad_close(layer.real_kernel.grad[:, 0], want, what="dreal_kernel")
+    if ki is not None:
+        want = numeric_grad(lambda v: float((out(kr, v) * r).sum()), ki)
+        assert_grad_close(layer.imag_kernel.grad[:, 0], want, what="dimag_kernel")
+    assert layer.backward(ctx, r.astype(np.float32), need_dx=False) is None
+
+
+def test_stft_trainable_in_model_save_load(tmp_path, rng):
+    model = pynncore.Sequential([pynncore.Input((32, 2)), L.STFTSpectrogram(mode="magnitude", frame_length=8), L.Flatten(), L.Dense(1)])
+    assert len(model.trainable_weights) == 4
+    model.compile(optimizer="sgd", loss="mse")
+    x = rng.standard_normal((4, 32, 2)).astype(np.float32)
+    before = model.layers[0].real_kernel.value.copy()
+    model.train_on_batch(x, np.ones((4, 1), np.float32))
+    assert not np.array_equal(model.layers[0].real_kernel.value, before)
+    y = model.predict(x, verbose=0)
+    model.save(str(tmp_path / "m.pnc"))
+    np.testing.assert_array_equal(pynncore.load_model(str(tmp_path / "m.pnc")).predict(x, verbose=0), y)
+
+
+def test_stft_config_roundtrip():
+    layer = L.STFTSpectrogram(mode="psd", frame_length=12, frame_step=5, fft_length=16, window="hamming", periodic=True,
+                              scaling="spectrum", padding="same", expand_dims=True, data_format="channels_first", name="spec")
+    config = layer.get_config()
+    for key, value in dict(mode="psd", frame_length=12, frame_step=5, fft_length=16, window="hamming", periodic=True,
+                           scaling="spectrum", padding="same", expand_dims=True, data_format="channels_first").items():
+        assert config[key] == value
+    assert L.STFTSpectrogram.from_config(config).get_config() == config
+    defaults = L.STFTSpectrogram().get_config()
+    assert (defaults["mode"], defaults["frame_length"], defaults["frame_step"], defaults["fft_length"], defaults["window"],
+            defaults["periodic"], defaults["scaling"], defaults["padding"], defaults["expand_dims"], defaults["data_format"]) == \
+        ("log", 256, None, None, "hann", False, "density", "valid", False, "channels_last")
+    listed = L.STFTSpectrogram(frame_length=3, window=[0.5, 1, 0.5])
+    assert json.loads(json.dumps(listed.get_config()))["window"] == [0.5, 1.0, 0.5]
+
+
+def test_stft_bad_arguments():
+    cases = [
+        (dict(mode="power"), "mode"),
+        (dict(frame_length=0), "frame_length"),
+        (dict(frame_length=8, frame_step=9), "frame_step"),
+        (dict(frame_length=8, frame_step=0), "frame_step"),
+        (dict(frame_length=8, fft_length=4), "fft_length"),
+        (dict(window="kaiserish"), "window"),
+        (dict(frame_length=4, window=[1, 2, 3]), "window"),
+        (dict(scaling="log"), "scaling"),
+        (dict(padding="causal"), "padding"),
+        (dict(data_format="channels_middle"), "data_format"),
+        (dict(periodic="yes"), "periodic"),
+        (dict(expand_dims=1), "expand_dims"),
+    ]
+    for kwargs, arg in cases:
+        with pytest.raises(ValueError, match=arg):
+            L.STFTSpectrogram(**kwargs)
+    layer = L.STFTSpectrogram(frame_length=4)
+    with pytest.raises(TypeError, match="float"):
+        layer(np.ones((2, 8, 1), np.int32))
+    with pytest.raises(ValueError, match="rank 3"):
+        layer(np.ones((2, 8), np.float32))

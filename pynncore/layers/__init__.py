@@ -108,6 +108,7 @@ from pynncore.layers.preprocessing import (
     RandomFlip,
     Rescaling,
     Resizing,
+    STFTSpectrogram,
 )
 from pynncore.layers.regularization import (
     ActivityRegularization,
@@ -271,6 +272,7 @@ __all__ = [
     "SimpleRNN",
     "SimpleRNNCell",
     "Softmax",
+    "STFTSpectrogram",
     "Solarization",
     "SpatialDropout1D",
     "SpatialDropout2D",

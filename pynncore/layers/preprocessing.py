@@ -2,10 +2,12 @@
 
 Numeric: Rescaling and Normalization (with ``adapt``). Categorical: CategoryEncoding,
 Discretization (``adapt`` learns quantile boundaries) and IntegerLookup (``adapt`` learns a
-vocabulary). Pipeline applies a list of layers one after another. Images ``(N, H, W, C)``: Resizing, CenterCrop and RandomFlip (the other random
-augmentations are in ``augment.py``).
+vocabulary). Pipeline applies a list of layers one after another. Audio ``(N, T, C)``:
+STFTSpectrogram (short-time Fourier transform as a strided product with DFT kernels).
+Images ``(N, H, W, C)``: Resizing, CenterCrop and RandomFlip (the other random augmentations
+are in ``augment.py``).
 
-The image layers are linear maps of their input and pass gradients back; the layers that
+The image layers and STFTSpectrogram pass gradients back; the layers that
 produce indices or counts of indices are not differentiable and return a zero input gradient
 (as ``Embedding`` does for its ids).
 """
@@ -29,6 +31,7 @@ __all__ = [
     "RandomFlip",
     "Rescaling",
     "Resizing",
+    "STFTSpectrogram",
 ]
 
 _EPSILON = 1e-7  # Keras's backend.epsilon(), the smallest standard deviation Normalization divides by
@@ -1299,3 +1302,329 @@ class Pipeline(_Wrapper):
         if not isinstance(layers, (list, tuple)):
             raise ValueError(f"Pipeline: config must hold a list of serialized layers under 'layers'. Received: layers={layers!r}")
         return cls([deserialize_layer(spec) for spec in layers], **config)
+
+
+# -- spectrograms ---------------------------------------------------------------------------
+
+_STFT_MODES = ("log", "magnitude", "psd", "real", "imag", "angle", "stft")
+_WINDOWS = ("hann", "hamming", "blackman", "boxcar")
+_WINDOW_ALIASES = {"hanning": "hann", "ones": "boxcar", "rect": "boxcar", "rectangular": "boxcar"}
+
+
+def _window(name: str, length: int, periodic: bool) -> np.ndarray:
+    """The named window of ``length`` samples (symmetric, or periodic: the first ``length``
+    samples of the symmetric window of ``length + 1``), as ``scipy.signal.get_window``."""
+    if name == "boxcar" or length == 1:
+        return np.ones(length)
+    m = length + 1 if periodic else length
+    phase = 2.0 * np.pi * np.arange(m) / (m - 1)
+    if name == "hann":
+        w = 0.5 - 0.5 * np.cos(phase)
+    elif name == "hamming":
+        w = 0.54 - 0.46 * np.cos(phase)
+    else:  # blackman
+        w = 0.42 - 0.5 * np.cos(phase) + 0.08 * np.cos(2.0 * phase)
+    return w[:length]
+
+
+def _stft_kernels(frame_length: int, fft_length: int, window: Any, scaling: Optional[str], periodic: bool) -> tuple:
+    """Keras's STFT initializer: ``(real, imag)`` kernels ``(frame_length, 1, fft_length//2 + 1)``
+    with ``real[t, f] = cos(-2 pi t f / fft_length) w[t] / s`` and ``imag`` with ``sin``,
+    ``s`` = the window's L2 norm (density), its L1 norm (spectrum) or 1."""
+    bins = fft_length // 2 + 1
+    arg = -2.0 * np.pi * np.outer(np.arange(frame_length), np.arange(bins)) / ((bins - 1) * 2)
+    real, imag = np.cos(arg), np.sin(arg)
+    if window is not None:
+        w = _window(window, frame_length, periodic) if isinstance(window, str) else np.asarray(window, np.float64)
+        scale = 1.0
+        if scaling == "density":
+            scale = np.sqrt(np.sum(w * w))
+        elif scaling == "spectrum":
+            scale = np.sum(np.abs(w))
+        real, imag = real * w[:, None] / scale, imag * w[:, None] / scale
+    return real.reshape(frame_length, 1, bins), imag.reshape(frame_length, 1, bins)
+
+
+class STFTSpectrogram(Layer):
+    """Short-time Fourier transform of 1D signals as a layer (Keras 3 ``STFTSpectrogram``).
+
+    Each channel is cut into frames of ``frame_length`` samples every ``frame_step`` samples;
+    each frame is multiplied by the window and transformed by the real DFT of size
+    ``fft_length`` (``F = fft_length // 2 + 1`` bins), held in the weights ``real_kernel`` and
+    ``imag_kernel`` ``(frame_length, 1, F)``, trainable as in Keras. With the real part ``R``
+    and imaginary part ``I`` of the transform, ``mode`` gives ``R`` ("real"), ``I``
+    ("imag"), ``atan2(I, R)`` ("angle"), ``[R, I]`` along the frequency axis ("stft", 2F
+    bins), ``R^2 + I^2`` with the bins other than the first and last doubled ("psd"),
+    ``sqrt(max(R^2 + I^2, 1e-7))`` ("magnitude") or its logarithm ("log").
+
+    Args:
+        mode: one of "log", "magnitude", "psd", "real", "imag", "angle", "stft".
+        frame_length: samples per frame (window length).
+        frame_step: samples between frames, in ``[1, frame_length]``; default ``frame_length // 2``.
+        fft_length: DFT size, >= frame_length; default the next power of two.
+        window: "hann", "hamming", "blackman", "boxcar", a list of ``frame_length``
+            numbers, or None (no window).
+        periodic: periodic instead of symmetric named window.
+        scaling: "density" (divide by the window's L2 norm), "spectrum" (by its L1 norm) or None.
+        padding: "valid" or "same" (zero padding as a strided convolution's).
+        expand_dims: keep frequency and channels as separate axes.
+        data_format: "channels_last" ``(N, T, C)`` or "channels_first" ``(N, C, T)``.
+
+    Call arguments:
+        inputs: float array ``(N, T, C)`` (channels_last) or ``(N, C, T)``.
+
+    Returns:
+        float32 ``(N, T', C * F)`` (channels_last), ``(N, C * F, T')`` (channels_first), or
+        with expand_dims ``(N, T', F, C)`` / ``(N, C, T', F)``.
+
+    Raises:
+        ValueError: an argument outside the values above, inputs not of rank 3.
+        TypeError: inputs that are not floating point.
+
+    Example:
+        >>> STFTSpectrogram(mode="magnitude", frame_length=8, frame_step=4)(np.ones((2, 32, 1))).shape
+        (2, 7, 5)
+    """
+
+    def __init__(
+        self,
+        mode: str = "log",
+        frame_length: int = 256,
+        frame_step: Optional[int] = None,
+        fft_length: Optional[int] = None,
+        window: Any = "hann",
+        periodic: bool = False,
+        scaling: Optional[str] = "density",
+        padding: str = "valid",
+        expand_dims: bool = False,
+        data_format: Optional[str] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        who = f"STFTSpectrogram '{self.name}'"
+        if mode not in _STFT_MODES:
+            raise ValueError(f"{who}: mode must be one of {list(_STFT_MODES)}. Received: mode={mode!r}")
+        frame_length = _check_size(who, "frame_length", frame_length)
+        if frame_step is not None:
+            frame_step = _check_size(who, "frame_step", frame_step)
+            if frame_step > frame_length:
+                raise ValueError(
+                    f"{who}: frame_step must be a positive integer not greater than frame_length={frame_length}. "
+                    f"Received: frame_step={frame_step}"
+                )
+        if fft_length is not None:
+            fft_length = _check_size(who, "fft_length", fft_length)
+            if fft_length < frame_length:
+                raise ValueError(
+                    f"{who}: fft_length must be >= frame_length={frame_length}. Received: fft_length={fft_length}"
+                )
+        if isinstance(window, str):
+            window = _WINDOW_ALIASES.get(window, window)
+            if window not in _WINDOWS:
+                raise ValueError(f"{who}: window must be one of {list(_WINDOWS)}, a list of numbers or None. Received: window={window!r}")
+        elif window is not None:
+            w = np.asarray(window)
+            if w.dtype.kind not in "iuf" or w.shape != (frame_length,) or not np.isfinite(w).all():
+                raise ValueError(
+                    f"{who}: window must be a name, None or {frame_length} finite numbers (frame_length). "
+                    f"Received: window of shape {w.shape} and dtype {w.dtype}"
+                )
+            window = [float(v) for v in w]
+        if scaling not in (None, "density", "spectrum"):
+            raise ValueError(f"{who}: scaling must be None, 'density' or 'spectrum'. Received: scaling={scaling!r}")
+        if padding not in ("valid", "same"):
+            raise ValueError(f"{who}: padding must be 'valid' or 'same'. Received: padding={padding!r}")
+        if data_format is None:
+            data_format = "channels_last"
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(
+                f"{who}: data_format must be 'channels_last' or 'channels_first'. Received: data_format={data_format!r}"
+            )
+        for name, flag in (("periodic", periodic), ("expand_dims", expand_dims)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ValueError(f"{who}: {name} must be a bool. Received: {name}={flag!r}")
+        self.mode = mode
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+        self._frame_step = frame_step or frame_length // 2 or 1
+        self.fft_length = fft_length
+        self._fft_length = fft_length or 2 ** int(np.ceil(np.log2(frame_length)))
+        self.window = window
+        self.periodic = bool(periodic)
+        self.scaling = scaling
+        self.padding = padding
+        self.expand_dims = bool(expand_dims)
+        self.data_format = data_format
+        self.real_kernel = None
+        self.imag_kernel = None
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"STFTSpectrogram '{self.name}': expected inputs of rank 3. Received: shape={shape_str(input_shape)}"
+            )
+        real, imag = _stft_kernels(self.frame_length, self._fft_length, self.window, self.scaling, self.periodic)
+        shape = real.shape
+        if self.mode != "imag":
+            self.real_kernel = self.add_weight("real_kernel", shape, initializer="zeros")
+            self.real_kernel.value[...] = real
+        if self.mode != "real":
+            self.imag_kernel = self.add_weight("imag_kernel", shape, initializer="zeros")
+            self.imag_kernel.value[...] = imag
+        self.built = True
+
+    def _frames_count(self, length: Optional[int]) -> Optional[int]:
+        if length is None:
+            return None
+        if self.padding == "same":
+            return -(-length // self._frame_step)
+        return max((length - self.frame_length) // self._frame_step + 1, 0)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        n = input_shape[0]
+        if self.data_format == "channels_last":
+            length, channels = input_shape[1], input_shape[2]
+        else:
+            channels, length = input_shape[1], input_shape[2]
+        bins = (self._fft_length // 2 + 1) * (2 if self.mode == "stft" else 1)
+        frames = self._frames_count(length)
+        if self.expand_dims:
+            return (n, frames, bins, channels) if self.data_format == "channels_last" else (n, channels, frames, bins)
+        flat = None if channels is None else channels * bins
+        return (n, frames, flat) if self.data_format == "channels_last" else (n, flat, frames)
+
+    def _check_input(self, x: Any, what: str = "input") -> np.ndarray:
+        arr = np.asarray(x)
+        if arr.dtype.kind != "f":
+            raise TypeError(
+                f"STFTSpectrogram '{self.name}': expected float16, float32 or float64 inputs. Received: dtype={arr.dtype}"
+            )
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _frame_index(self, length: int) -> tuple:
+        """``(left padding, padded length, frame starts)`` for signals of ``length`` samples."""
+        frames = self._frames_count(length)
+        left, total = 0, length
+        if self.padding == "same":
+            pad = max((frames - 1) * self._frame_step + self.frame_length - length, 0)
+            left, total = pad // 2, length + pad
+        return left, total, np.arange(frames) * self._frame_step
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        x = self._check_input(x)
+        if x.ndim != 3:
+            raise ValueError(f"STFTSpectrogram '{self.name}': expected inputs of rank 3. Received: shape={x.shape}")
+        signal = x.transpose(0, 2, 1) if self.data_format == "channels_last" else x  # (N, C, T)
+        n, c, length = signal.shape
+        left, total, starts = self._frame_index(length)
+        padded = np.zeros((n, c, total), np.float64)
+        padded[:, :, left:left + length] = signal
+        frames = padded[:, :, starts[:, None] + np.arange(self.frame_length)]  # (N, C, T', L)
+        real = frames @ self.real_kernel.value[:, 0, :].astype(np.float64) if self.real_kernel is not None else None
+        imag = frames @ self.imag_kernel.value[:, 0, :].astype(np.float64) if self.imag_kernel is not None else None
+        if self.mode == "real":
+            out = real
+        elif self.mode == "imag":
+            out = imag
+        elif self.mode == "angle":
+            out = np.arctan2(imag, real)
+        elif self.mode == "stft":
+            out = np.concatenate([real, imag], axis=-1)
+        else:
+            power = real * real + imag * imag
+            if self.mode == "psd":
+                out = power * self._psd_weights(power.shape[-1])
+            else:
+                out = np.sqrt(np.maximum(power, _EPSILON))
+                if self.mode == "log":
+                    out = np.log(np.maximum(out, _EPSILON))
+        ctx = (x.shape, left, starts, frames, real, imag) if training else None
+        return self._to_output(out).astype(np.float32), ctx
+
+    @staticmethod
+    def _psd_weights(bins: int) -> np.ndarray:
+        w = np.full(bins, 2.0)
+        w[0] = 1.0
+        w[-1] = 1.0
+        return w
+
+    def _to_output(self, y: np.ndarray) -> np.ndarray:
+        """``(N, C, T', B)`` to the output layout."""
+        n, c, t, b = y.shape
+        if self.data_format == "channels_last":
+            if self.expand_dims:
+                return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
+            return np.ascontiguousarray(y.transpose(0, 2, 1, 3)).reshape(n, t, c * b)
+        if self.expand_dims:
+            return np.ascontiguousarray(y)
+        return np.ascontiguousarray(y.transpose(0, 1, 3, 2)).reshape(n, c * b, t)
+
+    def _from_output(self, dy: np.ndarray, shape: tuple) -> np.ndarray:
+        """The inverse of ``_to_output``: a gradient in the output layout as ``(N, C, T', B)``."""
+        n, c, t, b = shape
+        if self.data_format == "channels_last":
+            if self.expand_dims:
+                return dy.transpose(0, 3, 1, 2)
+            return dy.reshape(n, t, c, b).transpose(0, 2, 1, 3)
+        if self.expand_dims:
+            return dy
+        return dy.reshape(n, c, b, t).transpose(0, 1, 3, 2)
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        x_shape, left, starts, frames, real, imag = ctx
+        some = real if real is not None else imag
+        bins = some.shape[-1] * (2 if self.mode == "stft" else 1)
+        g = self._from_output(np.asarray(dy, np.float64), some.shape[:3] + (bins,))
+        d_real = d_imag = None
+        if self.mode == "real":
+            d_real = g
+        elif self.mode == "imag":
+            d_imag = g
+        elif self.mode == "stft":
+            d_real, d_imag = g[..., : bins // 2], g[..., bins // 2:]
+        elif self.mode == "angle":
+            power = real * real + imag * imag
+            safe = np.where(power > 0, power, 1.0)
+            d_real = np.where(power > 0, -g * imag / safe, 0.0)
+            d_imag = np.where(power > 0, g * real / safe, 0.0)
+        else:
+            power = real * real + imag * imag
+            if self.mode == "psd":
+                d_power = g * self._psd_weights(power.shape[-1])
+            else:
+                mag = np.sqrt(np.maximum(power, _EPSILON))
+                if self.mode == "log":
+                    g = g / mag
+                d_power = np.where(power > _EPSILON, g / (2.0 * mag), 0.0)
+            d_real, d_imag = 2.0 * real * d_power, 2.0 * imag * d_power
+        d_frames = 0.0
+        for kernel, d in ((self.real_kernel, d_real), (self.imag_kernel, d_imag)):
+            if kernel is None or d is None:
+                continue
+            if kernel.trainable and self.trainable:
+                kernel.grad[:, 0, :] += np.einsum("nctl,nctb->lb", frames, d).astype(np.float32)
+            if need_dx:
+                d_frames = d_frames + d @ kernel.value[:, 0, :].astype(np.float64).T
+        if not need_dx:
+            return None
+        n = x_shape[0]
+        length = x_shape[1] if self.data_format == "channels_last" else x_shape[2]
+        channels = x_shape[2] if self.data_format == "channels_last" else x_shape[1]
+        end = starts[-1] + self.frame_length if len(starts) else 0
+        padded = np.zeros((n, channels, max(left + length, end)))
+        if np.ndim(d_frames):
+            for j in range(self.frame_length):
+                padded[:, :, starts + j] += d_frames[..., j]
+        dx = padded[:, :, left:left + length]
+        if self.data_format == "channels_last":
+            dx = dx.transpose(0, 2, 1)
+        return np.ascontiguousarray(dx, dtype=np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            mode=self.mode, frame_length=self.frame_length, frame_step=self.frame_step, fft_length=self.fft_length,
+            window=self.window, periodic=self.periodic, scaling=self.scaling, padding=self.padding,
+            data_format=self.data_format, expand_dims=self.expand_dims,
+        )
+        return config
