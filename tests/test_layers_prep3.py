@@ -423,3 +423,139 @@ def test_stft_bad_arguments():
         layer(np.ones((2, 8, 1), np.int32))
     with pytest.raises(ValueError, match="rank 3"):
         layer(np.ones((2, 8), np.float32))
+
+
+# -- MelSpectrogram -------------------------------------------------------------------------
+
+
+def _ref_mel_matrix(num_mel_bins, bins, sampling_rate, lower, upper):
+    """HTK-scale triangular filters of peak 1 written from their definition, one bin at a time."""
+
+    def mel(f):
+        return 1127.0 * np.log(1.0 + f / 700.0)
+
+    edges = np.linspace(mel(lower), mel(upper), num_mel_bins + 2)
+    out = np.zeros((bins, num_mel_bins))
+    for k in range(1, bins):
+        m = mel(k * (sampling_rate / 2.0) / (bins - 1))
+        for j in range(num_mel_bins):
+            lo, c, hi = edges[j], edges[j + 1], edges[j + 2]
+            out[k, j] = max(0.0, min((m - lo) / (c - lo), (hi - m) / (hi - c)))
+    return out
+
+
+def _ref_mel(x, fft_length=2048, sequence_stride=512, sequence_length=None, window="hann", sampling_rate=16000,
+             num_mel_bins=128, min_freq=20.0, max_freq=None, power_to_db=True, top_db=80.0, mag_exp=2.0,
+             min_power=1e-10, ref_power=1.0):
+    sig = np.atleast_2d(np.asarray(x, np.float64))
+    seq = sequence_length or fft_length
+    sig = np.pad(sig, ((0, 0), (fft_length // 2, fft_length // 2)), mode="reflect")
+    if window is None:
+        w = np.ones(seq)
+    elif isinstance(window, str):
+        w = pytest.importorskip("scipy.signal").get_window(window, seq, fftbins=True)
+    else:
+        w = np.asarray(window, np.float64)
+    left = (fft_length - seq) // 2
+    w = np.pad(w, (left, fft_length - seq - left))
+    count = 1 + (sig.shape[1] - fft_length) // sequence_stride
+    frames = np.stack([sig[:, i * sequence_stride:i * sequence_stride + fft_length] for i in range(count)], axis=1)
+    spec = np.abs(np.fft.rfft(frames * w, axis=-1)) ** mag_exp
+    m = spec @ _ref_mel_matrix(num_mel_bins, fft_length // 2 + 1, sampling_rate, min_freq, max_freq or int(sampling_rate / 2))
+    if power_to_db:
+        m = 10 * np.log10(np.maximum(m, min_power)) - 10 * np.log10(max(abs(ref_power), min_power))
+        m = np.maximum(m, m.max() - top_db)
+    out = np.swapaxes(m, -1, -2)
+    return out[0] if np.ndim(x) == 1 else out
+
+
+MEL_CASES = [
+    dict(fft_length=64, sequence_stride=16, num_mel_bins=8),
+    dict(fft_length=64, sequence_stride=10, sequence_length=40, window="hamming", num_mel_bins=12, sampling_rate=8000,
+         min_freq=50.0, max_freq=3000.0, top_db=20.0, mag_exp=1.0, ref_power=2.0),
+    dict(fft_length=32, sequence_stride=7, window=None, power_to_db=False, num_mel_bins=6),
+    dict(fft_length=16, sequence_stride=5, sequence_length=10, window=[0.2, 0.5, 0.8, 1, 1, 1, 1, 0.8, 0.5, 0.2],
+         num_mel_bins=4, sampling_rate=1000, min_freq=0.0, mag_exp=1.5, power_to_db=False),
+]
+
+
+@pytest.mark.parametrize("kw", MEL_CASES, ids=range(len(MEL_CASES)))
+def test_mel_spectrogram_matches_reference_and_keras(kw, rng):
+    keras = pytest.importorskip("keras")
+    x = rng.standard_normal((3, 150)).astype(np.float32)
+    layer = L.MelSpectrogram(**kw)
+    got = layer(x)
+    want = _ref_mel(x, **kw)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert layer.compute_output_shape((None, 150)) == (None,) + want.shape[1:]
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * scale)
+    np.testing.assert_allclose(got, _np(keras.layers.MelSpectrogram(**kw)(x)), rtol=1e-4, atol=2e-6 * scale)
+    # a single signal
+    np.testing.assert_allclose(layer(x[1]), _ref_mel(x[1], **kw), rtol=1e-5, atol=1e-5 * np.abs(_ref_mel(x[1], **kw)).max())
+    assert layer.compute_output_shape((150,)) == want.shape[1:]
+
+
+@pytest.mark.parametrize("kw", [dict(fft_length=16, sequence_stride=5, num_mel_bins=4, sampling_rate=1000, power_to_db=False),
+                                dict(fft_length=16, sequence_stride=6, sequence_length=12, window="hamming", num_mel_bins=5,
+                                     sampling_rate=1000, mag_exp=1.0, top_db=200.0),
+                                dict(fft_length=16, sequence_stride=4, num_mel_bins=4, sampling_rate=1000, top_db=6.0)],
+                         ids=["power", "db", "db_floor"])
+def test_mel_spectrogram_gradients(kw, rng):
+    layer = L.MelSpectrogram(**kw)
+    x = rng.standard_normal((2, 30)).astype(np.float32)
+    check_layer_against_reference(layer, x, lambda v: _ref_mel(v, **kw), rng, rtol=1e-5, atol=1e-4)
+    assert layer.backward(layer.forward(x, training=True)[1], np.ones(layer(x).shape, np.float32), need_dx=False) is None
+
+
+def test_mel_spectrogram_in_model_save_load(tmp_path, rng):
+    model = pynncore.Sequential([pynncore.Input((64,)), L.MelSpectrogram(fft_length=16, sequence_stride=8, num_mel_bins=4,
+                                                                         sampling_rate=1000), L.Flatten(), L.Dense(1)])
+    assert model.output_shape == (None, 1)
+    x = rng.standard_normal((3, 64)).astype(np.float32)
+    y = model.predict(x, verbose=0)
+    model.save(str(tmp_path / "m.pnc"))
+    np.testing.assert_array_equal(pynncore.load_model(str(tmp_path / "m.pnc")).predict(x, verbose=0), y)
+
+
+def test_mel_spectrogram_config_roundtrip():
+    defaults = L.MelSpectrogram().get_config()
+    expected = dict(fft_length=2048, sequence_stride=512, sequence_length=2048, window="hann", sampling_rate=16000,
+                    num_mel_bins=128, min_freq=20.0, max_freq=8000, power_to_db=True, top_db=80.0, mag_exp=2.0,
+                    min_power=1e-10, ref_power=1.0)
+    assert {k: defaults[k] for k in expected} == expected
+    layer = L.MelSpectrogram(fft_length=32, sequence_stride=5, sequence_length=20, window=[1.0] * 20, sampling_rate=900,
+                             num_mel_bins=7, min_freq=10.0, max_freq=400.0, power_to_db=False, top_db=30.0, mag_exp=1.0,
+                             min_power=1e-6, ref_power=0.5, name="mel")
+    config = json.loads(json.dumps(layer.get_config()))
+    again = L.MelSpectrogram.from_config(config)
+    assert again.get_config() == layer.get_config()
+    x = np.random.default_rng(0).standard_normal((2, 50)).astype(np.float32)
+    np.testing.assert_array_equal(again(x), layer(x))
+
+
+def test_mel_spectrogram_bad_arguments():
+    cases = [
+        (dict(fft_length=0), "fft_length"),
+        (dict(fft_length=16, sequence_length=32), "sequence_length"),
+        (dict(sequence_stride=0), "sequence_stride"),
+        (dict(window="blackman"), "window"),
+        (dict(fft_length=16, window=[1.0] * 8), "window"),
+        (dict(sampling_rate=0), "sampling_rate"),
+        (dict(num_mel_bins=0), "num_mel_bins"),
+        (dict(min_freq=-1.0), "min_freq"),
+        (dict(min_freq=500.0, max_freq=400.0), "max_freq"),
+        (dict(power_to_db="yes"), "power_to_db"),
+        (dict(top_db=-1.0), "top_db"),
+        (dict(mag_exp=0.0), "mag_exp"),
+        (dict(min_power=0.0), "min_power"),
+        (dict(ref_power=float("nan")), "ref_power"),
+    ]
+    for kwargs, arg in cases:
+        with pytest.raises(ValueError, match=arg):
+            L.MelSpectrogram(**kwargs)
+    layer = L.MelSpectrogram(fft_length=16, sequence_stride=4, num_mel_bins=4, sampling_rate=1000)
+    with pytest.raises(TypeError, match="float"):
+        layer(np.ones((2, 32), np.int64))
+    with pytest.raises(ValueError, match="rank 1 or 2"):
+        layer(np.ones((2, 32, 1), np.float32))

@@ -68,6 +68,7 @@ SINGLE = {
     "IntegerLookup": ((6,), lambda: L.IntegerLookup(vocabulary=[1, 3, 5, 7, 10], mask_token=0, output_mode="multi_hot"), True),
     "Hashing": ((4,), lambda: L.Hashing(7, mask_value=3, output_mode="count"), True),
     "STFTSpectrogram": ((24, 2), lambda: L.STFTSpectrogram(mode="log", frame_length=8, frame_step=3, padding="same"), False),
+    "MelSpectrogram": ((40,), lambda: L.MelSpectrogram(fft_length=16, sequence_stride=6, num_mel_bins=5, sampling_rate=1000, top_db=30.0), False),
     "Pipeline": ((5,), lambda: L.Pipeline([L.Dense(4, activation="tanh"), L.Rescaling(0.5, offset=0.1)]), False),
     "Resizing": ((5, 7, 2), lambda: L.Resizing(3, 4, crop_to_aspect_ratio=True), False),
     "CenterCrop": ((6, 5, 2), lambda: L.CenterCrop(3, 4), False),

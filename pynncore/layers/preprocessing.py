@@ -3,11 +3,12 @@
 Numeric: Rescaling and Normalization (with ``adapt``). Categorical: CategoryEncoding,
 Discretization (``adapt`` learns quantile boundaries) and IntegerLookup (``adapt`` learns a
 vocabulary). Pipeline applies a list of layers one after another. Audio ``(N, T, C)``:
-STFTSpectrogram (short-time Fourier transform as a strided product with DFT kernels).
+STFTSpectrogram (short-time Fourier transform as a strided product with DFT kernels) and
+MelSpectrogram (mel filter bank energies, optionally in decibels).
 Images ``(N, H, W, C)``: Resizing, CenterCrop and RandomFlip (the other random augmentations
 are in ``augment.py``).
 
-The image layers and STFTSpectrogram pass gradients back; the layers that
+The image layers and the spectrograms pass gradients back; the layers that
 produce indices or counts of indices are not differentiable and return a zero input gradient
 (as ``Embedding`` does for its ids).
 """
@@ -26,6 +27,7 @@ __all__ = [
     "CenterCrop",
     "Discretization",
     "IntegerLookup",
+    "MelSpectrogram",
     "Normalization",
     "Pipeline",
     "RandomFlip",
@@ -1311,6 +1313,25 @@ _WINDOWS = ("hann", "hamming", "blackman", "boxcar")
 _WINDOW_ALIASES = {"hanning": "hann", "ones": "boxcar", "rect": "boxcar", "rectangular": "boxcar"}
 
 
+def _check_window(who: str, window: Any, names: tuple, length: int, length_name: str) -> Any:
+    """A window argument: one of ``names`` (or an alias of one), None, or ``length`` finite
+    numbers (returned as a list of floats)."""
+    if isinstance(window, str):
+        window = _WINDOW_ALIASES.get(window, window)
+        if window not in names:
+            raise ValueError(f"{who}: window must be one of {list(names)}, a list of numbers or None. Received: window={window!r}")
+        return window
+    if window is None:
+        return None
+    w = np.asarray(window)
+    if w.dtype.kind not in "iuf" or w.shape != (length,) or not np.isfinite(w).all():
+        raise ValueError(
+            f"{who}: window must be a name, None or {length} finite numbers ({length_name}). "
+            f"Received: window of shape {w.shape} and dtype {w.dtype}"
+        )
+    return [float(v) for v in w]
+
+
 def _window(name: str, length: int, periodic: bool) -> np.ndarray:
     """The named window of ``length`` samples (symmetric, or periodic: the first ``length``
     samples of the symmetric window of ``length + 1``), as ``scipy.signal.get_window``."""
@@ -1418,18 +1439,7 @@ class STFTSpectrogram(Layer):
                 raise ValueError(
                     f"{who}: fft_length must be >= frame_length={frame_length}. Received: fft_length={fft_length}"
                 )
-        if isinstance(window, str):
-            window = _WINDOW_ALIASES.get(window, window)
-            if window not in _WINDOWS:
-                raise ValueError(f"{who}: window must be one of {list(_WINDOWS)}, a list of numbers or None. Received: window={window!r}")
-        elif window is not None:
-            w = np.asarray(window)
-            if w.dtype.kind not in "iuf" or w.shape != (frame_length,) or not np.isfinite(w).all():
-                raise ValueError(
-                    f"{who}: window must be a name, None or {frame_length} finite numbers (frame_length). "
-                    f"Received: window of shape {w.shape} and dtype {w.dtype}"
-                )
-            window = [float(v) for v in w]
+        window = _check_window(who, window, _WINDOWS, frame_length, "frame_length")
         if scaling not in (None, "density", "spectrum"):
             raise ValueError(f"{who}: scaling must be None, 'density' or 'spectrum'. Received: scaling={scaling!r}")
         if padding not in ("valid", "same"):
@@ -1626,5 +1636,242 @@ class STFTSpectrogram(Layer):
             mode=self.mode, frame_length=self.frame_length, frame_step=self.frame_step, fft_length=self.fft_length,
             window=self.window, periodic=self.periodic, scaling=self.scaling, padding=self.padding,
             data_format=self.data_format, expand_dims=self.expand_dims,
+        )
+        return config
+
+
+_MEL_BREAK_HZ = 700.0
+_MEL_HIGH_Q = 1127.0  # HTK mel scale: mel(f) = 1127 ln(1 + f / 700)
+
+
+def _hertz_to_mel(f: Any) -> Any:
+    return _MEL_HIGH_Q * np.log(1.0 + np.asarray(f, np.float64) / _MEL_BREAK_HZ)
+
+
+def _mel_matrix(num_mel_bins: int, num_spectrogram_bins: int, sampling_rate: float, lower: float, upper: float) -> np.ndarray:
+    """Keras's ``linear_to_mel_weight_matrix`` ``(num_spectrogram_bins, num_mel_bins)``:
+    triangular filters of peak 1, evenly spaced on the HTK mel scale between ``lower`` and
+    ``upper`` hertz; the DC bin gets no weight."""
+    freqs = np.linspace(0.0, sampling_rate / 2.0, num_spectrogram_bins)[1:]
+    mel = _hertz_to_mel(freqs)[:, None]
+    edges = np.linspace(_hertz_to_mel(lower), _hertz_to_mel(upper), num_mel_bins + 2)
+    lo, center, hi = edges[None, :-2], edges[None, 1:-1], edges[None, 2:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.maximum(0.0, np.minimum((mel - lo) / (center - lo), (hi - mel) / (hi - center)))
+    return np.concatenate([np.zeros((1, num_mel_bins)), weights], axis=0)
+
+
+def _check_positive_number(who: str, name: str, value: Any, allow_zero: bool = False) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        expected = "a finite number >= 0" if allow_zero else "a finite number > 0"
+        raise ValueError(f"{who}: {name} must be {expected}. Received: {name}={value!r}")
+    return value
+
+
+class MelSpectrogram(Layer):
+    """Mel-scaled spectrogram of 1D signals (Keras 3 ``MelSpectrogram``).
+
+    The signal is padded by ``fft_length // 2`` samples on each side by reflection, cut into
+    frames of ``fft_length`` samples every ``sequence_stride`` samples, multiplied by the
+    periodic window of ``sequence_length`` samples (centred in the frame, zeros around it) and
+    transformed by the real DFT; ``|X| ** mag_exp`` is mapped onto ``num_mel_bins`` HTK mel
+    filters between ``min_freq`` and ``max_freq`` hertz. With ``power_to_db`` the result is
+    ``10 log10(max(m, min_power)) - 10 log10(max(|ref_power|, min_power))``, floored at the
+    largest value of the whole batch minus ``top_db`` (as in Keras, the floor depends on
+    every sample of the batch).
+
+    Args:
+        fft_length: DFT size and frame length (>= 1).
+        sequence_stride: samples between frames (>= 1).
+        sequence_length: window length, <= fft_length; default fft_length.
+        window: "hann", "hamming", a list of ``sequence_length`` numbers, or None.
+        sampling_rate: samples per second of the signal (> 0).
+        num_mel_bins: number of mel filters (>= 1).
+        min_freq: lower edge of the lowest filter in hertz (>= 0).
+        max_freq: upper edge of the highest filter in hertz; default ``int(sampling_rate / 2)``.
+        power_to_db: convert to decibels.
+        top_db: dynamic range kept by power_to_db (>= 0).
+        mag_exp: exponent of the magnitude (1 magnitude, 2 power; > 0).
+        min_power: smallest power before the logarithm (> 0).
+        ref_power: power that maps to 0 dB.
+
+    Call arguments:
+        inputs: float array ``(N, T)`` or ``(T,)``.
+
+    Returns:
+        float32 ``(N, num_mel_bins, 1 + T // sequence_stride)`` (without N for ``(T,)``
+        inputs; the frame count is ``1 + (T + 2 (fft_length // 2) - fft_length) // sequence_stride``).
+
+    Raises:
+        ValueError: an argument outside the values above, inputs not of rank 1 or 2.
+        TypeError: inputs that are not floating point.
+
+    Example:
+        >>> MelSpectrogram(fft_length=64, sequence_stride=16, num_mel_bins=8)(np.ones((2, 128))).shape
+        (2, 8, 9)
+    """
+
+    def __init__(
+        self,
+        fft_length: int = 2048,
+        sequence_stride: int = 512,
+        sequence_length: Optional[int] = None,
+        window: Any = "hann",
+        sampling_rate: float = 16000,
+        num_mel_bins: int = 128,
+        min_freq: float = 20.0,
+        max_freq: Optional[float] = None,
+        power_to_db: bool = True,
+        top_db: float = 80.0,
+        mag_exp: float = 2.0,
+        min_power: float = 1e-10,
+        ref_power: float = 1.0,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        who = f"MelSpectrogram '{self.name}'"
+        fft_length = _check_size(who, "fft_length", fft_length)
+        sequence_stride = _check_size(who, "sequence_stride", sequence_stride)
+        sequence_length = fft_length if sequence_length is None else _check_size(who, "sequence_length", sequence_length)
+        if sequence_length > fft_length:
+            raise ValueError(
+                f"{who}: fft_length must be >= sequence_length. Received: sequence_length={sequence_length}, "
+                f"fft_length={fft_length}"
+            )
+        window = _check_window(who, window, ("hann", "hamming"), sequence_length, "sequence_length")
+        sampling_rate = _check_positive_number(who, "sampling_rate", sampling_rate)
+        num_mel_bins = _check_size(who, "num_mel_bins", num_mel_bins)
+        min_freq = _check_positive_number(who, "min_freq", min_freq, allow_zero=True)
+        max_freq = int(sampling_rate / 2) if max_freq is None else _check_positive_number(who, "max_freq", max_freq)
+        if max_freq <= min_freq:
+            raise ValueError(f"{who}: max_freq must be greater than min_freq={min_freq}. Received: max_freq={max_freq!r}")
+        if not isinstance(power_to_db, (bool, np.bool_)):
+            raise ValueError(f"{who}: power_to_db must be a bool. Received: power_to_db={power_to_db!r}")
+        self.fft_length = fft_length
+        self.sequence_stride = sequence_stride
+        self.sequence_length = sequence_length
+        self.window = window
+        self.sampling_rate = sampling_rate
+        self.num_mel_bins = num_mel_bins
+        self.min_freq = min_freq
+        self.max_freq = max_freq
+        self.power_to_db = bool(power_to_db)
+        self.top_db = _check_positive_number(who, "top_db", top_db, allow_zero=True)
+        self.mag_exp = _check_positive_number(who, "mag_exp", mag_exp)
+        self.min_power = _check_positive_number(who, "min_power", min_power)
+        if isinstance(ref_power, bool) or not isinstance(ref_power, (int, float, np.integer, np.floating)) or not np.isfinite(ref_power):
+            raise ValueError(f"{who}: ref_power must be a finite number. Received: ref_power={ref_power!r}")
+        self.ref_power = ref_power
+        self._tables = None
+
+    def _frames_count(self, length: Optional[int]) -> Optional[int]:
+        if length is None:
+            return None
+        half = self.fft_length // 2
+        return 1 + (length + 2 * half - self.fft_length) // self.sequence_stride
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        if len(input_shape) == 1:
+            return (self.num_mel_bins, self._frames_count(input_shape[0]))
+        return (input_shape[0], self.num_mel_bins, self._frames_count(input_shape[1]))
+
+    def _check_input(self, x: Any, what: str = "input") -> np.ndarray:
+        arr = np.asarray(x)
+        if arr.dtype.kind != "f":
+            raise TypeError(f"MelSpectrogram '{self.name}': expected float32 or float64 inputs. Received: dtype={arr.dtype}")
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _get_tables(self) -> tuple:
+        """``(cos, -sin, mel)``: the real-DFT matrices ``(fft_length, F)`` with the window
+        folded in, and the mel matrix ``(F, num_mel_bins)``."""
+        if self._tables is None:
+            n = self.fft_length
+            bins = n // 2 + 1
+            if self.window is None:
+                w = np.ones(self.sequence_length)
+            elif isinstance(self.window, str):
+                w = _window(self.window, self.sequence_length, periodic=True)
+            else:
+                w = np.asarray(self.window, np.float64)
+            left = (n - self.sequence_length) // 2
+            full = np.zeros(n)
+            full[left:left + self.sequence_length] = w
+            arg = 2.0 * np.pi * np.outer(np.arange(n), np.arange(bins)) / n
+            mel = _mel_matrix(self.num_mel_bins, bins, float(self.sampling_rate), float(self.min_freq), float(self.max_freq))
+            self._tables = (np.cos(arg) * full[:, None], -np.sin(arg) * full[:, None], mel)
+        return self._tables
+
+    def _padded_index(self, length: int) -> np.ndarray:
+        """Index into the signal of each sample of the reflection-padded signal."""
+        half = self.fft_length // 2
+        idx = np.arange(-half, length + half)
+        period = 2 * (length - 1)
+        if period == 0:
+            return np.zeros_like(idx)
+        idx = np.abs(idx) % period
+        return np.where(idx >= length, period - idx, idx)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple:
+        who = f"MelSpectrogram '{self.name}'"
+        x = self._check_input(x)
+        if x.ndim not in (1, 2):
+            raise ValueError(f"{who}: expected inputs of rank 1 or 2. Received: shape={x.shape}")
+        sig = x.astype(np.float64).reshape(-1, x.shape[-1])
+        length = sig.shape[1]
+        frames_n = self._frames_count(length)
+        if length < 1 or frames_n < 1:
+            raise ValueError(f"{who}: expected signals of at least {self.fft_length // 2 + 1} samples. Received: shape={x.shape}")
+        cos, sin, mel = self._get_tables()
+        index = self._padded_index(length)[np.arange(frames_n)[:, None] * self.sequence_stride + np.arange(self.fft_length)]
+        frames = sig[:, index]  # (N, frames, fft_length)
+        re, im = frames @ cos, frames @ sin
+        mag = np.sqrt(re * re + im * im)
+        spec = mag ** self.mag_exp
+        m = spec @ mel
+        out = m
+        keep = None
+        if self.power_to_db:
+            ref = max(abs(float(self.ref_power)), self.min_power)
+            db = 10.0 * np.log10(np.maximum(m, self.min_power)) - 10.0 * np.log10(ref)
+            floor = db.max() - self.top_db
+            keep = db >= floor
+            out = np.where(keep, db, floor)
+        y = np.swapaxes(out, -1, -2).astype(np.float32)
+        if x.ndim == 1:
+            y = y[0]
+        ctx = (x.shape, index, re, im, mag, m, keep) if training else None
+        return np.ascontiguousarray(y), ctx
+
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        if not need_dx:
+            return None
+        x_shape, index, re, im, mag, m, keep = ctx
+        cos, sin, mel = self._get_tables()
+        g = np.swapaxes(np.asarray(dy, np.float64).reshape((-1,) + dy.shape[-2:]), -1, -2)  # (N, frames, mel)
+        if keep is not None:
+            clamped = float(np.where(keep, 0.0, g).sum())
+            g = np.where(keep, g, 0.0)
+            # the floor follows the batch's largest value
+            top = np.unravel_index(np.argmax(np.where(keep, 10.0 * np.log10(np.maximum(m, self.min_power)), -np.inf)), m.shape)
+            g[top] += clamped
+            g = np.where(m > self.min_power, g * 10.0 / (np.log(10.0) * np.where(m > 0, m, 1.0)), 0.0)
+        d_spec = g @ mel.T
+        safe = np.where(mag > 0, mag, 1.0)
+        d_mag = np.where(mag > 0, d_spec * self.mag_exp * safe ** (self.mag_exp - 1.0), 0.0)
+        d_re, d_im = d_mag * re / safe, d_mag * im / safe
+        d_frames = d_re @ cos.T + d_im @ sin.T  # (N, frames, fft_length)
+        length = x_shape[-1]
+        dx = np.zeros((d_frames.shape[0], length))
+        np.add.at(dx, (slice(None), index.reshape(-1)), d_frames.reshape(d_frames.shape[0], -1))
+        return dx.reshape(x_shape).astype(np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            fft_length=self.fft_length, sequence_stride=self.sequence_stride, sequence_length=self.sequence_length,
+            window=self.window, sampling_rate=self.sampling_rate, num_mel_bins=self.num_mel_bins, min_freq=self.min_freq,
+            max_freq=self.max_freq, power_to_db=self.power_to_db, top_db=self.top_db, mag_exp=self.mag_exp,
+            min_power=self.min_power, ref_power=self.ref_power,
         )
         return config
