@@ -10,7 +10,7 @@ import pytest
 import pynncore
 from pynncore import layers as L
 from pynncore.saving import deserialize_layer, serialize_layer
-from tests._gradcheck import assert_grad_close, check_layer_against_reference, numeric_grad
+from _gradcheck import assert_grad_close, check_layer_against_reference, numeric_grad
 
 # -- HashedCrossing -------------------------------------------------------------------------
 
