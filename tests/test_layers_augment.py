@@ -293,6 +293,13 @@ ALL = [
     lambda: layers.RandomRotation((-0.2, 0.1), fill_mode="constant", fill_value=0.5, seed=3),
     lambda: layers.RandomZoom(0.2, (-0.1, 0.3), fill_mode="nearest", seed=4),
     lambda: layers.RandomZoom(0.2),
+    lambda: layers.RandomShear(0.2, (0.1, 0.3), fill_mode="constant", fill_value=0.5, seed=3),
+    lambda: layers.RandomShear((0.0, 0.4), interpolation="nearest", fill_mode="wrap"),
+    lambda: layers.RandomShear(),
+    lambda: layers.RandomPerspective((0.2, 0.8), 0.5, interpolation="nearest", fill_value=0.5, seed=2),
+    lambda: layers.RandomPerspective(),
+    lambda: layers.RandomColorJitter((0, 1), brightness_factor=0.2, hue_factor=(0.1, 0.3), seed=6),
+    lambda: layers.RandAugment((0, 1), num_ops=3, factor=(0.1, 0.4), interpolation="nearest", seed=7),
     lambda: layers.RandomContrast(0.4, value_range=(0, 1), seed=5),
     lambda: layers.RandomBrightness((-0.2, 0.1), value_range=(-1, 1), seed=6),
 ]
@@ -334,6 +341,7 @@ def test_augmentation_layers_in_a_trained_and_saved_model(tmp_path, rng):
     h = layers.RandomTranslation(0.1, 0.1, seed=2)(h)
     h = layers.RandomRotation(0.05, seed=3)(h)
     h = layers.RandomZoom(0.1, seed=4)(h)
+    h = layers.RandomShear(0.1, 0.1, seed=7)(h)
     h = layers.RandomContrast(0.2, value_range=(0, 1), seed=5)(h)
     h = layers.RandomBrightness(0.1, value_range=(0, 1), seed=6)(h)
     h = layers.Conv2D(2, 3)(h)

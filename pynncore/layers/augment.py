@@ -1,18 +1,20 @@
 """Random image augmentation layers (Keras 3 names, arguments and numbers), channels-last
 images ``(N, H, W, C)``.
 
-Geometric: RandomCrop, RandomTranslation, RandomRotation, RandomZoom. Colour: RandomContrast,
-RandomBrightness, RandomGrayscale, RandomInvert, Solarization, RandomPosterization,
-RandomColorDegeneration, RandomSaturation, RandomHue, RandomSharpness, and the deterministic
-AutoContrast and Equalization. Regions and mixing: RandomErasing, RandomGaussianBlur, MixUp,
-CutMix. Each random layer draws its transformation in training (one per image; one per batch
-for RandomCrop, as in Keras) and is the identity at inference (RandomCrop: a centered crop to
-the target's aspect ratio resized to the target; AutoContrast acts in both; Equalization, like
-Keras's, in training only). ``get_random_transformation`` and
-``transform_images`` expose the draw and its application separately, with Keras's structures
-(e.g. ``{"translations": (N, 2)}``), so a given transformation can be replayed.
+Geometric: RandomCrop, RandomTranslation, RandomRotation, RandomZoom, RandomShear,
+RandomPerspective. Colour: RandomContrast, RandomBrightness, RandomGrayscale, RandomInvert,
+Solarization, RandomPosterization, RandomColorDegeneration, RandomSaturation, RandomHue,
+RandomSharpness, RandomColorJitter, and the deterministic AutoContrast and Equalization.
+Regions and mixing: RandomErasing, RandomGaussianBlur, MixUp, CutMix. Policies: RandAugment.
+Each random layer draws its transformation in training (one per image; one per batch for
+RandomCrop, as in Keras) and is the identity at inference (RandomCrop: a centered crop to the
+target's aspect ratio resized to the target; AutoContrast acts in both; Equalization, like
+Keras's, in training only).
+``get_random_transformation`` and ``transform_images`` expose the draw and its application
+separately, with Keras's structures (e.g. ``{"translations": (N, 2)}``), so a given
+transformation can be replayed.
 
-The three affine layers resample each image once, as Keras's ``affine_transform``: output pixel
+The four affine layers resample each image once, as Keras's ``affine_transform``: output pixel
 ``(y, x)`` reads the input at ``(b0 x + b1 y + b2, a0 x + a1 y + a2)`` with
 ``[a0, a1, a2, b0, b1, b2]`` the layer's matrix, nearest (round half to even) or bilinear
 taps, and out-of-range taps filled by ``fill_mode``:
@@ -21,6 +23,9 @@ taps, and out-of-range taps filled by ``fill_mode``:
     wrap      a b c d | a b c d | a b c d
     nearest   a a a a | a b c d | d d d d
     constant  k k k k | a b c d | k k k k     (k = fill_value, per tap)
+
+RandomPerspective samples the same way through a homography ``[a0, ..., b2, c0, c1]``, both
+coordinates divided by ``c0 x + c1 y + 1``, always with the constant fill.
 
 For fixed parameters the geometric, mixing and most colour transformations are linear in the
 image (up to clipping), so the backward pass is its transpose; AutoContrast, RandomSaturation
@@ -50,8 +55,10 @@ __all__ = [
     "CutMix",
     "Equalization",
     "MixUp",
+    "RandAugment",
     "RandomBrightness",
     "RandomColorDegeneration",
+    "RandomColorJitter",
     "RandomContrast",
     "RandomCrop",
     "RandomErasing",
@@ -59,10 +66,12 @@ __all__ = [
     "RandomGrayscale",
     "RandomHue",
     "RandomInvert",
+    "RandomPerspective",
     "RandomPosterization",
     "RandomRotation",
     "RandomSaturation",
     "RandomSharpness",
+    "RandomShear",
     "RandomTranslation",
     "RandomZoom",
     "Solarization",
@@ -154,8 +163,9 @@ def _taps(coord: np.ndarray, size: int, interpolation: str, fill_mode: str) -> l
 
 def _affine_sample(x: np.ndarray, matrix: np.ndarray, interpolation: str, fill_mode: str, fill_value: float) -> tuple:
     """Resamples images ``(N, H, W, C)`` through per-image matrices ``(N, >= 6)``
-    ``[a0, a1, a2, b0, b1, b2, ...]``; returns the float32 result and the taps
-    ``[(flat source index (N, H, W), weight (N, H, W))]`` of the backward pass."""
+    ``[a0, a1, a2, b0, b1, b2, c0, c1]`` (projective when ``c0, c1`` are given and nonzero);
+    returns the float32 result and the taps ``[(flat source index (N, H, W), weight (N, H, W))]``
+    of the backward pass."""
     n, h, w, c = x.shape
     m = np.asarray(matrix, dtype=np.float32).reshape(n, -1)
     a0, a1, a2, b0, b1, b2 = (m[:, k, None, None] for k in range(6))
@@ -163,6 +173,9 @@ def _affine_sample(x: np.ndarray, matrix: np.ndarray, interpolation: str, fill_m
     cols = np.arange(w, dtype=np.float32)[None, None, :]
     src_y = (rows * b1 + cols * b0) + b2
     src_x = (rows * a1 + cols * a0) + a2
+    if m.shape[1] >= 8 and np.any(m[:, 6:8]):  # projective: divide by c0 x + c1 y + 1
+        k = (rows * m[:, 7, None, None] + cols * m[:, 6, None, None]) + np.float32(1.0)
+        src_y, src_x = src_y / k, src_x / k
     flat = x.reshape(n * h * w, c)
     base = (np.arange(n, dtype=np.int64) * (h * w))[:, None, None]
     constant = fill_mode == "constant"
@@ -304,6 +317,14 @@ class _AffineLayer(_RandomImageLayer):
         config = super().get_config()
         config.update(fill_mode=self.fill_mode, interpolation=self.interpolation, fill_value=self.fill_value)
         return config
+
+
+def _per_image_pairs(transformation: Any, key: str, n: int, who: str) -> np.ndarray:
+    """``transformation[key]`` as float32 ``(n, 2)``, refused with its shape otherwise."""
+    pairs = np.asarray(transformation[key], dtype=np.float32)
+    if pairs.shape != (n, 2):
+        raise ValueError(f"{who}: transformation['{key}'] must have shape ({n}, 2). Received: shape={pairs.shape}")
+    return pairs
 
 
 def _per_image(value: Any, n: int, who: str, key: str) -> np.ndarray:
@@ -463,12 +484,7 @@ class RandomTranslation(_AffineLayer):
         return {"translations": np.concatenate([dx, dy], axis=1).astype(np.float32), "input_shape": tuple(shape)}
 
     def _matrix(self, transformation: Any, shape: tuple) -> np.ndarray:
-        t = np.asarray(transformation["translations"], dtype=np.float32)
-        if t.shape != (shape[0], 2):
-            raise ValueError(
-                f"{self._who}: transformation['translations'] must have shape ({shape[0]}, 2). "
-                f"Received: shape={t.shape}"
-            )
+        t = _per_image_pairs(transformation, "translations", shape[0], self._who)
         one, zero = np.ones(shape[0], np.float32), np.zeros(shape[0], np.float32)
         return np.stack([one, zero, -t[:, 0], zero, one, -t[:, 1]], axis=1)
 
@@ -631,6 +647,195 @@ class RandomZoom(_AffineLayer):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(height_factor=self.height_factor, width_factor=self.width_factor)
+        return config
+
+
+class RandomShear(_AffineLayer):
+    """Shears each image of a batch by random amounts in training (Keras 3 ``RandomShear``):
+    ``sx`` and ``sy`` are drawn uniform in the x and y factor ranges and both flipped in sign
+    together with probability 1/2, so output pixel ``(y, x)`` reads the input at
+    ``(sy x + y, x + sx y)`` (no recentring, as in Keras); the identity at inference.
+
+    Args:
+        x_factor: a number ``f`` (range ``[-f, f]``) or a pair ``(lower, upper)``, each in
+            ``[0, 1]``: the horizontal shear, as the shift in columns per row.
+        y_factor: the same for the vertical shear (shift in rows per column).
+        interpolation, fill_mode, fill_value, data_format, seed: as in ``RandomTranslation``.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``; training: shear only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for factors out of [0, 1], an unknown fill_mode or interpolation, or
+            inputs of rank != 4.
+
+    Example:
+        >>> RandomShear(0.2, 0.1, seed=1)(np.ones((2, 5, 5, 3), np.float32), training=True).shape
+        (2, 5, 5, 3)
+    """
+
+    def __init__(
+        self,
+        x_factor: Any = 0.0,
+        y_factor: Any = 0.0,
+        interpolation: str = "bilinear",
+        fill_mode: str = "reflect",
+        fill_value: float = 0.0,
+        data_format: Optional[str] = None,
+        seed: Optional[int] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            fill_mode=fill_mode,
+            interpolation=interpolation,
+            seed=seed,
+            fill_value=fill_value,
+            data_format=data_format,
+            **kwargs,
+        )
+        self._x_range = self._shear_range("x_factor", x_factor)
+        self._y_range = self._shear_range("y_factor", y_factor)
+        self.x_factor = _as_config_factor(x_factor)
+        self.y_factor = _as_config_factor(y_factor)
+
+    def _shear_range(self, name: str, factor: Any) -> tuple:
+        lower, upper = _factor_range(self._who, name, factor, 0.0, 1.0)
+        if not isinstance(factor, (tuple, list)):
+            lower = -upper  # one number f: the range [-f, f], as Keras
+        return lower, upper
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        n = shape[0]
+        sign = np.where(rng.uniform(size=(n, 1)) > 0.5, -1.0, 1.0)
+        shear_y = rng.uniform(*self._y_range, size=(n, 1))
+        shear_x = rng.uniform(*self._x_range, size=(n, 1))
+        shear = (np.concatenate([shear_x, shear_y], axis=1) * sign).astype(np.float32)
+        return {"shear_factor": shear, "input_shape": tuple(shape)}
+
+    def _matrix(self, transformation: Any, shape: tuple) -> np.ndarray:
+        s = _per_image_pairs(transformation, "shear_factor", shape[0], self._who)
+        one, zero = np.ones(shape[0], np.float32), np.zeros(shape[0], np.float32)
+        return np.stack([one, s[:, 0], zero, s[:, 1], one, zero], axis=1)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(x_factor=self.x_factor, y_factor=self.y_factor)
+        return config
+
+
+def _homography(start_points: Any, end_points: Any) -> np.ndarray:
+    """``(N, 8)`` projective matrices ``[a0, a1, a2, b0, b1, b2, c0, c1]`` taking each end point
+    ``(x, y)`` (output) to its start point (input): ``((a0 x + a1 y + a2) / k,
+    (b0 x + b1 y + b2) / k)`` with ``k = c0 x + c1 y + 1``; solved in float64."""
+    start = np.asarray(start_points, np.float64)
+    end = np.asarray(end_points, np.float64)
+    n = start.shape[0]
+    ex, ey, sx, sy = end[..., 0], end[..., 1], start[..., 0], start[..., 1]
+    one, zero = np.ones_like(ex), np.zeros_like(ex)
+    x_rows = np.stack([ex, ey, one, zero, zero, zero, -sx * ex, -sx * ey], axis=-1)
+    y_rows = np.stack([zero, zero, zero, ex, ey, one, -sy * ex, -sy * ey], axis=-1)
+    system = np.stack([x_rows, y_rows], axis=2).reshape(n, 8, 8)
+    target = np.stack([sx, sy], axis=2).reshape(n, 8, 1)
+    return np.linalg.solve(system, target)[..., 0].astype(np.float32)
+
+
+class RandomPerspective(_AffineLayer):
+    """Warps each image of a batch through a random perspective in training (Keras 3
+    ``RandomPerspective``): an image is warped with probability ``p`` drawn uniform in the
+    factor range; its corners ``(0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)`` (start
+    points) move to ``start * (1 + d)`` (end points) with each ``d`` uniform in
+    ``[-scale / 2, scale / 2]``, and output pixel ``(y, x)`` reads the input through the
+    homography taking the end points to the start points; points outside the image read
+    ``fill_value``. The identity at inference.
+
+    Args:
+        factor: a number ``f`` (range ``[0, f]``) or a pair ``(lower, upper)``, each in
+            ``[0, 1]``: the probability of warping an image.
+        scale: the strength of the warp, in ``[0, 1]``.
+        interpolation: ``"bilinear"`` or ``"nearest"``.
+        fill_value, seed, data_format: as in ``RandomTranslation``.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``; training: warp only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor or scale out of [0, 1], an unknown interpolation, or inputs
+            of rank != 4.
+
+    Example:
+        >>> RandomPerspective(scale=0.3, seed=1)(np.ones((2, 5, 5, 3), np.float32), training=True).shape
+        (2, 5, 5, 3)
+    """
+
+    def __init__(
+        self,
+        factor: Any = 1.0,
+        scale: float = 1.0,
+        interpolation: str = "bilinear",
+        fill_value: float = 0.0,
+        seed: Optional[int] = None,
+        data_format: Optional[str] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            fill_mode="constant",
+            interpolation=interpolation,
+            seed=seed,
+            fill_value=fill_value,
+            data_format=data_format,
+            **kwargs,
+        )
+        self._range = _factor_range(self._who, "factor", factor, 0.0, 1.0)
+        if not (_is_number(scale) and 0.0 <= scale <= 1.0):
+            raise ValueError(f"{self._who}: scale must be a number in [0, 1]. Received: scale={scale!r}")
+        self.factor = _as_config_factor(factor)
+        self.scale = float(scale)
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        n, h, w = shape[:3]
+        probability = rng.uniform(*self._range, size=n)
+        apply = rng.uniform(size=n) < probability
+        half = 0.5 * self.scale
+        warp = rng.uniform(-half, half, size=(n, 4, 2))
+        corners = np.array([[0.0, 0.0], [w - 1.0, 0.0], [0.0, h - 1.0], [w - 1.0, h - 1.0]])
+        start = np.broadcast_to(corners, (n, 4, 2)).astype(np.float32)
+        end = (start + start * warp).astype(np.float32)
+        return {"apply_perspective": apply, "start_points": start, "end_points": end, "input_shape": tuple(shape)}
+
+    def _points(self, transformation: Any, key: str, n: int) -> np.ndarray:
+        points = np.asarray(transformation[key], dtype=np.float32)
+        if points.shape != (n, 4, 2):
+            raise ValueError(
+                f"{self._who}: transformation['{key}'] must have shape ({n}, 4, 2). Received: shape={points.shape}"
+            )
+        return points
+
+    def _matrix(self, transformation: Any, shape: tuple) -> np.ndarray:
+        n = shape[0]
+        start = self._points(transformation, "start_points", n)
+        end = self._points(transformation, "end_points", n)
+        return _homography(start, end)
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        apply = _per_image_mask(transformation["apply_perspective"], x.shape[0], self._who, "apply_perspective")
+        y, ctx = super()._apply(x, transformation)
+        return np.where(apply, y, x), (ctx, apply)
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        sample_ctx, apply = ctx
+        g = np.asarray(dy, dtype=np.float32)
+        return np.where(apply, _affine_backward(sample_ctx, g), g)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["fill_mode"]  # always constant, as in Keras
+        config.update(factor=self.factor, scale=self.scale)
         return config
 
 
@@ -1568,6 +1773,121 @@ class RandomHue(_HsvLayer):
 # -- erasing, blurring, equalization, mixing -------------------------------------------------------
 
 
+class _ChainLayer(_PixelLayer):
+    """Base of the layers applying other augmentation layers in turn: ``_steps(transformation)``
+    lists ``(layer, its transformation)``; the backward pass runs the chain in reverse."""
+
+    def _chain(self) -> list:
+        raise NotImplementedError
+
+    def _steps(self, transformation: Any) -> list:
+        raise NotImplementedError
+
+    def _check_channels(self, shape: tuple) -> None:
+        for op in self._chain():
+            if isinstance(op, _PixelLayer):
+                op._check_channels(shape)
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        ctxs = []
+        for op, op_transformation in self._steps(transformation):
+            x, ctx = op._apply(x, op_transformation)
+            ctxs.append((op, ctx))
+        return x, ctxs
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        g = np.asarray(dy, dtype=np.float32)
+        for op, op_ctx in reversed(ctx):
+            g = op._backward(op_ctx, g)
+        return g
+
+
+class RandomColorJitter(_ChainLayer):
+    """Applies, in training, RandomBrightness, RandomContrast, RandomSaturation and RandomHue
+    in that order, each present when its factor is not None (Keras 3 ``RandomColorJitter``),
+    with one draw per image for each; the identity at inference. The transformation is a dict
+    ``{"brightness", "contrast", "saturation", "hue"}`` of the parts' transformations.
+
+    Args:
+        value_range: ``(low, high)`` of the pixel values.
+        brightness_factor, contrast_factor, saturation_factor, hue_factor: the factor of each
+            part as that layer takes it, or None to leave the part out.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)`` (3 channels when saturation or hue is present);
+        training: jitter only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor a part refuses (naming the argument), a bad value_range, or
+            inputs of rank != 4.
+
+    Example:
+        >>> RandomColorJitter((0, 1), brightness_factor=0.2, seed=1)(np.ones((2, 5, 5, 3), np.float32)).shape
+        (2, 5, 5, 3)
+    """
+
+    _PARTS = (
+        ("brightness", "brightness_factor", RandomBrightness),
+        ("contrast", "contrast_factor", RandomContrast),
+        ("saturation", "saturation_factor", RandomSaturation),
+        ("hue", "hue_factor", RandomHue),
+    )
+
+    def __init__(
+        self,
+        value_range: Any = (0, 255),
+        brightness_factor: Any = None,
+        contrast_factor: Any = None,
+        saturation_factor: Any = None,
+        hue_factor: Any = None,
+        seed: Optional[int] = None,
+        data_format: Optional[str] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(value_range, seed, data_format=data_format, **kwargs)
+        factors = {
+            "brightness_factor": brightness_factor,
+            "contrast_factor": contrast_factor,
+            "saturation_factor": saturation_factor,
+            "hue_factor": hue_factor,
+        }
+        self._parts = []
+        for key, argument, part_class in self._PARTS:
+            factor = factors[argument]
+            if factor is not None:
+                try:
+                    part = part_class(factor, value_range=value_range, name=f"{self.name}_{key}")
+                except ValueError as err:
+                    raise ValueError(f"{self._who}: bad {argument} ({err}). Received: {argument}={factor!r}") from None
+                self._parts.append((key, part))
+            setattr(self, argument, _as_config_factor(factor))
+
+    def _chain(self) -> list:
+        return [part for _, part in self._parts]
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        return {key: part._draw(shape, rng) for key, part in self._parts}
+
+    def _steps(self, transformation: Any) -> list:
+        missing = [key for key, _ in self._parts if key not in transformation]
+        if missing:
+            raise ValueError(
+                f"{self._who}: transformation must hold the {missing[0]!r} part. "
+                f"Received keys: {sorted(transformation)}"
+            )
+        return [(part, transformation[key]) for key, part in self._parts]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({argument: getattr(self, argument) for _, argument, _ in self._PARTS})
+        return config
+
+
 def _box_masks(rng: np.random.Generator, shape: tuple, width_ratio: np.ndarray, height_ratio: np.ndarray) -> tuple:
     """Boxes ``ratio * size`` wide/high at uniform positions, as Keras's RandomErasing and
     CutMix draw them: returns the masks ``(N, H, W, 1)`` of the pixels with
@@ -2035,4 +2355,116 @@ class CutMix(_MixingLayer):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(factor=self.factor)
+        return config
+
+
+class RandAugment(_ChainLayer):
+    """RandAugment (Keras 3 ``RandAugment``): in training, ``num_ops`` rounds each apply one
+    operation, picked uniformly per batch, to the whole batch, out of RandomShear,
+    RandomTranslation, RandomRotation, RandomBrightness, RandomColorDegeneration,
+    RandomContrast, RandomSharpness, RandomPosterization, Solarization, AutoContrast and
+    Equalization, all built from ``factor``; each operation's draw is made once per call and
+    reused if it is picked again. The identity at inference. The transformation is
+    ``{"transforms": {name: transformation}, "layer_idxes": (num_ops,)}``.
+
+    Args:
+        value_range: ``(low, high)`` of the pixel values.
+        num_ops: how many operations to apply, an integer >= 0.
+        factor: a number ``f`` (range ``[0, f]``) or a pair ``(lower, upper)``, each in
+            ``[0, 1]``: the factor every operation takes (RandomPosterization:
+            ``max(1, int(8 upper))`` bits).
+        interpolation: ``"bilinear"`` or ``"nearest"``, of the geometric operations.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``; training: augment only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor out of [0, 1], a bad num_ops, value_range or interpolation,
+            or inputs of rank != 4.
+
+    Example:
+        >>> RandAugment(seed=1)(np.ones((2, 5, 5, 3), np.float32), training=True).shape
+        (2, 5, 5, 3)
+    """
+
+    _OPERATIONS = (
+        "random_shear",
+        "random_translation",
+        "random_rotation",
+        "random_brightness",
+        "random_color_degeneration",
+        "random_contrast",
+        "random_sharpness",
+        "random_posterization",
+        "solarization",
+        "auto_contrast",
+        "equalization",
+    )
+
+    def __init__(
+        self,
+        value_range: Any = (0, 255),
+        num_ops: int = 2,
+        factor: Any = 0.5,
+        interpolation: str = "bilinear",
+        seed: Optional[int] = None,
+        data_format: Optional[str] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(value_range, seed, data_format=data_format, **kwargs)
+        if isinstance(num_ops, bool) or not isinstance(num_ops, (int, np.integer)) or num_ops < 0:
+            raise ValueError(f"{self._who}: num_ops must be an integer >= 0. Received: num_ops={num_ops!r}")
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(
+                f"{self._who}: interpolation must be one of {list(_INTERPOLATIONS)}. "
+                f"Received: interpolation={interpolation!r}"
+            )
+        f = _factor_range(self._who, "factor", factor, 0.0, 1.0)
+        self.num_ops = int(num_ops)
+        self.factor = _as_config_factor(factor)
+        self.interpolation = interpolation
+        geometric = dict(interpolation=interpolation)
+        colour = dict(value_range=value_range)
+        self._ops = {
+            "random_shear": RandomShear(f, f, **geometric),
+            "random_translation": RandomTranslation(f, f, **geometric),
+            "random_rotation": RandomRotation(f, **geometric),
+            "random_brightness": RandomBrightness(f, **colour),
+            "random_color_degeneration": RandomColorDegeneration(f, **colour),
+            "random_contrast": RandomContrast(f, **colour),
+            "random_sharpness": RandomSharpness(f, **colour),
+            "random_posterization": RandomPosterization(max(1, int(8 * f[1])), **colour),
+            "solarization": Solarization(f, f, **colour),
+            "auto_contrast": AutoContrast(**colour),
+            "equalization": Equalization(**colour),
+        }
+
+    def _chain(self) -> list:
+        return list(self._ops.values())
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        picks = rng.integers(0, len(self._OPERATIONS), size=self.num_ops)
+        transforms = {
+            name: None if isinstance(op, _FixedPixelLayer) else op._draw(shape, rng) for name, op in self._ops.items()
+        }
+        return {"transforms": transforms, "layer_idxes": picks}
+
+    def _steps(self, transformation: Any) -> list:
+        picks = np.asarray(transformation["layer_idxes"]).reshape(-1)
+        if picks.size != self.num_ops or not np.all((picks >= 0) & (picks < len(self._OPERATIONS))):
+            raise ValueError(
+                f"{self._who}: transformation['layer_idxes'] must hold {self.num_ops} integers in "
+                f"[0, {len(self._OPERATIONS)}). Received: {picks.tolist()}"
+            )
+        names = [self._OPERATIONS[int(pick)] for pick in picks]
+        return [(self._ops[name], transformation["transforms"][name]) for name in names]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(num_ops=self.num_ops, factor=self.factor, interpolation=self.interpolation)
         return config
