@@ -380,6 +380,7 @@ def _register_builtin() -> None:
         SeparableConv2D,
         SimpleRNN,
         EinsumDense,
+        AugMix,
         RandAugment,
         RandomBrightness,
         RandomColorDegeneration,
@@ -431,7 +432,7 @@ def _register_builtin() -> None:
         ((RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomShear, RandomPerspective,
           RandomContrast, RandomBrightness, RandomGrayscale, RandomInvert, Solarization, RandomPosterization,
           RandomColorDegeneration, RandomColorJitter, RandomSaturation, RandomHue, RandomSharpness,
-          RandomErasing, RandomGaussianBlur, Equalization, MixUp, CutMix, RandAugment), _dropout),
+          RandomErasing, RandomGaussianBlur, Equalization, MixUp, CutMix, RandAugment, AugMix), _dropout),
         # inference: the centered crop to the target's aspect ratio, resized bilinearly
         ((RandomCrop,), _random_crop),
         ((RMSNormalization,), _rms_normalization),

@@ -537,6 +537,7 @@ def test_augmentation_and_spatial_dropout_are_the_identity_at_inference(ort, tmp
         layers.RandomPerspective(0.5, 0.3, seed=20),
         layers.RandomColorJitter(brightness_factor=0.2, hue_factor=0.3, seed=21),
         layers.RandAugment(seed=22),
+        layers.AugMix(seed=23),
         layers.RandomContrast(0.3, seed=5),
         layers.RandomBrightness(0.2, seed=6),
         layers.RandomGrayscale(0.5, seed=7),

@@ -81,6 +81,7 @@ SINGLE = {
     "RandomPerspective": ((4, 5, 2), lambda: L.RandomPerspective(0.5, 0.3, fill_value=0.5, seed=5), False),
     "RandomColorJitter": ((4, 5, 3), lambda: L.RandomColorJitter((0, 1), 0.2, (0.1, 0.3), 0.5, 0.2, seed=6), False),
     "RandAugment": ((6, 5, 3), lambda: L.RandAugment((0, 1), num_ops=3, factor=(0.1, 0.4), seed=7), False),
+    "AugMix": ((6, 5, 3), lambda: L.AugMix((0, 1), num_chains=2, chain_depth=2, factor=(0.1, 0.4), alpha=0.5, seed=8), False),
     "RandomContrast": ((4, 5, 2), lambda: L.RandomContrast(0.3, value_range=(-3, 3), seed=5), False),
     "RandomBrightness": ((4, 5, 2), lambda: L.RandomBrightness((-0.1, 0.2), value_range=(-3, 3), seed=6), False),
     "RandomGrayscale": ((4, 5, 3), lambda: L.RandomGrayscale(0.7, seed=7), False),

@@ -3,6 +3,7 @@
 from pynncore.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from pynncore.layers.attention import AdditiveAttention, Attention, GroupedQueryAttention, GroupQueryAttention, MultiHeadAttention
 from pynncore.layers.augment import (
+    AugMix,
     AutoContrast,
     CutMix,
     Equalization,
@@ -242,6 +243,7 @@ __all__ = [
     "MelSpectrogram",
     "MixUp",
     "RandAugment",
+    "AugMix",
     "Multiply",
     "MultiHeadAttention",
     "Normalization",

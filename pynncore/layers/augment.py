@@ -5,7 +5,7 @@ Geometric: RandomCrop, RandomTranslation, RandomRotation, RandomZoom, RandomShea
 RandomPerspective. Colour: RandomContrast, RandomBrightness, RandomGrayscale, RandomInvert,
 Solarization, RandomPosterization, RandomColorDegeneration, RandomSaturation, RandomHue,
 RandomSharpness, RandomColorJitter, and the deterministic AutoContrast and Equalization.
-Regions and mixing: RandomErasing, RandomGaussianBlur, MixUp, CutMix. Policies: RandAugment.
+Regions and mixing: RandomErasing, RandomGaussianBlur, MixUp, CutMix. Policies: RandAugment, AugMix.
 Each random layer draws its transformation in training (one per image; one per batch for
 RandomCrop, as in Keras) and is the identity at inference (RandomCrop: a centered crop to the
 target's aspect ratio resized to the target; AutoContrast acts in both; Equalization, like
@@ -51,6 +51,7 @@ from pynncore.layers.preprocessing import (
 )
 
 __all__ = [
+    "AugMix",
     "AutoContrast",
     "CutMix",
     "Equalization",
@@ -2358,7 +2359,52 @@ class CutMix(_MixingLayer):
         return config
 
 
-class RandAugment(_ChainLayer):
+def _check_count(who: str, name: str, value: Any, low: int) -> int:
+    """``value`` as an int, refused unless it is an integer >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{who}: {name} must be an integer >= {low}. Received: {name}={value!r}")
+    return int(value)
+
+
+class _PolicyLayer(_ChainLayer):
+    """Base of RandAugment and AugMix: the operations they pick from, all built from one
+    ``factor`` and ``interpolation``."""
+
+    def _policy_operations(self, factor: Any, interpolation: str) -> dict:
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(
+                f"{self._who}: interpolation must be one of {list(_INTERPOLATIONS)}. "
+                f"Received: interpolation={interpolation!r}"
+            )
+        f = _factor_range(self._who, "factor", factor, 0.0, 1.0)
+        self.factor = _as_config_factor(factor)
+        self.interpolation = interpolation
+        geometric = dict(interpolation=interpolation)
+        colour = dict(value_range=self.value_range)
+        return {
+            "random_shear": RandomShear(f, f, **geometric),
+            "random_translation": RandomTranslation(f, f, **geometric),
+            "random_rotation": RandomRotation(f, **geometric),
+            "random_brightness": RandomBrightness(f, **colour),
+            "random_color_degeneration": RandomColorDegeneration(f, **colour),
+            "random_contrast": RandomContrast(f, **colour),
+            "random_sharpness": RandomSharpness(f, **colour),
+            "random_posterization": RandomPosterization(max(1, int(8 * f[1])), **colour),
+            "solarization": Solarization(f, f, **colour),
+            "auto_contrast": AutoContrast(**colour),
+            "equalization": Equalization(**colour),
+        }
+
+    def _chain(self) -> list:
+        return list(self._ops.values())
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(factor=self.factor, interpolation=self.interpolation)
+        return config
+
+
+class RandAugment(_PolicyLayer):
     """RandAugment (Keras 3 ``RandAugment``): in training, ``num_ops`` rounds each apply one
     operation, picked uniformly per batch, to the whole batch, out of RandomShear,
     RandomTranslation, RandomRotation, RandomBrightness, RandomColorDegeneration,
@@ -2417,35 +2463,8 @@ class RandAugment(_ChainLayer):
         **kwargs: Any,
     ):
         super().__init__(value_range, seed, data_format=data_format, **kwargs)
-        if isinstance(num_ops, bool) or not isinstance(num_ops, (int, np.integer)) or num_ops < 0:
-            raise ValueError(f"{self._who}: num_ops must be an integer >= 0. Received: num_ops={num_ops!r}")
-        if interpolation not in _INTERPOLATIONS:
-            raise ValueError(
-                f"{self._who}: interpolation must be one of {list(_INTERPOLATIONS)}. "
-                f"Received: interpolation={interpolation!r}"
-            )
-        f = _factor_range(self._who, "factor", factor, 0.0, 1.0)
-        self.num_ops = int(num_ops)
-        self.factor = _as_config_factor(factor)
-        self.interpolation = interpolation
-        geometric = dict(interpolation=interpolation)
-        colour = dict(value_range=value_range)
-        self._ops = {
-            "random_shear": RandomShear(f, f, **geometric),
-            "random_translation": RandomTranslation(f, f, **geometric),
-            "random_rotation": RandomRotation(f, **geometric),
-            "random_brightness": RandomBrightness(f, **colour),
-            "random_color_degeneration": RandomColorDegeneration(f, **colour),
-            "random_contrast": RandomContrast(f, **colour),
-            "random_sharpness": RandomSharpness(f, **colour),
-            "random_posterization": RandomPosterization(max(1, int(8 * f[1])), **colour),
-            "solarization": Solarization(f, f, **colour),
-            "auto_contrast": AutoContrast(**colour),
-            "equalization": Equalization(**colour),
-        }
-
-    def _chain(self) -> list:
-        return list(self._ops.values())
+        self.num_ops = _check_count(self._who, "num_ops", num_ops, 0)
+        self._ops = self._policy_operations(factor, interpolation)
 
     def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
         picks = rng.integers(0, len(self._OPERATIONS), size=self.num_ops)
@@ -2466,5 +2485,162 @@ class RandAugment(_ChainLayer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(num_ops=self.num_ops, factor=self.factor, interpolation=self.interpolation)
+        config.update(num_ops=self.num_ops)
+        return config
+
+
+class AugMix(_PolicyLayer):
+    """AugMix (Keras 3 ``AugMix``): in training, ``num_chains`` chains each apply up to
+    ``chain_depth`` operations to the whole batch (each step picks uniformly one of the
+    operations or none), and the result is
+    ``clip(m x + (1 - m) sum_i w_i chain_i(x), *value_range)`` with chain weights ``w``
+    drawn from a Dirichlet(``alpha``) and ``m`` from a Beta(``alpha``, ``alpha``), once per
+    batch. The operations are RandomShear, RandomTranslation, RandomRotation,
+    RandomPosterization, Solarization, AutoContrast, Equalization and, with ``all_ops``,
+    RandomBrightness, RandomColorDegeneration, RandomContrast and RandomSharpness, all built
+    from ``factor``. The identity at inference. The transformation is
+    ``{"chain_mixing_weights": (num_chains,), "weight_sample": (), "chain_transforms":
+    [[{"layer_name", "transformation"}, ...] per chain]}``.
+
+    Args:
+        value_range: ``(low, high)`` of the pixel values.
+        num_chains: how many chains to mix, an integer >= 1.
+        chain_depth: the most operations per chain, an integer >= 0.
+        factor: a number ``f`` (range ``[0, f]``) or a pair ``(lower, upper)``, each in
+            ``[0, 1]``: the factor every operation takes (RandomPosterization:
+            ``max(1, int(8 upper))`` bits).
+        alpha: the concentration of the Dirichlet and Beta draws, a finite number > 0.
+        all_ops: also use the four colour operations above.
+        interpolation: ``"bilinear"`` or ``"nearest"``, of the geometric operations.
+        seed: integer seed of the layer's random generator (None: nondeterministic).
+        data_format: only ``"channels_last"`` (or None) is supported.
+
+    Call arguments:
+        inputs: images ``(N, H, W, C)``; training: augment only when True.
+
+    Returns:
+        float32 array of the input's shape.
+
+    Raises:
+        ValueError: for a factor out of [0, 1], a bad num_chains, chain_depth, alpha, all_ops,
+            value_range or interpolation, or inputs of rank != 4.
+
+    Example:
+        >>> AugMix(seed=1)(np.ones((2, 5, 5, 3), np.float32), training=True).shape
+        (2, 5, 5, 3)
+    """
+
+    _OPERATIONS = (
+        "random_shear",
+        "random_translation",
+        "random_rotation",
+        "random_posterization",
+        "solarization",
+        "auto_contrast",
+        "equalization",
+        "random_brightness",
+        "random_color_degeneration",
+        "random_contrast",
+        "random_sharpness",
+    )
+    _COLOUR_ONLY = ("random_brightness", "random_color_degeneration", "random_contrast", "random_sharpness")
+
+    def __init__(
+        self,
+        value_range: Any = (0, 255),
+        num_chains: int = 3,
+        chain_depth: int = 3,
+        factor: Any = 0.3,
+        alpha: float = 1.0,
+        all_ops: bool = True,
+        interpolation: str = "bilinear",
+        seed: Optional[int] = None,
+        data_format: Optional[str] = None,
+        **kwargs: Any,
+    ):
+        super().__init__(value_range, seed, data_format=data_format, **kwargs)
+        self.num_chains = _check_count(self._who, "num_chains", num_chains, 1)
+        self.chain_depth = _check_count(self._who, "chain_depth", chain_depth, 0)
+        if not _is_number(alpha) or alpha <= 0:
+            raise ValueError(f"{self._who}: alpha must be a finite number > 0. Received: alpha={alpha!r}")
+        if not isinstance(all_ops, (bool, np.bool_)):
+            raise ValueError(f"{self._who}: all_ops must be a bool. Received: all_ops={all_ops!r}")
+        self.alpha = float(alpha)
+        self.all_ops = bool(all_ops)
+        ops = self._policy_operations(factor, interpolation)
+        self._names = [name for name in self._OPERATIONS if self.all_ops or name not in self._COLOUR_ONLY]
+        self._ops = {name: ops[name] for name in self._names}
+
+    def _draw(self, shape: tuple, rng: np.random.Generator) -> dict:
+        gamma = rng.gamma(self.alpha, size=self.num_chains)
+        weights = (gamma / gamma.sum()).astype(np.float32)
+        weight_sample = np.float32(rng.beta(self.alpha, self.alpha))
+        chains = []
+        for _ in range(self.num_chains):
+            steps = []
+            for _ in range(self.chain_depth):
+                pick = int(rng.integers(0, len(self._names) + 1))
+                if pick == len(self._names):  # no operation at this step
+                    continue
+                name = self._names[pick]
+                op = self._ops[name]
+                steps.append(
+                    {"layer_name": name, "transformation": None if isinstance(op, _FixedPixelLayer) else op._draw(shape, rng)}
+                )
+            chains.append(steps)
+        return {"chain_mixing_weights": weights, "weight_sample": weight_sample, "chain_transforms": chains}
+
+    def _mixing(self, transformation: Any) -> tuple:
+        weights = np.asarray(transformation["chain_mixing_weights"], dtype=np.float32).reshape(-1)
+        chains = transformation["chain_transforms"]
+        if weights.size != self.num_chains or len(chains) != self.num_chains:
+            raise ValueError(
+                f"{self._who}: transformation['chain_mixing_weights'] and ['chain_transforms'] must each "
+                f"hold {self.num_chains} entries (num_chains). Received: {weights.size} and {len(chains)}"
+            )
+        weight_sample = np.asarray(transformation["weight_sample"], dtype=np.float32)
+        if weight_sample.size != 1:
+            raise ValueError(
+                f"{self._who}: transformation['weight_sample'] must be a scalar. Received: shape={weight_sample.shape}"
+            )
+        return weights, np.float32(weight_sample.reshape(())), chains
+
+    def _steps(self, chain: Any) -> list:
+        steps = []
+        for step in chain:
+            name = step["layer_name"]
+            if name not in self._ops:
+                raise ValueError(
+                    f"{self._who}: transformation layer_name must be one of {self._names}. Received: {name!r}"
+                )
+            steps.append((self._ops[name], step["transformation"]))
+        return steps
+
+    def _apply(self, x: np.ndarray, transformation: Any) -> tuple:
+        weights, weight_sample, chains = self._mixing(transformation)
+        mixed = np.zeros_like(x)
+        chain_ctxs = []
+        for weight, chain in zip(weights, chains):
+            y, ctx = super()._apply(x, chain)
+            mixed += y * weight
+            chain_ctxs.append(ctx)
+        y, inside = self._clip(weight_sample * x + (1 - weight_sample) * mixed)
+        return y, (weights, weight_sample, chain_ctxs, inside)
+
+    def _backward(self, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        weights, weight_sample, chain_ctxs, inside = ctx
+        g = np.where(inside, np.asarray(dy, dtype=np.float32), np.float32(0))
+        dx = weight_sample * g
+        for weight, chain_ctx in zip(weights, chain_ctxs):
+            dx = dx + (1 - weight_sample) * weight * super()._backward(chain_ctx, g)
+        return dx.astype(np.float32)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            num_chains=self.num_chains,
+            chain_depth=self.chain_depth,
+            alpha=self.alpha,
+            all_ops=self.all_ops,
+        )
         return config
