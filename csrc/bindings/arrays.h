@@ -197,7 +197,7 @@ constexpr size_t kAlignedArrayBytes = 4096;
 // Output buffers of the bindings (buffers.cpp). A freed buffer is kept for the next one of
 // its size class instead of being handed back to the C library, which returns large blocks
 // to the OS: a training step that allocates its activations and gradients anew would then
-// fault in fresh pages every time (LeNet's train step spent a third of its time there).
+// fault in fresh pages every time (LeNet's train step at one thread: 6.2 ms before, 3.8 after).
 // Up to 256 MiB are kept; release_cached_buffers() frees them and returns how many bytes.
 void* buffer_alloc(size_t bytes);  // 64-byte aligned; never returns null (throws)
 void buffer_free(void* data);
